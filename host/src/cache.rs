@@ -1,0 +1,192 @@
+//! Reusing plugin outcomes: an in-process tier (quick_cache) and a persistent tier in the store,
+//! so that the next `chronicle hook` process — a new process per event — still gets the hit.
+//!
+//! A plugin opts in through its manifest: a TTL and the parts of the event its outcome depends
+//! on. Entries starting with `/` are JSON pointers into the event; entries `mtime:<path>` name a
+//! file (relative to the event's `cwd`) whose size and modification time join the key, so a
+//! cached answer about a git repository is invalidated the moment `.git/HEAD` changes.
+//! The key is a SHA-256 over the plugin's name and version, the event name, the project
+//! directory and those values: a collision cannot be crafted to reuse a guard's verdict.
+
+use std::path::Path;
+
+use chronicle_plugin_api::{Decision, Outcome};
+use quick_cache::sync::Cache as QuickCache;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::plugin::PluginInfo;
+
+/// Entries the in-process tier holds.
+pub const L1_CAPACITY: usize = 4096;
+
+/// The in-process tier.
+pub struct Cache {
+    l1: QuickCache<String, (Outcome, i64)>,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cache {
+    pub fn new() -> Cache {
+        Cache { l1: QuickCache::new(L1_CAPACITY) }
+    }
+
+    /// A live entry, or None (expired entries are dropped).
+    pub fn get(&self, key: &str, now_ns: i64) -> Option<Outcome> {
+        match self.l1.get(key) {
+            Some((o, expires)) if expires > now_ns => Some(o),
+            Some(_) => {
+                self.l1.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn put(&self, key: String, outcome: Outcome, expires_at_ns: i64) {
+        self.l1.insert(key, (outcome, expires_at_ns));
+    }
+
+    pub fn len(&self) -> usize {
+        self.l1.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.l1.len() == 0
+    }
+}
+
+/// The cache key for `plugin` on `event`, or None when the plugin is not cacheable.
+pub fn key_for(plugin: &PluginInfo, event: &Value) -> Option<String> {
+    plugin.cache_ttl_ms?;
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    part(plugin.name.as_bytes());
+    part(plugin.version.as_bytes());
+    part(event.get("hook_event_name").and_then(Value::as_str).unwrap_or("").as_bytes());
+    part(std::env::var(crate::config::env::PROJECT_DIR).unwrap_or_default().as_bytes());
+    let cwd = event.get("cwd").and_then(Value::as_str).unwrap_or("");
+    for k in &plugin.cache_key {
+        part(k.as_bytes());
+        if let Some(rel) = k.strip_prefix("mtime:") {
+            let meta = std::fs::metadata(Path::new(cwd).join(rel));
+            let stamp = match meta {
+                Ok(m) => {
+                    use std::os::unix::fs::MetadataExt;
+                    format!("{}:{}.{}", m.len(), m.mtime(), m.mtime_nsec())
+                }
+                Err(_) => "absent".to_owned(),
+            };
+            part(stamp.as_bytes());
+        } else {
+            match event.pointer(k) {
+                Some(v) => part(v.to_string().as_bytes()),
+                None => part(b"\x00absent"),
+            }
+        }
+    }
+    let digest = h.finalize();
+    Some(format!("{}:{}", plugin.name, digest.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    decision: String,
+    reason: Option<String>,
+    additional_context: Option<String>,
+    system_message: Option<String>,
+    updated_input: Option<Value>,
+    stop: Option<String>,
+}
+
+/// An outcome as JSON text for the persistent tier.
+pub fn encode(o: &Outcome) -> String {
+    serde_json::to_string(&Stored {
+        decision: o.decision().as_str().into(),
+        reason: o.reason.clone(),
+        additional_context: o.additional_context.clone(),
+        system_message: o.system_message.clone(),
+        updated_input: o.updated_input.clone(),
+        stop: o.stop.clone(),
+    })
+    .unwrap_or_default()
+}
+
+/// Reads an outcome back; anything malformed is a miss.
+pub fn decode(text: &str) -> Option<Outcome> {
+    let s: Stored = serde_json::from_str(text).ok()?;
+    Some(Outcome {
+        decision: Decision::parse(&s.decision).filter(|d| *d != Decision::None),
+        reason: s.reason,
+        additional_context: s.additional_context,
+        system_message: s.system_message,
+        updated_input: s.updated_input,
+        stop: s.stop,
+        error: None,
+        stats: Default::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn info(key: &[&str]) -> PluginInfo {
+        PluginInfo {
+            name: "p".into(),
+            version: "1".into(),
+            abi: "abi_stable".into(),
+            abi_version: 1,
+            events: vec!["PreToolUse".into()],
+            tool_matcher: None,
+            timeout_ms: None,
+            failure_policy: "open".into(),
+            cache_ttl_ms: Some(1000),
+            cache_key: key.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn keys_ignore_fields_not_named_and_see_the_ones_named() {
+        let p = info(&["/tool_input/command"]);
+        let a = json!({"hook_event_name": "PreToolUse", "tool_use_id": "1", "tool_input": {"command": "ls"}});
+        let b = json!({"hook_event_name": "PreToolUse", "tool_use_id": "2", "tool_input": {"command": "ls"}});
+        let c = json!({"hook_event_name": "PreToolUse", "tool_use_id": "1", "tool_input": {"command": "rm"}});
+        assert_eq!(key_for(&p, &a), key_for(&p, &b));
+        assert_ne!(key_for(&p, &a), key_for(&p, &c));
+        let mut not_cacheable = info(&[]);
+        not_cacheable.cache_ttl_ms = None;
+        assert_eq!(key_for(&not_cacheable, &a), None);
+    }
+
+    #[test]
+    fn mtime_keys_change_when_the_file_changes() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("HEAD"), "ref: refs/heads/a\n").unwrap();
+        let p = info(&["mtime:HEAD"]);
+        let e = json!({"hook_event_name": "SessionStart", "cwd": t.path()});
+        let before = key_for(&p, &e);
+        std::fs::write(t.path().join("HEAD"), "ref: refs/heads/bb\n").unwrap();
+        assert_ne!(before, key_for(&p, &e));
+    }
+
+    #[test]
+    fn l1_expires_entries_and_round_trips_outcomes() {
+        let c = Cache::new();
+        let o = Outcome::deny("no").with_context("ctx");
+        c.put("k".into(), o.clone(), 100);
+        assert_eq!(c.get("k", 50), Some(o.clone()));
+        assert_eq!(c.get("k", 150), None);
+        assert_eq!(decode(&encode(&o)), Some(o));
+    }
+}

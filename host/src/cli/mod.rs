@@ -1,0 +1,112 @@
+//! The `chronicle` command line (everything but the `hook` fast path's argument handling).
+//!
+//! Exit codes: 0 success; 1 a check failed (`plugins check`, `doctor`) or a regression was found
+//! (`regress`); 2 usage or data error.
+
+pub mod hook;
+mod plugins;
+mod show;
+pub mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use chronicle::config::Config;
+
+#[derive(Parser)]
+#[command(name = "chronicle", version, about = "A fast hook host for Claude Code", long_about = None)]
+#[command(after_help = "Claude Code runs `chronicle hook` for every hook event; see README.md.")]
+pub struct Cli {
+    /// Config file (default: $CHRONICLE_CONFIG, $CHRONICLE_HOME/config.toml or the XDG config dir)
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Handle one hook event from stdin (what Claude Code runs).
+    ///
+    /// Example: echo '{"hook_event_name":"Stop","session_id":"s"}' | chronicle hook
+    Hook,
+    /// List recorded events.
+    ///
+    /// Example: chronicle events --session 6f1c2a9e --limit 20
+    Events {
+        /// Only this session
+        #[arg(long)]
+        session: Option<String>,
+        /// Only the newest N
+        #[arg(long)]
+        limit: Option<usize>,
+        /// One JSON object per line: kind, hook_event_name, tool_name, session_id, redacted, truncated, payload, ...
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recorded sessions.
+    ///
+    /// Example: chronicle sessions --json
+    Sessions {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Every plugin file found on the plugin path, and whether it loads.
+    ///
+    /// Example: chronicle plugins list --json
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Explain whether and why a file would load as a plugin (exit 1 when it would not).
+    ///
+    /// Example: chronicle plugins check ~/.local/share/chronicle/plugins/libmy_plugin.so
+    Check { file: PathBuf },
+}
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("chronicle: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_config(explicit: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    Config::load(explicit).context("cannot load the configuration (run `chronicle config show` to see where it comes from)")
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if matches!(cli.command, Command::Hook) {
+        hook::run();
+    }
+    let config = load_config(cli.config.as_deref())?;
+    chronicle::logging::init(&config.file.log.level, None);
+    match cli.command {
+        Command::Hook => unreachable!("handled above"),
+        Command::Events { session, limit, json } => show::events(&config, session, limit, json),
+        Command::Sessions { json } => show::sessions(&config, json),
+        Command::Plugins(PluginsCommand::List { json }) => plugins::list(&config, json),
+        Command::Plugins(PluginsCommand::Check { file }) => plugins::check(&file),
+    }
+}

@@ -1,0 +1,99 @@
+//! `chronicle events` and `chronicle sessions`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use chronicle::config::Config;
+use chronicle::store::{EventFilter, Store};
+
+use super::table::{self, Table};
+
+fn out(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+        // A closed pipe (`| head`) is success.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+pub fn events(config: &Config, session: Option<String>, limit: Option<usize>, json: bool) -> anyhow::Result<ExitCode> {
+    let store = Store::open_existing(&config.db_path)?;
+    let rows = store.events(&EventFilter { session, limit, since_ns: None })?;
+    if json {
+        let mut text = String::new();
+        for r in &rows {
+            text.push_str(&serde_json::to_string(r)?);
+            text.push('\n');
+        }
+        out(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new(&[
+        ("ID", 8, true),
+        ("TIME", 23, false),
+        ("KIND", 18, false),
+        ("EVENT", 20, false),
+        ("TOOL", 24, false),
+        ("SESSION", 8, false),
+        ("DECISION", 8, false),
+        ("FLAGS", 12, false),
+    ]);
+    for r in &rows {
+        let mut flags = Vec::new();
+        if r.redacted {
+            flags.push("redacted");
+        }
+        if r.truncated {
+            flags.push("truncated");
+        }
+        t.row(vec![
+            r.id.to_string(),
+            r.received_at.clone(),
+            r.kind.clone(),
+            r.hook_event_name.clone().unwrap_or_else(|| "-".into()),
+            r.tool_name.clone().unwrap_or_default(),
+            r.session_id.as_deref().map(|s| s.chars().take(8).collect()).unwrap_or_default(),
+            table::decision(&r.decision),
+            flags.join(","),
+        ]);
+    }
+    out(&t.render())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn sessions(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let store = Store::open_existing(&config.db_path)?;
+    let rows = store.sessions()?;
+    if json {
+        let mut text = String::new();
+        for r in &rows {
+            text.push_str(&serde_json::to_string(r)?);
+            text.push('\n');
+        }
+        out(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new(&[
+        ("SESSION", 36, false),
+        ("FIRST SEEN", 23, false),
+        ("LAST SEEN", 23, false),
+        ("EVENTS", 7, true),
+        ("BRANCH", 20, false),
+        ("ENDED", 18, false),
+        ("CWD", 40, false),
+    ]);
+    for r in &rows {
+        t.row(vec![
+            r.session_id.clone(),
+            r.first_seen.clone(),
+            r.last_seen.clone(),
+            r.event_count.to_string(),
+            r.git_branch.clone().unwrap_or_default(),
+            r.end_reason.clone().or_else(|| r.ended_at.as_ref().map(|_| "yes".into())).unwrap_or_default(),
+            r.cwd.clone().unwrap_or_default(),
+        ]);
+    }
+    out(&t.render())?;
+    Ok(ExitCode::SUCCESS)
+}

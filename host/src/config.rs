@@ -1,0 +1,251 @@
+//! Where things live and how the host behaves: defaults, the TOML config file, and the
+//! environment variables that override both.
+//!
+//! Resolution order for every setting: built-in default < config file < environment.
+//! `CHRONICLE_HOME` moves every default (config, database, plugins, logs) under one directory;
+//! otherwise the XDG directories are used. This module reads the environment and the config file
+//! but never opens the database or a plugin.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variables the host reads (documented in README.md).
+pub mod env {
+    pub const HOME: &str = "CHRONICLE_HOME";
+    pub const CONFIG: &str = "CHRONICLE_CONFIG";
+    pub const DB: &str = "CHRONICLE_DB";
+    pub const PLUGIN_PATH: &str = "CHRONICLE_PLUGIN_PATH";
+    pub const LOG: &str = "CHRONICLE_LOG";
+    pub const PROJECT_DIR: &str = "CLAUDE_PROJECT_DIR";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("no home directory found; set CHRONICLE_HOME")]
+    NoHome,
+}
+
+/// Performance thresholds; a breach is recorded as a violation (seed defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    pub hook_execution_ms: f64,
+    pub security_validation_ms: f64,
+    pub cache_operation_ms: f64,
+    pub database_operation_ms: f64,
+    pub memory_growth_mb: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            hook_execution_ms: 100.0,
+            security_validation_ms: 5.0,
+            cache_operation_ms: 1.0,
+            database_operation_ms: 50.0,
+            memory_growth_mb: 5.0,
+        }
+    }
+}
+
+/// The `[hook]` section: limits of one invocation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HookSettings {
+    /// Bytes of stdin kept; the rest is drained and the event recorded truncated.
+    pub max_input_bytes: usize,
+    /// How long to wait for stdin to reach EOF.
+    pub read_timeout_ms: u64,
+    /// Per-plugin deadline when the plugin does not declare one.
+    pub plugin_timeout_ms: u64,
+    /// Total time all plugins of one event may take (SessionEnd gets at most 1000 ms: Claude
+    /// Code gives all SessionEnd hooks 1.5 s together).
+    pub dispatch_budget_ms: u64,
+    /// Characters kept in `additionalContext`, `systemMessage` and reasons (Claude Code caps at 10,000).
+    pub max_text_chars: usize,
+}
+
+impl Default for HookSettings {
+    fn default() -> Self {
+        HookSettings {
+            max_input_bytes: 10 * 1024 * 1024,
+            read_timeout_ms: 2000,
+            plugin_timeout_ms: 1000,
+            dispatch_budget_ms: 5000,
+            max_text_chars: 9_500,
+        }
+    }
+}
+
+/// The `[log]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub level: String,
+    /// Log file; empty means stderr.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { level: "warn".into(), file: None }
+    }
+}
+
+/// The config file as written by a person (every key optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub database: Option<PathBuf>,
+    pub plugin_dirs: Option<Vec<PathBuf>>,
+    pub hook: HookSettings,
+    pub thresholds: Thresholds,
+    pub log: LogSettings,
+    /// Extra redaction patterns (regular expressions) applied before storing.
+    pub redact_patterns: Vec<String>,
+    /// Plugins (by name) that are never loaded.
+    pub disabled_plugins: Vec<String>,
+    /// Per-plugin sections, passed as JSON to each plugin's `init`.
+    pub plugins: BTreeMap<String, toml::Value>,
+}
+
+/// The effective configuration of one invocation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub home: Option<PathBuf>,
+    pub config_file: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub db_path: PathBuf,
+    pub plugin_dirs: Vec<PathBuf>,
+    pub file: FileConfig,
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+fn home_dir() -> Option<PathBuf> {
+    env_path("HOME")
+}
+
+fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
+    env_path(var).or_else(|| home_dir().map(|h| h.join(fallback)))
+}
+
+impl Config {
+    /// The default config file location (`$CHRONICLE_HOME/config.toml` or the XDG config dir).
+    pub fn default_config_path() -> Option<PathBuf> {
+        if let Some(home) = env_path(env::HOME) {
+            return Some(home.join("config.toml"));
+        }
+        xdg("XDG_CONFIG_HOME", ".config").map(|d| d.join("chronicle").join("config.toml"))
+    }
+
+    /// Loads the effective config. `explicit` (from `--config`) wins over `CHRONICLE_CONFIG`,
+    /// which wins over the default location; only an explicitly named file must exist.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let named = explicit.map(Path::to_path_buf).or_else(|| env_path(env::CONFIG));
+        let must_exist = named.is_some();
+        let path = named.or_else(Self::default_config_path);
+        let (file, config_file) = match &path {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(text) => (Self::parse(&text, p)?, Some(p.clone())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => (FileConfig::default(), None),
+                Err(source) => return Err(ConfigError::Read { path: p.clone(), source }),
+            },
+            None => (FileConfig::default(), None),
+        };
+        Self::from_file(file, config_file)
+    }
+
+    /// Defaults and environment only, ignoring any config file.
+    pub fn without_file() -> Result<Config, ConfigError> {
+        Self::from_file(FileConfig::default(), None)
+    }
+
+    /// Defaults with every path under `dir` (no environment, no file).
+    pub fn in_dir(dir: &Path) -> Config {
+        Config {
+            home: Some(dir.to_owned()),
+            config_file: None,
+            data_dir: dir.to_owned(),
+            db_path: dir.join("chronicle.db"),
+            plugin_dirs: vec![dir.join("plugins")],
+            file: FileConfig::default(),
+        }
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string().trim().to_owned() })
+    }
+
+    fn from_file(file: FileConfig, config_file: Option<PathBuf>) -> Result<Config, ConfigError> {
+        let home = env_path(env::HOME);
+        let data_dir = match &home {
+            Some(h) => h.clone(),
+            None => xdg("XDG_DATA_HOME", ".local/share").ok_or(ConfigError::NoHome)?.join("chronicle"),
+        };
+        let db_path = env_path(env::DB).or_else(|| file.database.clone()).unwrap_or_else(|| data_dir.join("chronicle.db"));
+        let plugin_dirs = match std::env::var_os(env::PLUGIN_PATH) {
+            Some(list) => std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()).collect(),
+            None => match &file.plugin_dirs {
+                Some(dirs) => dirs.clone(),
+                None => {
+                    let mut dirs = vec![data_dir.join("plugins")];
+                    if let Some(project) = env_path(env::PROJECT_DIR) {
+                        dirs.push(project.join(".claude").join("chronicle").join("plugins"));
+                    }
+                    dirs
+                }
+            },
+        };
+        Ok(Config { home, config_file, data_dir, db_path, plugin_dirs, file })
+    }
+
+    /// The user plugin directory (where `install` puts the built-in plugins).
+    pub fn user_plugin_dir(&self) -> PathBuf {
+        self.data_dir.join("plugins")
+    }
+
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_millis(self.file.hook.read_timeout_ms)
+    }
+
+    /// A plugin's config section as JSON text (`null` when absent).
+    pub fn plugin_config_json(&self, plugin: &str) -> String {
+        self.file
+            .plugins
+            .get(plugin)
+            .and_then(|v| serde_json::to_string(v).ok())
+            .unwrap_or_else(|| "null".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_reported() {
+        let err = Config::parse("[hook]\nmax_input_byts = 5\n", Path::new("c.toml")).unwrap_err();
+        assert!(err.to_string().contains("max_input_byts"), "{err}");
+    }
+
+    #[test]
+    fn sections_parse_with_defaults_for_the_rest() {
+        let f = Config::parse("[hook]\nplugin_timeout_ms = 50\n[plugins.bash-guard]\nextra = [\"x\"]\n", Path::new("c.toml"))
+            .unwrap();
+        assert_eq!(f.hook.plugin_timeout_ms, 50);
+        assert_eq!(f.hook.max_input_bytes, 10 * 1024 * 1024);
+        assert_eq!(f.thresholds.hook_execution_ms, 100.0);
+        assert!(f.plugins.contains_key("bash-guard"));
+    }
+}

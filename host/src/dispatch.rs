@@ -1,0 +1,205 @@
+//! Calling plugins under deadlines.
+//!
+//! Plugins run one after another on a worker thread while the calling thread waits on a
+//! condition variable until the running plugin's deadline. A plugin that misses it is
+//! abandoned with its thread (it cannot be killed; the process exits soon after answering),
+//! its fault recorded, and a fresh worker carries on with the plugins after it. Waking only at
+//! deadlines keeps the cost to one thread start and one wake-up per event.
+//!
+//! Each call is measured here: wall time (monotonic), the worker thread's CPU time, memory
+//! (from the plugin's counting allocator, or a `mallinfo2` delta for C plugins) and bytes the
+//! plugin wrote to fd 1 (which points at a scratch file while plugins run, see [`crate::output`]).
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use chronicle_plugin_api::abi::CallStats;
+
+use crate::output::StdoutProbe;
+use crate::plugin::{CallResult, Fault, LoadedPlugin};
+
+/// One plugin to call, with its config section (JSON text) and deadline.
+pub struct Job {
+    pub plugin: Arc<LoadedPlugin>,
+    pub config_json: String,
+    pub timeout: Duration,
+}
+
+/// What one call did and cost.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    pub index: usize,
+    pub result: CallResult,
+    pub wall_ns: u64,
+    pub cpu_ns: u64,
+    pub stats: CallStats,
+    /// `counting_allocator`, `mallinfo2` or `none`.
+    pub memory_source: &'static str,
+    pub stdout_bytes: u64,
+}
+
+#[derive(Default)]
+struct Progress {
+    /// The job running now and when it started.
+    current: Option<(usize, Instant)>,
+    results: Vec<CallRecord>,
+    done: bool,
+    abandoned: bool,
+}
+
+struct Shared {
+    progress: Mutex<Progress>,
+    wake: Condvar,
+}
+
+/// Runs every job, in order, within `budget` overall. Returns one record per job, in order.
+pub fn run(jobs: Vec<Job>, event_json: Arc<str>, budget: Duration, probe: Option<StdoutProbe>) -> Vec<CallRecord> {
+    let jobs: Arc<[Job]> = jobs.into();
+    let budget_end = Instant::now() + budget;
+    let mut records: Vec<CallRecord> = Vec::with_capacity(jobs.len());
+    let mut next = 0;
+    while next < jobs.len() {
+        if Instant::now() >= budget_end {
+            for index in next..jobs.len() {
+                records.push(not_run(index, "not run: the event's dispatch budget was used up by earlier plugins"));
+            }
+            break;
+        }
+        let shared = Arc::new(Shared { progress: Mutex::new(Progress::default()), wake: Condvar::new() });
+        let spawned_at = Instant::now();
+        let worker = {
+            let (jobs, shared, event_json) = (Arc::clone(&jobs), Arc::clone(&shared), Arc::clone(&event_json));
+            std::thread::Builder::new()
+                .name("chronicle-plugin".into())
+                .spawn(move || work(&jobs, next, &event_json, &shared, probe))
+        };
+        if let Err(e) = worker {
+            for index in next..jobs.len() {
+                records.push(not_run(index, &format!("not run: cannot start a worker thread: {e}")));
+            }
+            break;
+        }
+        next = wait_for(&jobs, next, &shared, spawned_at, budget_end, &mut records);
+    }
+    records
+}
+
+/// Waits for the worker started at job `first`; returns the index to resume from.
+fn wait_for(
+    jobs: &[Job],
+    first: usize,
+    shared: &Shared,
+    spawned_at: Instant,
+    budget_end: Instant,
+    records: &mut Vec<CallRecord>,
+) -> usize {
+    let mut progress = shared.progress.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if progress.done {
+            records.append(&mut progress.results);
+            return jobs.len();
+        }
+        let (index, started) = progress.current.unwrap_or((first, spawned_at));
+        let deadline = (started + jobs[index].timeout).min(budget_end);
+        let now = Instant::now();
+        // The worker does not wake us when it moves on (a wake-up per plugin costs more than the
+        // plugins do), so also wake when a later plugin could at the earliest miss its deadline.
+        let soonest_later = jobs[index + 1..].iter().map(|j| now + j.timeout).min();
+        let wake_at = soonest_later.map_or(deadline, |t| t.min(deadline));
+        if now >= deadline {
+            progress.abandoned = true;
+            records.append(&mut progress.results);
+            records.push(CallRecord {
+                index,
+                result: Err(Fault::TimedOut(now - started)),
+                wall_ns: (now - started).as_nanos() as u64,
+                cpu_ns: 0,
+                stats: CallStats::default(),
+                memory_source: "none",
+                stdout_bytes: 0,
+            });
+            return index + 1;
+        }
+        progress = shared.wake.wait_timeout(progress, wake_at.saturating_duration_since(now)).unwrap_or_else(|p| p.into_inner()).0;
+    }
+}
+
+fn work(jobs: &[Job], first: usize, event_json: &str, shared: &Shared, probe: Option<StdoutProbe>) {
+    for (index, job) in jobs.iter().enumerate().skip(first) {
+        {
+            let mut p = shared.progress.lock().unwrap_or_else(|p| p.into_inner());
+            if p.abandoned {
+                return;
+            }
+            p.current = Some((index, Instant::now()));
+        }
+        let record = call_one(index, job, event_json, probe);
+        let mut p = shared.progress.lock().unwrap_or_else(|p| p.into_inner());
+        if p.abandoned {
+            return;
+        }
+        p.results.push(record);
+    }
+    let mut p = shared.progress.lock().unwrap_or_else(|p| p.into_inner());
+    p.done = true;
+    shared.wake.notify_all();
+}
+
+fn call_one(index: usize, job: &Job, event_json: &str, probe: Option<StdoutProbe>) -> CallRecord {
+    let stdout_before = probe.map_or(0, |p| p.written());
+    let heap_before = if job.plugin.counts_own_memory() { None } else { heap_in_use() };
+    let cpu_before = thread_cpu_ns();
+    let started = Instant::now();
+    let result = match job.plugin.init(&job.config_json) {
+        Ok(()) => job.plugin.call(event_json),
+        Err(e) => Err(Fault::InitFailed(e)),
+    };
+    let wall_ns = started.elapsed().as_nanos() as u64;
+    let cpu_ns = thread_cpu_ns().saturating_sub(cpu_before);
+    let (stats, memory_source) = match (&result, heap_before) {
+        (Ok(o), None) if o.stats.counted => (o.stats, "counting_allocator"),
+        (_, Some(before)) => {
+            let grown = heap_in_use().unwrap_or(before).saturating_sub(before);
+            (CallStats { counted: false, allocations: 0, bytes_allocated: grown, peak_live_bytes: grown }, "mallinfo2")
+        }
+        _ => (CallStats::default(), "none"),
+    };
+    let stdout_bytes = probe.map_or(0, |p| p.written().saturating_sub(stdout_before));
+    CallRecord { index, result, wall_ns, cpu_ns, stats, memory_source, stdout_bytes }
+}
+
+fn not_run(index: usize, why: &str) -> CallRecord {
+    CallRecord {
+        index,
+        result: Err(Fault::Error(why.to_owned())),
+        wall_ns: 0,
+        cpu_ns: 0,
+        stats: CallStats::default(),
+        memory_source: "none",
+        stdout_bytes: 0,
+    }
+}
+
+/// CPU time of the calling thread, in nanoseconds.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec out-pointer.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+}
+
+/// Heap bytes in use (glibc), for plugins without a counting allocator.
+fn heap_in_use() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 has no preconditions.
+        let info = unsafe { libc::mallinfo2() };
+        Some(info.uordblks as u64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
+}

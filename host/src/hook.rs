@@ -1,0 +1,508 @@
+//! The dispatch core: one event in, one answer and one record out.
+//!
+//! [`Host`] is deliberately not welded to `main`: it owns the config, the store connection and
+//! the loaded plugins, so a long-lived server could feed it event after event. The `hook`
+//! subcommand uses it for exactly one.
+//!
+//! The path of one event: classify the bytes ([`crate::payload`]) → pick the plugins that
+//! subscribe to it, from the manifest index where possible ([`crate::plugin`]) → call them under
+//! deadlines ([`crate::dispatch`]) → apply failure policies and merge ([`crate::answer`]) →
+//! redact and record everything in one transaction ([`crate::store`]).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chronicle_plugin_api::{FailurePolicy, Outcome};
+use serde_json::Value;
+
+use crate::answer::{self, Answer, Opinion};
+use crate::cache::{self, Cache};
+use crate::config::{Config, Thresholds};
+use crate::dispatch::{self, CallRecord, Job};
+use crate::events::EventSpec;
+use crate::input::RawInput;
+use crate::output::Output;
+use crate::payload::{self, Payload};
+use crate::plugin::{self, index::IndexEntry, Fault, LoadedPlugin, Refusal};
+use crate::redact::Redactor;
+use crate::store::{CallRow, EventRecord, FaultRow, MetricRow, Store, StoreError, ViolationRow};
+
+/// Bytes of an unparseable input kept in a `parse_error` record.
+const MAX_PARSE_ERROR_BYTES: usize = 64 * 1024;
+
+/// The outcome of handling one event: what to answer, and what to record.
+pub struct Handled {
+    pub answer: Answer,
+    pub record: EventRecord,
+}
+
+/// Times of the stages of one invocation, reported as `hook.<stage>` metrics.
+#[derive(Debug, Default, Clone)]
+pub struct Stages {
+    pub entries: Vec<(String, Duration)>,
+}
+
+impl Stages {
+    pub fn add(&mut self, name: &str, d: Duration) {
+        self.entries.push((name.to_owned(), d));
+    }
+
+    /// Runs `f`, recording its duration under `name`.
+    pub fn time<T>(&mut self, name: &str, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let out = f();
+        self.add(name, t.elapsed());
+        out
+    }
+}
+
+/// The host: config, store, plugins and output, for as many events as it is given.
+pub struct Host {
+    pub config: Config,
+    redactor: Redactor,
+    store: Option<Result<Store, String>>,
+    loaded: HashMap<PathBuf, Arc<LoadedPlugin>>,
+    output: Option<Output>,
+    cache: Cache,
+    /// Peak RSS when the host was created, to measure growth per event.
+    rss_at_start: u64,
+}
+
+impl Host {
+    pub fn new(config: Config) -> Host {
+        let redactor = Redactor::new(&config.file.redact_patterns).unwrap_or_else(|e| {
+            tracing::warn!("{e}; extra redaction patterns disabled");
+            Redactor::default()
+        });
+        Host {
+            config,
+            redactor,
+            store: None,
+            loaded: HashMap::new(),
+            output: None,
+            cache: Cache::new(),
+            rss_at_start: crate::clock::peak_rss_bytes(),
+        }
+    }
+
+    /// The store, opened on first use. An error is kept so it is reported once, not retried.
+    pub fn store(&mut self) -> Result<&mut Store, String> {
+        if self.store.is_none() {
+            self.store = Some(Store::open(&self.config.db_path).map_err(|e| e.to_string()));
+        }
+        match self.store.as_mut() {
+            Some(Ok(s)) => Ok(s),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("store not opened".into()),
+        }
+    }
+
+    /// Writes the protocol answer to Claude Code's stdout (wherever fd 1 points now).
+    pub fn write_answer(&self, bytes: &[u8]) -> std::io::Result<()> {
+        match &self.output {
+            Some(o) => o.write_answer(bytes),
+            None => Output::direct().write_answer(bytes),
+        }
+    }
+
+    /// Points fd 1 away from Claude Code before the first plugin is loaded.
+    fn divert_stdout(&mut self) {
+        if self.output.is_none() {
+            match Output::divert() {
+                Ok(o) => self.output = Some(o),
+                Err(e) => tracing::warn!("cannot divert stdout while plugins run: {e}"),
+            }
+        }
+    }
+
+    /// Classifies, dispatches and merges one event. Nothing is written yet.
+    pub fn handle(&mut self, input: &RawInput, received_at_ns: i64, stages: &mut Stages) -> Handled {
+        let payload = stages.time("hook.parse", || payload::classify(input));
+        let mut record = self.base_record(&payload, input, received_at_ns, stages);
+        let answer = match &payload {
+            Payload::Event { value, spec } => {
+                let event_json: Arc<str> = match std::str::from_utf8(&input.bytes) {
+                    // The bytes parsed as they are (no BOM, no surrogate repair): pass them on untouched.
+                    Ok(text) if !input.bytes.starts_with(b"\xEF\xBB\xBF") && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
+                        Arc::from(text)
+                    }
+                    _ => Arc::from(value.to_string()),
+                };
+                self.dispatch(spec, value, event_json, &mut record, stages)
+            }
+            Payload::Truncated { spec: Some(_), .. } => {
+                record.faults.push(FaultRow {
+                    source: "input",
+                    plugin: None,
+                    path: None,
+                    message: format!(
+                        "input of {} bytes exceeds hook.max_input_bytes ({}): recorded truncated, no plugin was run",
+                        input.total_bytes, self.config.file.hook.max_input_bytes
+                    ),
+                });
+                Answer::nothing()
+            }
+            _ => Answer::nothing(),
+        };
+        record.decision = answer.decision.as_str().to_owned();
+        record.exit_code = answer.exit_code;
+        record.answer = answer.stdout.clone().or_else(|| answer.stderr.clone());
+        for note in &answer.notes {
+            record.faults.push(FaultRow { source: "answer", plugin: None, path: None, message: note.clone() });
+        }
+        Handled { answer, record }
+    }
+
+    fn base_record(&self, payload: &Payload, input: &RawInput, received_at_ns: i64, stages: &mut Stages) -> EventRecord {
+        let field = |k: &str| payload.str_field(k).map(|s| payload::truncate_chars(s, 512).to_owned());
+        let mut record = EventRecord {
+            kind: payload.kind().as_str().to_owned(),
+            hook_event_name: field("hook_event_name"),
+            session_id: field("session_id"),
+            tool_name: field("tool_name"),
+            tool_use_id: field("tool_use_id"),
+            agent_id: field("agent_id"),
+            cwd: field("cwd"),
+            project_dir: std::env::var(crate::config::env::PROJECT_DIR).ok(),
+            received_at_ns,
+            payload_bytes: input.total_bytes,
+            truncated: input.truncated,
+            decision: "none".into(),
+            ..EventRecord::default()
+        };
+        if input.timed_out {
+            record.faults.push(FaultRow {
+                source: "input",
+                plugin: None,
+                path: None,
+                message: "stdin was not closed by the writer; read stopped at the deadline or after a complete object".into(),
+            });
+        }
+        stages.time("hook.redact", || match payload {
+            Payload::Invalid { reason } => {
+                let kept = &input.bytes[..input.bytes.len().min(MAX_PARSE_ERROR_BYTES)];
+                let text = String::from_utf8_lossy(kept);
+                let redacted = self.redactor.text(&text);
+                record.redacted = matches!(redacted, std::borrow::Cow::Owned(_)) && redacted != text;
+                record.payload = redacted.into_owned();
+                record.truncated |= input.bytes.len() > MAX_PARSE_ERROR_BYTES;
+                record.error = Some(reason.clone());
+            }
+            Payload::Event { value, .. } | Payload::Unknown { value, .. } | Payload::Truncated { value, .. } => {
+                let mut stored = value.clone();
+                record.redacted = self.redactor.value(&mut stored);
+                record.payload = match (record.redacted, std::str::from_utf8(&input.bytes)) {
+                    // Unchanged and complete: keep the payload byte-exact.
+                    (false, Ok(text)) if !input.truncated && matches!(payload, Payload::Event { .. } | Payload::Unknown { .. }) => {
+                        text.trim_start_matches('\u{feff}').to_owned()
+                    }
+                    _ => stored.to_string(),
+                };
+                if let Payload::Unknown { reason, .. } = payload {
+                    record.error = Some(reason.clone());
+                }
+                if let Payload::Truncated { incomplete_field, .. } = payload {
+                    record.error = Some(match incomplete_field {
+                        Some(f) => format!("truncated at field {f:?}; only complete top-level fields were kept"),
+                        None => "truncated; only complete top-level fields were kept".into(),
+                    });
+                }
+            }
+        });
+        if record.hook_event_name.as_deref() == Some("SessionStart") {
+            if let Some(cwd) = &record.cwd {
+                record.git_branch = stages.time("hook.git", || crate::project::git_branch(std::path::Path::new(cwd)));
+            }
+        }
+        if record.hook_event_name.as_deref() == Some("SessionEnd") {
+            record.end_reason = field("reason");
+        }
+        if let Some(ms) = payload.value().and_then(|v| v.get("duration_ms")).and_then(Value::as_f64) {
+            record.reported_duration_ms = Some(ms);
+        }
+        record
+    }
+
+    /// Selects, loads and calls the plugins for a known event, and merges their outcomes.
+    fn dispatch(&mut self, spec: &'static EventSpec, value: &Value, event_json: Arc<str>, record: &mut EventRecord, stages: &mut Stages) -> Answer {
+        let tool_name = value.get("tool_name").and_then(Value::as_str);
+        let (candidates, refusals) = stages.time("hook.discover", || plugin::discover(&self.config.plugin_dirs));
+        for r in refusals {
+            record.faults.push(load_fault(&r));
+        }
+        if candidates.is_empty() {
+            return Answer::nothing();
+        }
+
+        let index: HashMap<String, IndexEntry> = stages.time("hook.index", || match self.store() {
+            Ok(store) => store.plugin_index().unwrap_or_default().into_iter().map(|e| (e.path.clone(), e)).collect(),
+            Err(_) => HashMap::new(),
+        });
+
+        let load_started = Instant::now();
+        let mut selected: Vec<Arc<LoadedPlugin>> = Vec::new();
+        for c in &candidates {
+            let key = c.path.to_string_lossy().into_owned();
+            let known = index.get(&key).filter(|e| e.is_fresh_for(c));
+            let info = match known {
+                Some(IndexEntry { error: Some(reason), .. }) => {
+                    record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: None, reason: reason.clone() }));
+                    continue;
+                }
+                Some(IndexEntry { info: Some(info), .. }) => info.clone(),
+                _ => {
+                    self.divert_stdout();
+                    match self.load(c) {
+                        Ok(p) => {
+                            record.index_updates.push(IndexEntry::for_candidate(c, Some(p.info.clone()), None));
+                            p.info.clone()
+                        }
+                        Err(reason) => {
+                            record.index_updates.push(IndexEntry::for_candidate(c, None, Some(reason.clone())));
+                            record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: None, reason }));
+                            continue;
+                        }
+                    }
+                }
+            };
+            if self.config.file.disabled_plugins.iter().any(|d| *d == info.name) {
+                continue;
+            }
+            match info.wants(spec.name, spec.tool_event, tool_name) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(e) => {
+                    record.faults.push(FaultRow { source: "plugin_load", plugin: Some(info.name.clone()), path: Some(key), message: e });
+                    continue;
+                }
+            }
+            self.divert_stdout();
+            match self.load(c) {
+                Ok(p) => selected.push(p),
+                Err(reason) => record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: Some(info.name), reason })),
+            }
+        }
+        stages.add("hook.load", load_started.elapsed());
+        if selected.is_empty() {
+            return Answer::nothing();
+        }
+
+        // Cached outcomes first; only the rest are called.
+        let now_ns = crate::clock::unix_ns();
+        let mut cached: Vec<Option<(Outcome, String)>> = Vec::with_capacity(selected.len());
+        let cache_started = Instant::now();
+        for p in &selected {
+            let hit = cache::key_for(&p.info, value).and_then(|key| {
+                let found = self.cache.get(&key, now_ns).or_else(|| {
+                    let text = self.store().ok()?.cache_get(&key, now_ns).ok()??;
+                    let outcome = cache::decode(&text)?;
+                    Some(outcome)
+                });
+                found.map(|o| (o, key))
+            });
+            cached.push(hit);
+        }
+        let cache_lookup = cache_started.elapsed();
+        if selected.iter().any(|p| p.info.cache_ttl_ms.is_some()) {
+            stages.add("cache.lookup", cache_lookup);
+        }
+
+        let mut jobs = Vec::new();
+        let mut job_plugin = Vec::new();
+        for (i, p) in selected.iter().enumerate() {
+            if cached[i].is_none() {
+                jobs.push(Job {
+                    plugin: Arc::clone(p),
+                    config_json: self.config.plugin_config_json(&p.info.name),
+                    timeout: p.info.timeout(Duration::from_millis(self.config.file.hook.plugin_timeout_ms)),
+                });
+                job_plugin.push(i);
+            }
+        }
+        let budget = Duration::from_millis(if spec.name == "SessionEnd" {
+            self.config.file.hook.dispatch_budget_ms.min(1000)
+        } else {
+            self.config.file.hook.dispatch_budget_ms
+        });
+        let probe = self.output.as_ref().and_then(Output::probe);
+        let calls: Vec<CallRecord> =
+            if jobs.is_empty() { Vec::new() } else { stages.time("hook.dispatch", || dispatch::run(jobs, event_json, budget, probe)) };
+        let mut results: Vec<Option<CallRecord>> = vec![None; selected.len()];
+        for c in calls {
+            let slot = job_plugin[c.index];
+            results[slot] = Some(CallRecord { index: slot, ..c });
+        }
+
+        let mut opinions = Vec::new();
+        for (i, p) in selected.iter().enumerate() {
+            let info = &p.info;
+            if let Some((outcome, key)) = cached[i].take() {
+                record.cache_hits.push(key);
+                record.calls.push(CallRow {
+                    plugin: info.name.clone(),
+                    version: info.version.clone(),
+                    path: p.path.to_string_lossy().into_owned(),
+                    status: "cached".into(),
+                    decision: outcome.decision().as_str().into(),
+                    memory_source: "none".into(),
+                    ..CallRow::default()
+                });
+                opinions.push(Opinion { plugin: info.name.clone(), outcome });
+                continue;
+            }
+            let Some(call) = results[i].take() else { continue };
+            if call.stdout_bytes > 0 {
+                record.faults.push(FaultRow {
+                    source: "plugin_call",
+                    plugin: Some(info.name.clone()),
+                    path: Some(p.path.to_string_lossy().into_owned()),
+                    message: format!("wrote {} bytes to stdout; discarded (plugins must not print: stdout is Claude Code's)", call.stdout_bytes),
+                });
+            }
+            let mut row = CallRow {
+                plugin: info.name.clone(),
+                version: info.version.clone(),
+                path: p.path.to_string_lossy().into_owned(),
+                status: "ok".into(),
+                decision: "none".into(),
+                fault: None,
+                wall_ns: call.wall_ns,
+                cpu_ns: call.cpu_ns,
+                allocations: call.stats.allocations,
+                bytes_allocated: call.stats.bytes_allocated,
+                peak_live_bytes: call.stats.peak_live_bytes,
+                memory_source: call.memory_source.into(),
+                stdout_bytes: call.stdout_bytes,
+            };
+            match call.result {
+                Ok(outcome) => {
+                    row.decision = outcome.decision().as_str().into();
+                    if let Some(key) = cache::key_for(info, value) {
+                        let ttl_ns = info.cache_ttl_ms.unwrap_or(0) as i64 * 1_000_000;
+                        let encoded = cache::encode(&outcome);
+                        self.cache.put(key.clone(), outcome.clone(), now_ns + ttl_ns);
+                        record.cache_puts.push(crate::store::CachePut {
+                            key,
+                            plugin: info.name.clone(),
+                            value: encoded,
+                            expires_at_ns: now_ns + ttl_ns,
+                        });
+                    }
+                    opinions.push(Opinion { plugin: info.name.clone(), outcome });
+                }
+                Err(fault) => {
+                    row.status = fault.kind().into();
+                    row.fault = Some(fault.message());
+                    record.faults.push(FaultRow {
+                        source: "plugin_call",
+                        plugin: Some(info.name.clone()),
+                        path: Some(p.path.to_string_lossy().into_owned()),
+                        message: format!("{}: {}", fault.kind(), fault.message()),
+                    });
+                    if let Some(outcome) = fail_closed(spec, info.failure_policy(), &info.name, &fault) {
+                        row.decision = outcome.decision().as_str().into();
+                        opinions.push(Opinion { plugin: info.name.clone(), outcome });
+                    }
+                }
+            }
+            record.calls.push(row);
+        }
+
+        let stop_hook_active = value.get("stop_hook_active").and_then(Value::as_bool) == Some(true);
+        stages.time("hook.merge", || answer::merge(spec, stop_hook_active, &opinions, self.config.file.hook.max_text_chars))
+    }
+
+    fn load(&mut self, c: &plugin::Candidate) -> Result<Arc<LoadedPlugin>, String> {
+        if let Some(p) = self.loaded.get(&c.path) {
+            return Ok(Arc::clone(p));
+        }
+        let p = Arc::new(plugin::load(&c.path).map_err(|e| e.to_string())?);
+        self.loaded.insert(c.path.clone(), Arc::clone(&p));
+        Ok(p)
+    }
+
+    /// Stores the record in one transaction, with the stage timings, the per-plugin metrics,
+    /// and every threshold violation. `hook.total` runs from process start to the commit.
+    pub fn record(&mut self, mut record: EventRecord, stages: &Stages) -> Result<i64, String> {
+        let thresholds = self.config.file.thresholds.clone();
+        let rss_at_start = self.rss_at_start;
+        let open_started = Instant::now();
+        let store = self.store()?;
+        let open_time = open_started.elapsed();
+        let insert_started = Instant::now();
+        let mut stage_list = stages.entries.clone();
+        stage_list.push(("store.open".into(), open_time));
+        let calls = record.calls.clone();
+        finish_measurements(&mut record, &stage_list, &calls, &thresholds, rss_at_start, insert_started);
+        store.record(&record).map_err(|e: StoreError| e.to_string())
+    }
+}
+
+/// The stand-in opinion for a faulted fail-closed plugin on an event that can be blocked.
+fn fail_closed(spec: &EventSpec, policy: FailurePolicy, plugin: &str, fault: &Fault) -> Option<Outcome> {
+    if policy != FailurePolicy::Closed || !spec.can_block() {
+        return None;
+    }
+    let reason = format!("chronicle: plugin {plugin} failed ({}) and is configured to fail closed", fault.kind());
+    Some(if spec.name == "PreToolUse" || spec.name == "PermissionRequest" { Outcome::deny(reason) } else { Outcome::block(reason) })
+}
+
+fn load_fault(r: &Refusal) -> FaultRow {
+    FaultRow {
+        source: "plugin_load",
+        plugin: r.name.clone(),
+        path: Some(r.path.to_string_lossy().into_owned()),
+        message: r.reason.clone(),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Adds metrics and violations to the record. Stage names are documented in README.md.
+fn finish_measurements(
+    record: &mut EventRecord,
+    stages: &[(String, Duration)],
+    calls: &[CallRow],
+    t: &Thresholds,
+    rss_at_start: u64,
+    insert_started: Instant,
+) {
+    let violate = |record: &mut EventRecord, metric: &str, subject: &str, value: f64, threshold: f64| {
+        if value > threshold {
+            record.violations.push(ViolationRow { metric: metric.into(), subject: subject.into(), value, threshold });
+        }
+    };
+    for (name, d) in stages {
+        record.metrics.push(MetricRow { name: name.clone(), value: ms(*d) });
+        let threshold = match name.as_str() {
+            "hook.parse" | "hook.redact" => Some(t.security_validation_ms),
+            "cache.lookup" => Some(t.cache_operation_ms),
+            "store.open" | "hook.index" => Some(t.database_operation_ms),
+            _ => None,
+        };
+        if let Some(th) = threshold {
+            violate(record, name, "host", ms(*d), th);
+        }
+    }
+    for c in calls.iter().filter(|c| c.status != "cached") {
+        let value = c.wall_ns as f64 / 1e6;
+        record.metrics.push(MetricRow { name: format!("plugin.{}", c.plugin), value });
+        violate(record, "plugin.call", &c.plugin, value, t.security_validation_ms);
+        let mb = c.peak_live_bytes as f64 / (1024.0 * 1024.0);
+        violate(record, "memory.growth", &c.plugin, mb, t.memory_growth_mb);
+    }
+    let rss = crate::clock::peak_rss_bytes();
+    record.metrics.push(MetricRow { name: "process.peak_rss_mb".into(), value: rss as f64 / (1024.0 * 1024.0) });
+    let growth = rss.saturating_sub(rss_at_start) as f64 / (1024.0 * 1024.0);
+    violate(record, "memory.growth", "host", growth, t.memory_growth_mb);
+    let insert = ms(insert_started.elapsed());
+    record.metrics.push(MetricRow { name: "store.insert".into(), value: insert });
+    violate(record, "store.insert", "host", insert, t.database_operation_ms);
+    let total = ms(crate::clock::since_start());
+    record.metrics.push(MetricRow { name: "hook.total".into(), value: total });
+    violate(record, "hook.total", "host", total, t.hook_execution_ms);
+}

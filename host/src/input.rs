@@ -1,0 +1,158 @@
+//! Reading the event from stdin: to EOF, with a size cap and a deadline.
+//!
+//! Claude Code writes the payload and closes the pipe; if we stopped reading early its write
+//! would fail with EPIPE, so bytes past the cap are drained and counted, not left in the pipe.
+//! A writer that never closes stdin cannot hold us past the deadline: once a complete JSON
+//! object has arrived and the pipe goes quiet for a moment, we proceed with what we have.
+
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// Bytes read from stdin, and how the read ended.
+#[derive(Debug, Clone, Default)]
+pub struct RawInput {
+    /// The first `cap` bytes.
+    pub bytes: Vec<u8>,
+    /// Every byte seen, kept or drained.
+    pub total_bytes: u64,
+    /// More than `cap` bytes arrived.
+    pub truncated: bool,
+    /// The deadline passed before EOF.
+    pub timed_out: bool,
+}
+
+/// How long a pipe must stay quiet after a complete object before we stop waiting for EOF.
+const QUIET_AFTER_OBJECT: Duration = Duration::from_millis(50);
+
+/// Reads stdin until EOF, `deadline`, or a complete object followed by a quiet pipe.
+pub fn read_stdin(cap: usize, deadline: Duration) -> io::Result<RawInput> {
+    use std::os::fd::FromRawFd;
+    // Unbuffered on purpose: `poll` must see every byte that has not been consumed yet.
+    // SAFETY: fd 0 stays open for the life of the process; ManuallyDrop never closes it.
+    let mut stdin = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
+    let fd = stdin.as_raw_fd();
+    read_fd(fd, &mut *stdin, cap, deadline)
+}
+
+fn read_fd(fd: RawFd, reader: &mut impl Read, cap: usize, deadline: Duration) -> io::Result<RawInput> {
+    let start = Instant::now();
+    let mut input = RawInput::default();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let elapsed = start.elapsed();
+        if elapsed >= deadline {
+            input.timed_out = true;
+            return Ok(input);
+        }
+        let mut wait = deadline - elapsed;
+        if looks_complete(&input.bytes) {
+            wait = wait.min(QUIET_AFTER_OBJECT);
+        }
+        match poll_readable(fd, wait)? {
+            Readiness::Ready => {}
+            Readiness::TimedOut if start.elapsed() >= deadline => {
+                input.timed_out = true;
+                return Ok(input);
+            }
+            // A quiet pipe after a complete object: the writer is done but kept stdin open.
+            Readiness::TimedOut => {
+                input.timed_out = true;
+                return Ok(input);
+            }
+        }
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(input),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        input.total_bytes += n as u64;
+        let room = cap.saturating_sub(input.bytes.len());
+        if n > room {
+            input.truncated = true;
+        }
+        input.bytes.extend_from_slice(&chunk[..n.min(room)]);
+    }
+}
+
+/// A cheap check that avoids parsing on every chunk: only a buffer ending in `}` can be a
+/// complete object, and only then is it worth a real parse.
+fn looks_complete(bytes: &[u8]) -> bool {
+    let trimmed = bytes.trim_ascii_end();
+    trimmed.last() == Some(&b'}') && serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).is_ok()
+}
+
+enum Readiness {
+    Ready,
+    TimedOut,
+}
+
+fn poll_readable(fd: RawFd, wait: Duration) -> io::Result<Readiness> {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX).max(1);
+    loop {
+        // SAFETY: one valid pollfd, count 1.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        // POLLHUP/POLLERR/POLLNVAL also mean "read will not block" (it returns 0 or an error).
+        return Ok(if r == 0 { Readiness::TimedOut } else { Readiness::Ready });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn pipe() -> (std::fs::File, std::fs::File) {
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        use std::os::fd::FromRawFd;
+        // SAFETY: both descriptors were just created and are owned here.
+        unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) }
+    }
+
+    #[test]
+    fn reads_to_eof_and_caps_what_it_keeps() {
+        let (mut r, mut w) = pipe();
+        let writer = std::thread::spawn(move || {
+            w.write_all(&[b'x'; 200_000]).unwrap();
+        });
+        let input = read_fd(r.as_raw_fd(), &mut r, 1000, Duration::from_secs(5)).unwrap();
+        writer.join().unwrap();
+        assert_eq!(input.bytes.len(), 1000);
+        assert_eq!(input.total_bytes, 200_000);
+        assert!(input.truncated);
+        assert!(!input.timed_out);
+    }
+
+    #[test]
+    fn a_complete_object_on_a_pipe_held_open_does_not_wait_for_the_deadline() {
+        let (mut r, mut w) = pipe();
+        w.write_all(br#"{"hook_event_name":"Stop"}"#).unwrap();
+        let started = Instant::now();
+        let input = read_fd(r.as_raw_fd(), &mut r, 1000, Duration::from_secs(10)).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(input.timed_out);
+        assert_eq!(input.bytes, br#"{"hook_event_name":"Stop"}"#);
+        drop(w);
+    }
+
+    #[test]
+    fn an_incomplete_object_waits_until_the_deadline() {
+        let (mut r, mut w) = pipe();
+        w.write_all(br#"{"hook_event_name":"#).unwrap();
+        let input = read_fd(r.as_raw_fd(), &mut r, 1000, Duration::from_millis(200)).unwrap();
+        assert!(input.timed_out);
+        assert_eq!(input.bytes.len(), 19);
+        drop(w);
+    }
+}

@@ -1,0 +1,22 @@
+//! Chronicle's host: the dispatch core behind `chronicle hook`, and everything the CLI reads.
+//!
+//! Only the binary (`main.rs`, `cli/`) touches stdin, stdout, the process environment's
+//! exit code and argument parsing; this library takes bytes and a config and returns answers
+//! and records, so a long-lived server could reuse it unchanged.
+
+pub mod answer;
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod dispatch;
+pub mod events;
+pub mod hook;
+pub mod input;
+pub mod logging;
+pub mod output;
+pub mod payload;
+pub mod plugin;
+pub mod project;
+pub mod redact;
+pub mod spool;
+pub mod store;

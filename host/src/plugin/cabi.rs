@@ -1,0 +1,154 @@
+//! The plain C plugin ABI (`plugin-api/include/chronicle_plugin.h`), for plugins written in C,
+//! C++ or Zig. Manifest and outcome travel as JSON text; the plugin allocates the outcome and
+//! the host hands it back to `chronicle_plugin_free`.
+
+use std::ffi::{c_char, c_int, CStr};
+use std::time::Duration;
+
+use abi_stable::library::RawLibrary;
+use chronicle_plugin_api::{CachePolicy, Decision, FailurePolicy, Manifest, Outcome};
+use serde::Deserialize;
+
+use super::{CallResult, Fault};
+
+type ManifestFn = unsafe extern "C" fn() -> *const c_char;
+type InitFn = unsafe extern "C" fn(*const c_char, usize) -> c_int;
+type HandleFn = unsafe extern "C" fn(*const c_char, usize) -> *mut c_char;
+type FreeFn = unsafe extern "C" fn(*mut c_char);
+
+pub(super) struct CPlugin {
+    manifest: ManifestFn,
+    init: Option<InitFn>,
+    handle: HandleFn,
+    free: FreeFn,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CManifest {
+    name: String,
+    version: String,
+    abi_version: u32,
+    events: Vec<String>,
+    #[serde(default)]
+    tool_matcher: Option<String>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    failure_policy: Option<String>,
+    #[serde(default)]
+    cache_ttl_ms: Option<u64>,
+    #[serde(default)]
+    cache_key: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct COutcome {
+    #[serde(default)]
+    decision: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    additional_context: Option<String>,
+    #[serde(default)]
+    system_message: Option<String>,
+    #[serde(default)]
+    updated_input: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl CPlugin {
+    pub(super) fn find(raw: &RawLibrary) -> Option<CPlugin> {
+        // SAFETY: the symbol types are those declared in chronicle_plugin.h; a library that
+        // exports these names with other signatures is outside what any check could catch.
+        unsafe {
+            let manifest = *raw.get::<ManifestFn>(b"chronicle_plugin_manifest\0").ok()?;
+            let handle = *raw.get::<HandleFn>(b"chronicle_plugin_handle\0").ok()?;
+            let free = *raw.get::<FreeFn>(b"chronicle_plugin_free\0").ok()?;
+            let init = raw.get::<InitFn>(b"chronicle_plugin_init\0").ok().map(|s| *s);
+            Some(CPlugin { manifest, init, handle, free })
+        }
+    }
+
+    pub(super) fn manifest(&self) -> Result<Manifest, String> {
+        // SAFETY: the function returns a NUL-terminated static string (per the header) or NULL.
+        let text = unsafe {
+            let p = (self.manifest)();
+            if p.is_null() {
+                return Err("chronicle_plugin_manifest returned NULL".into());
+            }
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        };
+        let c: CManifest = serde_json::from_str(&text).map_err(|e| format!("manifest JSON: {e}"))?;
+        let failure_policy = match c.failure_policy.as_deref() {
+            None | Some("open") => FailurePolicy::Open,
+            Some("closed") => FailurePolicy::Closed,
+            Some(other) => return Err(format!("failure_policy {other:?} is neither \"open\" nor \"closed\"")),
+        };
+        Ok(Manifest {
+            name: c.name,
+            version: c.version,
+            abi_version: c.abi_version,
+            events: c.events,
+            tool_matcher: c.tool_matcher.filter(|m| !m.is_empty()),
+            timeout: c.timeout_ms.filter(|t| *t > 0).map(Duration::from_millis),
+            failure_policy,
+            cache: c.cache_ttl_ms.filter(|t| *t > 0).map(|t| CachePolicy { ttl: Duration::from_millis(t), key: c.cache_key }),
+            extensions: None,
+        })
+    }
+
+    pub(super) fn init(&self, config_json: &str) -> Result<(), String> {
+        let Some(init) = self.init else { return Ok(()) };
+        let c = std::ffi::CString::new(config_json).map_err(|_| "config contains a NUL byte".to_owned())?;
+        // SAFETY: a NUL-terminated buffer and its length, valid for the call.
+        match unsafe { init(c.as_ptr(), config_json.len()) } {
+            0 => Ok(()),
+            code => Err(format!("chronicle_plugin_init returned {code}")),
+        }
+    }
+
+    pub(super) fn call(&self, event_json: &str) -> CallResult {
+        let c = std::ffi::CString::new(event_json).map_err(|_| Fault::Error("event contains a NUL byte".into()))?;
+        // SAFETY: as above; the returned pointer is either NULL or a NUL-terminated string that
+        // we must return to `free` exactly once.
+        let text = unsafe {
+            let p = (self.handle)(c.as_ptr(), event_json.len());
+            if p.is_null() {
+                return Ok(Outcome::none());
+            }
+            let text = CStr::from_ptr(p).to_string_lossy().into_owned();
+            (self.free)(p);
+            text
+        };
+        if text.trim().is_empty() {
+            return Ok(Outcome::none());
+        }
+        let o: COutcome = serde_json::from_str(&text).map_err(|e| Fault::Garbage(format!("outcome is not valid JSON: {e}")))?;
+        if let Some(e) = o.error {
+            return Err(Fault::Error(e));
+        }
+        let decision = match o.decision.as_deref() {
+            None => None,
+            Some(d) => match Decision::parse(d) {
+                Some(Decision::None) => None,
+                Some(d) => Some(d),
+                None => return Err(Fault::Garbage(format!("unknown decision {d:?}"))),
+            },
+        };
+        Ok(Outcome {
+            decision,
+            reason: o.reason,
+            additional_context: o.additional_context,
+            system_message: o.system_message,
+            updated_input: o.updated_input.map(serde_json::Value::Object),
+            stop: o.stop_reason,
+            error: None,
+            stats: Default::default(),
+        })
+    }
+}

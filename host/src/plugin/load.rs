@@ -1,0 +1,140 @@
+//! `dlopen` one plugin file and find out what it is.
+//!
+//! Each file is loaded on its own with `RawLibrary` + `lib_header_from_raw_library`:
+//! `RootModule::load_from_file` caches the first module it loads and silently returns it for
+//! every later file. abi_stable's incompatibility reports run to several kilobytes; they are
+//! condensed here to one line naming the plugin, the versions and what to do.
+
+use std::path::Path;
+
+use abi_stable::library::{lib_header_from_raw_library, LibraryError, RawLibrary, RootModule};
+use abi_stable::std_types::RStr;
+use chronicle_plugin_api::abi::PluginModuleRef;
+use chronicle_plugin_api::{Manifest, Outcome};
+
+use super::{cabi, validate_manifest, CallResult, Fault, LoadedPlugin, PluginInfo};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub(super) enum Backend {
+    Abi(PluginModuleRef),
+    C(cabi::CPlugin),
+}
+
+impl Backend {
+    pub(super) fn init(&self, config_json: &str) -> Result<(), String> {
+        match self {
+            Backend::Abi(m) => {
+                let err = (m.init())(RStr::from_str(config_json));
+                if err.is_empty() {
+                    Ok(())
+                } else {
+                    Err(err.into_string())
+                }
+            }
+            Backend::C(c) => c.init(config_json),
+        }
+    }
+
+    pub(super) fn call(&self, event_json: &str) -> CallResult {
+        match self {
+            Backend::Abi(m) => {
+                let raw = (m.handle())(RStr::from_str(event_json));
+                let outcome = Outcome::from_raw(&raw).map_err(Fault::Garbage)?;
+                match &outcome.error {
+                    Some(e) if e.starts_with("panicked") => Err(Fault::Panicked(e.clone())),
+                    Some(e) => Err(Fault::Error(e.clone())),
+                    None => Ok(outcome),
+                }
+            }
+            Backend::C(c) => c.call(event_json),
+        }
+    }
+}
+
+fn file_label(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// One line for an abi_stable load failure.
+fn condense(path: &Path, err: &LibraryError) -> String {
+    let file = file_label(path);
+    let host = PluginModuleRef::VERSION_STRINGS.version;
+    match err {
+        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => format!(
+            "{file} was built against chronicle-plugin-api {actual_version}, this host needs {expected_version}-compatible: rebuild it against chronicle-plugin-api {host}"
+        ),
+        LibraryError::AbiInstability(_) => format!(
+            "{file} has a plugin ABI layout that does not match chronicle-plugin-api {host} (built against an incompatible plugin-api): rebuild it against chronicle-plugin-api {host}"
+        ),
+        LibraryError::InvalidAbiHeader(h) => format!(
+            "{file} was built with an incompatible abi_stable (header {}.{}): rebuild it against chronicle-plugin-api {host}",
+            h.abi_major, h.abi_minor
+        ),
+        LibraryError::RootModule { err, .. } => {
+            let msg = err.to_string();
+            format!("{file}: its root module failed to initialise: {}", msg.lines().next().unwrap_or(""))
+        }
+        other => {
+            let msg = other.to_string();
+            format!("{file}: {}", msg.lines().next().unwrap_or("").trim())
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    crate::payload::truncate_chars(line, 300).to_owned()
+}
+
+/// Loads `path` and reads its manifest. The library stays mapped for the life of the process
+/// (unloading Rust code with thread-locals or leaked statics is a known crash source).
+pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
+    let raw = RawLibrary::load_at(path)
+        .map_err(|e| LoadError::Refused(format!("{}: not a loadable library: {}", file_label(path), first_line(&open_error_text(&e)))))?;
+    // SAFETY: the header is only used while the library stays loaded, which is forever (below).
+    let loaded = match unsafe { lib_header_from_raw_library(&raw) } {
+        Ok(header) => {
+            let module = header.init_root_module::<PluginModuleRef>().map_err(|e| LoadError::Refused(condense(path, &e)))?;
+            let manifest = Manifest::from_raw(&(module.manifest())())
+                .map_err(|e| LoadError::Refused(format!("{}: bad manifest: {e}", file_label(path))))?;
+            validate_manifest(&manifest).map_err(LoadError::Refused)?;
+            LoadedPlugin { path: path.to_owned(), info: PluginInfo::from_manifest(&manifest, "abi_stable"), backend: Backend::Abi(module) }
+        }
+        Err(LibraryError::GetSymbolError { .. }) => match cabi::CPlugin::find(&raw) {
+            Some(c) => {
+                let manifest = c.manifest().map_err(|e| LoadError::Refused(format!("{}: bad C manifest: {e}", file_label(path))))?;
+                validate_manifest(&manifest).map_err(LoadError::Refused)?;
+                LoadedPlugin { path: path.to_owned(), info: PluginInfo::from_manifest(&manifest, "c"), backend: Backend::C(c) }
+            }
+            None => {
+                return Err(LoadError::Refused(format!(
+                    "{}: not a Chronicle plugin (no abi_stable root module and no chronicle_plugin_manifest symbol); build it with chronicle-plugin-api's export_plugin! or plugin-api/include/chronicle_plugin.h",
+                    file_label(path)
+                )))
+            }
+        },
+        Err(e) => return Err(LoadError::Refused(condense(path, &e))),
+    };
+    std::mem::forget(raw);
+    Ok(loaded)
+}
+
+fn open_error_text(e: &LibraryError) -> String {
+    match e {
+        // dlerror() repeats the path; the caller already names the file.
+        LibraryError::OpenError { err, path } => {
+            let text = err.to_string();
+            let p = format!("{}: ", path.display());
+            match text.find(&p) {
+                Some(i) => text[i + p.len()..].to_owned(),
+                None => text,
+            }
+        }
+        other => other.to_string(),
+    }
+}

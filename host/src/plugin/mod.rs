@@ -1,0 +1,266 @@
+//! Finding, vetting and loading plugins.
+//!
+//! A plugin is a shared library in one of the plugin directories. Discovery lists candidate
+//! files in a stable order and refuses, with a reason, any that another user could have written
+//! (the way ssh treats its keys). Loading `dlopen`s a file and reads its manifest, trying the
+//! abi_stable root module first and the plain C symbols second. The manifest index lets the
+//! host skip `dlopen` for plugins that cannot subscribe to the current event.
+//!
+//! **Architecture Invariant:** a built-in plugin and a stranger's drop-in take exactly the same
+//! path through this module; nothing here knows a plugin by name.
+
+mod cabi;
+pub mod index;
+mod load;
+pub mod matcher;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chronicle_plugin_api::{abi::CallStats, FailurePolicy, Manifest, Outcome};
+use serde::{Deserialize, Serialize};
+
+pub use load::{load, LoadError};
+use matcher::Matcher;
+
+/// The platform's shared-library extension.
+pub const LIBRARY_EXTENSION: &str = std::env::consts::DLL_EXTENSION;
+
+/// A file found in a plugin directory, with what identifies its current content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub path: PathBuf,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: u64,
+}
+
+/// A file that will not be loaded, and why (one line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    pub path: PathBuf,
+    pub name: Option<String>,
+    pub reason: String,
+}
+
+/// Every plugin file in `dirs` (in directory order, then by file name), split into candidates
+/// and refusals. Missing directories are skipped silently: they are optional.
+pub fn discover(dirs: &[PathBuf]) -> (Vec<Candidate>, Vec<Refusal>) {
+    let mut candidates = Vec::new();
+    let mut refusals = Vec::new();
+    for dir in dirs {
+        let Ok(meta) = fs::metadata(dir) else { continue };
+        let mut files: Vec<PathBuf> = match fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == LIBRARY_EXTENSION))
+                .collect(),
+            Err(e) => {
+                refusals.push(Refusal { path: dir.clone(), name: None, reason: format!("cannot list plugin directory: {e}") });
+                continue;
+            }
+        };
+        files.sort();
+        let dir_problem = unsafe_owner_or_mode(&meta).map(|p| format!("plugin directory {} {p}", dir.display()));
+        for path in files {
+            if let Some(problem) = &dir_problem {
+                refusals.push(Refusal { path, name: None, reason: format!("{problem}; fix with `chmod go-w {}`", dir.display()) });
+                continue;
+            }
+            match fs::metadata(&path) {
+                Ok(m) if !m.is_file() => refusals.push(Refusal { path, name: None, reason: "not a regular file".into() }),
+                Ok(m) => match unsafe_owner_or_mode(&m) {
+                    Some(problem) => {
+                        let reason = format!("plugin file {problem}; fix with `chmod go-w {}`", path.display());
+                        refusals.push(Refusal { path, name: None, reason });
+                    }
+                    None => candidates.push(Candidate {
+                        size: m.len(),
+                        mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
+                        inode: m.ino(),
+                        path,
+                    }),
+                },
+                Err(e) => refusals.push(Refusal { path, name: None, reason: format!("cannot stat: {e}") }),
+            }
+        }
+    }
+    (candidates, refusals)
+}
+
+/// Why another user could change this file or directory, if they could.
+fn unsafe_owner_or_mode(meta: &fs::Metadata) -> Option<String> {
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() };
+    if meta.uid() != me && meta.uid() != 0 {
+        return Some(format!("is owned by uid {}, not by you (uid {me}) or root", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Some(format!("is group- or world-writable (mode {:o})", meta.mode() & 0o7777));
+    }
+    None
+}
+
+/// A manifest in the host's terms, as kept in the manifest index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub abi: String,
+    pub abi_version: u32,
+    pub events: Vec<String>,
+    pub tool_matcher: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub failure_policy: String,
+    pub cache_ttl_ms: Option<u64>,
+    pub cache_key: Vec<String>,
+}
+
+impl PluginInfo {
+    pub fn from_manifest(m: &Manifest, abi: &str) -> PluginInfo {
+        PluginInfo {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            abi: abi.to_owned(),
+            abi_version: m.abi_version,
+            events: m.events.clone(),
+            tool_matcher: m.tool_matcher.clone(),
+            timeout_ms: m.timeout.map(|t| t.as_millis() as u64),
+            failure_policy: m.failure_policy.as_str().to_owned(),
+            cache_ttl_ms: m.cache.as_ref().map(|c| c.ttl.as_millis() as u64),
+            cache_key: m.cache.as_ref().map(|c| c.key.clone()).unwrap_or_default(),
+        }
+    }
+
+    pub fn failure_policy(&self) -> FailurePolicy {
+        if self.failure_policy == "closed" {
+            FailurePolicy::Closed
+        } else {
+            FailurePolicy::Open
+        }
+    }
+
+    pub fn subscribes_to(&self, event: &str) -> bool {
+        self.events.iter().any(|e| e == event || e == "*")
+    }
+
+    /// Whether this plugin wants `event` (and, on tool events, `tool_name`).
+    pub fn wants(&self, event: &str, tool_event: bool, tool_name: Option<&str>) -> Result<bool, String> {
+        if !self.subscribes_to(event) {
+            return Ok(false);
+        }
+        if !tool_event {
+            return Ok(true);
+        }
+        Ok(Matcher::parse(self.tool_matcher.as_deref())?.matches(tool_name))
+    }
+
+    pub fn timeout(&self, default: Duration) -> Duration {
+        self.timeout_ms.map_or(default, Duration::from_millis)
+    }
+}
+
+/// Why a plugin call produced no usable outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    InitFailed(String),
+    Error(String),
+    Panicked(String),
+    TimedOut(Duration),
+    Garbage(String),
+}
+
+impl Fault {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::InitFailed(_) => "init_error",
+            Fault::Error(_) => "error",
+            Fault::Panicked(_) => "panic",
+            Fault::TimedOut(_) => "timeout",
+            Fault::Garbage(_) => "garbage",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Fault::InitFailed(m) | Fault::Error(m) | Fault::Panicked(m) | Fault::Garbage(m) => m.clone(),
+            Fault::TimedOut(d) => format!("no answer within {} ms; abandoned", d.as_millis()),
+        }
+    }
+}
+
+/// What a loaded plugin's call returned.
+pub type CallResult = Result<Outcome, Fault>;
+
+/// A plugin in memory, ready to call.
+pub struct LoadedPlugin {
+    pub path: PathBuf,
+    pub info: PluginInfo,
+    backend: load::Backend,
+}
+
+impl LoadedPlugin {
+    /// Runs `init` with the plugin's config section. Called once per process before `call`.
+    pub fn init(&self, config_json: &str) -> Result<(), String> {
+        self.backend.init(config_json)
+    }
+
+    /// Calls the handler. Never unwinds (Rust plugins catch panics on their side).
+    pub fn call(&self, event_json: &str) -> CallResult {
+        self.backend.call(event_json)
+    }
+
+    /// Memory stats for C plugins, which have no counting allocator.
+    pub fn counts_own_memory(&self) -> bool {
+        matches!(self.backend, load::Backend::Abi(_))
+    }
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin").field("path", &self.path).field("info", &self.info).finish()
+    }
+}
+
+/// Memory figures for one call.
+pub fn empty_stats() -> CallStats {
+    CallStats::default()
+}
+
+/// Checks a manifest the way the loader does; the reason names what to fix.
+pub fn validate_manifest(m: &Manifest) -> Result<(), String> {
+    if m.name.trim().is_empty() {
+        return Err("plugin manifest has an empty name".into());
+    }
+    if m.abi_version != chronicle_plugin_api::abi::ABI_VERSION {
+        return Err(format!(
+            "plugin {} speaks plugin ABI {}, this host speaks {}: rebuild it against chronicle-plugin-api {}",
+            m.name,
+            m.abi_version,
+            chronicle_plugin_api::abi::ABI_VERSION,
+            env_api_version()
+        ));
+    }
+    if m.events.is_empty() {
+        return Err(format!("plugin {} subscribes to no events", m.name));
+    }
+    Matcher::parse(m.tool_matcher.as_deref()).map(|_| ())
+}
+
+/// The plugin-api version this host was built with.
+pub fn env_api_version() -> &'static str {
+    chronicle_plugin_api_version()
+}
+
+fn chronicle_plugin_api_version() -> &'static str {
+    use abi_stable::library::RootModule;
+    chronicle_plugin_api::abi::PluginModuleRef::VERSION_STRINGS.version.as_str()
+}
+
+/// True when `path` names a file in one of the plugin directories' formats.
+pub fn is_library(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == LIBRARY_EXTENSION)
+}

@@ -1,0 +1,92 @@
+//! Redacting secrets from a payload before it is stored, keeping its JSON structure.
+//!
+//! Detection lives in the `chronicle-secrets` crate (shared with the secret-guard plugin);
+//! this module walks the parsed payload and applies it to every string, plus any extra
+//! patterns from the config file.
+
+use std::borrow::Cow;
+
+use regex::Regex;
+use serde_json::Value;
+
+/// Redaction with the built-in rules and the config's extra patterns.
+#[derive(Debug, Default)]
+pub struct Redactor {
+    extra: Vec<Regex>,
+}
+
+impl Redactor {
+    /// Compiles the extra patterns; an invalid one is reported with its index, not its text
+    /// (a pattern may itself contain part of a secret).
+    pub fn new(extra_patterns: &[String]) -> Result<Redactor, String> {
+        let extra = extra_patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Regex::new(p).map_err(|_| format!("redact_patterns[{i}] is not a valid regular expression")))
+            .collect::<Result<_, _>>()?;
+        Ok(Redactor { extra })
+    }
+
+    pub fn text<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        let mut out = chronicle_secrets::redact(s);
+        for re in &self.extra {
+            if re.is_match(&out) {
+                out = Cow::Owned(re.replace_all(&out, "[REDACTED:pattern]").into_owned());
+            }
+        }
+        out
+    }
+
+    /// Redacts every string (and object key) in place; true when anything changed.
+    pub fn value(&self, v: &mut Value) -> bool {
+        match v {
+            Value::String(s) => match self.text(s) {
+                Cow::Borrowed(_) => false,
+                Cow::Owned(r) => {
+                    *s = r;
+                    true
+                }
+            },
+            Value::Array(items) => items.iter_mut().fold(false, |changed, item| self.value(item) | changed),
+            Value::Object(map) => {
+                let mut changed = false;
+                let keys_to_fix: Vec<String> = map.keys().filter(|k| matches!(self.text(k), Cow::Owned(_))).cloned().collect();
+                for k in keys_to_fix {
+                    if let Some(val) = map.remove(&k) {
+                        map.insert(self.text(&k).into_owned(), val);
+                        changed = true;
+                    }
+                }
+                for val in map.values_mut() {
+                    changed |= self.value(val);
+                }
+                changed
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn redacts_inside_nested_structure_and_keeps_it() {
+        let r = Redactor::new(&[]).unwrap();
+        let mut v = json!({"tool_input": {"command": "export K=AKIAIOSFODNN7EXAMPLE", "n": 3}, "list": ["ghp_abcdefghijklmnopqrstuvwxyz0123456789"]});
+        assert!(r.value(&mut v));
+        assert_eq!(v["tool_input"]["command"], "export K=[REDACTED:aws-access-key-id]");
+        assert_eq!(v["tool_input"]["n"], 3);
+        assert_eq!(v["list"][0], "[REDACTED:github-token]");
+    }
+
+    #[test]
+    fn extra_patterns_apply_and_bad_ones_do_not_echo_themselves() {
+        let r = Redactor::new(&["ACME-[0-9]{6}".into()]).unwrap();
+        assert_eq!(r.text("id ACME-123456"), "id [REDACTED:pattern]");
+        let err = Redactor::new(&["(unclosed-secret".into()]).unwrap_err();
+        assert!(!err.contains("unclosed-secret"));
+    }
+}

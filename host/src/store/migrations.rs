@@ -1,0 +1,169 @@
+//! The schema, as an append-only list of migrations. `PRAGMA user_version` holds how many
+//! have run. Never edit a migration that has shipped; append a new one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+pub(super) enum MigrateError {
+    Sqlite(rusqlite::Error),
+    TooNew { found: i64, supported: i64 },
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(e: rusqlite::Error) -> Self {
+        MigrateError::Sqlite(e)
+    }
+}
+
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE sessions (
+        session_id     TEXT PRIMARY KEY,
+        first_seen_ns  INTEGER NOT NULL,
+        last_seen_ns   INTEGER NOT NULL,
+        ended_at_ns    INTEGER,
+        end_reason     TEXT,
+        cwd            TEXT,
+        project_dir    TEXT,
+        git_branch     TEXT,
+        event_count    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE events (
+        id              INTEGER PRIMARY KEY,
+        kind            TEXT NOT NULL CHECK (kind IN ('event', 'event_unknown_type', 'parse_error')),
+        hook_event_name TEXT,
+        session_id      TEXT,
+        tool_name       TEXT,
+        tool_use_id     TEXT,
+        agent_id        TEXT,
+        received_at_ns  INTEGER NOT NULL,
+        payload         TEXT NOT NULL,
+        payload_bytes   INTEGER NOT NULL,
+        redacted        INTEGER NOT NULL,
+        truncated       INTEGER NOT NULL,
+        error           TEXT,
+        decision        TEXT NOT NULL DEFAULT 'none',
+        exit_code       INTEGER NOT NULL DEFAULT 0,
+        answer          TEXT
+    );
+    CREATE INDEX events_by_session ON events (session_id, id);
+    CREATE INDEX events_by_time ON events (received_at_ns);
+    CREATE TABLE plugin_calls (
+        id              INTEGER PRIMARY KEY,
+        event_id        INTEGER NOT NULL REFERENCES events (id),
+        plugin          TEXT NOT NULL,
+        version         TEXT NOT NULL,
+        path            TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        decision        TEXT NOT NULL,
+        fault           TEXT,
+        wall_ns         INTEGER NOT NULL,
+        cpu_ns          INTEGER NOT NULL,
+        allocations     INTEGER NOT NULL,
+        bytes_allocated INTEGER NOT NULL,
+        peak_live_bytes INTEGER NOT NULL,
+        memory_source   TEXT NOT NULL,
+        stdout_bytes    INTEGER NOT NULL
+    );
+    CREATE INDEX plugin_calls_by_event ON plugin_calls (event_id);
+    CREATE TABLE faults (
+        id       INTEGER PRIMARY KEY,
+        event_id INTEGER NOT NULL REFERENCES events (id),
+        source   TEXT NOT NULL,
+        plugin   TEXT,
+        path     TEXT,
+        message  TEXT NOT NULL
+    );
+    CREATE INDEX faults_by_event ON faults (event_id);
+    CREATE TABLE tool_durations (
+        tool_use_id   TEXT PRIMARY KEY,
+        session_id    TEXT,
+        tool_name     TEXT,
+        pre_event_id  INTEGER,
+        post_event_id INTEGER,
+        started_at_ns INTEGER,
+        ended_at_ns   INTEGER,
+        reported_ms   REAL,
+        duration_ms   REAL,
+        status        TEXT
+    );
+    CREATE TABLE metrics (
+        event_id INTEGER NOT NULL REFERENCES events (id),
+        name     TEXT NOT NULL,
+        value    REAL NOT NULL
+    );
+    CREATE INDEX metrics_by_name ON metrics (name, event_id);
+    CREATE TABLE violations (
+        id        INTEGER PRIMARY KEY,
+        event_id  INTEGER NOT NULL REFERENCES events (id),
+        metric    TEXT NOT NULL,
+        subject   TEXT NOT NULL,
+        value     REAL NOT NULL,
+        threshold REAL NOT NULL
+    );
+    CREATE TABLE plugin_index (
+        path     TEXT PRIMARY KEY,
+        size     INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        inode    INTEGER NOT NULL,
+        info     TEXT,
+        error    TEXT
+    );
+    CREATE TABLE cache (
+        key           TEXT PRIMARY KEY,
+        plugin        TEXT NOT NULL,
+        value         TEXT NOT NULL,
+        expires_at_ns INTEGER NOT NULL,
+        hits          INTEGER NOT NULL DEFAULT 0
+    );
+    "#,
+];
+
+pub(super) fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Brings the schema up to date. Cheap when it already is (one pragma read); safe when several
+/// processes race to create the same new database (the check is repeated under the write lock).
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
+    let current = version(conn)?;
+    if current == latest() {
+        return Ok(());
+    }
+    if current > latest() {
+        return Err(MigrateError::TooNew { found: current, supported: latest() });
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = version(&tx)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_cleanly_and_are_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).ok().unwrap();
+        assert_eq!(version(&conn).unwrap(), latest());
+        migrate(&mut conn).ok().unwrap();
+        assert_eq!(version(&conn).unwrap(), latest());
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", latest() + 1).unwrap();
+        assert!(matches!(migrate(&mut conn), Err(MigrateError::TooNew { .. })));
+    }
+}

@@ -1,0 +1,385 @@
+//! The embedded SQLite store: every event, every plugin call and every measurement.
+//!
+//! **Architecture Invariant:** this module is the only place that holds SQL.
+//!
+//! Claude Code runs hooks in parallel and inside subagents, so many `chronicle hook` processes
+//! write one file at once. The store therefore runs in WAL mode with `synchronous=NORMAL`
+//! (a committed event survives a crash of the process; a power loss can lose the last few
+//! transactions, never corrupt the file), waits on a busy timeout instead of failing with
+//! "database is locked", and writes one event in one short `BEGIN IMMEDIATE` transaction.
+//! The schema evolves by an append-only list of migrations tracked in `PRAGMA user_version`.
+
+mod migrations;
+pub mod read;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::plugin::index::IndexEntry;
+
+pub use read::{EventFilter, EventRow, SessionRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("database {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("database {path} has schema version {found}, newer than this chronicle ({supported}): upgrade chronicle")]
+    TooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error("no database at {0}: run `chronicle demo` or let a hook event create it")]
+    Missing(PathBuf),
+}
+
+/// How long a writer waits for another before giving up (then the event goes to the spool).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// One plugin call, as stored.
+#[derive(Debug, Clone, Default)]
+pub struct CallRow {
+    pub plugin: String,
+    pub version: String,
+    pub path: String,
+    /// `ok`, `cached`, or a fault kind (`timeout`, `panic`, `error`, `garbage`, `init_error`).
+    pub status: String,
+    pub decision: String,
+    pub fault: Option<String>,
+    pub wall_ns: u64,
+    pub cpu_ns: u64,
+    pub allocations: u64,
+    pub bytes_allocated: u64,
+    pub peak_live_bytes: u64,
+    pub memory_source: String,
+    pub stdout_bytes: u64,
+}
+
+/// Something that went wrong around the event (a refused plugin, a merge conflict, ...).
+#[derive(Debug, Clone)]
+pub struct FaultRow {
+    /// `plugin_load`, `plugin_call`, `input`, `answer`.
+    pub source: &'static str,
+    pub plugin: Option<String>,
+    pub path: Option<String>,
+    pub message: String,
+}
+
+/// A timing or size measurement of this invocation (`hook.total`, `hook.read`, ...).
+#[derive(Debug, Clone)]
+pub struct MetricRow {
+    pub name: String,
+    pub value: f64,
+}
+
+/// A measurement above its threshold.
+#[derive(Debug, Clone)]
+pub struct ViolationRow {
+    pub metric: String,
+    pub subject: String,
+    pub value: f64,
+    pub threshold: f64,
+}
+
+/// Everything one invocation writes, in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct EventRecord {
+    pub kind: String,
+    pub hook_event_name: Option<String>,
+    pub session_id: Option<String>,
+    pub tool_name: Option<String>,
+    pub tool_use_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub cwd: Option<String>,
+    pub project_dir: Option<String>,
+    pub git_branch: Option<String>,
+    pub received_at_ns: i64,
+    pub payload: String,
+    pub payload_bytes: u64,
+    pub redacted: bool,
+    pub truncated: bool,
+    pub error: Option<String>,
+    pub decision: String,
+    pub exit_code: i32,
+    pub answer: Option<String>,
+    /// Tool duration Claude Code reported (`duration_ms`, PostToolUse since 2026).
+    pub reported_duration_ms: Option<f64>,
+    /// `SessionEnd`'s `reason`.
+    pub end_reason: Option<String>,
+    pub calls: Vec<CallRow>,
+    pub faults: Vec<FaultRow>,
+    pub metrics: Vec<MetricRow>,
+    pub violations: Vec<ViolationRow>,
+    pub index_updates: Vec<IndexEntry>,
+    pub cache_puts: Vec<CachePut>,
+    pub cache_hits: Vec<String>,
+}
+
+/// An outcome to remember in the persistent cache tier.
+#[derive(Debug, Clone)]
+pub struct CachePut {
+    pub key: String,
+    pub plugin: String,
+    pub value: String,
+    pub expires_at_ns: i64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrating it to the current schema.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
+        }
+        let sql = |source| StoreError::Sqlite { path: path.to_owned(), source };
+        let conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        let mut store = Store { conn, path: path.to_owned() };
+        store.configure().map_err(sql)?;
+        migrations::migrate(&mut store.conn).map_err(|e| match e {
+            migrations::MigrateError::Sqlite(source) => sql(source),
+            migrations::MigrateError::TooNew { found, supported } => StoreError::TooNew { path: path.to_owned(), found, supported },
+        })?;
+        Ok(store)
+    }
+
+    /// Opens an existing database (reports, `events`, `sessions`); a missing one is an error
+    /// that says how to create it.
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_owned()));
+        }
+        Store::open(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&mut self) -> rusqlite::Result<()> {
+        // journal_mode=WAL is persistent in the file; asking costs one query and switching
+        // happens once. synchronous is per connection.
+        let mode: String = self.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            let _: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        }
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;")?;
+        Ok(())
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite { path: self.path.clone(), source }
+    }
+
+    /// The manifest index, keyed by path.
+    pub fn plugin_index(&self) -> Result<Vec<IndexEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT path, size, mtime_ns, inode, info, error FROM plugin_index")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let info: Option<String> = r.get(4)?;
+                Ok(IndexEntry {
+                    path: r.get(0)?,
+                    size: r.get::<_, i64>(1)? as u64,
+                    mtime_ns: r.get(2)?,
+                    inode: r.get::<_, i64>(3)? as u64,
+                    info: info.and_then(|s| serde_json::from_str(&s).ok()),
+                    error: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// A cached outcome from the persistent tier, if present and not expired.
+    pub fn cache_get(&self, key: &str, now_ns: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT value FROM cache WHERE key = ?1 AND expires_at_ns > ?2")
+            .and_then(|mut s| s.query_row(params![key, now_ns], |r| r.get(0)).optional())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Writes one invocation: the event, its session, tool duration, plugin calls, faults,
+    /// measurements, index and cache updates. All or nothing. Returns the event id.
+    pub fn record(&mut self, rec: &EventRecord) -> Result<i64, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+        let event_id = write_event(&tx, rec).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(event_id)
+    }
+
+    /// The raw connection, for the read-side modules (`read`, reports).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// `PRAGMA integrity_check`: `ok` or the problems found.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+}
+
+fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO events (kind, hook_event_name, session_id, tool_name, tool_use_id, agent_id, received_at_ns,
+                             payload, payload_bytes, redacted, truncated, error, decision, exit_code, answer)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        rec.kind,
+        rec.hook_event_name,
+        rec.session_id,
+        rec.tool_name,
+        rec.tool_use_id,
+        rec.agent_id,
+        rec.received_at_ns,
+        rec.payload,
+        rec.payload_bytes as i64,
+        rec.redacted,
+        rec.truncated,
+        rec.error,
+        rec.decision,
+        rec.exit_code,
+        rec.answer,
+    ])?;
+    let event_id = tx.last_insert_rowid();
+
+    if let Some(session) = &rec.session_id {
+        tx.prepare_cached(
+            "INSERT INTO sessions (session_id, first_seen_ns, last_seen_ns, cwd, project_dir, git_branch, event_count)
+             VALUES (?1, ?2, ?2, ?3, ?4, ?5, 1)
+             ON CONFLICT(session_id) DO UPDATE SET
+                 first_seen_ns = min(first_seen_ns, excluded.first_seen_ns),
+                 last_seen_ns = max(last_seen_ns, excluded.last_seen_ns),
+                 cwd = coalesce(sessions.cwd, excluded.cwd),
+                 project_dir = coalesce(sessions.project_dir, excluded.project_dir),
+                 git_branch = coalesce(excluded.git_branch, sessions.git_branch),
+                 event_count = event_count + 1",
+        )?
+        .execute(params![session, rec.received_at_ns, rec.cwd, rec.project_dir, rec.git_branch])?;
+        if rec.hook_event_name.as_deref() == Some("SessionEnd") && rec.kind == "event" {
+            tx.prepare_cached("UPDATE sessions SET ended_at_ns = ?2, end_reason = ?3 WHERE session_id = ?1")?
+                .execute(params![session, rec.received_at_ns, rec.end_reason])?;
+        }
+    }
+
+    if let (Some(tool_use_id), Some(name), "event") = (&rec.tool_use_id, rec.hook_event_name.as_deref(), rec.kind.as_str()) {
+        match name {
+            "PreToolUse" => {
+                tx.prepare_cached(
+                    "INSERT INTO tool_durations (tool_use_id, session_id, tool_name, pre_event_id, started_at_ns)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(tool_use_id) DO UPDATE SET
+                         pre_event_id = excluded.pre_event_id,
+                         started_at_ns = excluded.started_at_ns,
+                         duration_ms = coalesce(tool_durations.reported_ms,
+                                                (tool_durations.ended_at_ns - excluded.started_at_ns) / 1e6)",
+                )?
+                .execute(params![tool_use_id, rec.session_id, rec.tool_name, event_id, rec.received_at_ns])?;
+            }
+            "PostToolUse" | "PostToolUseFailure" => {
+                let status = if name == "PostToolUse" { "success" } else { "failure" };
+                tx.prepare_cached(
+                    "INSERT INTO tool_durations (tool_use_id, session_id, tool_name, post_event_id, ended_at_ns, reported_ms, status, duration_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)
+                     ON CONFLICT(tool_use_id) DO UPDATE SET
+                         post_event_id = excluded.post_event_id,
+                         ended_at_ns = excluded.ended_at_ns,
+                         reported_ms = excluded.reported_ms,
+                         status = excluded.status,
+                         duration_ms = coalesce(excluded.reported_ms,
+                                                (excluded.ended_at_ns - tool_durations.started_at_ns) / 1e6)",
+                )?
+                .execute(params![tool_use_id, rec.session_id, rec.tool_name, event_id, rec.received_at_ns, rec.reported_duration_ms, status])?;
+            }
+            _ => {}
+        }
+    }
+
+    if !rec.calls.is_empty() {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO plugin_calls (event_id, plugin, version, path, status, decision, fault, wall_ns, cpu_ns,
+                                       allocations, bytes_allocated, peak_live_bytes, memory_source, stdout_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?;
+        for c in &rec.calls {
+            stmt.execute(params![
+                event_id,
+                c.plugin,
+                c.version,
+                c.path,
+                c.status,
+                c.decision,
+                c.fault,
+                c.wall_ns as i64,
+                c.cpu_ns as i64,
+                c.allocations as i64,
+                c.bytes_allocated as i64,
+                c.peak_live_bytes as i64,
+                c.memory_source,
+                c.stdout_bytes as i64
+            ])?;
+        }
+    }
+    if !rec.faults.is_empty() {
+        let mut stmt = tx.prepare_cached("INSERT INTO faults (event_id, source, plugin, path, message) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        for f in &rec.faults {
+            stmt.execute(params![event_id, f.source, f.plugin, f.path, f.message])?;
+        }
+    }
+    if !rec.metrics.is_empty() {
+        let mut stmt = tx.prepare_cached("INSERT INTO metrics (event_id, name, value) VALUES (?1, ?2, ?3)")?;
+        for m in &rec.metrics {
+            stmt.execute(params![event_id, m.name, m.value])?;
+        }
+    }
+    if !rec.violations.is_empty() {
+        let mut stmt =
+            tx.prepare_cached("INSERT INTO violations (event_id, metric, subject, value, threshold) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        for v in &rec.violations {
+            stmt.execute(params![event_id, v.metric, v.subject, v.value, v.threshold])?;
+        }
+    }
+    if !rec.index_updates.is_empty() {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR REPLACE INTO plugin_index (path, size, mtime_ns, inode, info, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for e in &rec.index_updates {
+            let info = e.info.as_ref().and_then(|i| serde_json::to_string(i).ok());
+            stmt.execute(params![e.path, e.size as i64, e.mtime_ns, e.inode as i64, info, e.error])?;
+        }
+    }
+    if !rec.cache_puts.is_empty() {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR REPLACE INTO cache (key, plugin, value, expires_at_ns, hits) VALUES (?1, ?2, ?3, ?4, 0)",
+        )?;
+        for p in &rec.cache_puts {
+            stmt.execute(params![p.key, p.plugin, p.value, p.expires_at_ns])?;
+        }
+        tx.prepare_cached("DELETE FROM cache WHERE expires_at_ns <= ?1")?.execute(params![rec.received_at_ns])?;
+    }
+    if !rec.cache_hits.is_empty() {
+        let mut stmt = tx.prepare_cached("UPDATE cache SET hits = hits + 1 WHERE key = ?1")?;
+        for k in &rec.cache_hits {
+            stmt.execute(params![k])?;
+        }
+    }
+    Ok(event_id)
+}
+
+/// Creates `dir` (and parents) readable only by the owner: events hold prompts and file bodies.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}

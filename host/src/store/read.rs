@@ -1,0 +1,181 @@
+//! Reading the store back: events and sessions, as rows for the CLI's tables and `--json`.
+
+use rusqlite::params;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Store, StoreError};
+
+/// Which events to read.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub session: Option<String>,
+    pub limit: Option<usize>,
+    pub since_ns: Option<i64>,
+}
+
+/// One stored event. `--json` prints these field names; tools rely on them.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    pub id: i64,
+    pub kind: String,
+    pub hook_event_name: Option<String>,
+    pub tool_name: Option<String>,
+    pub session_id: Option<String>,
+    pub tool_use_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub received_at: String,
+    pub received_at_ns: i64,
+    pub redacted: bool,
+    pub truncated: bool,
+    pub decision: String,
+    pub exit_code: i32,
+    pub error: Option<String>,
+    pub payload_bytes: u64,
+    /// The stored JSON, or the raw text for parse errors.
+    pub payload: Value,
+}
+
+/// One Claude Code session.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionRow {
+    pub session_id: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub ended_at: Option<String>,
+    pub end_reason: Option<String>,
+    pub cwd: Option<String>,
+    pub project_dir: Option<String>,
+    pub git_branch: Option<String>,
+    pub event_count: i64,
+}
+
+/// Unix nanoseconds as RFC 3339 UTC with milliseconds.
+pub fn rfc3339(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let millis = ns.rem_euclid(1_000_000_000) / 1_000_000;
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", tod / 3600, tod % 3600 / 60, tod % 60)
+}
+
+impl Store {
+    /// Events, oldest first (the newest `limit` when a limit is given).
+    pub fn events(&self, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
+        let limit = filter.limit.map_or(-1, |l| l as i64);
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT * FROM (
+                     SELECT id, kind, hook_event_name, tool_name, session_id, tool_use_id, agent_id, received_at_ns,
+                            redacted, truncated, decision, exit_code, error, payload_bytes, payload
+                     FROM events
+                     WHERE (?1 IS NULL OR session_id = ?1) AND (?2 IS NULL OR received_at_ns >= ?2)
+                     ORDER BY id DESC LIMIT ?3)
+                 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![filter.session, filter.since_ns, limit], |r| {
+                let kind: String = r.get(1)?;
+                let text: String = r.get(14)?;
+                let payload = if kind == "parse_error" {
+                    Value::String(text)
+                } else {
+                    serde_json::from_str(&text).unwrap_or(Value::String(text))
+                };
+                let ns: i64 = r.get(7)?;
+                Ok(EventRow {
+                    id: r.get(0)?,
+                    kind,
+                    hook_event_name: r.get(2)?,
+                    tool_name: r.get(3)?,
+                    session_id: r.get(4)?,
+                    tool_use_id: r.get(5)?,
+                    agent_id: r.get(6)?,
+                    received_at: rfc3339(ns),
+                    received_at_ns: ns,
+                    redacted: r.get(8)?,
+                    truncated: r.get(9)?,
+                    decision: r.get(10)?,
+                    exit_code: r.get(11)?,
+                    error: r.get(12)?,
+                    payload_bytes: r.get::<_, i64>(13)? as u64,
+                    payload,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Every session, most recently seen last.
+    pub fn sessions(&self) -> Result<Vec<SessionRow>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT session_id, first_seen_ns, last_seen_ns, ended_at_ns, end_reason, cwd, project_dir, git_branch, event_count
+                 FROM sessions ORDER BY last_seen_ns",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(SessionRow {
+                    session_id: r.get(0)?,
+                    first_seen: rfc3339(r.get(1)?),
+                    last_seen: rfc3339(r.get(2)?),
+                    ended_at: r.get::<_, Option<i64>>(3)?.map(rfc3339),
+                    end_reason: r.get(4)?,
+                    cwd: r.get(5)?,
+                    project_dir: r.get(6)?,
+                    git_branch: r.get(7)?,
+                    event_count: r.get(8)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Rows of a table-shaped query, for reports (column name → value).
+    pub fn query_json(&self, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<serde_json::Map<String, Value>>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(sql).map_err(|e| self.err(e))?;
+        let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+        let rows = stmt
+            .query_map(args, |r| {
+                let mut m = serde_json::Map::new();
+                for (i, n) in names.iter().enumerate() {
+                    let v = match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => Value::Null,
+                        rusqlite::types::ValueRef::Integer(x) => Value::from(x),
+                        rusqlite::types::ValueRef::Real(x) => Value::from(x),
+                        rusqlite::types::ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+                        rusqlite::types::ValueRef::Blob(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
+                    };
+                    m.insert(n.clone(), v);
+                }
+                Ok(m)
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn formats_unix_time_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_000_000_123_000_000), "2026-11-18T08:26:40.123Z");
+    }
+}

@@ -1,0 +1,337 @@
+//! Credential detection and redaction, shared by the host (which redacts every payload before
+//! it is stored) and the `secret-guard` plugin (which asks or blocks when input carries one).
+//!
+//! Speed matters: this runs on every hook event. A case-insensitive Aho-Corasick scan for
+//! trigger words decides which rules can match at all; a rule's regex is compiled only the first
+//! time its trigger appears, so an event without credentials costs one linear scan.
+//!
+//! Every rule is anchored on something a credential *has* (a vendor prefix, a `BEGIN ... PRIVATE
+//! KEY` line, a `password=` label), never on "long random-looking string": git SHAs, UUIDs and
+//! base64 data stay untouched. This crate does no I/O.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+use regex::Regex;
+
+/// One kind of credential.
+struct Rule {
+    /// Stable name, used in `[REDACTED:<name>]` and in findings.
+    name: &'static str,
+    /// Lower-case trigger words; the rule runs only when one occurs (case-insensitively).
+    triggers: &'static [&'static str],
+    pattern: &'static str,
+    /// Capture group holding the secret (0 = the whole match).
+    group: usize,
+    /// Values that look like code rather than a credential (`password=None`).
+    code_like_values_allowed: bool,
+}
+
+const RULES: &[Rule] = &[
+    Rule {
+        name: "private-key",
+        triggers: &["private key"],
+        pattern: r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\z)",
+        group: 0,
+        code_like_values_allowed: true,
+    },
+    Rule {
+        name: "aws-access-key-id",
+        triggers: &["akia", "asia", "abia", "acca"],
+        pattern: r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
+        group: 0,
+        code_like_values_allowed: true,
+    },
+    Rule {
+        name: "aws-secret-access-key",
+        triggers: &["aws_secret", "aws-secret", "awssecret", "secret_access_key", "secretaccesskey"],
+        pattern: r#"(?i)(?:aws_?secret_?access_?key|aws-secret-access-key|secretaccesskey)["']?\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})\b"#,
+        group: 1,
+        code_like_values_allowed: true,
+    },
+    Rule {
+        name: "github-token",
+        triggers: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
+        pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})\b",
+        group: 0,
+        code_like_values_allowed: true,
+    },
+    Rule {
+        name: "gitlab-token",
+        triggers: &["glpat-", "gldt-", "glrt-"],
+        pattern: r"\bgl(?:pat|dt|rt)-[A-Za-z0-9_\-]{20,}",
+        group: 0,
+        code_like_values_allowed: true,
+    },
+    Rule {
+        name: "anthropic-key",
+        triggers: &["sk-ant-"],
+        pattern: r"\bsk-ant-[A-Za-z0-9_\-]{20,}",
+        group: 0,
+        code_like_values_allowed: true,
+    },
+    Rule {
+        name: "openai-key",
+        triggers: &["sk-"],
+        pattern: r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,}",
+        group: 0,
+        code_like_values_allowed: true,
+    },
+    Rule {
+        name: "stripe-key",
+        triggers: &["sk_live_", "sk_test_", "rk_live_", "rk_test_"],
+        pattern: r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",
+        group: 0,
+        code_like_values_allowed: true,
+    },
+    Rule {
+        name: "slack-token",
+        triggers: &["xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-", "hooks.slack.com/"],
+        pattern: r"\bxox[abprs]-[A-Za-z0-9\-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]+",
+        group: 0,
+        code_like_values_allowed: true,
+    },
+    Rule {
+        name: "google-api-key",
+        triggers: &["aiza"],
+        pattern: r"\bAIza[0-9A-Za-z_\-]{35}\b",
+        group: 0,
+        code_like_values_allowed: true,
+    },
+    Rule {
+        name: "jwt",
+        triggers: &["eyj"],
+        pattern: r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}",
+        group: 0,
+        code_like_values_allowed: true,
+    },
+    Rule {
+        name: "bearer-token",
+        triggers: &["bearer", "authorization"],
+        pattern: r"(?i)\b(?:bearer|authorization:\s*(?:token|basic))\s+([A-Za-z0-9._~+/\-]{12,}=*)",
+        group: 1,
+        code_like_values_allowed: true,
+    },
+    Rule {
+        name: "url-credentials",
+        triggers: &["://"],
+        pattern: r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]{1,256}:([^/\s@]{1,256})@",
+        group: 1,
+        code_like_values_allowed: false,
+    },
+    Rule {
+        name: "password-assignment",
+        triggers: &["password", "passwd", "pwd", "secret", "api_key", "apikey", "api-key", "token", "credential"],
+        pattern: r#"(?i)\b[a-z0-9_\-]*(?:password|passwd|pwd|secret|api_?key|api-key|access_?token|auth_?token|credentials?)["']?\s*[:=]\s*["']?([^\s"'&;,)}\]]{4,})"#,
+        group: 1,
+        code_like_values_allowed: false,
+    },
+];
+
+/// Values after `password=`-style labels that are code or placeholders, not credentials.
+fn looks_like_code(value: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "none", "null", "nil", "true", "false", "undefined", "str", "string", "bool", "int", "bytes", "optional",
+        "required", "self", "this", "secret", "password", "token", "redacted",
+    ];
+    let lower = value.to_ascii_lowercase();
+    WORDS.contains(&lower.as_str())
+        || value.starts_with('$')
+        || value.starts_with('{')
+        || value.starts_with('<')
+        || value.starts_with('[')
+        || value.starts_with("os.")
+        || value.starts_with("process.env")
+        || value.starts_with("env(")
+        || value.starts_with("getenv")
+        || value.contains("REDACTED")
+        || value.contains('(')
+        || value.chars().all(|c| c == '*' || c == 'x' || c == 'X' || c == '.')
+}
+
+struct Compiled {
+    triggers: AhoCorasick,
+    /// Index into `RULES` for each trigger pattern.
+    trigger_rule: Vec<usize>,
+    regexes: Vec<OnceLock<Option<Regex>>>,
+}
+
+fn compiled() -> &'static Compiled {
+    static COMPILED: OnceLock<Compiled> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        let mut words = Vec::new();
+        let mut trigger_rule = Vec::new();
+        for (i, rule) in RULES.iter().enumerate() {
+            for t in rule.triggers {
+                words.push(*t);
+                trigger_rule.push(i);
+            }
+        }
+        let triggers = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .unwrap_or_else(|_| AhoCorasick::new(["\u{0}never"]).unwrap_or_else(|_| unreachable!()));
+        Compiled { triggers, trigger_rule, regexes: RULES.iter().map(|_| OnceLock::new()).collect() }
+    })
+}
+
+impl Compiled {
+    fn regex(&self, rule: usize) -> Option<&Regex> {
+        // The patterns are constants covered by tests; a failure to compile disables that rule
+        // rather than panicking on the hot path.
+        self.regexes[rule].get_or_init(|| Regex::new(RULES[rule].pattern).ok()).as_ref()
+    }
+
+    /// Rules whose trigger words occur in `text`, in rule order.
+    fn candidate_rules(&self, text: &str) -> Vec<usize> {
+        let mut hit = [false; RULES.len()];
+        for m in self.triggers.find_overlapping_iter(text) {
+            hit[self.trigger_rule[m.pattern().as_usize()]] = true;
+        }
+        (0..RULES.len()).filter(|i| hit[*i]).collect()
+    }
+}
+
+/// A credential found in a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Rule name (`aws-access-key-id`, `github-token`, ...).
+    pub kind: &'static str,
+    /// Byte range of the secret within the text.
+    pub start: usize,
+    pub end: usize,
+}
+
+fn for_each_finding(text: &str, mut f: impl FnMut(Finding)) {
+    let c = compiled();
+    for rule_index in c.candidate_rules(text) {
+        let rule = &RULES[rule_index];
+        let Some(re) = c.regex(rule_index) else { continue };
+        for caps in re.captures_iter(text) {
+            let Some(m) = caps.get(rule.group) else { continue };
+            if !rule.code_like_values_allowed && looks_like_code(m.as_str()) {
+                continue;
+            }
+            f(Finding { kind: rule.name, start: m.start(), end: m.end() });
+        }
+    }
+}
+
+/// Every credential in `text`, ordered by position.
+pub fn find(text: &str) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for_each_finding(text, |f| found.push(f));
+    // Earliest first, longest first at one position; a finding inside an earlier one is the
+    // same secret seen by a second rule (`Bearer ghp_...`) and is dropped.
+    found.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+    let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
+    for f in found {
+        if kept.last().is_none_or(|last| f.start >= last.end) {
+            kept.push(f);
+        }
+    }
+    kept
+}
+
+/// True when `text` carries at least one credential.
+pub fn contains_secret(text: &str) -> bool {
+    !find(text).is_empty()
+}
+
+/// `text` with every credential replaced by `[REDACTED:<kind>]`; borrowed when nothing matched.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let found = find(text);
+    if found.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for f in found {
+        out.push_str(&text[pos..f.start]);
+        out.push_str("[REDACTED:");
+        out.push_str(f.kind);
+        out.push(']');
+        pos = f.end;
+    }
+    out.push_str(&text[pos..]);
+    Cow::Owned(out)
+}
+
+/// The kinds of credential in `text`, deduplicated, for messages that must not echo the secret.
+pub fn kinds(text: &str) -> Vec<&'static str> {
+    let mut kinds: Vec<&'static str> = find(text).into_iter().map(|f| f.kind).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_compiles() {
+        for (i, rule) in RULES.iter().enumerate() {
+            assert!(compiled().regex(i).is_some(), "rule {} does not compile", rule.name);
+        }
+    }
+
+    /// (input, kinds that must be found). An empty list means: leave it alone.
+    const CASES: &[(&str, &[&str])] = &[
+        ("AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE aws s3 ls", &["aws-access-key-id"]),
+        ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY aws", &["aws-secret-access-key"]),
+        ("curl -H 'Authorization: token ghp_EXAMPLE0EXAMPLE0EXAMPLE0EXAMPLE0000'", &["github-token"]),
+        ("mysql -u root password=hunter2-NOT-REAL", &["password-assignment"]),
+        ("DATABASE_URL=postgres://billing:s3cr3t-EXAMPLE@db:5432/b", &["url-credentials"]),
+        ("STRIPE_KEY=sk_test_EXAMPLE000000000000000000", &["stripe-key"]),
+        ("-----BEGIN OPENSSH PRIVATE KEY-----\nEXAMPLEONLY\n-----END OPENSSH PRIVATE KEY-----\n", &["private-key"]),
+        ("key: sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345", &["anthropic-key"]),
+        ("export OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwxyzABCDEF0123", &["openai-key"]),
+        ("token xoxb-123456789012-abcdefghijkl", &["slack-token"]),
+        ("glpat-abcdefghijklmnopqrst12", &["gitlab-token"]),
+        ("Authorization: Bearer abc.def-ghi_jkl~mno+pqr", &["bearer-token"]),
+        // Not secrets.
+        ("git checkout 3f786850e387550fdab836ed7e6dc881de23001b", &[]),
+        ("session 6f1c2a9e-3b7d-4c5e-9a21-0d8e4b7c1f33", &[]),
+        ("data: aGVsbG8gd29ybGQgdGhpcyBpcyBqdXN0IGJhc2U2NCB0ZXN0IGRhdGEgZm9yIHVuaXQgdGVzdHM=", &[]),
+        ("def login(password=None):", &[]),
+        ("password: str", &[]),
+        ("token = os.environ['TOKEN']", &[]),
+        ("password=${DB_PASSWORD}", &[]),
+        ("mkdir -p task-runner && disk-usage", &[]),
+        ("https://example.com/path@version", &[]),
+        ("the secret: is out", &[]),
+    ];
+
+    #[test]
+    fn finds_what_it_should_and_nothing_else() {
+        for (input, expected) in CASES {
+            assert_eq!(kinds(input), expected.to_vec(), "input: {input}");
+        }
+    }
+
+    #[test]
+    fn redaction_keeps_the_text_around_the_secret() {
+        assert_eq!(redact("id AKIAIOSFODNN7EXAMPLE end"), "id [REDACTED:aws-access-key-id] end");
+        assert_eq!(redact("postgres://u:pw1234@h/db"), "postgres://u:[REDACTED:url-credentials]@h/db");
+        assert!(matches!(redact("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn redaction_never_leaves_the_secret_behind() {
+        for (input, expected) in CASES.iter().filter(|(_, k)| !k.is_empty()) {
+            let out = redact(input);
+            for f in find(input) {
+                let secret = &input[f.start..f.end];
+                assert!(!out.contains(secret), "{secret} survived in {out} ({expected:?})");
+            }
+        }
+    }
+
+    #[test]
+    fn unterminated_private_key_is_redacted_to_the_end() {
+        let out = redact("-----BEGIN RSA PRIVATE KEY-----\nMIIEow...");
+        assert_eq!(out, "[REDACTED:private-key]");
+    }
+}
