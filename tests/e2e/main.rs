@@ -1,1 +1,9 @@
+//! End-to-end tests: the real `chronicle` binary, real plugin libraries, real payloads.
+//! One test binary (see STYLE.md); each module covers one capability.
 
+mod adversarial;
+mod concurrency;
+mod corpus;
+mod merge;
+mod plugin_faults;
+mod store;

@@ -1,1 +1,262 @@
+//! Harness for the end-to-end tests: runs the real `chronicle` binary, built by
+//! `cargo build --workspace`, against an isolated home directory with real plugin libraries.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// `target/<profile>`, where cargo put the binary and the plugin libraries.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/e2e-<hash>
+    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+}
+
+pub fn chronicle_bin() -> PathBuf {
+    let p = target_dir().join("chronicle");
+    assert!(p.exists(), "{} is missing: run `cargo build --workspace` first (scripts/test.sh does)", p.display());
+    p
+}
+
+/// The built library of a workspace plugin crate (`fixture_echo`, `chronicle_bash_guard`, ...).
+pub fn plugin_lib(lib_name: &str) -> PathBuf {
+    let p = target_dir().join(format!("lib{lib_name}.{}", std::env::consts::DLL_EXTENSION));
+    assert!(p.exists(), "{} is missing: run `cargo build --workspace` first", p.display());
+    p
+}
+
+/// The repository's `tests/corpus` directory.
+pub fn corpus_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+/// Lines of a JSONL corpus file.
+pub fn corpus_lines(name: &str) -> Vec<String> {
+    std::fs::read_to_string(corpus_dir().join(name))
+        .expect("corpus file")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What one `chronicle` run did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The stdout JSON object (panics with context if it is not one).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
+    }
+
+    /// PreToolUse's permissionDecision, or "none".
+    pub fn permission_decision(&self) -> String {
+        if self.stdout.trim().is_empty() {
+            return "none".into();
+        }
+        self.json()["hookSpecificOutput"]["permissionDecision"].as_str().unwrap_or("none").to_owned()
+    }
+}
+
+/// An isolated Chronicle installation: its own home, database and plugin directory.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = Env { dir, extra_env: Vec::new() };
+        std::fs::create_dir_all(env.plugin_dir()).expect("plugin dir");
+        set_mode(env.home(), 0o700);
+        set_mode(&env.plugin_dir(), 0o700);
+        env
+    }
+
+    /// An environment with these workspace plugin libraries installed.
+    pub fn with_plugins(libs: &[&str]) -> Env {
+        let env = Env::new();
+        for lib in libs {
+            env.install(lib);
+        }
+        env
+    }
+
+    pub fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.home().join("plugins")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.home().join("chronicle.db")
+    }
+
+    /// Copies a built plugin library into the plugin directory (mode 0644).
+    pub fn install(&self, lib_name: &str) -> PathBuf {
+        let src = plugin_lib(lib_name);
+        let dst = self.plugin_dir().join(src.file_name().expect("file name"));
+        std::fs::copy(&src, &dst).expect("copy plugin");
+        set_mode(&dst, 0o644);
+        dst
+    }
+
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra_env.push((key.into(), value.into()));
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(chronicle_bin());
+        c.args(args)
+            .env_remove("CHRONICLE_PLUGIN_PATH")
+            .env_remove("CHRONICLE_DB")
+            .env_remove("CHRONICLE_CONFIG")
+            .env_remove("CHRONICLE_LOG")
+            .env_remove("CLAUDE_PROJECT_DIR")
+            .env_remove("NO_COLOR")
+            .env("CHRONICLE_HOME", self.home())
+            .env("RUST_BACKTRACE", "1");
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs `chronicle hook` with `stdin`, closing stdin after writing it.
+    pub fn hook(&self, stdin: &[u8]) -> Run {
+        self.hook_holding_stdin(stdin, Duration::ZERO)
+    }
+
+    /// Runs `chronicle hook`, keeping stdin open for `hold` after writing (a misbehaving writer).
+    pub fn hook_holding_stdin(&self, stdin: &[u8], hold: Duration) -> Run {
+        let started = Instant::now();
+        let mut child = self
+            .command(&["hook"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn chronicle hook");
+        let mut pipe = child.stdin.take().expect("stdin");
+        let data = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            // The host may stop reading early only after draining; EPIPE here would be a bug.
+            let res = pipe.write_all(&data);
+            if !hold.is_zero() {
+                std::thread::sleep(hold);
+            }
+            drop(pipe);
+            res
+        });
+        let out = child.wait_with_output().expect("wait");
+        let elapsed = started.elapsed();
+        let write_result = writer.join().expect("writer thread");
+        assert!(write_result.is_ok(), "writing stdin failed (the host must read to EOF): {write_result:?}");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed,
+        }
+    }
+
+    /// Runs `chronicle <args>` to completion.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let started = Instant::now();
+        let out = self.command(args).stdin(Stdio::null()).output().expect("run chronicle");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// `chronicle events --json`, parsed.
+    pub fn events(&self) -> Vec<Value> {
+        let r = self.run(&["events", "--json"]);
+        assert_eq!(r.code, 0, "events --json failed: {}", r.stderr);
+        r.stdout.lines().map(|l| serde_json::from_str(l).expect("events --json line")).collect()
+    }
+
+    /// Rows of an SQL query against the store, as strings.
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        let conn = rusqlite::Connection::open(self.db()).expect("open db");
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let n = stmt.column_count();
+        stmt.query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => "NULL".into(),
+                        rusqlite::types::ValueRef::Integer(x) => x.to_string(),
+                        rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                    })
+                })
+                .collect()
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.query(sql)[0][0].parse().expect("a count")
+    }
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A PreToolUse Bash payload with `command`.
+pub fn bash_event(command: &str) -> Vec<u8> {
+    serde_json::json!({
+        "session_id": "11111111-2222-3333-4444-555555555555",
+        "transcript_path": "/tmp/t.jsonl",
+        "cwd": "/home/dev/code/acme-billing",
+        "permission_mode": "default",
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": command},
+        "tool_use_id": format!("toolu_{}", command.len()),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// An event of `name` with extra fields merged in.
+pub fn event(name: &str, extra: Value) -> Vec<u8> {
+    let mut v = serde_json::json!({
+        "session_id": "11111111-2222-3333-4444-555555555555",
+        "transcript_path": "/tmp/t.jsonl",
+        "cwd": "/home/dev/code/acme-billing",
+        "hook_event_name": name,
+    });
+    if let (Some(obj), Value::Object(more)) = (v.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    v.to_string().into_bytes()
+}

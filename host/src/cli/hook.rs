@@ -1,8 +1,9 @@
 //! `chronicle hook`: read one event from stdin, answer Claude Code, record everything.
 //!
-//! Exit codes: 0 (answered, possibly with nothing), 1 (the input was not a hook event: one-line
-//! reason on stderr, recorded as `parse_error`), 2 (a plugin blocked an event that only exit 2
-//! can block; reason on stderr, stdout empty).
+//! Exit codes: 0 (answered, possibly with nothing; input that is not a hook event is recorded
+//! as `parse_error`, answered with nothing and explained in one line on stderr: failing open,
+//! since Claude Code shows non-zero exits as hook errors and a stray byte must not block work),
+//! 2 (a plugin blocked an event that only exit 2 can block; reason on stderr, stdout empty).
 
 use chronicle::config::Config;
 use chronicle::hook::{Host, Stages};
@@ -47,7 +48,7 @@ pub fn run() -> ! {
     }
 
     let answer = handled.answer;
-    let mut code = answer.exit_code;
+    let code = answer.exit_code;
     if let Some(out) = &answer.stdout {
         if let Err(e) = host.write_answer(out.as_bytes()) {
             tracing::error!("cannot write the answer: {e}");
@@ -58,7 +59,6 @@ pub fn run() -> ! {
     }
     if kind == Kind::ParseError.as_str() {
         eprintln!("chronicle: {}", parse_error.unwrap_or_else(|| "input is not a hook event".into()));
-        code = 1;
     }
     std::process::exit(code)
 }

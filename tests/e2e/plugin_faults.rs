@@ -1,0 +1,157 @@
+//! Deliberately bad plugins: the host survives each one, answers correctly, and records it.
+
+use std::time::Duration;
+
+use chronicle_e2e::{bash_event, set_mode, Env};
+
+#[test]
+fn a_panicking_plugin_is_recorded_and_the_others_still_answer() {
+    let env = Env::with_plugins(&["fixture_panic", "fixture_echo"]);
+    let run = env.hook(&bash_event("panic-me && deny-me"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.permission_decision(), "deny");
+    let rows = env.query("SELECT status, fault FROM plugin_calls WHERE plugin = 'fixture-panic'");
+    assert_eq!(rows[0][0], "panic");
+    assert!(rows[0][1].contains("fixture panic on purpose"), "{rows:?}");
+    // RUST_BACKTRACE=1 is set by the harness: the quiet panic hook keeps the call cheap.
+    let wall_ms: f64 = env.query("SELECT wall_ns / 1e6 FROM plugin_calls WHERE plugin = 'fixture-panic'")[0][0].parse().unwrap();
+    assert!(wall_ms < 50.0, "a caught panic took {wall_ms} ms: is the backtrace being captured?");
+}
+
+#[test]
+fn a_panic_in_a_fail_open_plugin_is_no_opinion() {
+    let env = Env::with_plugins(&["fixture_panic"]);
+    let run = env.hook(&bash_event("panic-me"));
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""));
+}
+
+#[test]
+fn a_hung_plugin_is_abandoned_at_its_deadline_and_fails_closed() {
+    let env = Env::with_plugins(&["fixture_hang", "fixture_echo"]);
+    let run = env.hook(&bash_event("hang-me"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.permission_decision(), "deny");
+    assert!(run.json()["hookSpecificOutput"]["permissionDecisionReason"].as_str().unwrap().contains("fail closed"));
+    // Its deadline is 150 ms; the host answered long before the plugin would ever return.
+    assert!(run.elapsed < Duration::from_secs(3), "{:?}", run.elapsed);
+    let rows = env.query("SELECT status FROM plugin_calls ORDER BY id");
+    assert_eq!(rows, vec![vec!["ok".to_string()], vec!["timeout".to_string()]]);
+}
+
+#[test]
+fn an_abi_mismatch_is_refused_in_one_line_that_says_what_to_do() {
+    let env = Env::with_plugins(&["fixture_abi_mismatch", "fixture_echo"]);
+    let run = env.hook(&bash_event("deny-me"));
+    assert_eq!(run.permission_decision(), "deny", "the other plugin still runs");
+    let faults = env.query("SELECT message FROM faults WHERE source = 'plugin_load'");
+    assert_eq!(faults.len(), 1);
+    let msg = &faults[0][0];
+    assert!(!msg.contains('\n') && msg.len() < 400, "not condensed: {msg}");
+    assert!(msg.contains("libfixture_abi_mismatch") && msg.contains("rebuild"), "{msg}");
+
+    let file = env.plugin_dir().join("libfixture_abi_mismatch.so");
+    let check = env.run(&["plugins", "check", file.to_str().unwrap()]);
+    assert_eq!(check.code, 1);
+    assert!(check.stdout.starts_with("refused:") && check.stdout.contains("rebuild"), "{}", check.stdout);
+}
+
+#[test]
+fn garbage_from_a_plugin_is_a_fault_and_fail_closed_denies() {
+    let env = Env::with_plugins(&["fixture_garbage"]);
+    let run = env.hook(&bash_event("garbage-me"));
+    assert_eq!(run.permission_decision(), "deny");
+    let rows = env.query("SELECT status, fault FROM plugin_calls");
+    assert_eq!(rows[0][0], "garbage");
+    assert!(rows[0][1].contains("99"));
+}
+
+#[test]
+fn a_plugin_printing_to_stdout_cannot_corrupt_the_answer() {
+    let env = Env::with_plugins(&["fixture_stdout", "fixture_echo"]);
+    let run = env.hook(&bash_event("deny-me"));
+    assert_eq!(run.permission_decision(), "deny");
+    assert!(!run.stdout.contains("noisy"), "{}", run.stdout);
+    assert!(run.stdout.starts_with('{') && run.stdout.matches('{').count() == 2, "{}", run.stdout);
+    let faults = env.query("SELECT message FROM faults WHERE plugin = 'fixture-stdout'");
+    assert!(faults[0][0].contains("bytes to stdout"), "{faults:?}");
+
+    // With no other opinion the answer stays empty, whatever the plugin printed.
+    let env = Env::with_plugins(&["fixture_stdout"]);
+    let run = env.hook(&bash_event("ls"));
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""));
+}
+
+#[test]
+fn non_libraries_in_the_plugin_directory_are_skipped_with_a_reason() {
+    let env = Env::with_plugins(&["fixture_echo"]);
+    std::fs::write(env.plugin_dir().join("notes.so"), "this is a text file").unwrap();
+    std::fs::write(env.plugin_dir().join("empty.so"), "").unwrap();
+    std::fs::write(env.plugin_dir().join("README.md"), "not considered at all").unwrap();
+    // A real shared library that is not a Chronicle plugin.
+    let libc_like = std::fs::read_dir(chronicle_e2e::target_dir().join("deps"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "so") && !p.to_string_lossy().contains("fixture") && !p.to_string_lossy().contains("chronicle"));
+    if let Some(lib) = &libc_like {
+        std::fs::copy(lib, env.plugin_dir().join("zz_other.so")).unwrap();
+    }
+    let run = env.hook(&bash_event("deny-me"));
+    assert_eq!(run.permission_decision(), "deny");
+    let faults = env.query("SELECT path, message FROM faults WHERE source = 'plugin_load' ORDER BY path");
+    assert!(faults.len() >= 2, "{faults:?}");
+    for f in &faults {
+        assert!(!f[1].contains('\n'), "{f:?}");
+    }
+    assert!(faults.iter().any(|f| f[0].ends_with("notes.so")));
+    assert!(faults.iter().any(|f| f[0].ends_with("empty.so")));
+    assert!(!faults.iter().any(|f| f[0].ends_with("README.md")));
+}
+
+#[test]
+fn a_world_writable_plugin_directory_is_refused() {
+    let env = Env::with_plugins(&["fixture_echo"]);
+    set_mode(&env.plugin_dir(), 0o777);
+    let run = env.hook(&bash_event("deny-me"));
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "no plugin from a world-writable directory may run");
+    let faults = env.query("SELECT message FROM faults WHERE source = 'plugin_load'");
+    assert!(faults[0][0].contains("world-writable") && faults[0][0].contains("chmod go-w"), "{faults:?}");
+    set_mode(&env.plugin_dir(), 0o700);
+}
+
+#[test]
+fn a_group_writable_plugin_file_is_refused() {
+    let env = Env::with_plugins(&["fixture_echo"]);
+    set_mode(&env.plugin_dir().join("libfixture_echo.so"), 0o664);
+    let run = env.hook(&bash_event("deny-me"));
+    assert_eq!(run.stdout, "");
+    let list = env.run(&["plugins", "list", "--json"]);
+    assert!(list.stdout.contains("refused") && list.stdout.contains("group- or world-writable"), "{}", list.stdout);
+}
+
+#[test]
+fn plugins_are_not_loaded_for_events_they_do_not_subscribe_to() {
+    // fixture-panic subscribes to PreToolUse/Bash only; after the first event indexes it, a
+    // Stop event must not dlopen it (the index answers instead).
+    let env = Env::with_plugins(&["fixture_panic"]);
+    env.hook(&bash_event("ls"));
+    let run = env.hook(&chronicle_e2e::event("Stop", serde_json::json!({"stop_hook_active": false})));
+    assert_eq!(run.code, 0);
+    assert_eq!(env.count("SELECT count(*) FROM plugin_index WHERE info LIKE '%fixture-panic%'"), 1);
+    assert_eq!(env.count("SELECT count(*) FROM plugin_calls"), 1);
+    let load_ms: Vec<Vec<String>> = env.query("SELECT value FROM metrics WHERE name = 'hook.load' ORDER BY event_id");
+    assert_eq!(load_ms.len(), 2);
+}
+
+#[test]
+fn a_replaced_plugin_file_is_loaded_again() {
+    let env = Env::with_plugins(&["fixture_echo"]);
+    env.hook(&bash_event("ls"));
+    // Replace it (write-then-rename, as an installer should) with a plugin of another name.
+    let tmp = env.plugin_dir().join(".tmp");
+    std::fs::copy(chronicle_e2e::plugin_lib("fixture_panic"), &tmp).unwrap();
+    std::fs::rename(&tmp, env.plugin_dir().join("libfixture_echo.so")).unwrap();
+    env.hook(&bash_event("ls"));
+    let names = env.query("SELECT plugin FROM plugin_calls ORDER BY id");
+    assert_eq!(names, vec![vec!["fixture-echo".to_string()], vec!["fixture-panic".to_string()]]);
+}

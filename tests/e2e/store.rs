@@ -1,0 +1,50 @@
+//! What the store keeps: payload fidelity, flags, and the record of every invocation.
+
+use chronicle_e2e::{event, Env};
+use serde_json::json;
+
+#[test]
+fn unredacted_payloads_are_stored_byte_exact() {
+    let env = Env::new();
+    let raw = r#"{"session_id":"s","hook_event_name":"UserPromptSubmit","prompt":"zwj 👩‍💻 rtl ‏ line\u2028sep","z":1,"a":2}"#;
+    env.hook(raw.as_bytes());
+    assert_eq!(env.query("SELECT payload FROM events")[0][0], raw);
+}
+
+#[test]
+fn events_json_has_the_documented_fields() {
+    let env = Env::new();
+    env.hook(&event("PreToolUse", json!({"tool_name": "Bash", "tool_input": {"command": "ls"}, "tool_use_id": "t1"})));
+    env.hook(b"not json");
+    let events = env.events();
+    for field in ["kind", "hook_event_name", "tool_name", "session_id", "redacted", "truncated", "payload"] {
+        assert!(events[0].get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(events[0]["tool_name"], "Bash");
+    assert_eq!(events[0]["payload"]["tool_input"]["command"], "ls");
+    assert_eq!(events[1]["kind"], "parse_error");
+    assert_eq!(events[1]["payload"], "not json");
+}
+
+#[test]
+fn every_invocation_records_its_stage_timings() {
+    let env = Env::new();
+    env.hook(&event("Stop", json!({})));
+    let names: Vec<String> = env.query("SELECT name FROM metrics ORDER BY name").into_iter().map(|r| r[0].clone()).collect();
+    for want in ["hook.parse", "hook.read", "hook.total", "store.insert", "process.peak_rss_mb"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+    }
+}
+
+#[test]
+fn an_unwritable_database_spools_the_event_and_still_answers() {
+    let mut env = Env::with_plugins(&["fixture_echo"]);
+    let blocker = env.home().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    env.set_env("CHRONICLE_DB", blocker.join("chronicle.db").to_str().unwrap());
+    let run = env.hook(&chronicle_e2e::bash_event("deny-me"));
+    assert_eq!(run.permission_decision(), "deny", "guards keep working without a database");
+    assert!(run.stderr.contains("cannot record"), "{}", run.stderr);
+    let spool = std::fs::read_to_string(env.home().join("spool.jsonl")).unwrap();
+    assert!(spool.contains("deny-me"));
+}
