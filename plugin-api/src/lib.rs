@@ -38,6 +38,7 @@ mod event;
 #[doc(hidden)]
 pub mod glue;
 mod outcome;
+pub mod paths;
 
 pub use event::Event;
 pub use outcome::{CachePolicy, Decision, FailurePolicy, Manifest, Outcome};

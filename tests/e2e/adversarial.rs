@@ -115,3 +115,23 @@ fn secrets_never_reach_the_store() {
     // The session id (a UUID) and the structure survive.
     assert!(dump.contains("6f1c2a9e-3b7d-4c5e-9a21-0d8e4b7c1f33"));
 }
+
+pub const BUILTINS: &[&str] = &["chronicle_bash_guard", "chronicle_file_guard", "chronicle_secret_guard", "chronicle_session_context"];
+
+#[test]
+fn with_the_built_in_plugins_every_case_gets_its_expected_decision() {
+    let mut checked = 0;
+    for (case, run) in run_all(BUILTINS) {
+        let Some(want) = case["expect"]["decision"].as_str() else { continue };
+        let name = case["name"].as_str().unwrap();
+        let got = if run.stdout.trim().is_empty() {
+            "none".to_owned()
+        } else {
+            let v = run.json();
+            v["hookSpecificOutput"]["permissionDecision"].as_str().or(v["decision"].as_str()).unwrap_or("none").to_owned()
+        };
+        assert_eq!(got, want, "{name}: {}", run.stdout);
+        checked += 1;
+    }
+    assert_eq!(checked, 6, "cases carrying decisions");
+}

@@ -66,3 +66,26 @@ fn tool_durations_pair_pre_and_post_by_tool_use_id() {
     // The corpus has two PreToolUse without a PostToolUse.
     assert_eq!(pre_only, 2);
 }
+
+#[test]
+fn the_built_in_plugins_answer_the_realistic_session_without_false_alarms() {
+    let env = Env::with_plugins(crate::adversarial::BUILTINS);
+    replay(&env, "session.jsonl");
+    replay(&env, "session_modern.jsonl");
+    // Ordinary work gets no opinion; the session's two planted hazards (a Read of `.env`, which
+    // the session itself shows a hook denying, and a `curl … | sh` that auto mode blocked) are
+    // denied, and nothing else is.
+    let denied = env.query("SELECT tool_name, answer FROM events WHERE decision IN ('deny', 'block') ORDER BY id");
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert_eq!(denied[0][0], "Read");
+    assert!(denied[0][1].contains("file-guard") && denied[0][1].contains(".env"), "{denied:?}");
+    assert_eq!(denied[1][0], "Bash");
+    assert!(denied[1][1].contains("bash-guard") && denied[1][1].contains("sh"), "{denied:?}");
+    let asked = env.query("SELECT tool_name, answer FROM events WHERE decision = 'ask'");
+    assert!(asked.is_empty(), "{asked:?}");
+    let faults = env.query("SELECT plugin, message FROM faults WHERE source IN ('plugin_call', 'plugin_load')");
+    assert!(faults.is_empty(), "{faults:?}");
+    // SessionStart got its context.
+    let ctx = env.query("SELECT answer FROM events WHERE hook_event_name = 'SessionStart'");
+    assert!(ctx.iter().all(|r| r[0].contains("additionalContext")), "{ctx:?}");
+}

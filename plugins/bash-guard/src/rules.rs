@@ -1,0 +1,360 @@
+//! The rules: what a Bash command must not do. Each verdict carries a reason Claude can act on.
+
+use chronicle_plugin_api::paths::{is_within, normalize};
+
+use crate::shell::{Pipeline, Simple};
+
+/// What the guard concluded about one command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Deny(String),
+    Ask(String),
+}
+
+/// Where the command runs and what counts as safe.
+pub struct Context<'a> {
+    pub cwd: &'a str,
+    pub project: &'a str,
+    pub home: &'a str,
+    /// Extra directories where recursive deletes are fine (besides the project and /tmp).
+    pub allowed_paths: &'a [String],
+    pub protected_branches: &'a [String],
+}
+
+/// Leading words that only wrap the real command.
+pub fn strip_wrappers(words: &[String]) -> &[String] {
+    let mut w = words;
+    loop {
+        let Some(first) = w.first() else { return w };
+        let name = program_name(first);
+        if is_assignment(first) {
+            w = &w[1..];
+            continue;
+        }
+        match name {
+            "sudo" | "doas" => {
+                w = &w[1..];
+                // sudo's options; -u/-g/-C/-h/-p take a value.
+                while let Some(opt) = w.first() {
+                    if !opt.starts_with('-') {
+                        break;
+                    }
+                    let takes_value = matches!(opt.as_str(), "-u" | "-g" | "-C" | "-h" | "-p" | "-U" | "-r" | "-t");
+                    w = &w[if takes_value { 2.min(w.len()) } else { 1 }..];
+                }
+            }
+            "env" => {
+                w = &w[1..];
+                while let Some(opt) = w.first() {
+                    if opt.starts_with('-') || is_assignment(opt) {
+                        w = &w[1..];
+                    } else {
+                        break;
+                    }
+                }
+            }
+            "nohup" | "time" | "command" | "exec" | "builtin" | "stdbuf" | "unbuffer" => w = &w[1..],
+            "nice" | "ionice" => {
+                w = &w[1..];
+                while w.first().is_some_and(|o| o.starts_with('-')) {
+                    let o = &w[0];
+                    let takes_value = o == "-n" || o == "-c";
+                    w = &w[if takes_value { 2.min(w.len()) } else { 1 }..];
+                }
+            }
+            "timeout" => {
+                w = &w[1..];
+                while w.first().is_some_and(|o| o.starts_with('-')) {
+                    w = &w[1..];
+                }
+                if !w.is_empty() {
+                    w = &w[1..]; // the duration
+                }
+            }
+            "xargs" => {
+                w = &w[1..];
+                while w.first().is_some_and(|o| o.starts_with('-')) {
+                    w = &w[1..];
+                }
+            }
+            _ => return w,
+        }
+    }
+}
+
+fn is_assignment(word: &str) -> bool {
+    match word.split_once('=') {
+        Some((name, _)) => !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !name.starts_with(|c: char| c.is_ascii_digit()),
+        None => false,
+    }
+}
+
+/// `/usr/bin/rm` → `rm`.
+pub fn program_name(word: &str) -> &str {
+    word.rsplit('/').next().unwrap_or(word)
+}
+
+const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "fish", "python", "python3", "perl", "ruby", "node"];
+const DOWNLOADERS: &[&str] = &["curl", "wget", "fetch", "aria2c"];
+const SENDERS: &[&str] = &["curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "ssh"];
+
+/// Paths whose contents are credentials.
+fn is_sensitive_path(p: &str) -> bool {
+    let base = p.rsplit('/').next().unwrap_or(p);
+    p.contains("/.ssh/")
+        || p.ends_with("/.ssh")
+        || p.contains(".aws/credentials")
+        || p.contains("/.gnupg")
+        || p.ends_with(".netrc")
+        || p.ends_with(".pgpass")
+        || p.contains(".docker/config.json")
+        || p.contains(".kube/config")
+        || p == "/etc/shadow"
+        || p == "/etc/gshadow"
+        || matches!(base, "id_rsa" | "id_ed25519" | "id_ecdsa" | "id_dsa")
+        || (base == ".env" || (base.starts_with(".env.") && !is_env_template(base)))
+        || base.ends_with(".pem")
+        || base.ends_with(".key")
+}
+
+fn is_env_template(base: &str) -> bool {
+    [".example", ".sample", ".template", ".dist", ".defaults"].iter().any(|s| base.ends_with(s))
+}
+
+fn is_block_device(p: &str) -> bool {
+    const PREFIXES: &[&str] = &["/dev/sd", "/dev/hd", "/dev/vd", "/dev/xvd", "/dev/nvme", "/dev/mmcblk", "/dev/disk", "/dev/md", "/dev/dm-", "/dev/mapper/", "/dev/loop", "/dev/rdisk"];
+    PREFIXES.iter().any(|pre| p.starts_with(pre))
+}
+
+/// Top-level system directories (and the root itself).
+fn is_system_root(p: &str) -> bool {
+    const DIRS: &[&str] = &["/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root", "/sbin", "/srv", "/sys", "/usr", "/var", "/Users", "/System", "/Library", "/Applications"];
+    DIRS.contains(&p)
+}
+
+struct Flags {
+    recursive: bool,
+    force: bool,
+    no_preserve_root: bool,
+    operands: Vec<String>,
+}
+
+fn rm_flags(args: &[String]) -> Flags {
+    let mut f = Flags { recursive: false, force: false, no_preserve_root: false, operands: Vec::new() };
+    let mut end_of_options = false;
+    for a in args {
+        if end_of_options || !a.starts_with('-') || a == "-" {
+            f.operands.push(a.clone());
+            continue;
+        }
+        match a.as_str() {
+            "--" => end_of_options = true,
+            "--recursive" => f.recursive = true,
+            "--force" => f.force = true,
+            "--no-preserve-root" => f.no_preserve_root = true,
+            long if long.starts_with("--") => {}
+            short => {
+                for c in short[1..].chars() {
+                    match c {
+                        'r' | 'R' => f.recursive = true,
+                        'f' => f.force = true,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    f
+}
+
+fn describe(target: &str, ctx: &Context) -> Option<&'static str> {
+    let t = target.trim();
+    if t == "*" || t == "./*" || t == ".*" {
+        return Some("everything in the current directory");
+    }
+    let has_glob = t.contains('*');
+    let base = match t.strip_suffix("/*") {
+        Some("") => "/",
+        Some(b) => b,
+        None => t.trim_end_matches('*'),
+    };
+    let n = normalize(base, ctx.cwd, ctx.home);
+    if n == "/" {
+        return Some(if has_glob { "every file on the system" } else { "the whole filesystem" });
+    }
+    if n == normalize(ctx.home, "/", ctx.home) {
+        return Some("your home directory");
+    }
+    if is_system_root(&n) {
+        return Some("a system directory");
+    }
+    if t.starts_with('$') && !t.starts_with("$HOME") && !t.starts_with("${HOME}") {
+        // `rm -rf $DIR/` deletes / when DIR is unset; without the value we cannot tell.
+        return None;
+    }
+    let safe = is_within(&n, ctx.project)
+        || (is_within(&n, "/tmp") && n != "/tmp")
+        || (is_within(&n, "/var/tmp") && n != "/var/tmp")
+        || ctx.allowed_paths.iter().any(|a| is_within(&n, &normalize(a, ctx.cwd, ctx.home)));
+    (!safe).then_some("a path outside the project")
+}
+
+fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
+    for target in &s.redirects_out {
+        if is_block_device(target) {
+            verdicts.push(Verdict::Deny(format!("writing to the block device {target} would destroy the disk's data; refused")));
+        }
+    }
+    let words = strip_wrappers(&s.words);
+    let Some(first) = words.first() else { return };
+    let name = program_name(first);
+    let args = &words[1..];
+    match name {
+        "rm" => {
+            let f = rm_flags(args);
+            if f.no_preserve_root {
+                verdicts.push(Verdict::Deny("`rm --no-preserve-root` disables the last protection against deleting `/`; refused".into()));
+            }
+            if f.recursive {
+                for op in &f.operands {
+                    if let Some(what) = describe(op, ctx) {
+                        verdicts.push(Verdict::Deny(format!(
+                            "`rm -r{}` on `{op}` would delete {what}; refused. Delete specific paths inside the project instead",
+                            if f.force { "f" } else { "" }
+                        )));
+                    }
+                }
+            }
+        }
+        n if n == "mkfs" || n.starts_with("mkfs.") || n == "mke2fs" || n == "mkswap" || n == "wipefs" => {
+            verdicts.push(Verdict::Deny(format!("`{n}` formats or wipes a device; refused")));
+        }
+        "dd" => {
+            for a in args {
+                if let Some(dst) = a.strip_prefix("of=") {
+                    if dst.starts_with("/dev/") && !matches!(dst, "/dev/null" | "/dev/zero" | "/dev/stdout" | "/dev/stderr") {
+                        verdicts.push(Verdict::Deny(format!("`dd of={dst}` overwrites a device; refused")));
+                    }
+                }
+            }
+        }
+        "shred" => {
+            if args.iter().any(|a| is_block_device(a)) {
+                verdicts.push(Verdict::Deny("`shred` on a block device destroys the disk; refused".into()));
+            }
+        }
+        "chmod" | "chown" | "chgrp" => {
+            let recursive = args.iter().any(|a| a == "-R" || a == "--recursive" || (a.starts_with('-') && !a.starts_with("--") && a.contains('R')));
+            for a in args.iter().filter(|a| !a.starts_with('-')) {
+                let n = normalize(a, ctx.cwd, ctx.home);
+                if a.starts_with('/') || a.starts_with('~') || a.starts_with('$') {
+                    if (recursive && (is_system_root(&n) || n == normalize(ctx.home, "/", ctx.home))) || (n == "/" && name == "chmod") {
+                        verdicts.push(Verdict::Deny(format!("`{name} -R` on `{a}` would change permissions across the system; refused")));
+                    }
+                }
+            }
+        }
+        "git" => check_git(args, ctx, verdicts),
+        "curl" | "wget" => {
+            for (i, a) in args.iter().enumerate() {
+                let value = if let Some(v) = a.strip_prefix('@') {
+                    Some(v)
+                } else if matches!(a.as_str(), "-d" | "--data" | "--data-binary" | "--data-raw" | "--data-urlencode" | "-F" | "--form" | "-T" | "--upload-file" | "--post-file" | "--body-file") {
+                    args.get(i + 1).map(|v| v.rsplit('@').next().unwrap_or(v).trim_start_matches('<'))
+                } else {
+                    a.split_once("=@").map(|(_, v)| v)
+                };
+                if let Some(file) = value {
+                    let n = normalize(file, ctx.cwd, ctx.home);
+                    if is_sensitive_path(&n) {
+                        verdicts.push(Verdict::Deny(format!("`{name}` would upload `{file}`, which holds credentials; refused")));
+                    }
+                }
+            }
+        }
+        "scp" | "rsync" | "sftp" => {
+            let remote = args.iter().any(|a| a.contains(':') && !a.starts_with('-'));
+            if remote {
+                for a in args.iter().filter(|a| !a.starts_with('-') && !a.contains(':')) {
+                    if is_sensitive_path(&normalize(a, ctx.cwd, ctx.home)) {
+                        verdicts.push(Verdict::Deny(format!("`{name}` would copy `{a}`, which holds credentials, to another host; refused")));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_git(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
+    // Skip global options (-C dir, -c k=v) to find the subcommand.
+    let mut i = 0;
+    while i < args.len() && args[i].starts_with('-') {
+        i += if matches!(args[i].as_str(), "-C" | "-c" | "--git-dir" | "--work-tree") { 2 } else { 1 };
+    }
+    if args.get(i).map(String::as_str) != Some("push") {
+        return;
+    }
+    let rest = &args[i + 1..];
+    let force_flag = rest.iter().any(|a| a == "-f" || a == "--force" || a.starts_with("--force-with-lease") || a == "--mirror" || (a.starts_with('-') && !a.starts_with("--") && a.contains('f')));
+    let positional: Vec<&String> = rest.iter().filter(|a| !a.starts_with('-')).collect();
+    let refspecs = positional.get(1..).unwrap_or(&[]);
+    let plus_refspec = refspecs.iter().any(|r| r.starts_with('+'));
+    if !force_flag && !plus_refspec {
+        return;
+    }
+    let protected = |r: &str| {
+        let dst = r.trim_start_matches('+').rsplit(':').next().unwrap_or(r).trim_start_matches("refs/heads/");
+        ctx.protected_branches.iter().any(|b| b == dst)
+    };
+    if refspecs.is_empty() || refspecs.iter().any(|r| protected(r)) {
+        let target = if refspecs.is_empty() { "the current branch (which may be protected)".to_owned() } else { refspecs.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ") };
+        verdicts.push(Verdict::Ask(format!("force-push to {target} rewrites shared history; confirm that this is intended")));
+    }
+}
+
+fn check_pipeline(p: &Pipeline, ctx: &Context, verdicts: &mut Vec<Verdict>) {
+    for s in p {
+        check_simple(s, ctx, verdicts);
+    }
+    let names: Vec<&str> = p.iter().map(|s| strip_wrappers(&s.words).first().map_or("", |w| program_name(w))).collect();
+    if let Some(d) = names.iter().position(|n| DOWNLOADERS.contains(n)) {
+        if let Some(sh) = names[d + 1..].iter().find(|n| SHELLS.contains(n)) {
+            verdicts.push(Verdict::Deny(format!(
+                "piping a download from `{}` straight into `{sh}` runs unreviewed code; refused. Download to a file, inspect it, then run it",
+                names[d]
+            )));
+        }
+    }
+    // Reading a credential file into something that sends data elsewhere.
+    for (i, s) in p.iter().enumerate() {
+        let reads_secret = strip_wrappers(&s.words).iter().skip(1).any(|a| !a.starts_with('-') && is_sensitive_path(&normalize(a, ctx.cwd, ctx.home)));
+        if reads_secret {
+            if let Some(sender) = names[i + 1..].iter().find(|n| SENDERS.contains(n)) {
+                verdicts.push(Verdict::Deny(format!("piping a credential file into `{sender}` sends it off this machine; refused")));
+            }
+        }
+    }
+}
+
+/// The verdict on a whole command line: the most severe of its parts, or none.
+pub fn check(command: &str, ctx: &Context) -> Option<Verdict> {
+    let mut verdicts = Vec::new();
+    if is_fork_bomb(command) {
+        verdicts.push(Verdict::Deny("this is a fork bomb: it would exhaust the machine's processes; refused".into()));
+    }
+    for p in crate::shell::parse(command) {
+        check_pipeline(&p, ctx, &mut verdicts);
+    }
+    verdicts.iter().find(|v| matches!(v, Verdict::Deny(_))).or_else(|| verdicts.first()).cloned()
+}
+
+fn is_fork_bomb(command: &str) -> bool {
+    use std::sync::OnceLock;
+    static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    let compact: String = command.chars().filter(|c| !c.is_whitespace()).collect();
+    RE.get_or_init(|| regex::Regex::new(r"([A-Za-z_:][A-Za-z0-9_:]*)\(\)\{[^}]*?([A-Za-z_:][A-Za-z0-9_:]*)\|([A-Za-z_:][A-Za-z0-9_:]*)&").ok())
+        .as_ref()
+        .and_then(|re| re.captures(&compact))
+        .is_some_and(|c| c.get(1).map(|m| m.as_str()) == c.get(2).map(|m| m.as_str()) && c.get(2).map(|m| m.as_str()) == c.get(3).map(|m| m.as_str()))
+}

@@ -1,0 +1,326 @@
+//! Just enough shell parsing to see every command a Bash line would run: lists (`;`, `&&`,
+//! `||`, `&`, newlines), pipelines, quotes and escapes, redirections, and the nested scripts
+//! hidden in `$(…)`, backticks, `<(…)`, and `bash -c '…'`. Not a full shell grammar: when in
+//! doubt it splits more, never less, so a dangerous command cannot hide behind syntax it skips.
+
+/// One simple command: its words (quotes removed) and where it writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Simple {
+    pub words: Vec<String>,
+    pub redirects_out: Vec<String>,
+}
+
+/// Commands joined by `|`.
+pub type Pipeline = Vec<Simple>;
+
+/// Everything a script runs: its own pipelines and those of every nested script.
+pub fn parse(script: &str) -> Vec<Pipeline> {
+    let mut out = Vec::new();
+    parse_into(script, &mut out, 0);
+    out
+}
+
+const MAX_DEPTH: usize = 16;
+
+#[allow(unused_assignments)] // the macros reset state that the last expansion never reads again
+fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let mut nested: Vec<String> = Vec::new();
+    let mut pipelines: Vec<Pipeline> = Vec::new();
+    let mut pipeline: Pipeline = Vec::new();
+    let mut cmd = Simple::default();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut pending_redirect = false;
+    let chars: Vec<char> = script.chars().collect();
+    let mut i = 0;
+
+    macro_rules! end_word {
+        () => {
+            if in_word {
+                if pending_redirect {
+                    cmd.redirects_out.push(std::mem::take(&mut word));
+                    pending_redirect = false;
+                } else {
+                    cmd.words.push(std::mem::take(&mut word));
+                }
+                in_word = false;
+            }
+        };
+    }
+    macro_rules! end_cmd {
+        () => {
+            end_word!();
+            if !cmd.words.is_empty() || !cmd.redirects_out.is_empty() {
+                pipeline.push(std::mem::take(&mut cmd));
+            }
+        };
+    }
+    macro_rules! end_pipeline {
+        () => {
+            end_cmd!();
+            if !pipeline.is_empty() {
+                pipelines.push(std::mem::take(&mut pipeline));
+            }
+        };
+    }
+
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\\' => {
+                if let Some(&n) = chars.get(i + 1) {
+                    if n != '\n' {
+                        word.push(n);
+                        in_word = true;
+                    }
+                }
+                i += 2;
+                continue;
+            }
+            '\'' => {
+                in_word = true;
+                i += 1;
+                while i < chars.len() && chars[i] != '\'' {
+                    word.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            '"' => {
+                in_word = true;
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    if chars[i] == '\\' && i + 1 < chars.len() {
+                        word.push(chars[i + 1]);
+                        i += 2;
+                        continue;
+                    }
+                    if chars[i] == '$' && chars.get(i + 1) == Some(&'(') {
+                        let (inner, next) = balanced(&chars, i + 2);
+                        nested.push(inner);
+                        word.push_str("$(…)");
+                        i = next;
+                        continue;
+                    }
+                    if chars[i] == '`' {
+                        let (inner, next) = backtick(&chars, i + 1);
+                        nested.push(inner);
+                        word.push_str("`…`");
+                        i = next;
+                        continue;
+                    }
+                    word.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            '`' => {
+                let (inner, next) = backtick(&chars, i + 1);
+                nested.push(inner);
+                word.push_str("`…`");
+                in_word = true;
+                i = next;
+                continue;
+            }
+            '$' if chars.get(i + 1) == Some(&'(') => {
+                let (inner, next) = balanced(&chars, i + 2);
+                nested.push(inner);
+                word.push_str("$(…)");
+                in_word = true;
+                i = next;
+                continue;
+            }
+            '<' | '>' if chars.get(i + 1) == Some(&'(') => {
+                let (inner, next) = balanced(&chars, i + 2);
+                nested.push(inner);
+                end_word!();
+                i = next;
+                continue;
+            }
+            '#' if !in_word => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            ' ' | '\t' => {
+                end_word!();
+            }
+            '\n' | ';' => {
+                end_pipeline!();
+            }
+            '&' => {
+                if chars.get(i + 1) == Some(&'>') {
+                    // &> file
+                    end_word!();
+                    pending_redirect = true;
+                    i += if chars.get(i + 2) == Some(&'>') { 3 } else { 2 };
+                    continue;
+                }
+                end_pipeline!();
+                if chars.get(i + 1) == Some(&'&') {
+                    i += 1;
+                }
+            }
+            '|' => {
+                if chars.get(i + 1) == Some(&'|') {
+                    end_pipeline!();
+                    i += 2;
+                    continue;
+                }
+                end_cmd!();
+                if chars.get(i + 1) == Some(&'&') {
+                    i += 1;
+                }
+            }
+            '(' | ')' | '{' | '}' if !in_word => {
+                // Subshells and groups: their contents are commands like any other.
+                end_pipeline!();
+            }
+            '>' => {
+                // `2>`, `1>`: a descriptor digit just before belongs to the operator.
+                if in_word && word.chars().all(|d| d.is_ascii_digit()) {
+                    word.clear();
+                    in_word = false;
+                } else {
+                    end_word!();
+                }
+                if chars.get(i + 1) == Some(&'&') {
+                    // >&2: duplicating a descriptor, not a file.
+                    i += 2;
+                    while i < chars.len() && chars[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    continue;
+                }
+                pending_redirect = true;
+                if chars.get(i + 1) == Some(&'>') || chars.get(i + 1) == Some(&'|') {
+                    i += 1;
+                }
+            }
+            '<' => {
+                end_word!();
+            }
+            _ => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+        i += 1;
+    }
+    end_pipeline!();
+
+    // `bash -c 'script'`, `eval ...`: the argument is itself a script.
+    for p in &pipelines {
+        for s in p {
+            let words = crate::rules::strip_wrappers(&s.words);
+            let Some(first) = words.first() else { continue };
+            let name = crate::rules::program_name(first);
+            if matches!(name, "bash" | "sh" | "zsh" | "dash" | "ksh" | "fish") {
+                if let Some(pos) = words.iter().position(|w| w.starts_with('-') && !w.starts_with("--") && w.contains('c')) {
+                    if let Some(script) = words.get(pos + 1) {
+                        nested.push(script.clone());
+                    }
+                }
+            } else if name == "eval" {
+                nested.push(words[1..].join(" "));
+            }
+        }
+    }
+    out.extend(pipelines);
+    for n in nested {
+        parse_into(&n, out, depth + 1);
+    }
+}
+
+/// The text up to the `)` matching an already consumed `(`, respecting quotes; and the index after it.
+fn balanced(chars: &[char], mut i: usize) -> (String, usize) {
+    let start = i;
+    let mut depth = 1;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => i += 1,
+            '\'' => {
+                i += 1;
+                while i < chars.len() && chars[i] != '\'' {
+                    i += 1;
+                }
+            }
+            '"' => {
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    if chars[i] == '\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return (chars[start..i].iter().collect(), i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (chars[start.min(chars.len())..].iter().collect(), chars.len())
+}
+
+fn backtick(chars: &[char], mut i: usize) -> (String, usize) {
+    let start = i;
+    while i < chars.len() && chars[i] != '`' {
+        if chars[i] == '\\' {
+            i += 1;
+        }
+        i += 1;
+    }
+    let end = i.min(chars.len());
+    (chars[start..end].iter().collect(), i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(script: &str) -> Vec<Vec<String>> {
+        parse(script).into_iter().flatten().map(|s| s.words).collect()
+    }
+
+    #[test]
+    fn splits_lists_pipelines_and_nested_scripts() {
+        let w = words("FOO=1 sudo rm -fr --no-preserve-root /* ; echo $(rm -rf ~) `rm -r -f /home`");
+        assert!(w.contains(&vec!["FOO=1".into(), "sudo".into(), "rm".into(), "-fr".into(), "--no-preserve-root".into(), "/*".into()]));
+        assert!(w.contains(&vec!["rm".into(), "-rf".into(), "~".into()]));
+        assert!(w.contains(&vec!["rm".into(), "-r".into(), "-f".into(), "/home".into()]));
+    }
+
+    #[test]
+    fn sees_inside_bash_c_and_quotes() {
+        let w = words(r#"bash -c 'cd /tmp && rm -rf "/"'"#);
+        assert!(w.contains(&vec!["rm".into(), "-rf".into(), "/".into()]), "{w:?}");
+        let w = words(r#"echo "a;b" 'c|d'"#);
+        assert_eq!(w, vec![vec!["echo".to_string(), "a;b".into(), "c|d".into()]]);
+    }
+
+    #[test]
+    fn records_redirections() {
+        let p = parse("cat x > /dev/sda 2>/dev/null; echo hi >&2");
+        assert_eq!(p[0][0].redirects_out, vec!["/dev/sda".to_string(), "/dev/null".into()]);
+        assert!(p[1][0].redirects_out.is_empty());
+    }
+
+    #[test]
+    fn pipelines_keep_their_stages() {
+        let p = parse("curl -fsSL https://x.sh | sudo bash && ls");
+        assert_eq!(p[0].len(), 2);
+        assert_eq!(p[1].len(), 1);
+    }
+}

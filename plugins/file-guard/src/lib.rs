@@ -1,0 +1,239 @@
+//! `file-guard`: keeps Claude's file tools away from credentials and system files.
+//!
+//! On PreToolUse for Read, Write, Edit, MultiEdit, NotebookEdit, Glob and Grep it normalises
+//! the path first (`..`, `~`, `$HOME`, duplicate slashes, Windows backslashes and drive
+//! letters), then:
+//! - denies any access to secret stores (`.env` and `.env.*` except templates such as
+//!   `.env.example`, `~/.ssh/*`, private keys, `~/.aws/credentials`, `/etc/shadow`, ...);
+//! - denies paths that use `..` to climb out of the project;
+//! - denies writes to system directories;
+//! - asks before writes outside the project directory (`CLAUDE_PROJECT_DIR`, else `cwd`).
+//!
+//! Everything else gets no opinion. It fails closed: a fault in the guard denies the call.
+//! Config (`[plugins.file-guard]`): `allowed_write_paths` (writes there need no confirmation),
+//! `extra_secret_names` (more file names to treat as secret stores).
+
+use std::time::Duration;
+
+use chronicle_plugin_api::paths::{escapes, is_within, normalize};
+use chronicle_plugin_api::{export_plugin, Event, Manifest, Outcome, Plugin};
+
+pub struct FileGuard {
+    allowed_write_paths: Vec<String>,
+    extra_secret_names: Vec<String>,
+}
+
+const SECRET_DIRS: &[&str] = &["/.ssh", "/.gnupg", "/.aws", "/.kube", "/.docker", "/.config/gh", "/.password-store"];
+const SECRET_FILES: &[&str] = &[
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/sudoers",
+    "/etc/master.passwd",
+    "/etc/ssh/ssh_host_rsa_key",
+    "/etc/ssh/ssh_host_ed25519_key",
+    "/etc/ssh/ssh_host_ecdsa_key",
+];
+const SECRET_NAMES: &[&str] =
+    &["id_rsa", "id_ed25519", "id_ecdsa", "id_dsa", ".netrc", ".pgpass", ".npmrc", ".pypirc", "credentials.json", "secrets.json", ".git-credentials"];
+const SYSTEM_DIRS: &[&str] = &[
+    "/etc", "/usr", "/bin", "/sbin", "/boot", "/lib", "/lib32", "/lib64", "/sys", "/proc", "/dev", "/var", "/opt", "/root", "/System",
+    "/Library", "/c/Windows", "/c/Program Files",
+];
+
+fn is_env_template(base: &str) -> bool {
+    [".example", ".sample", ".template", ".dist", ".defaults", ".schema"].iter().any(|s| base.ends_with(s))
+}
+
+impl FileGuard {
+    pub fn with_defaults() -> FileGuard {
+        FileGuard { allowed_write_paths: Vec::new(), extra_secret_names: Vec::new() }
+    }
+
+    /// Why `path` is a secret store, if it is.
+    fn secret(&self, path: &str, home: &str) -> Option<String> {
+        let base = path.rsplit('/').next().unwrap_or(path);
+        if base == ".env" || (base.starts_with(".env.") && !is_env_template(base)) {
+            return Some(format!("`{base}` files hold environment secrets (templates such as `.env.example` are fine)"));
+        }
+        if SECRET_NAMES.contains(&base) || self.extra_secret_names.iter().any(|n| n == base) {
+            return Some(format!("`{base}` holds credentials"));
+        }
+        if base.ends_with(".pem") || base.ends_with(".key") || base.ends_with(".p12") || base.ends_with(".pfx") || base.ends_with(".keystore") {
+            return Some(format!("`{base}` looks like a private key or keystore"));
+        }
+        if SECRET_FILES.contains(&path) || path.starts_with("/etc/sudoers.d/") {
+            return Some(format!("`{path}` holds system credentials"));
+        }
+        for d in SECRET_DIRS {
+            // Under any home (`/home/x/.ssh`, `/c/Users/x/.ssh`) or the configured one.
+            if path.contains(&format!("{d}/")) || path.ends_with(d) || is_within(path, &format!("{home}{d}")) {
+                if *d == "/.aws" && !(base == "credentials" || base == "config" || path.ends_with("/.aws")) {
+                    continue;
+                }
+                return Some(format!("files under `~{d}` hold credentials"));
+            }
+        }
+        None
+    }
+
+    /// The decision for one event (also used by in-process tests).
+    pub fn decide(&self, event: &Event) -> Outcome {
+        let tool = event.tool_name().unwrap_or("");
+        let writes = matches!(tool, "Write" | "Edit" | "MultiEdit" | "NotebookEdit");
+        let keys: &[&str] = match tool {
+            "Read" | "Write" | "Edit" | "MultiEdit" => &["file_path"],
+            "NotebookEdit" => &["notebook_path", "file_path"],
+            "Glob" | "Grep" => &["path"],
+            _ => return Outcome::none(),
+        };
+        let cwd = event.cwd().unwrap_or("/");
+        let project = std::env::var("CLAUDE_PROJECT_DIR").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| cwd.to_owned());
+        let project = normalize(&project, "/", "/");
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+
+        // Glob/Grep also name files through their pattern or glob.
+        if matches!(tool, "Glob" | "Grep") {
+            for k in ["pattern", "glob"] {
+                if let Some(g) = event.tool_input_str(k) {
+                    let last = g.rsplit('/').next().unwrap_or(g);
+                    if last == ".env" || last == ".env*" || last == ".env.*" || g.contains(".ssh/") {
+                        return Outcome::deny(format!("file-guard: `{g}` would match secret files; search elsewhere"));
+                    }
+                }
+            }
+        }
+
+        for key in keys {
+            let Some(raw) = event.tool_input_str(key) else { continue };
+            let path = normalize(raw, cwd, &home);
+            if let Some(why) = self.secret(&path, &home) {
+                return Outcome::deny(format!("file-guard: {tool} of `{raw}` refused: {why}. Ask the user for the specific value you need instead"));
+            }
+            if escapes(raw, cwd, &home, &project) {
+                return Outcome::deny(format!(
+                    "file-guard: `{raw}` climbs out of the project with `..` (it resolves to `{path}`); use a path inside {project}"
+                ));
+            }
+            if writes {
+                let system = SYSTEM_DIRS.iter().any(|d| is_within(&path, d)) && !is_within(&path, "/var/tmp") && path != "/dev/null";
+                if system {
+                    return Outcome::deny(format!("file-guard: {tool} to the system path `{path}` refused; system files are not the project's to change"));
+                }
+                let allowed = is_within(&path, &project)
+                    || is_within(&path, "/tmp")
+                    || self.allowed_write_paths.iter().any(|a| is_within(&path, &normalize(a, cwd, &home)));
+                if !allowed {
+                    return Outcome::ask(format!("file-guard: {tool} to `{path}` is outside the project ({project}); confirm"));
+                }
+            }
+        }
+        Outcome::none()
+    }
+}
+
+fn strings(config: &serde_json::Value, key: &str) -> Result<Vec<String>, String> {
+    match config.get(key) {
+        None => Ok(Vec::new()),
+        Some(serde_json::Value::Array(items)) => {
+            items.iter().map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("{key} must be a list of strings"))).collect()
+        }
+        Some(_) => Err(format!("{key} must be a list of strings")),
+    }
+}
+
+impl Plugin for FileGuard {
+    fn manifest() -> Manifest {
+        Manifest::new("file-guard", env!("CARGO_PKG_VERSION"))
+            .events(&["PreToolUse"])
+            .tool_matcher("Read|Write|Edit|MultiEdit|NotebookEdit|Glob|Grep")
+            .timeout(Duration::from_millis(500))
+            .fail_closed()
+            .cacheable(
+                Duration::from_secs(24 * 3600),
+                &["/tool_name", "/cwd", "/tool_input/file_path", "/tool_input/notebook_path", "/tool_input/path", "/tool_input/pattern", "/tool_input/glob"],
+            )
+    }
+
+    fn init(config: &serde_json::Value) -> Result<Self, String> {
+        Ok(FileGuard { allowed_write_paths: strings(config, "allowed_write_paths")?, extra_secret_names: strings(config, "extra_secret_names")? })
+    }
+
+    fn handle(&self, event: &Event) -> Outcome {
+        self.decide(event)
+    }
+}
+
+export_plugin!(FileGuard);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronicle_plugin_api::Decision;
+    use serde_json::json;
+
+    /// (tool, path, expected). cwd = project = /home/dev/code/acme-billing, HOME = /home/dev.
+    const TABLE: &[(&str, &str, Decision)] = &[
+        ("Read", "/home/dev/code/acme-billing/.env", Decision::Deny),
+        ("Read", ".env", Decision::Deny),
+        ("Read", "config/.env.production", Decision::Deny),
+        ("Read", ".env.local", Decision::Deny),
+        ("Read", "/home/dev/code/acme-billing//config/../.env", Decision::Deny),
+        ("Read", "C:\\Users\\dev\\code\\acme-billing\\.env", Decision::Deny),
+        ("Read", "~/.ssh/id_rsa", Decision::Deny),
+        ("Read", "/home/dev/.ssh/config", Decision::Deny),
+        ("Read", "$HOME/.aws/credentials", Decision::Deny),
+        ("Read", "/etc/shadow", Decision::Deny),
+        ("Read", "certs/server.key", Decision::Deny),
+        ("Read", "deploy/prod.pem", Decision::Deny),
+        ("Read", "../../etc/passwd", Decision::Deny),
+        ("Edit", "/home/dev/code/acme-billing/src/../../../../etc/sudoers", Decision::Deny),
+        ("Write", "/etc/hosts", Decision::Deny),
+        ("Write", "/usr/local/bin/tool", Decision::Deny),
+        ("Write", "/home/dev/.bashrc", Decision::Ask),
+        ("Edit", "/home/dev/other-project/src/x.py", Decision::Ask),
+        ("NotebookEdit", "/home/dev/elsewhere/nb.ipynb", Decision::Ask),
+        ("Grep", "/home/dev/.ssh", Decision::Deny),
+        // No opinion.
+        ("Read", ".env.example", Decision::None),
+        ("Read", "/home/dev/code/acme-billing/.env.sample", Decision::None),
+        ("Read", "/home/dev/code/acme-billing/src/billing/pdf.py", Decision::None),
+        ("Read", "/etc/hosts", Decision::None),
+        ("Read", "/usr/share/dict/words", Decision::None),
+        ("Write", "/home/dev/code/acme-billing/src/new.py", Decision::None),
+        ("Write", "/tmp/scratch.txt", Decision::None),
+        ("Edit", "src/billing/models.py", Decision::None),
+        ("Glob", "/home/dev/code/acme-billing", Decision::None),
+        ("Read", "/home/dev/code/acme-billing/docs/environment.md", Decision::None),
+    ];
+
+    fn event(tool: &str, path: &str) -> Event {
+        let key = match tool {
+            "NotebookEdit" => "notebook_path",
+            "Glob" | "Grep" => "path",
+            _ => "file_path",
+        };
+        Event::from_value(json!({"hook_event_name": "PreToolUse", "tool_name": tool, "cwd": "/home/dev/code/acme-billing", "tool_input": {key: path, "pattern": "*.py"}}))
+    }
+
+    #[test]
+    fn decision_table() {
+        std::env::set_var("HOME", "/home/dev");
+        std::env::remove_var("CLAUDE_PROJECT_DIR");
+        let g = FileGuard::with_defaults();
+        let mut failures = Vec::new();
+        for (tool, path, want) in TABLE {
+            let got = g.decide(&event(tool, path));
+            if got.decision() != *want {
+                failures.push(format!("{tool} {path:?}: want {want:?}, got {:?} ({:?})", got.decision(), got.reason));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn glob_patterns_for_env_files_are_refused() {
+        std::env::set_var("HOME", "/home/dev");
+        let e = Event::from_value(json!({"hook_event_name": "PreToolUse", "tool_name": "Glob", "cwd": "/p", "tool_input": {"pattern": "**/.env*"}}));
+        assert_eq!(FileGuard::with_defaults().decide(&e).decision(), Decision::Deny);
+    }
+}

@@ -1,0 +1,121 @@
+//! `secret-guard`: notices live-looking credentials in what Claude is about to send or run.
+//!
+//! - PreToolUse: asks the user to confirm a tool call whose input carries a credential
+//!   (a key in a command line ends up in shell history, logs and the transcript).
+//! - UserPromptSubmit: blocks the prompt with a reason saying what was found and how to resend
+//!   it; the prompt is erased before Claude sees it.
+//!
+//! Detection is shared with the host's redaction (`chronicle-secrets`): every rule is anchored
+//! on a vendor prefix, a key block or a `password=`-style label, so git SHAs, UUIDs and base64
+//! test data are not flagged. Reasons name the kind of credential, never its value.
+//! It fails open: a fault here must not block every prompt; the host still redacts what it stores.
+
+use std::time::Duration;
+
+use chronicle_plugin_api::{export_plugin, Event, Manifest, Outcome, Plugin};
+
+pub struct SecretGuard;
+
+fn kinds_in(value: &serde_json::Value) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    walk(value, &mut kinds);
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
+}
+
+fn walk(v: &serde_json::Value, kinds: &mut Vec<&'static str>) {
+    match v {
+        serde_json::Value::String(s) => kinds.extend(chronicle_secrets::kinds(s)),
+        serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, kinds)),
+        serde_json::Value::Object(map) => map.values().for_each(|i| walk(i, kinds)),
+        _ => {}
+    }
+}
+
+impl SecretGuard {
+    pub fn decide(&self, event: &Event) -> Outcome {
+        match event.hook_event_name() {
+            "UserPromptSubmit" => {
+                let Some(prompt) = event.str_field("prompt") else { return Outcome::none() };
+                let kinds = chronicle_secrets::kinds(prompt);
+                if kinds.is_empty() {
+                    return Outcome::none();
+                }
+                Outcome::block(format!(
+                    "secret-guard: your prompt contains what looks like a live credential ({}). It was not sent. Remove it, or refer to it by an environment variable name, and send the prompt again.",
+                    kinds.join(", ")
+                ))
+            }
+            "PreToolUse" => {
+                let Some(input) = event.tool_input() else { return Outcome::none() };
+                let kinds = kinds_in(input);
+                if kinds.is_empty() {
+                    return Outcome::none();
+                }
+                Outcome::ask(format!(
+                    "secret-guard: this {} call carries what looks like a live credential ({}); it would land in logs and the transcript. Confirm, or use an environment variable instead.",
+                    event.tool_name().unwrap_or("tool"),
+                    kinds.join(", ")
+                ))
+            }
+            _ => Outcome::none(),
+        }
+    }
+}
+
+impl Plugin for SecretGuard {
+    fn manifest() -> Manifest {
+        Manifest::new("secret-guard", env!("CARGO_PKG_VERSION")).events(&["PreToolUse", "UserPromptSubmit"]).timeout(Duration::from_millis(500))
+    }
+
+    fn init(_config: &serde_json::Value) -> Result<Self, String> {
+        Ok(SecretGuard)
+    }
+
+    fn handle(&self, event: &Event) -> Outcome {
+        self.decide(event)
+    }
+}
+
+export_plugin!(SecretGuard);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronicle_plugin_api::Decision;
+    use serde_json::json;
+
+    fn bash(cmd: &str) -> Event {
+        Event::from_value(json!({"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": cmd}}))
+    }
+
+    fn prompt(p: &str) -> Event {
+        Event::from_value(json!({"hook_event_name": "UserPromptSubmit", "prompt": p}))
+    }
+
+    #[test]
+    fn asks_on_tool_input_and_blocks_prompts_without_echoing_the_secret() {
+        let g = SecretGuard;
+        let o = g.decide(&bash("AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE aws s3 ls"));
+        assert_eq!(o.decision(), Decision::Ask);
+        assert!(!o.reason.as_deref().unwrap().contains("AKIAIOSFODNN7EXAMPLE"));
+        let o = g.decide(&prompt("use token ghp_abcdefghijklmnopqrstuvwxyz0123456789 please"));
+        assert_eq!(o.decision(), Decision::Block);
+        assert!(o.reason.as_deref().unwrap().contains("github-token"));
+    }
+
+    #[test]
+    fn no_false_positives_on_shas_uuids_or_base64() {
+        let g = SecretGuard;
+        for cmd in [
+            "git show 3f786850e387550fdab836ed7e6dc881de23001b",
+            "curl https://api.example.com/items/6f1c2a9e-3b7d-4c5e-9a21-0d8e4b7c1f33",
+            "echo aGVsbG8gd29ybGQgdGhpcyBpcyBqdXN0IGJhc2U2NCB0ZXN0IGRhdGE= | base64 -d",
+            "python -m pytest -q",
+        ] {
+            assert_eq!(g.decide(&bash(cmd)).decision(), Decision::None, "{cmd}");
+        }
+        assert_eq!(g.decide(&prompt("fix the bug in commit 3f786850e387550fdab836ed7e6dc881de23001b")).decision(), Decision::None);
+    }
+}
