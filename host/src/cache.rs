@@ -21,6 +21,9 @@ use crate::plugin::PluginInfo;
 /// Entries the in-process tier holds.
 pub const L1_CAPACITY: usize = 4096;
 
+/// Entries the persistent tier keeps.
+pub const L2_CAPACITY: usize = 10_000;
+
 /// The in-process tier.
 pub struct Cache {
     l1: QuickCache<String, (Outcome, i64)>,

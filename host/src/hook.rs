@@ -347,6 +347,7 @@ impl Host {
                     status: "cached".into(),
                     decision: outcome.decision().as_str().into(),
                     memory_source: "none".into(),
+                    cache: Some("hit"),
                     ..CallRow::default()
                 });
                 opinions.push(Opinion { plugin: info.name.clone(), outcome });
@@ -375,6 +376,7 @@ impl Host {
                 peak_live_bytes: call.stats.peak_live_bytes,
                 memory_source: call.memory_source.into(),
                 stdout_bytes: call.stdout_bytes,
+                cache: info.cache_ttl_ms.map(|_| "miss"),
             };
             match call.result {
                 Ok(outcome) => {

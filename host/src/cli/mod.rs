@@ -3,9 +3,11 @@
 //! Exit codes: 0 success; 1 a check failed (`plugins check`, `doctor`) or a regression was found
 //! (`regress`); 2 usage or data error.
 
+mod demo;
 pub mod hook;
 mod plugins;
 mod show;
+mod stats;
 pub mod table;
 
 use std::path::PathBuf;
@@ -57,6 +59,32 @@ enum Command {
     /// Inspect plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// The metrics report: per-operation timings, violations, cache, plugins, events.
+    ///
+    /// Example: chronicle stats --since 2h --json
+    Stats {
+        /// JSON in the documented shape (performance_stats, cache_stats, thresholds, plugins, events, memory)
+        #[arg(long)]
+        json: bool,
+        /// Only events newer than this (30s, 10m, 2h, 7d)
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Only this session
+        #[arg(long)]
+        session: Option<String>,
+    },
+    /// Replay a bundled real-looking session through `chronicle hook` with the built-in plugins
+    /// and show what was recorded and decided.
+    ///
+    /// Example: chronicle demo --keep
+    Demo {
+        /// Write the demo database here instead of a temporary directory (must not exist yet)
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+        /// Keep the temporary directory (database and plugins) to explore afterwards
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -108,5 +136,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sessions { json } => show::sessions(&config, json),
         Command::Plugins(PluginsCommand::List { json }) => plugins::list(&config, json),
         Command::Plugins(PluginsCommand::Check { file }) => plugins::check(&file),
+        Command::Stats { json, since, session } => stats::run(&config, json, since.as_deref(), session),
+        Command::Demo { db, keep } => demo::run(&config, db, keep),
     }
 }

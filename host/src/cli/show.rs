@@ -8,7 +8,7 @@ use chronicle::store::{EventFilter, Store};
 
 use super::table::{self, Table};
 
-fn out(text: &str) -> anyhow::Result<()> {
+pub fn out(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
         // A closed pipe (`| head`) is success.

@@ -63,7 +63,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         bytes_allocated INTEGER NOT NULL,
         peak_live_bytes INTEGER NOT NULL,
         memory_source   TEXT NOT NULL,
-        stdout_bytes    INTEGER NOT NULL
+        stdout_bytes    INTEGER NOT NULL,
+        cache           TEXT CHECK (cache IN ('hit', 'miss'))
     );
     CREATE INDEX plugin_calls_by_event ON plugin_calls (event_id);
     CREATE TABLE faults (

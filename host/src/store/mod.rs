@@ -11,6 +11,7 @@
 
 mod migrations;
 pub mod read;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,6 +59,8 @@ pub struct CallRow {
     pub peak_live_bytes: u64,
     pub memory_source: String,
     pub stdout_bytes: u64,
+    /// `hit` or `miss` for cacheable plugins, None otherwise.
+    pub cache: Option<&'static str>,
 }
 
 /// Something that went wrong around the event (a refused plugin, a merge conflict, ...).
@@ -307,8 +310,8 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
     if !rec.calls.is_empty() {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO plugin_calls (event_id, plugin, version, path, status, decision, fault, wall_ns, cpu_ns,
-                                       allocations, bytes_allocated, peak_live_bytes, memory_source, stdout_bytes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                       allocations, bytes_allocated, peak_live_bytes, memory_source, stdout_bytes, cache)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
         for c in &rec.calls {
             stmt.execute(params![
@@ -325,7 +328,8 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
                 c.bytes_allocated as i64,
                 c.peak_live_bytes as i64,
                 c.memory_source,
-                c.stdout_bytes as i64
+                c.stdout_bytes as i64,
+                c.cache
             ])?;
         }
     }
@@ -365,6 +369,12 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
             stmt.execute(params![p.key, p.plugin, p.value, p.expires_at_ns])?;
         }
         tx.prepare_cached("DELETE FROM cache WHERE expires_at_ns <= ?1")?.execute(params![rec.received_at_ns])?;
+        // Bounded: past the cap, the entries closest to expiry go first.
+        tx.prepare_cached(
+            "DELETE FROM cache WHERE key IN (SELECT key FROM cache ORDER BY expires_at_ns
+                 LIMIT max(0, (SELECT count(*) FROM cache) - ?1))",
+        )?
+        .execute(params![crate::cache::L2_CAPACITY as i64])?;
     }
     if !rec.cache_hits.is_empty() {
         let mut stmt = tx.prepare_cached("UPDATE cache SET hits = hits + 1 WHERE key = ?1")?;

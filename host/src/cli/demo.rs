@@ -1,0 +1,174 @@
+//! `chronicle demo`: replays a bundled, realistic Claude Code session through `chronicle hook`
+//! (one real process per event, exactly as Claude Code would run it) with the built-in plugins,
+//! into a database of its own, then shows what was recorded and decided.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use chronicle::config::Config;
+use chronicle::store::stats::{summarize, Window};
+use chronicle::store::Store;
+
+use super::table::{bold, decision, Table};
+
+/// The session replayed by the demo (86 events: prompts, tool calls, subagents, compaction).
+const SESSION: &str = include_str!("../../../tests/corpus/session.jsonl");
+
+/// Built-in plugin library names.
+pub const BUILTIN_LIBS: &[&str] = &["chronicle_bash_guard", "chronicle_file_guard", "chronicle_secret_guard", "chronicle_session_context"];
+
+pub fn lib_file(name: &str) -> String {
+    format!("{}{name}.{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_EXTENSION)
+}
+
+/// Where the built-in plugins are: the user's plugin directory when installed there, else
+/// beside this executable (a `cargo build` puts them in the same target directory).
+pub fn builtin_plugin_source(config: &Config) -> Option<PathBuf> {
+    let installed = config.user_plugin_dir();
+    if BUILTIN_LIBS.iter().all(|l| installed.join(lib_file(l)).exists()) {
+        return Some(installed);
+    }
+    let exe_dir = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    BUILTIN_LIBS.iter().all(|l| exe_dir.join(lib_file(l)).exists()).then_some(exe_dir)
+}
+
+fn copy_plugins(from: &Path, to: &Path) -> anyhow::Result<()> {
+    chronicle::store::create_private_dir(to)?;
+    for l in BUILTIN_LIBS {
+        std::fs::copy(from.join(lib_file(l)), to.join(lib_file(l))).with_context(|| format!("copying {l}"))?;
+    }
+    Ok(())
+}
+
+pub fn run(config: &Config, db: Option<PathBuf>, keep: bool) -> anyhow::Result<ExitCode> {
+    let Some(source) = builtin_plugin_source(config) else {
+        bail!("the built-in plugins are neither installed nor built next to this binary: run `cargo build --release --workspace` or `chronicle install`");
+    };
+    let work = tempfile::Builder::new().prefix("chronicle-demo-").tempdir()?;
+    let plugin_dir = work.path().join("plugins");
+    copy_plugins(&source, &plugin_dir)?;
+    let db = db.unwrap_or_else(|| work.path().join("chronicle.db"));
+    if db.exists() {
+        bail!("{} already exists: pass a new --db path (the demo never mixes its events into an existing database)", db.display());
+    }
+    let exe = std::env::current_exe()?;
+    let lines: Vec<&str> = SESSION.lines().filter(|l| !l.trim().is_empty()).collect();
+
+    let bar = if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(lines.len() as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("replaying {bar:40} {pos}/{len} events").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        Some(b)
+    } else {
+        None
+    };
+    let mut wall_ms = Vec::with_capacity(lines.len());
+    for line in &lines {
+        let started = Instant::now();
+        let mut child = Command::new(&exe)
+            .arg("hook")
+            .env("CHRONICLE_DB", &db)
+            .env("CHRONICLE_PLUGIN_PATH", &plugin_dir)
+            .env("CHRONICLE_CONFIG", work.path().join("config.toml"))
+            .env_remove("CLAUDE_PROJECT_DIR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting `chronicle hook`")?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(line.as_bytes())?;
+        }
+        child.wait()?;
+        wall_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+
+    let store = Store::open_existing(&db)?;
+    let stats = store.stats(&Window::default(), &config.file.thresholds)?;
+    let mut out = String::new();
+    let wall = summarize(wall_ms);
+    out.push_str(&format!(
+        "{} {} events replayed through `chronicle hook` with {} built-in plugins from {}\n",
+        bold("Chronicle demo:"),
+        lines.len(),
+        BUILTIN_LIBS.len(),
+        source.display()
+    ));
+    out.push_str(&format!(
+        "whole process per event, as Claude Code waits for it: p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms (the Python original: ~370 ms)\n\n",
+        wall.p50_ms, wall.p95_ms, wall.max_ms
+    ));
+
+    out.push_str(&format!("{}\n", bold("Events by type")));
+    let mut t = Table::new(&[("EVENT", 24, false), ("COUNT", 6, true)]);
+    let mut by_type: Vec<(&String, u64)> = stats.events.iter().map(|(k, v)| (k, v.count)).collect();
+    by_type.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (k, n) in by_type {
+        t.row(vec![k.clone(), n.to_string()]);
+    }
+    out.push_str(&t.render());
+
+    out.push_str(&format!("\n{}\n", bold("Decisions taken, and why")));
+    let decided = store.query_json(
+        "SELECT id, hook_event_name, tool_name, decision, answer FROM events WHERE decision <> 'none' ORDER BY id",
+        &[],
+    )?;
+    if decided.is_empty() {
+        out.push_str("(none)\n");
+    }
+    for row in &decided {
+        let answer: serde_json::Value = row["answer"].as_str().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default();
+        let reason = answer["hookSpecificOutput"]["permissionDecisionReason"].as_str().or(answer["reason"].as_str()).unwrap_or("");
+        out.push_str(&format!(
+            "  #{} {} {}: {} — {}\n",
+            row["id"],
+            row["hook_event_name"].as_str().unwrap_or(""),
+            row["tool_name"].as_str().unwrap_or(""),
+            decision(row["decision"].as_str().unwrap_or("")),
+            reason
+        ));
+    }
+    let context = store.query_json("SELECT answer FROM events WHERE hook_event_name = 'SessionStart' AND answer IS NOT NULL LIMIT 1", &[])?;
+    if let Some(a) = context.first().and_then(|r| r["answer"].as_str()).and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok()) {
+        out.push_str(&format!("  SessionStart context: {}\n", a["hookSpecificOutput"]["additionalContext"].as_str().unwrap_or("")));
+    }
+
+    out.push_str(&format!("\n{}\n", bold("Slowest tool calls (PreToolUse → PostToolUse)")));
+    let mut t = Table::new(&[("TOOL", 30, false), ("DURATION", 12, true), ("STATUS", 8, false)]);
+    for r in store.query_json(
+        "SELECT tool_name, duration_ms, status FROM tool_durations WHERE duration_ms IS NOT NULL ORDER BY duration_ms DESC LIMIT 5",
+        &[],
+    )? {
+        t.row(vec![
+            r["tool_name"].as_str().unwrap_or("").to_owned(),
+            format!("{:.1} ms", r["duration_ms"].as_f64().unwrap_or(0.0)),
+            r["status"].as_str().unwrap_or("").to_owned(),
+        ]);
+    }
+    out.push_str(&t.render());
+    out.push('\n');
+    out.push_str(&super::stats::render(&stats));
+
+    if keep {
+        let kept = work.keep();
+        out.push_str(&format!(
+            "\nKept: {}\nExplore it: CHRONICLE_DB={} chronicle events | chronicle stats | chronicle sessions\n",
+            kept.display(),
+            db.display()
+        ));
+    } else if db.starts_with(work.path()) {
+        out.push_str("\n(the demo database was temporary; `chronicle demo --keep` or `--db FILE` keeps one to explore)\n");
+    } else {
+        out.push_str(&format!("\nDatabase: {}\n", db.display()));
+    }
+    super::show::out(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
