@@ -37,6 +37,17 @@ impl Redactor {
         out
     }
 
+    /// True when any string (or key) in `v` would be redacted. Lets the caller skip copying
+    /// the payload in the common case of nothing to redact.
+    pub fn needed(&self, v: &Value) -> bool {
+        match v {
+            Value::String(s) => matches!(self.text(s), Cow::Owned(_)),
+            Value::Array(items) => items.iter().any(|i| self.needed(i)),
+            Value::Object(map) => map.iter().any(|(k, val)| matches!(self.text(k), Cow::Owned(_)) || self.needed(val)),
+            _ => false,
+        }
+    }
+
     /// Redacts every string (and object key) in place; true when anything changed.
     pub fn value(&self, v: &mut Value) -> bool {
         match v {

@@ -168,8 +168,11 @@ fn compiled() -> &'static Compiled {
                 trigger_rule.push(i);
             }
         }
+        // A non-contiguous NFA builds in microseconds; the default may build a DFA, which
+        // costs a few hundred microseconds in a process that lives for one event.
         let triggers = AhoCorasick::builder()
             .ascii_case_insensitive(true)
+            .kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
             .build(&words)
             .unwrap_or_else(|_| AhoCorasick::new(["\u{0}never"]).unwrap_or_else(|_| unreachable!()));
         Compiled { triggers, trigger_rule, regexes: RULES.iter().map(|_| OnceLock::new()).collect() }

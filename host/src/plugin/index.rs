@@ -2,9 +2,50 @@
 //! keyed by path and the file's identity (size, mtime, inode). With it the host `dlopen`s only
 //! the plugins that subscribe to the current event; a changed file is simply loaded again.
 
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 use super::{Candidate, PluginInfo};
+
+/// The index file in the data directory. A plain file rather than a table so the host can
+/// choose plugins before (and while) the database opens.
+pub fn path(data_dir: &Path) -> PathBuf {
+    data_dir.join("plugin-index.json")
+}
+
+/// Reads the index; a missing or unreadable file is an empty index (everything gets loaded).
+pub fn load(file: &Path) -> HashMap<String, IndexEntry> {
+    std::fs::read(file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Vec<IndexEntry>>(&b).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.path.clone(), e))
+        .collect()
+}
+
+/// Merges `updates` into the index on disk: write to a temporary file, then rename, so
+/// concurrent hook processes never read a half-written index.
+pub fn update(file: &Path, updates: &[IndexEntry]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut all = load(file);
+    for u in updates {
+        all.insert(u.path.clone(), u.clone());
+    }
+    let mut entries: Vec<&IndexEntry> = all.values().collect();
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    if let Some(dir) = file.parent() {
+        crate::store::create_private_dir(dir)?;
+    }
+    let tmp = file.with_extension(format!("json.{}.tmp", std::process::id()));
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(&serde_json::to_vec_pretty(&entries).map_err(std::io::Error::other)?)?;
+    drop(f);
+    std::fs::rename(&tmp, file)
+}
 
 /// One remembered plugin file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,7 +15,8 @@ impl From<rusqlite::Error> for MigrateError {
 }
 
 pub(super) const MIGRATIONS: &[&str] = &[
-    // 1: the first schema.
+    // 1: the first schema. Every index costs a page write per event on the hot path, so
+    // tables are append-only where possible and keyed tables are WITHOUT ROWID (one b-tree).
     r#"
     CREATE TABLE sessions (
         session_id     TEXT PRIMARY KEY,
@@ -47,7 +48,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
         answer          TEXT
     );
     CREATE INDEX events_by_session ON events (session_id, id);
-    CREATE INDEX events_by_time ON events (received_at_ns);
     CREATE TABLE plugin_calls (
         id              INTEGER PRIMARY KEY,
         event_id        INTEGER NOT NULL REFERENCES events (id),
@@ -87,13 +87,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         reported_ms   REAL,
         duration_ms   REAL,
         status        TEXT
-    );
+    ) WITHOUT ROWID;
     CREATE TABLE metrics (
         event_id INTEGER NOT NULL REFERENCES events (id),
         name     TEXT NOT NULL,
         value    REAL NOT NULL
     );
-    CREATE INDEX metrics_by_name ON metrics (name, event_id);
     CREATE TABLE violations (
         id        INTEGER PRIMARY KEY,
         event_id  INTEGER NOT NULL REFERENCES events (id),
@@ -102,21 +101,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         value     REAL NOT NULL,
         threshold REAL NOT NULL
     );
-    CREATE TABLE plugin_index (
-        path     TEXT PRIMARY KEY,
-        size     INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        inode    INTEGER NOT NULL,
-        info     TEXT,
-        error    TEXT
-    );
     CREATE TABLE cache (
         key           TEXT PRIMARY KEY,
         plugin        TEXT NOT NULL,
         value         TEXT NOT NULL,
         expires_at_ns INTEGER NOT NULL,
         hits          INTEGER NOT NULL DEFAULT 0
-    );
+    ) WITHOUT ROWID;
     "#,
 ];
 

@@ -18,8 +18,6 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::plugin::index::IndexEntry;
-
 pub use read::{EventFilter, EventRow, SessionRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +34,9 @@ pub enum StoreError {
 
 /// How long a writer waits for another before giving up (then the event goes to the spool).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// WAL size past which a hook process checkpoints and truncates it (see `Store::bound_wal`).
+const WAL_LIMIT_BYTES: u64 = 256 * 1024;
 
 pub struct Store {
     conn: Connection,
@@ -118,7 +119,6 @@ pub struct EventRecord {
     pub faults: Vec<FaultRow>,
     pub metrics: Vec<MetricRow>,
     pub violations: Vec<ViolationRow>,
-    pub index_updates: Vec<IndexEntry>,
     pub cache_puts: Vec<CachePut>,
     pub cache_hits: Vec<String>,
 }
@@ -170,34 +170,13 @@ impl Store {
         if !mode.eq_ignore_ascii_case("wal") {
             let _: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         }
-        self.conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;")?;
+        // SQLite's autocheckpoint cannot help processes that never close (see `bound_wal`).
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=0;")?;
         Ok(())
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite { path: self.path.clone(), source }
-    }
-
-    /// The manifest index, keyed by path.
-    pub fn plugin_index(&self) -> Result<Vec<IndexEntry>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT path, size, mtime_ns, inode, info, error FROM plugin_index")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let info: Option<String> = r.get(4)?;
-                Ok(IndexEntry {
-                    path: r.get(0)?,
-                    size: r.get::<_, i64>(1)? as u64,
-                    mtime_ns: r.get(2)?,
-                    inode: r.get::<_, i64>(3)? as u64,
-                    info: info.and_then(|s| serde_json::from_str(&s).ok()),
-                    error: r.get(5)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
     /// A cached outcome from the persistent tier, if present and not expired.
@@ -216,7 +195,29 @@ impl Store {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         let event_id = write_event(&tx, rec).map_err(sql)?;
         tx.commit().map_err(sql)?;
+        self.bound_wal();
         Ok(event_id)
+    }
+
+    /// Keeps the write-ahead log short.
+    ///
+    /// Hook processes exit without closing the connection (closing the last one checkpoints and
+    /// fsyncs on every event), so the WAL outlives them and each new process replays it when it
+    /// opens. That replay also forgets how far earlier checkpoints got, so SQLite's own
+    /// autocheckpoint can never restart the log and it grows without bound, making every open
+    /// slower. Past [`WAL_LIMIT_BYTES`] we checkpoint and truncate it ourselves; if other
+    /// processes are busy we skip quickly and a later event does it.
+    fn bound_wal(&mut self) {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES);
+        if !big {
+            return;
+        }
+        let _ = self.conn.busy_timeout(Duration::from_millis(20));
+        let result = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+        tracing::debug!("wal checkpoint: {result:?}");
+        let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
     }
 
     /// The raw connection, for the read-side modules (`read`, reports).
@@ -352,15 +353,6 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
             stmt.execute(params![event_id, v.metric, v.subject, v.value, v.threshold])?;
         }
     }
-    if !rec.index_updates.is_empty() {
-        let mut stmt = tx.prepare_cached(
-            "INSERT OR REPLACE INTO plugin_index (path, size, mtime_ns, inode, info, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for e in &rec.index_updates {
-            let info = e.info.as_ref().and_then(|i| serde_json::to_string(i).ok());
-            stmt.execute(params![e.path, e.size as i64, e.mtime_ns, e.inode as i64, info, e.error])?;
-        }
-    }
     if !rec.cache_puts.is_empty() {
         let mut stmt = tx.prepare_cached(
             "INSERT OR REPLACE INTO cache (key, plugin, value, expires_at_ns, hits) VALUES (?1, ?2, ?3, ?4, 0)",
@@ -368,13 +360,16 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
         for p in &rec.cache_puts {
             stmt.execute(params![p.key, p.plugin, p.value, p.expires_at_ns])?;
         }
-        tx.prepare_cached("DELETE FROM cache WHERE expires_at_ns <= ?1")?.execute(params![rec.received_at_ns])?;
-        // Bounded: past the cap, the entries closest to expiry go first.
-        tx.prepare_cached(
-            "DELETE FROM cache WHERE key IN (SELECT key FROM cache ORDER BY expires_at_ns
-                 LIMIT max(0, (SELECT count(*) FROM cache) - ?1))",
-        )?
-        .execute(params![crate::cache::L2_CAPACITY as i64])?;
+        // Expiry and the size cap scan the whole table: do it on one event in 64, not on each.
+        if event_id % 64 == 0 {
+            tx.prepare_cached("DELETE FROM cache WHERE expires_at_ns <= ?1")?.execute(params![rec.received_at_ns])?;
+            // Past the cap, the entries closest to expiry go first.
+            tx.prepare_cached(
+                "DELETE FROM cache WHERE key IN (SELECT key FROM cache ORDER BY expires_at_ns
+                     LIMIT max(0, (SELECT count(*) FROM cache) - ?1))",
+            )?
+            .execute(params![crate::cache::L2_CAPACITY as i64])?;
+        }
     }
     if !rec.cache_hits.is_empty() {
         let mut stmt = tx.prepare_cached("UPDATE cache SET hits = hits + 1 WHERE key = ?1")?;
