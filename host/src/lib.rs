@@ -18,5 +18,6 @@ pub mod payload;
 pub mod plugin;
 pub mod project;
 pub mod redact;
+pub mod settings;
 pub mod spool;
 pub mod store;

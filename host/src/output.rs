@@ -63,6 +63,16 @@ impl Output {
         }
     }
 
+    /// Points fd 1 back at the real stdout (CLI commands that load plugins, then print).
+    /// Hook mode never does this: an abandoned plugin thread could still write.
+    pub fn restore(self) {
+        // SAFETY: both descriptors are ours and open.
+        unsafe {
+            libc::dup2(self.answer_fd, libc::STDOUT_FILENO);
+            libc::close(self.answer_fd);
+        }
+    }
+
     pub fn probe(&self) -> Option<StdoutProbe> {
         self.probe
     }

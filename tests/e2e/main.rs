@@ -2,6 +2,7 @@
 //! One test binary (see STYLE.md); each module covers one capability.
 
 mod adversarial;
+mod cli;
 mod concurrency;
 mod corpus;
 mod merge;

@@ -3,8 +3,11 @@
 //! Exit codes: 0 success; 1 a check failed (`plugins check`, `doctor`) or a regression was found
 //! (`regress`); 2 usage or data error.
 
+mod config;
 mod demo;
+mod doctor;
 pub mod hook;
+mod install;
 mod plugins;
 mod show;
 mod stats;
@@ -73,6 +76,47 @@ enum Command {
         #[arg(long)]
         session: Option<String>,
     },
+    /// Register `chronicle hook` for every event in Claude Code's settings (merging, with a
+    /// backup; running it twice changes nothing) and install the built-in plugins.
+    ///
+    /// Example: chronicle install --dry-run
+    Install {
+        /// The user's settings (~/.claude/settings.json; the default)
+        #[arg(long, conflicts_with = "project")]
+        user: bool,
+        /// The project's settings ($CLAUDE_PROJECT_DIR or the current directory, .claude/settings.json)
+        #[arg(long)]
+        project: bool,
+        /// Any settings file
+        #[arg(long, value_name = "PATH")]
+        settings: Option<PathBuf>,
+        /// Print the diff instead of writing
+        #[arg(long)]
+        dry_run: bool,
+        /// Leave the plugin directory alone
+        #[arg(long)]
+        no_plugins: bool,
+    },
+    /// Remove chronicle's own hooks from Claude Code's settings (nothing else).
+    ///
+    /// Example: chronicle uninstall --project
+    Uninstall {
+        #[arg(long, conflicts_with = "project")]
+        user: bool,
+        #[arg(long)]
+        project: bool,
+        #[arg(long, value_name = "PATH")]
+        settings: Option<PathBuf>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check the installation: binary, settings wiring, plugins, database, config (exit 1 on failure).
+    ///
+    /// Example: chronicle doctor
+    Doctor,
     /// Replay a bundled real-looking session through `chronicle hook` with the built-in plugins
     /// and show what was recorded and decided.
     ///
@@ -85,6 +129,14 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// The effective configuration and where each value comes from.
+    ///
+    /// Example: chronicle config show
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -128,6 +180,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if matches!(cli.command, Command::Hook) {
         hook::run();
     }
+    if matches!(cli.command, Command::Doctor) {
+        let config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string());
+        return doctor::run(config);
+    }
+    if let Command::Uninstall { project, settings, dry_run, .. } = cli.command {
+        return install::uninstall(project, settings, dry_run);
+    }
     let config = load_config(cli.config.as_deref())?;
     chronicle::logging::init(&config.file.log.level, None);
     match cli.command {
@@ -138,5 +197,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugins(PluginsCommand::Check { file }) => plugins::check(&file),
         Command::Stats { json, since, session } => stats::run(&config, json, since.as_deref(), session),
         Command::Demo { db, keep } => demo::run(&config, db, keep),
+        Command::Install { project, settings, dry_run, no_plugins, .. } => install::install(&config, project, settings, dry_run, no_plugins),
+        Command::Config(ConfigCommand::Show) => config::show(&config),
+        Command::Doctor | Command::Uninstall { .. } => unreachable!("handled above"),
     }
 }

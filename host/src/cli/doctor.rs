@@ -1,0 +1,166 @@
+//! `chronicle doctor`: one line per check, with the fix for each failure. Exit 1 if any fails.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chronicle::config::Config;
+use chronicle::events::EVENTS;
+use chronicle::store::Store;
+
+use super::table::use_color;
+
+#[derive(PartialEq)]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Report {
+    lines: Vec<String>,
+    failed: bool,
+}
+
+impl Report {
+    fn add(&mut self, status: Status, check: &str, detail: impl Into<String>) {
+        let (word, color) = match status {
+            Status::Ok => ("ok  ", "32"),
+            Status::Warn => ("warn", "33"),
+            Status::Fail => ("FAIL", "31"),
+        };
+        if status == Status::Fail {
+            self.failed = true;
+        }
+        let word = if use_color() { format!("\x1b[{color}m{word}\x1b[0m") } else { word.to_owned() };
+        self.lines.push(format!("{word}  {check}: {}", detail.into()));
+    }
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
+}
+
+fn check_settings(r: &mut Report, label: &str, path: &Path) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(_) => {
+            r.add(Status::Warn, label, format!("{} does not exist; run `chronicle install{}`", path.display(), if label.contains("project") { " --project" } else { "" }));
+            return;
+        }
+    };
+    let v = match chronicle::settings::parse(&text, &path.display().to_string()) {
+        Ok(v) => v,
+        Err(e) => {
+            r.add(Status::Fail, label, e.to_string());
+            return;
+        }
+    };
+    let mut wired = Vec::new();
+    let mut missing_binary = Vec::new();
+    for spec in EVENTS {
+        let handlers = v["hooks"][spec.name].as_array().into_iter().flatten().filter_map(|g| g["hooks"].as_array()).flatten();
+        for h in handlers.filter(|h| chronicle::settings::is_ours(h)) {
+            wired.push(spec.name);
+            let cmd = h["command"].as_str().unwrap_or("");
+            let cmd = cmd.split_whitespace().next().unwrap_or("");
+            let exists = if cmd.contains('/') { Path::new(cmd).is_file() } else { on_path(cmd).is_some() };
+            if !exists {
+                missing_binary.push(cmd.to_owned());
+            }
+        }
+    }
+    missing_binary.sort();
+    missing_binary.dedup();
+    if !missing_binary.is_empty() {
+        r.add(Status::Fail, label, format!("registered command {} does not exist (Claude Code would exit 127 and the guards would be silently off); run `chronicle install` again", missing_binary.join(", ")));
+    } else if wired.is_empty() {
+        r.add(Status::Warn, label, format!("{}: no chronicle hooks registered; run `chronicle install`", path.display()));
+    } else if wired.len() < EVENTS.len() {
+        let missing: Vec<&str> = EVENTS.iter().map(|e| e.name).filter(|n| !wired.contains(n)).collect();
+        r.add(Status::Warn, label, format!("{} of {} events wired; missing {}; run `chronicle install`", wired.len(), EVENTS.len(), missing.join(", ")));
+    } else {
+        r.add(Status::Ok, label, format!("{}: all {} events wired", path.display(), EVENTS.len()));
+    }
+}
+
+pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
+    let mut r = Report { lines: Vec::new(), failed: false };
+    let config = match config_result {
+        Ok(c) => {
+            r.add(Status::Ok, "config", c.config_file.as_ref().map_or("no config file; defaults in use".to_owned(), |p| format!("{} is valid", p.display())));
+            c
+        }
+        Err(e) => {
+            r.add(Status::Fail, "config", format!("{e}; fix the file (unknown keys are errors), or see `chronicle config show`"));
+            Config::without_file().map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+    };
+
+    let exe = std::env::current_exe().ok();
+    match on_path("chronicle") {
+        Some(p) => r.add(Status::Ok, "binary", format!("`chronicle` on PATH is {}", p.display())),
+        None => r.add(
+            Status::Warn,
+            "binary",
+            format!(
+                "`chronicle` is not on PATH (fine when settings use an absolute path, as `chronicle install` writes); this binary is {}",
+                exe.as_ref().map(|e| e.display().to_string()).unwrap_or_default()
+            ),
+        ),
+    }
+
+    if let Ok(user) = super::install::settings_path(false, None) {
+        check_settings(&mut r, "user settings", &user);
+    }
+    if let Ok(project) = super::install::settings_path(true, None) {
+        if project.exists() {
+            check_settings(&mut r, "project settings", &project);
+        }
+    }
+
+    let quiet = chronicle::output::Output::divert().ok();
+    for dir in &config.plugin_dirs {
+        if !dir.exists() {
+            r.add(Status::Ok, "plugin directory", format!("{} (absent: optional)", dir.display()));
+        }
+    }
+    let (candidates, refusals) = chronicle::plugin::discover(&config.plugin_dirs);
+    for refusal in &refusals {
+        r.add(Status::Fail, "plugin", format!("{}: {}", refusal.path.display(), refusal.reason));
+    }
+    for c in &candidates {
+        match chronicle::plugin::load(&c.path) {
+            Ok(p) => r.add(Status::Ok, "plugin", format!("{} {} loads from {} ({})", p.info.name, p.info.version, c.path.display(), p.info.events.join(","))),
+            Err(e) => r.add(Status::Fail, "plugin", format!("{e}; see `chronicle plugins check {}`", c.path.display())),
+        }
+    }
+    if candidates.is_empty() && refusals.is_empty() {
+        r.add(Status::Warn, "plugins", "no plugins found: events are recorded but nothing is guarded; `chronicle install` puts the built-ins in place");
+    }
+
+    if let Some(q) = quiet {
+        q.restore();
+    }
+    match Store::open(&config.db_path) {
+        Ok(store) => match store.integrity_check() {
+            Ok(s) if s == "ok" => r.add(Status::Ok, "database", format!("{} is writable and passes integrity_check", config.db_path.display())),
+            Ok(s) => r.add(Status::Fail, "database", format!("integrity_check: {s}; move the file aside and let chronicle create a new one")),
+            Err(e) => r.add(Status::Fail, "database", e.to_string()),
+        },
+        Err(e) => r.add(Status::Fail, "database", format!("{e}; check the directory's permissions or set CHRONICLE_DB")),
+    }
+    let spool = chronicle::spool::path(&config.data_dir);
+    match std::fs::read_to_string(&spool) {
+        Ok(s) if !s.trim().is_empty() => r.add(
+            Status::Warn,
+            "spool",
+            format!("{} holds {} event(s) that could not be written to the database; they are kept there as JSON lines", spool.display(), s.lines().count()),
+        ),
+        _ => r.add(Status::Ok, "spool", "no events waiting outside the database"),
+    }
+
+    let mut text = r.lines.join("\n");
+    text.push('\n');
+    super::show::out(&text)?;
+    Ok(if r.failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

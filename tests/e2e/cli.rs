@@ -1,0 +1,188 @@
+//! The commands around the hook: install/uninstall, doctor, config, stats, demo.
+
+use chronicle_e2e::{corpus_lines, Env};
+use serde_json::Value;
+
+const FOREIGN: &str = r#"{
+  "model": "opus",
+  "hooks": {
+    "PreToolUse": [
+      { "matcher": "Bash", "hooks": [ { "type": "command", "command": "/usr/local/bin/other-guard", "timeout": 5 } ] }
+    ],
+    "Stop": [ { "hooks": [ { "type": "command", "command": "notify-send done" } ] } ]
+  },
+  "permissions": { "allow": ["Bash(ls:*)"] }
+}
+"#;
+
+fn settings_env() -> (Env, std::path::PathBuf) {
+    let mut env = Env::new();
+    let home = env.home().join("userhome");
+    std::fs::create_dir_all(home.join(".claude")).unwrap();
+    env.set_env("HOME", home.to_str().unwrap());
+    let settings = home.join(".claude/settings.json");
+    std::fs::write(&settings, FOREIGN).unwrap();
+    (env, settings)
+}
+
+#[test]
+fn install_merges_backs_up_is_idempotent_and_uninstall_restores() {
+    let (env, settings) = settings_env();
+    let dry = env.run(&["install", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("+++") && dry.stdout.contains("\"hook\""), "{}", dry.stdout);
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), FOREIGN, "--dry-run must not write");
+
+    let first = env.run(&["install"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stdout.contains("async"), "the output explains the async registrations");
+    let after: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    let original: Value = serde_json::from_str(FOREIGN).unwrap();
+    assert_eq!(after["permissions"], original["permissions"]);
+    assert_eq!(after["hooks"]["PreToolUse"][0], original["hooks"]["PreToolUse"][0]);
+    assert_eq!(after["hooks"]["Stop"][0], original["hooks"]["Stop"][0]);
+    let ours = &after["hooks"]["PreToolUse"][1]["hooks"][0];
+    assert_eq!(ours["args"][0], "hook");
+    assert!(ours["command"].as_str().unwrap().ends_with("/chronicle"));
+    assert!(ours.get("async").is_none(), "PreToolUse is answered by the installed guards");
+    assert_eq!(after["hooks"]["Notification"][0]["hooks"][0]["async"], true);
+    let backups: Vec<_> = std::fs::read_dir(settings.parent().unwrap())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("chronicle-backup"))
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(std::fs::read_to_string(backups[0].path()).unwrap(), FOREIGN);
+    // The built-in plugins were installed where the hook looks for them.
+    for lib in crate::adversarial::BUILTINS {
+        assert!(env.plugin_dir().join(format!("lib{lib}.so")).exists(), "{lib}");
+    }
+
+    let bytes_after_first = std::fs::read(&settings).unwrap();
+    let second = env.run(&["install"]);
+    assert_eq!(second.code, 0);
+    assert_eq!(std::fs::read(&settings).unwrap(), bytes_after_first, "running install twice changes nothing");
+    assert!(second.stdout.contains("already up to date"));
+
+    let un = env.run(&["uninstall"]);
+    assert_eq!(un.code, 0, "{}", un.stderr);
+    let restored: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert_eq!(restored, original);
+}
+
+#[test]
+fn install_refuses_malformed_settings_and_names_the_line() {
+    let (env, settings) = settings_env();
+    let broken = "{\n  \"model\": \"opus\",\n  \"hooks\": {\n}\n";
+    std::fs::write(&settings, broken).unwrap();
+    let run = env.run(&["install"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("settings.json:5:"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), broken, "never write over a broken file");
+}
+
+#[test]
+fn the_installed_hook_answers_like_claude_code_would_see_it() {
+    let (env, settings) = settings_env();
+    env.run(&["install"]);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    let ours = &v["hooks"]["PreToolUse"][1]["hooks"][0];
+    // Run exactly the registered command (exec form) with a dangerous payload.
+    let mut cmd = std::process::Command::new(ours["command"].as_str().unwrap());
+    cmd.args(ours["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()))
+        .env("CHRONICLE_HOME", env.home())
+        .env("HOME", env.home().join("userhome"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&chronicle_e2e::bash_event("rm -rf /")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "deny");
+}
+
+#[test]
+fn doctor_passes_on_a_good_setup_and_fails_with_fixes_on_a_broken_one() {
+    let (env, _settings) = settings_env();
+    env.run(&["install"]);
+    env.hook(&chronicle_e2e::event("Stop", serde_json::json!({})));
+    let good = env.run(&["doctor"]);
+    assert_eq!(good.code, 0, "{}", good.stdout);
+    assert!(good.stdout.contains("all 31 events wired"), "{}", good.stdout);
+
+    // Break it: a world-writable plugin directory and an unknown config key.
+    chronicle_e2e::set_mode(&env.plugin_dir(), 0o777);
+    std::fs::write(env.home().join("config.toml"), "[hook]\nmax_input_byts = 1\n").unwrap();
+    let bad = env.run(&["doctor"]);
+    assert_eq!(bad.code, 1, "{}", bad.stdout);
+    assert!(bad.stdout.contains("FAIL  config") && bad.stdout.contains("max_input_byts"), "{}", bad.stdout);
+    assert!(bad.stdout.contains("FAIL  plugin") && bad.stdout.contains("chmod go-w"), "{}", bad.stdout);
+    chronicle_e2e::set_mode(&env.plugin_dir(), 0o700);
+}
+
+#[test]
+fn config_show_names_the_source_of_each_value() {
+    let mut env = Env::new();
+    std::fs::write(env.home().join("config.toml"), "[hook]\nplugin_timeout_ms = 250\n").unwrap();
+    env.set_env("CHRONICLE_DB", env.home().join("elsewhere.db").to_str().unwrap());
+    let run = env.run(&["config", "show"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("plugin_timeout_ms = 250  # config file"), "{}", run.stdout);
+    assert!(run.stdout.contains("read_timeout_ms = 2000  # default"), "{}", run.stdout);
+    assert!(run.stdout.contains("elsewhere.db\"  # env CHRONICLE_DB"), "{}", run.stdout);
+}
+
+#[test]
+fn stats_counts_match_a_known_replay_and_the_second_pass_hits_the_cache() {
+    let env = Env::with_plugins(crate::adversarial::BUILTINS);
+    let lines = corpus_lines("session.jsonl");
+    for pass in 0..2 {
+        for l in &lines {
+            let r = env.hook(l.as_bytes());
+            assert_eq!(r.code, 0, "pass {pass}");
+        }
+    }
+    let run = env.run(&["stats", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s: Value = serde_json::from_str(&run.stdout).unwrap();
+    let total = &s["performance_stats"]["operations"]["hook.total"];
+    assert_eq!(total["count"], 2 * lines.len());
+    let (p50, p95, p99, max) = (total["p50_ms"].as_f64().unwrap(), total["p95_ms"].as_f64().unwrap(), total["p99_ms"].as_f64().unwrap(), total["max_ms"].as_f64().unwrap());
+    assert!(p50 > 0.0 && p50 <= p95 && p95 <= p99 && p99 <= max, "{total}");
+    let pre = lines.iter().filter(|l| l.contains("\"hook_event_name\":\"PreToolUse\"")).count() as u64;
+    assert_eq!(s["events"]["PreToolUse"]["count"].as_u64().unwrap(), 2 * pre);
+    // bash-guard and file-guard are cacheable: the second pass over identical tool calls hits.
+    let c = &s["cache_stats"];
+    assert!(c["hits"].as_u64().unwrap() > 0, "{c}");
+    assert!(c["hit_ratio"].as_f64().unwrap() > 0.0);
+    assert_eq!(c["hits"].as_u64().unwrap() + c["misses"].as_u64().unwrap(), s["plugins"]["bash-guard"]["calls"].as_u64().unwrap() + s["plugins"]["file-guard"]["calls"].as_u64().unwrap());
+    assert_eq!(s["plugins"]["bash-guard"]["cached"].as_u64().unwrap() + s["plugins"]["file-guard"]["cached"].as_u64().unwrap(), c["hits"].as_u64().unwrap());
+    for key in ["hook_execution_ms", "security_validation_ms", "cache_operation_ms", "database_operation_ms", "memory_growth_mb"] {
+        assert!(s["thresholds"][key].is_number(), "{key}");
+    }
+    assert!(s["performance_stats"]["operations"]["plugin.secret-guard"]["count"].as_u64().unwrap() > 0);
+    // The cached decisions are the same decisions.
+    // session.jsonl plants one hazard (a Read of .env): denied on both passes, the second from the cache.
+    assert_eq!(env.count("SELECT count(*) FROM events WHERE decision = 'deny'"), 2);
+
+    // The table form is readable and has no colour when not on a terminal.
+    let table = env.run(&["stats"]);
+    assert!(table.stdout.contains("hook.total") && !table.stdout.contains('\x1b'));
+    // --session narrows, --since parses.
+    let one = env.run(&["stats", "--json", "--session", "no-such-session"]);
+    let one: Value = serde_json::from_str(&one.stdout).unwrap();
+    assert_eq!(one["performance_stats"]["total_operations"], 0);
+    assert_eq!(env.run(&["stats", "--since", "10x"]).code, 2);
+}
+
+#[test]
+fn demo_replays_the_bundled_session_and_reports() {
+    let env = Env::new();
+    // The built plugins sit next to the binary in target/: the demo finds them there.
+    let run = env.run(&["demo"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for want in ["86 events replayed", "Events by type", "Decisions taken", "file-guard", "Slowest tool calls", "Cache", "hook.total"] {
+        assert!(run.stdout.contains(want), "missing {want:?} in\n{}", run.stdout);
+    }
+}
