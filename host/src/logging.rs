@@ -1,11 +1,20 @@
 //! Diagnostics through `tracing`, never to stdout: in hook mode stdout is Claude Code's.
 //!
-//! The level comes from `CHRONICLE_LOG` (or the config's `[log] level`, default `warn`); the
-//! destination is the config's `[log] file` (appended), else stderr.
+//! The level comes from `CHRONICLE_LOG`, else the config's `[log] level` (default `warn`).
+//! In hook mode logs go to `[log] file`, default `<data dir>/logs/chronicle.log`, opened only
+//! when the first line is written (a quiet event costs nothing) and rotated at 1 MiB keeping
+//! three old files. The CLI logs to stderr unless a file is configured.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use tracing::level_filters::LevelFilter;
+
+/// Size at which the log file is rotated.
+pub const ROTATE_BYTES: u64 = 1024 * 1024;
+/// Rotated files kept (`chronicle.log.1` … `.3`).
+pub const KEEP: usize = 3;
 
 fn parse_level(s: &str) -> Option<LevelFilter> {
     Some(match s.trim().to_ascii_lowercase().as_str() {
@@ -19,22 +28,99 @@ fn parse_level(s: &str) -> Option<LevelFilter> {
     })
 }
 
+/// The default log file for a data directory.
+pub fn default_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("logs").join("chronicle.log")
+}
+
+/// Renames `file` to `file.1` (and older ones up) when it is past `ROTATE_BYTES`.
+fn rotate_if_big(file: &Path) {
+    if std::fs::metadata(file).map_or(true, |m| m.len() < ROTATE_BYTES) {
+        return;
+    }
+    for i in (1..KEEP).rev() {
+        let from = PathBuf::from(format!("{}.{i}", file.display()));
+        let to = PathBuf::from(format!("{}.{}", file.display(), i + 1));
+        let _ = std::fs::rename(from, to);
+    }
+    let _ = std::fs::rename(file, format!("{}.1", file.display()));
+}
+
+/// A log file opened on first write.
+struct LazyFile {
+    path: PathBuf,
+    file: Mutex<Option<std::fs::File>>,
+}
+
+impl LazyFile {
+    fn write_line(&self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            if let Some(dir) = self.path.parent() {
+                let _ = crate::store::create_private_dir(dir);
+            }
+            rotate_if_big(&self.path);
+            use std::os::unix::fs::OpenOptionsExt;
+            *guard = Some(std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&self.path)?);
+        }
+        match guard.as_mut() {
+            Some(f) => f.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+}
+
+struct LazyWriter(&'static LazyFile);
+
+impl Write for LazyWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_line(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where logs go.
+pub enum Destination<'a> {
+    Stderr,
+    File(&'a Path),
+}
+
 /// Installs the global subscriber. Safe to call once; later calls do nothing.
-pub fn init(config_level: &str, file: Option<&Path>) {
+pub fn init(config_level: &str, destination: Destination<'_>) {
     let level = std::env::var(crate::config::env::LOG)
         .ok()
         .and_then(|l| parse_level(&l))
         .or_else(|| parse_level(config_level))
         .unwrap_or(LevelFilter::WARN);
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
-    let opened = file.and_then(|p| {
-        if let Some(dir) = p.parent() {
-            let _ = crate::store::create_private_dir(dir);
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false).with_ansi(false);
+    let _ = match destination {
+        Destination::Stderr => builder.with_writer(std::io::stderr).try_init(),
+        Destination::File(path) => {
+            let file: &'static LazyFile = Box::leak(Box::new(LazyFile { path: path.to_owned(), file: Mutex::new(None) }));
+            builder.with_writer(move || LazyWriter(file)).try_init()
         }
-        std::fs::OpenOptions::new().create(true).append(true).open(p).ok()
-    });
-    let _ = match opened {
-        Some(f) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).try_init(),
-        None => builder.with_ansi(false).with_writer(std::io::stderr).try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotates_past_the_limit_and_keeps_three() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("c.log");
+        for round in 0..5 {
+            std::fs::write(&f, vec![b'x'; ROTATE_BYTES as usize + round]).unwrap();
+            rotate_if_big(&f);
+        }
+        assert!(!f.exists());
+        for i in 1..=KEEP {
+            assert!(PathBuf::from(format!("{}.{i}", f.display())).exists(), "{i}");
+        }
+        assert!(!PathBuf::from(format!("{}.{}", f.display(), KEEP + 1)).exists());
+        assert_eq!(std::fs::metadata(format!("{}.1", f.display())).unwrap().len(), ROTATE_BYTES + 4);
+    }
 }

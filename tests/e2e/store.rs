@@ -48,3 +48,14 @@ fn an_unwritable_database_spools_the_event_and_still_answers() {
     let spool = std::fs::read_to_string(env.home().join("spool.jsonl")).unwrap();
     assert!(spool.contains("deny-me"));
 }
+
+#[test]
+fn logs_go_to_the_log_file_never_to_stdout() {
+    let mut env = Env::with_plugins(&["fixture_echo"]);
+    env.set_env("CHRONICLE_LOG", "trace");
+    let run = env.hook(&chronicle_e2e::bash_event("deny-me"));
+    assert_eq!(run.permission_decision(), "deny");
+    assert_eq!(run.stdout.matches('{').count(), 2, "only the answer on stdout: {}", run.stdout);
+    let log = std::fs::read_to_string(env.home().join("logs/chronicle.log")).unwrap_or_default();
+    assert!(!log.is_empty(), "trace level writes something to the log file");
+}

@@ -15,7 +15,8 @@ pub fn run() -> ! {
         Ok(c) => (c, None),
         Err(e) => (fallback_config(), Some(e.to_string())),
     };
-    chronicle::logging::init(&config.file.log.level, config.file.log.file.as_deref());
+    let log_file = config.file.log.file.clone().unwrap_or_else(|| chronicle::logging::default_file(&config.data_dir));
+    chronicle::logging::init(&config.file.log.level, chronicle::logging::Destination::File(&log_file));
     if let Some(e) = &config_error {
         tracing::error!("{e}; using defaults for this event");
     }
@@ -42,12 +43,22 @@ pub fn run() -> ! {
 
     if let Err(e) = host.record(record.clone(), &stages) {
         tracing::error!("cannot record the event: {e}");
+        // Also one line on stderr: Claude Code keeps it in its debug log.
+        eprintln!("chronicle: cannot record the event: {e} (kept in the spool)");
         if let Err(spool_err) = chronicle::spool::append(&host.config.data_dir, &record, &e) {
             tracing::error!("cannot spool the event either: {spool_err}");
         }
     }
 
     let answer = handled.answer;
+    tracing::debug!(
+        kind = %kind,
+        event = record.hook_event_name.as_deref().unwrap_or("-"),
+        decision = %record.decision,
+        plugins = record.calls.len(),
+        total_ms = chronicle::clock::since_start().as_secs_f64() * 1000.0,
+        "handled"
+    );
     let code = answer.exit_code;
     if let Some(out) = &answer.stdout {
         if let Err(e) = host.write_answer(out.as_bytes()) {

@@ -188,7 +188,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         return install::uninstall(project, settings, dry_run);
     }
     let config = load_config(cli.config.as_deref())?;
-    chronicle::logging::init(&config.file.log.level, None);
+    match &config.file.log.file {
+        Some(f) => chronicle::logging::init(&config.file.log.level, chronicle::logging::Destination::File(f)),
+        None => chronicle::logging::init(&config.file.log.level, chronicle::logging::Destination::Stderr),
+    }
     match cli.command {
         Command::Hook => unreachable!("handled above"),
         Command::Events { session, limit, json } => show::events(&config, session, limit, json),

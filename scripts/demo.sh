@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job: build the host and the built-in plugins, then replay a bundled session
+# through `chronicle hook` and show what was recorded and decided.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --workspace --locked --quiet
+exec target/release/chronicle demo "$@"
