@@ -2,6 +2,7 @@
 //! One test binary (see STYLE.md); each module covers one capability.
 
 mod adversarial;
+mod authoring;
 mod cli;
 mod concurrency;
 mod corpus;

@@ -9,6 +9,7 @@ mod doctor;
 pub mod hook;
 mod install;
 mod plugins;
+mod scaffold;
 mod show;
 mod stats;
 pub mod table;
@@ -113,6 +114,19 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Scaffold a standalone plugin crate that builds a drop-in against chronicle-plugin-api.
+    ///
+    /// Example: chronicle new-plugin no-terraform-destroy --path ~/src/no-terraform-destroy
+    NewPlugin {
+        /// Plugin (and crate) name: lowercase letters, digits, '-' and '_'
+        name: String,
+        /// Directory to create (default: ./NAME)
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// Use this plugin-api source directory instead of the one this binary was built from
+        #[arg(long, value_name = "DIR")]
+        api_path: Option<PathBuf>,
+    },
     /// Check the installation: binary, settings wiring, plugins, database, config (exit 1 on failure).
     ///
     /// Example: chronicle doctor
@@ -202,6 +216,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { db, keep } => demo::run(&config, db, keep),
         Command::Install { project, settings, dry_run, no_plugins, .. } => install::install(&config, project, settings, dry_run, no_plugins),
         Command::Config(ConfigCommand::Show) => config::show(&config),
+        Command::NewPlugin { name, path, api_path } => scaffold::run(&name, path, api_path),
         Command::Doctor | Command::Uninstall { .. } => unreachable!("handled above"),
     }
 }

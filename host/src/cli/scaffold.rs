@@ -1,0 +1,109 @@
+//! `chronicle new-plugin NAME [--path DIR]`: a standalone crate (outside any workspace) that
+//! builds a drop-in plugin against chronicle-plugin-api.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+
+/// The plugin-api this binary was built from, when its source tree is still there.
+fn local_api() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api");
+    p.join("Cargo.toml").exists().then(|| p.canonicalize().unwrap_or(p))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+pub fn run(name: &str, path: Option<PathBuf>, api_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    if !valid_name(name) {
+        bail!("plugin name {name:?}: use lowercase letters, digits, '-' and '_', starting with a letter");
+    }
+    let dir = path.unwrap_or_else(|| PathBuf::from(name));
+    if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        bail!("{} already exists and is not empty: choose another --path", dir.display());
+    }
+    let api_dep = match api_path.or_else(local_api) {
+        Some(p) => format!("chronicle-plugin-api = {{ path = {:?} }}", p.display().to_string()),
+        None => "chronicle-plugin-api = \"1\"".to_owned(),
+    };
+    let lib = name.replace('-', "_");
+    std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {}", dir.display()))?;
+    let cargo = format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2021"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+{api_dep}
+# export_plugin! expands to abi_stable paths, so the plugin names abi_stable itself.
+abi_stable = "0.11"
+serde_json = "1"
+
+# A standalone crate, not part of any enclosing workspace.
+[workspace]
+
+[profile.release]
+# Plugins must unwind (their panics are caught and reported, never allowed to abort the host).
+panic = "unwind"
+"#
+    );
+    let src = format!(
+        r#"//! {name}: a Chronicle plugin. Denies Bash commands containing one of the configured words.
+use chronicle_plugin_api::{{export_plugin, Event, Manifest, Outcome, Plugin}};
+
+struct Guard {{
+    words: Vec<String>,
+}}
+
+impl Plugin for Guard {{
+    fn manifest() -> Manifest {{
+        Manifest::new("{name}", env!("CARGO_PKG_VERSION")).events(&["PreToolUse"]).tool_matcher("Bash")
+    }}
+
+    /// `[plugins.{name}] words = ["..."]` in Chronicle's config.toml.
+    fn init(config: &serde_json::Value) -> Result<Self, String> {{
+        let words = match config.get("words") {{
+            Some(w) => serde_json::from_value(w.clone()).map_err(|e| format!("words: {{e}}"))?,
+            None => vec!["terraform destroy".to_owned()],
+        }};
+        Ok(Guard {{ words }})
+    }}
+
+    fn handle(&self, event: &Event) -> Outcome {{
+        let command = event.tool_input_str("command").unwrap_or("");
+        match self.words.iter().find(|w| command.contains(w.as_str())) {{
+            Some(w) => Outcome::deny(format!("{name}: `{{w}}` is not allowed in this project")),
+            // No opinion: Claude Code's own permission flow decides. Never answer allow for this.
+            None => Outcome::none(),
+        }}
+    }}
+}}
+
+export_plugin!(Guard);
+"#
+    );
+    let readme = format!(
+        "# {name}\n\nA Chronicle plugin.\n\n```sh\ncargo build --release\nmkdir -p ~/.local/share/chronicle/plugins\n\
+         cp target/release/lib{lib}.so ~/.local/share/chronicle/plugins/\nchronicle plugins check ~/.local/share/chronicle/plugins/lib{lib}.so\n```\n\n\
+         Configure it in Chronicle's config.toml:\n\n```toml\n[plugins.{name}]\nwords = [\"terraform destroy\"]\n```\n"
+    );
+    std::fs::write(dir.join("Cargo.toml"), cargo)?;
+    std::fs::write(dir.join("src/lib.rs"), src)?;
+    std::fs::write(dir.join("README.md"), readme)?;
+    std::fs::write(dir.join(".gitignore"), "/target\n")?;
+    super::show::out(&format!(
+        "created {0}\nbuild it:   cd {0} && cargo build --release\ndrop it in: cp target/release/lib{lib}.{ext} ~/.local/share/chronicle/plugins/\n",
+        dir.display(),
+        ext = std::env::consts::DLL_EXTENSION
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}

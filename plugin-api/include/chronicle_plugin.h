@@ -1,0 +1,66 @@
+/*
+ * chronicle_plugin.h — the C ABI for Chronicle plugins (C, C++, Zig, anything that can export
+ * C symbols from a shared library). Version 1.
+ *
+ * A plugin is a shared library exporting the functions below. Everything crosses as UTF-8 JSON
+ * text, so this ABI stays frozen while Claude Code's event schema grows.
+ *
+ * Threading: the host calls init once, then handle, from one worker thread at a time. A call
+ * that does not return within the plugin's timeout is abandoned (the process exits soon after),
+ * so never hold resources that must be released. Never write to stdout: it belongs to Claude
+ * Code (the host diverts it while plugins run and records what was written as a fault).
+ */
+#ifndef CHRONICLE_PLUGIN_H
+#define CHRONICLE_PLUGIN_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CHRONICLE_PLUGIN_ABI_VERSION 1
+
+/*
+ * Required. A static, NUL-terminated JSON object describing the plugin:
+ *   {"name": "my-plugin", "version": "1.0.0", "abi_version": 1,
+ *    "events": ["PreToolUse"],            // hook event names, or ["*"]
+ *    "tool_matcher": "Bash",              // optional: Claude Code matcher on tool_name
+ *    "timeout_ms": 100,                   // optional: per-call deadline
+ *    "failure_policy": "open",            // optional: "open" (default) or "closed"
+ *    "cache_ttl_ms": 60000,               // optional: outcome may be reused this long...
+ *    "cache_key": ["/tool_input/command"] // ...for events equal at these JSON pointers
+ *   }
+ * Unknown keys are an error (so a typo does not silently change behaviour).
+ */
+const char *chronicle_plugin_manifest(void);
+
+/*
+ * Optional. Receives the plugin's config section (`[plugins.<name>]`) as JSON text (`null` when
+ * there is none). Return 0 on success; anything else disables the plugin for this event.
+ */
+int chronicle_plugin_init(const char *config_json, size_t len);
+
+/*
+ * Required. Receives the event JSON (Claude Code's stdin payload, snake_case keys). Returns NULL
+ * for "no opinion", or a NUL-terminated JSON object allocated by the plugin, which the host
+ * passes back to chronicle_plugin_free:
+ *   {"decision": "deny",                  // none | allow | ask | defer | deny | block
+ *    "reason": "why, for Claude or the user",
+ *    "additional_context": "text for Claude",
+ *    "system_message": "warning for the user",
+ *    "updated_input": { ... },            // replaces the tool input (PreToolUse, with allow/ask)
+ *    "stop_reason": "stops Claude entirely (continue:false)",
+ *    "error": "the plugin failed; the host applies its failure policy"}
+ * Every key is optional. Never answer "allow" for "no opinion": it bypasses Claude Code's prompts.
+ */
+char *chronicle_plugin_handle(const char *event_json, size_t len);
+
+/* Required. Frees a string returned by chronicle_plugin_handle. */
+void chronicle_plugin_free(char *answer);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CHRONICLE_PLUGIN_H */

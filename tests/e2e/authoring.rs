@@ -1,0 +1,74 @@
+//! A plugin author's path: scaffold → build as a separate project → drop in → decision; and a
+//! plugin written in C against the header.
+
+use std::process::Command;
+
+use chronicle_e2e::{bash_event, set_mode, target_dir, Env};
+
+#[test]
+fn a_scaffolded_plugin_builds_on_its_own_and_its_decision_comes_back() {
+    let env = Env::new();
+    let work = tempfile::tempdir().unwrap();
+    let crate_dir = work.path().join("no-terraform");
+    let run = env.run(&["new-plugin", "no-terraform", "--path", crate_dir.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(crate_dir.join("src/lib.rs").exists());
+
+    // A separate cargo project (its own [workspace]); the target dir is shared across runs only
+    // to save build time.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", target_dir().parent().unwrap().join("scaffold-test"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "the scaffolded crate builds");
+    let built = target_dir().parent().unwrap().join("scaffold-test/debug/libno_terraform.so");
+    let dropped = env.plugin_dir().join("libno_terraform.so");
+    std::fs::copy(&built, &dropped).unwrap();
+    set_mode(&dropped, 0o644);
+
+    let check = env.run(&["plugins", "check", dropped.to_str().unwrap()]);
+    assert_eq!(check.code, 0, "{}", check.stdout);
+    let run = env.hook(&bash_event("terraform destroy -auto-approve"));
+    assert_eq!(run.permission_decision(), "deny", "{}", run.stderr);
+    assert!(run.stdout.contains("no-terraform"));
+    assert_eq!(env.hook(&bash_event("terraform plan")).stdout, "");
+
+    // Its config section reaches it.
+    std::fs::write(env.home().join("config.toml"), "[plugins.no-terraform]\nwords = [\"kubectl delete\"]\n").unwrap();
+    assert_eq!(env.hook(&bash_event("kubectl delete ns prod")).permission_decision(), "deny");
+}
+
+#[test]
+fn a_c_plugin_loads_through_the_c_abi_and_answers() {
+    let env = Env::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let lib = env.plugin_dir().join("libdeny_word.so");
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-I"])
+        .arg(root.join("plugin-api/include"))
+        .arg("-o")
+        .arg(&lib)
+        .arg(root.join("plugin-api/examples/c/deny_word.c"))
+        .status()
+        .expect("a C compiler (cc)");
+    assert!(status.success());
+    set_mode(&lib, 0o644);
+
+    let list = env.run(&["plugins", "list", "--json"]);
+    let entry: serde_json::Value = serde_json::from_str(list.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["name"], "c-deny-word");
+    assert_eq!(entry["abi"], "c");
+    assert_eq!(entry["failure_policy"], "closed");
+
+    let run = env.hook(&bash_event("terraform destroy"));
+    assert_eq!(run.permission_decision(), "deny");
+    assert!(run.stdout.contains("c-deny-word"));
+    assert_eq!(env.hook(&bash_event("ls")).stdout, "");
+    std::fs::write(env.home().join("config.toml"), "[plugins.c-deny-word]\nword = \"rm -rf build\"\n").unwrap();
+    assert_eq!(env.hook(&bash_event("rm -rf build")).permission_decision(), "deny");
+    let mem = env.query("SELECT memory_source FROM plugin_calls LIMIT 1");
+    assert_eq!(mem[0][0], "mallinfo2", "C plugins get heap deltas instead of the counting allocator");
+}
