@@ -70,6 +70,17 @@ impl SampleSet {
         s
     }
 
+    /// Only the scenarios for which `keep` is true (iterations kept).
+    pub fn filtered(&self, keep: impl Fn(&str) -> bool) -> SampleSet {
+        let mut out = SampleSet { meta: self.meta.clone(), ..SampleSet::default() };
+        for name in self.order.iter().filter(|n| keep(n)) {
+            for (v, i) in &self.values[name] {
+                out.push(name, *v, *i);
+            }
+        }
+        out
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.order.iter().map(String::as_str)
     }

@@ -24,6 +24,7 @@
 //!
 //! The knobs and their trade-offs are documented on [`Settings`].
 
+pub mod baseline;
 pub mod format;
 pub mod quality;
 pub mod stats;

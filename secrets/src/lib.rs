@@ -150,8 +150,14 @@ fn looks_like_code(value: &str) -> bool {
         || value.chars().all(|c| c == '*' || c == 'x' || c == 'X' || c == '.')
 }
 
+/// Texts at least this long are scanned with a DFA: it costs a few hundred microseconds to
+/// build, and then scans many times faster than the NFA (a 480 KB tool response: 2.5 ms → 0.3 ms).
+const DFA_THRESHOLD: usize = 32 * 1024;
+
 struct Compiled {
     triggers: AhoCorasick,
+    words: Vec<&'static str>,
+    dfa: OnceLock<Option<AhoCorasick>>,
     /// Index into `RULES` for each trigger pattern.
     trigger_rule: Vec<usize>,
     regexes: Vec<OnceLock<Option<Regex>>>,
@@ -175,7 +181,7 @@ fn compiled() -> &'static Compiled {
             .kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
             .build(&words)
             .unwrap_or_else(|_| AhoCorasick::new(["\u{0}never"]).unwrap_or_else(|_| unreachable!()));
-        Compiled { triggers, trigger_rule, regexes: RULES.iter().map(|_| OnceLock::new()).collect() }
+        Compiled { triggers, words, dfa: OnceLock::new(), trigger_rule, regexes: RULES.iter().map(|_| OnceLock::new()).collect() }
     })
 }
 
@@ -189,7 +195,21 @@ impl Compiled {
     /// Rules whose trigger words occur in `text`, in rule order.
     fn candidate_rules(&self, text: &str) -> Vec<usize> {
         let mut hit = [false; RULES.len()];
-        for m in self.triggers.find_overlapping_iter(text) {
+        let automaton = if text.len() >= DFA_THRESHOLD {
+            self.dfa
+                .get_or_init(|| {
+                    AhoCorasick::builder()
+                        .ascii_case_insensitive(true)
+                        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                        .build(&self.words)
+                        .ok()
+                })
+                .as_ref()
+                .unwrap_or(&self.triggers)
+        } else {
+            &self.triggers
+        };
+        for m in automaton.find_overlapping_iter(text) {
             hit[self.trigger_rule[m.pattern().as_usize()]] = true;
         }
         (0..RULES.len()).filter(|i| hit[*i]).collect()

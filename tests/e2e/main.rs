@@ -6,6 +6,7 @@ mod authoring;
 mod cli;
 mod concurrency;
 mod corpus;
+mod gate;
 mod merge;
 mod plugin_faults;
 mod store;

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 a check failed (`plugins check`, `doctor`) or a regression was found
 //! (`regress`); 2 usage or data error.
 
+mod bench;
 mod config;
 mod demo;
 mod doctor;
@@ -131,6 +132,29 @@ enum Command {
     ///
     /// Example: chronicle doctor
     Doctor,
+    /// Measure whole-process `chronicle hook` per event type (with the built-in plugins), a
+    /// `cat` reference on the same events, and the calibration workload, interleaved.
+    ///
+    /// Example: chronicle bench --runs 100 --out samples.json
+    Bench {
+        /// Rounds (each runs every scenario once)
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        /// Write the samples here (JSON, or CSV with --csv)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        csv: bool,
+        /// Benchmark this chronicle binary instead of this one
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+        /// Also install the plugins in this directory for the benchmark
+        #[arg(long, value_name = "DIR")]
+        extra_plugins: Option<PathBuf>,
+    },
+    /// The performance-regression gate (exit 0 no regression, 1 regression, 2 usage or data error).
+    #[command(subcommand)]
+    Regress(RegressCommand),
     /// Replay a bundled real-looking session through `chronicle hook` with the built-in plugins
     /// and show what was recorded and decided.
     ///
@@ -142,6 +166,76 @@ enum Command {
         /// Keep the temporary directory (database and plugins) to explore afterwards
         #[arg(long)]
         keep: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct GateArgs {
+    /// JSON: {"regressed", "scenarios": [{"name", "change_pct", "ci_low_pct", "ci_high_pct", "p_value", "verdict"}]}
+    #[arg(long, conflicts_with = "markdown")]
+    json: bool,
+    /// A Markdown table for CI job summaries
+    #[arg(long)]
+    markdown: bool,
+    /// Family-wise significance level (Holm across scenarios)
+    #[arg(long, default_value_t = 0.01)]
+    alpha: f64,
+    /// Changes below this many percent are "unchanged" (default 3 paired, 10 unpaired)
+    #[arg(long, value_name = "PCT")]
+    noise_band: Option<f64>,
+}
+
+impl GateArgs {
+    fn settings(&self) -> chronicle_regress::Settings {
+        chronicle_regress::Settings { alpha: self.alpha, noise_band_pct: self.noise_band, ..Default::default() }
+    }
+    fn style(&self) -> bench::Style {
+        if self.json {
+            bench::Style::Json
+        } else if self.markdown {
+            bench::Style::Markdown
+        } else {
+            bench::Style::Table
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum RegressCommand {
+    /// Run two builds alternately over the same events and decide on the paired samples.
+    ///
+    /// Example: chronicle regress ab --baseline-bin old/chronicle --candidate-bin target/release/chronicle --runs 100
+    Ab {
+        #[arg(long, value_name = "PATH")]
+        baseline_bin: PathBuf,
+        #[arg(long, value_name = "PATH")]
+        candidate_bin: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        #[command(flatten)]
+        gate: GateArgs,
+    },
+    /// Store a sample file as a named baseline.
+    ///
+    /// Example: chronicle regress save main --from samples.json
+    Save {
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// Compare a candidate sample file against a baseline (a name or a file), calibrated.
+    ///
+    /// Example: chronicle regress compare --baseline main --candidate samples.json --markdown
+    Compare {
+        #[arg(long, value_name = "NAME|FILE")]
+        baseline: String,
+        #[arg(long, value_name = "FILE")]
+        candidate: PathBuf,
+        /// Only scenarios starting with this prefix (repeatable), e.g. hook.
+        #[arg(long, value_name = "PREFIX")]
+        scenario: Vec<String>,
+        #[command(flatten)]
+        gate: GateArgs,
     },
 }
 
@@ -217,6 +311,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Install { project, settings, dry_run, no_plugins, .. } => install::install(&config, project, settings, dry_run, no_plugins),
         Command::Config(ConfigCommand::Show) => config::show(&config),
         Command::NewPlugin { name, path, api_path } => scaffold::run(&name, path, api_path),
+        Command::Bench { runs, out, csv, binary, extra_plugins } => {
+            bench::bench(&config, bench::BenchOptions { runs, out, csv, binary, extra_plugins, quiet: false })
+        }
+        Command::Regress(RegressCommand::Ab { baseline_bin, candidate_bin, runs, gate }) => {
+            bench::ab(&config, &baseline_bin, &candidate_bin, runs, &gate.settings(), gate.style())
+        }
+        Command::Regress(RegressCommand::Save { name, from }) => bench::save(&config, &name, &from),
+        Command::Regress(RegressCommand::Compare { baseline, candidate, scenario, gate }) => {
+            bench::compare_cmd(&config, &baseline, &candidate, &gate.settings(), gate.style(), &scenario)
+        }
         Command::Doctor | Command::Uninstall { .. } => unreachable!("handled above"),
     }
 }

@@ -36,7 +36,7 @@ pub enum StoreError {
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// WAL size past which a hook process checkpoints and truncates it (see `Store::bound_wal`).
-const WAL_LIMIT_BYTES: u64 = 256 * 1024;
+const WAL_LIMIT_BYTES: u64 = 1024 * 1024;
 
 pub struct Store {
     conn: Connection,

@@ -1,0 +1,354 @@
+//! `chronicle bench` and `chronicle regress`: whole-process measurements of `chronicle hook`
+//! against a reference measured in the same run, and the regression gate built on them.
+//!
+//! Every number here is a whole process as Claude Code feels it: spawn, write the event to
+//! stdin, wait for exit. Scenarios run interleaved in a shuffled order within each round, so
+//! machine drift hits them alike.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use chronicle::config::Config;
+use chronicle::store::stats::summarize;
+use chronicle_regress::stats::Rng;
+use chronicle_regress::{baseline, compare, Report, SampleSet, Settings, Verdict, CALIBRATION};
+
+use super::demo::{builtin_plugin_source, lib_file, BUILTIN_LIBS};
+use super::table::{bold, Table};
+
+const SESSION: &str = include_str!("../../../tests/corpus/session.jsonl");
+
+/// The events each benchmark round sends: (scenario, payload).
+pub fn bench_events() -> Vec<(String, String)> {
+    let lines: Vec<&str> = SESSION.lines().filter(|l| !l.trim().is_empty()).collect();
+    let find = |event: &str, tool: Option<&str>| {
+        lines.iter().find(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            v["hook_event_name"] == event && tool.is_none_or(|t| v["tool_name"] == t)
+        })
+    };
+    let mut out = Vec::new();
+    for (name, event, tool) in [
+        ("hook.PreToolUse.Bash", "PreToolUse", Some("Bash")),
+        ("hook.PostToolUse.Read", "PostToolUse", Some("Read")),
+        ("hook.SessionStart", "SessionStart", None),
+        ("hook.UserPromptSubmit", "UserPromptSubmit", None),
+    ] {
+        if let Some(l) = find(event, tool) {
+            out.push((name.to_owned(), (*l).to_owned()));
+        }
+    }
+    if let Some(big) = lines.iter().filter(|l| l.contains("\"hook_event_name\":\"PostToolUse\"")).max_by_key(|l| l.len()) {
+        out.push((format!("hook.PostToolUse.Write.{}KB", big.len() / 1000), (*big).to_owned()));
+    }
+    out
+}
+
+/// Spawns `program args` with `stdin`, waits, returns wall nanoseconds.
+fn time_process(program: &Path, args: &[&str], envs: &[(&str, &Path)], stdin: &[u8]) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.env_remove("CLAUDE_PROJECT_DIR").env_remove("CHRONICLE_DB").env_remove("CHRONICLE_PLUGIN_PATH").env_remove("CHRONICLE_CONFIG");
+    let mut child = cmd.spawn().with_context(|| format!("cannot run {}", program.display()))?;
+    if let Some(mut pipe) = child.stdin.take() {
+        let _ = pipe.write_all(stdin);
+    }
+    child.wait()?;
+    Ok(started.elapsed().as_nanos() as f64)
+}
+
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let p = exe.with_file_name(name);
+    if !p.exists() {
+        bail!("{} is missing next to {}: build the workspace (`cargo build --release --workspace`)", name, exe.display());
+    }
+    Ok(p)
+}
+
+/// A private home with the built-in plugins (and any extra plugin directory's libraries).
+fn bench_home(config: &Config, extra_plugins: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
+    let home = tempfile::Builder::new().prefix("chronicle-bench-").tempdir()?;
+    let plugins = home.path().join("plugins");
+    chronicle::store::create_private_dir(&plugins)?;
+    let source = builtin_plugin_source(config).context("the built-in plugins are not built: `cargo build --release --workspace`")?;
+    for l in BUILTIN_LIBS {
+        std::fs::copy(source.join(lib_file(l)), plugins.join(lib_file(l)))?;
+    }
+    if let Some(dir) = extra_plugins {
+        for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let p = e?.path();
+            if chronicle::plugin::is_library(&p) {
+                if let Some(name) = p.file_name() {
+                    std::fs::copy(&p, plugins.join(name))?;
+                }
+            }
+        }
+    }
+    Ok(home)
+}
+
+fn progress(total: u64) -> Option<indicatif::ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b
+    })
+}
+
+pub struct BenchOptions {
+    pub runs: usize,
+    pub out: Option<PathBuf>,
+    pub csv: bool,
+    pub binary: Option<PathBuf>,
+    pub extra_plugins: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// Measures every scenario `runs` times, interleaved; returns the samples.
+pub fn measure(config: &Config, o: &BenchOptions) -> anyhow::Result<SampleSet> {
+    let chronicle = match &o.binary {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?,
+    };
+    let calibrate = sibling("chronicle-calibrate")?;
+    let cat = PathBuf::from("cat");
+    let home = bench_home(config, o.extra_plugins.as_deref())?;
+    let calib_db = home.path().join("calibration.db");
+    let events = bench_events();
+    let warmup = 3;
+    let bar = if o.quiet { None } else { progress((o.runs + warmup) as u64) };
+    if let Some(b) = &bar {
+        b.set_message("benchmarking");
+    }
+    let mut set = SampleSet::default();
+    let mut rng = Rng::new(0x5eed);
+    // Iterations pair samples measured adjacently; another run's rounds are not adjacent to
+    // ours, so each run numbers its rounds from its own start time.
+    let run_id = (chronicle::clock::unix_ns() / 1_000_000_000).max(0) as u64 * 100_000;
+    for round in 0..o.runs + warmup {
+        // (scenario, program, args, stdin) in a shuffled order.
+        let mut jobs: Vec<(String, &Path, Vec<&str>, &str)> = Vec::new();
+        for (name, payload) in &events {
+            jobs.push((name.clone(), chronicle.as_path(), vec!["hook"], payload.as_str()));
+            jobs.push((format!("reference.cat.{}", name.trim_start_matches("hook.")), cat.as_path(), vec![], payload.as_str()));
+        }
+        let calib_arg = calib_db.to_str().unwrap_or("calibration.db");
+        jobs.push((CALIBRATION.to_owned(), calibrate.as_path(), vec![calib_arg], events[0].1.as_str()));
+        for i in (1..jobs.len()).rev() {
+            jobs.swap(i, rng.below(i + 1));
+        }
+        for (name, program, args, stdin) in &jobs {
+            let ns = time_process(program, args, &[("CHRONICLE_HOME", home.path())], stdin.as_bytes())?;
+            if round >= warmup {
+                set.push(name, ns, Some(run_id + (round - warmup) as u64));
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    // Per-plugin call times, from the bench home's own database.
+    if let Ok(store) = chronicle::store::Store::open_existing(&home.path().join("chronicle.db")) {
+        for row in store.query_json("SELECT plugin, wall_ns FROM plugin_calls WHERE status = 'ok' ORDER BY id", &[])? {
+            if let (Some(p), Some(ns)) = (row["plugin"].as_str(), row["wall_ns"].as_f64()) {
+                set.push(&format!("plugin.{p}"), ns, None);
+            }
+        }
+    }
+    set.meta.insert("created_at".into(), serde_json::json!(chronicle::store::read::rfc3339(chronicle::clock::unix_ns())));
+    set.meta.insert("runs".into(), serde_json::json!(o.runs));
+    set.meta.insert("binary".into(), serde_json::json!(chronicle.display().to_string()));
+    set.meta.insert("host".into(), serde_json::json!(std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim()));
+    Ok(set)
+}
+
+/// The whole-process table: p50/p90/p99 per scenario and the ratio to `cat` on the same event.
+pub fn summary_table(set: &SampleSet) -> String {
+    let mut t = Table::new(&[("SCENARIO", 34, false), ("N", 5, true), ("P50", 10, true), ("P90", 10, true), ("P99", 10, true), ("P50/CAT", 8, true), ("P99/CAT", 8, true)]);
+    let q = |v: &[f64], p: f64| {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        chronicle::store::stats::percentile(&s, p)
+    };
+    for name in set.names() {
+        if name.starts_with("reference.") {
+            continue;
+        }
+        let v: Vec<f64> = set.values(name).unwrap_or_default().iter().map(|ns| ns / 1e6).collect();
+        let reference = set.values(&format!("reference.cat.{}", name.trim_start_matches("hook."))).map(|r| r.iter().map(|ns| ns / 1e6).collect::<Vec<f64>>());
+        let (r50, r99) = match &reference {
+            Some(r) if name.starts_with("hook.") => (format!("{:.2}×", q(&v, 50.0) / q(r, 50.0)), format!("{:.2}×", q(&v, 99.0) / q(r, 99.0))),
+            _ => (String::new(), String::new()),
+        };
+        t.row(vec![name.to_owned(), v.len().to_string(), format!("{:.3} ms", q(&v, 50.0)), format!("{:.3} ms", q(&v, 90.0)), format!("{:.3} ms", q(&v, 99.0)), r50, r99]);
+    }
+    let cats: Vec<f64> = set.names().filter(|n| n.starts_with("reference.cat.")).flat_map(|n| set.values(n).unwrap_or_default()).map(|ns| ns / 1e6).collect();
+    let c = summarize(cats);
+    format!("{}{}\nreference `cat` (same events, same spawn): p50 {:.3} ms, p99 {:.3} ms\n", bold("Whole process, as Claude Code waits for it\n"), t.render(), c.p50_ms, c.p99_ms)
+}
+
+pub fn bench(config: &Config, o: BenchOptions) -> anyhow::Result<ExitCode> {
+    let set = measure(config, &o)?;
+    if let Some(out) = &o.out {
+        let text = if o.csv { set.to_csv() } else { set.to_json() };
+        std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    let mut text = summary_table(&set);
+    if let Some(out) = &o.out {
+        text.push_str(&format!("samples: {}\n", out.display()));
+    }
+    super::show::out(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Output style of a comparison.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Table,
+    Json,
+    Markdown,
+}
+
+pub fn render(report: &Report, style: Style) -> String {
+    match style {
+        Style::Json => format!("{}\n", serde_json::to_string_pretty(report).unwrap_or_default()),
+        Style::Markdown => {
+            let mut s = format!(
+                "### Performance gate: {}\n\n| scenario | baseline | candidate | change | 99% CI | p | verdict |\n|---|---:|---:|---:|---|---:|---|\n",
+                if report.regressed { "❌ regression" } else { "✅ no regression" }
+            );
+            for r in &report.scenarios {
+                s.push_str(&format!(
+                    "| `{}` | {:.3} ms | {:.3} ms | {:+.1} % | {:+.1} … {:+.1} % | {:.4} | {} |\n",
+                    r.name,
+                    r.baseline_median_ns / 1e6,
+                    r.candidate_median_ns / 1e6,
+                    r.change_pct,
+                    r.ci_low_pct,
+                    r.ci_high_pct,
+                    r.p_value,
+                    verdict_word(r.verdict)
+                ));
+            }
+            s.push_str(&format!("\nalpha {} (Holm across scenarios), noise band {} %\n", report.alpha, report.noise_band_pct));
+            s
+        }
+        Style::Table => {
+            let mut t = Table::new(&[("SCENARIO", 34, false), ("BASELINE", 11, true), ("CANDIDATE", 11, true), ("CHANGE", 8, true), ("CI (99%)", 18, true), ("P", 8, true), ("VERDICT", 12, false)]);
+            for r in &report.scenarios {
+                let v = verdict_word(r.verdict);
+                let v = if r.verdict == Verdict::Regressed { super::table::decision("deny").replace("deny", v) } else { v.to_owned() };
+                t.row(vec![
+                    r.name.clone(),
+                    format!("{:.3} ms", r.baseline_median_ns / 1e6),
+                    format!("{:.3} ms", r.candidate_median_ns / 1e6),
+                    format!("{:+.1} %", r.change_pct),
+                    format!("{:+.1} … {:+.1} %", r.ci_low_pct, r.ci_high_pct),
+                    format!("{:.4}", r.p_value),
+                    v,
+                ]);
+            }
+            format!("{}{}\n", t.render(), if report.regressed { "REGRESSION" } else { "no regression" })
+        }
+    }
+}
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regressed => "regressed",
+        Verdict::Improved => "improved",
+        Verdict::Unchanged => "unchanged",
+        Verdict::Insufficient => "insufficient",
+    }
+}
+
+fn exit_for(report: &Report) -> ExitCode {
+    if report.regressed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub fn baseline_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("baselines")
+}
+
+/// Keeps only scenarios whose names start with one of `prefixes` (all when empty).
+fn filter(set: &SampleSet, prefixes: &[String]) -> SampleSet {
+    if prefixes.is_empty() {
+        return set.clone();
+    }
+    set.filtered(|name| name == CALIBRATION || prefixes.iter().any(|p| name.starts_with(p.as_str())))
+}
+
+pub fn save(config: &Config, name: &str, from: &Path) -> anyhow::Result<ExitCode> {
+    let set = baseline::read(from)?;
+    let path = baseline::save(name, &set, &baseline_dir(config))?;
+    super::show::out(&format!("saved baseline {name} ({} samples) to {}\n", set.len(), path.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn compare_cmd(config: &Config, baseline_spec: &str, candidate: &Path, settings: &Settings, style: Style, scenarios: &[String]) -> anyhow::Result<ExitCode> {
+    let base = filter(&baseline::load(baseline_spec, &baseline_dir(config))?, scenarios);
+    let cand = filter(&baseline::read(candidate)?, scenarios);
+    let report = compare(&base, &cand, settings);
+    if report.scenarios.is_empty() {
+        bail!("the baseline and the candidate share no scenario");
+    }
+    super::show::out(&render(&report, style))?;
+    Ok(exit_for(&report))
+}
+
+/// Interleaved A/B: the two builds alternate (in a random order within each pair) on the same
+/// events, each with its own home; samples pair by round.
+pub fn ab(config: &Config, old: &Path, new: &Path, runs: usize, settings: &Settings, style: Style) -> anyhow::Result<ExitCode> {
+    for b in [old, new] {
+        if !b.is_file() {
+            bail!("{} is not a file", b.display());
+        }
+    }
+    let (home_a, home_b) = (bench_home(config, None)?, bench_home(config, None)?);
+    let events = bench_events();
+    let (mut base, mut cand) = (SampleSet::default(), SampleSet::default());
+    let mut rng = Rng::new(0xab);
+    let warmup = 3;
+    let bar = progress((runs + warmup) as u64);
+    for round in 0..runs + warmup {
+        for (name, payload) in &events {
+            let old_first = rng.uniform() < 0.5;
+            let run = |bin: &Path, home: &Path| time_process(bin, &["hook"], &[("CHRONICLE_HOME", home)], payload.as_bytes());
+            let (a, b) = if old_first {
+                let a = run(old, home_a.path())?;
+                (a, run(new, home_b.path())?)
+            } else {
+                let b = run(new, home_b.path())?;
+                (run(old, home_a.path())?, b)
+            };
+            if round >= warmup {
+                base.push(name, a, Some(round as u64));
+                cand.push(name, b, Some(round as u64));
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let report = compare(&base, &cand, settings);
+    super::show::out(&render(&report, style))?;
+    Ok(exit_for(&report))
+}

@@ -1,0 +1,68 @@
+//! The regression gate end to end: `chronicle bench` twice, `chronicle regress compare`.
+
+use chronicle_e2e::{plugin_lib, Env};
+
+fn bench(env: &Env, out: &std::path::Path, extra: Option<&std::path::Path>) {
+    let mut args = vec!["bench", "--runs", "20", "--out", out.to_str().unwrap()];
+    if let Some(e) = extra {
+        args.extend(["--extra-plugins", e.to_str().unwrap()]);
+    }
+    let run = env.run(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("hook.PreToolUse.Bash") && run.stdout.contains("P50/CAT"), "{}", run.stdout);
+}
+
+#[test]
+fn the_gate_fails_on_a_real_injected_slowdown_and_names_the_scenario() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (base, cand) = (dir.path().join("base.json"), dir.path().join("cand.json"));
+    bench(&env, &base, None);
+    // A plugin that busy-waits 4 ms on Bash PreToolUse: far more than +20 % of that scenario.
+    let busy = dir.path().join("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::copy(plugin_lib("fixture_busy"), busy.join("libfixture_busy.so")).unwrap();
+    bench(&env, &cand, Some(&busy));
+
+    let run = env.run(&["regress", "compare", "--baseline", base.to_str().unwrap(), "--candidate", cand.to_str().unwrap(), "--scenario", "hook.", "--json"]);
+    assert_eq!(run.code, 1, "a regression exits 1: {}", run.stdout);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["regressed"], true);
+    let bash = report["scenarios"].as_array().unwrap().iter().find(|s| s["name"] == "hook.PreToolUse.Bash").unwrap();
+    assert_eq!(bash["verdict"], "regressed", "{bash}");
+    assert!(bash["change_pct"].as_f64().unwrap() > 20.0);
+    for key in ["ci_low_pct", "ci_high_pct", "p_value"] {
+        assert!(bash[key].is_number(), "{key}");
+    }
+
+    // The same data against itself is no regression; Markdown renders for CI summaries.
+    let same = env.run(&["regress", "compare", "--baseline", base.to_str().unwrap(), "--candidate", base.to_str().unwrap(), "--markdown"]);
+    assert_eq!(same.code, 0, "{}", same.stdout);
+    assert!(same.stdout.contains("| scenario |"));
+
+    // Named baselines: save, compare by name; a missing one says how to create it.
+    assert_eq!(env.run(&["regress", "save", "main", "--from", base.to_str().unwrap()]).code, 0);
+    assert_eq!(env.run(&["regress", "compare", "--baseline", "main", "--candidate", base.to_str().unwrap()]).code, 0);
+    let missing = env.run(&["regress", "compare", "--baseline", "nope", "--candidate", base.to_str().unwrap()]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("chronicle regress save nope"), "{}", missing.stderr);
+}
+
+#[test]
+fn csv_samples_are_accepted_and_bad_ones_are_data_errors() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("s.csv");
+    let mut text = String::from("scenario,value_ns,iteration\n");
+    for i in 0..30 {
+        text.push_str(&format!("hook.x,{},{i}\n", 1_000_000 + (i * 7919) % 50_000));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let run = env.run(&["regress", "compare", "--baseline", csv.to_str().unwrap(), "--candidate", csv.to_str().unwrap(), "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "scenario,value_ns\nx,notanumber\n").unwrap();
+    let run = env.run(&["regress", "compare", "--baseline", bad.to_str().unwrap(), "--candidate", csv.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
+}
