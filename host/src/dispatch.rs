@@ -180,6 +180,18 @@ fn not_run(index: usize, why: &str) -> CallRecord {
     }
 }
 
+/// What `call_one` adds around a plugin call, without the call: two clock reads, two thread
+/// CPU-time reads and two reads of the diverted stdout's size. For the overhead benchmark.
+pub fn instrumentation_sample(probe: Option<StdoutProbe>) -> (u64, u64, u64) {
+    let before = probe.map_or(0, |p| p.written());
+    let cpu = thread_cpu_ns();
+    let started = Instant::now();
+    let wall = started.elapsed().as_nanos() as u64;
+    let cpu = thread_cpu_ns().saturating_sub(cpu);
+    let written = probe.map_or(0, |p| p.written()).saturating_sub(before);
+    (wall, cpu, written)
+}
+
 /// CPU time of the calling thread, in nanoseconds.
 pub fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
