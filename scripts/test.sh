@@ -3,6 +3,15 @@
 # fixtures the end-to-end tests load), then runs all test suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The HTML report is checked in a real headless browser: Debian's chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "chromium is missing: install Debian's chromium package (the report test needs it)" >&2
+    fi
+fi
 cargo build --workspace --locked
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast

@@ -18,6 +18,7 @@ pub mod payload;
 pub mod plugin;
 pub mod project;
 pub mod redact;
+pub mod report;
 pub mod settings;
 pub mod spool;
 pub mod store;

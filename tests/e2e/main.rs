@@ -9,4 +9,5 @@ mod corpus;
 mod gate;
 mod merge;
 mod plugin_faults;
+mod report;
 mod store;

@@ -155,6 +155,18 @@ enum Command {
     /// The performance-regression gate (exit 0 no regression, 1 regression, 2 usage or data error).
     #[command(subcommand)]
     Regress(RegressCommand),
+    /// Write one self-contained HTML report (no network): latency per event type and plugin,
+    /// a session timeline, decisions, violations, cache hit ratio over time.
+    ///
+    /// Example: chronicle report --html report.html --since 7d
+    Report {
+        #[arg(long, value_name = "FILE")]
+        html: PathBuf,
+        #[arg(long)]
+        session: Option<String>,
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+    },
     /// Replay a bundled real-looking session through `chronicle hook` with the built-in plugins
     /// and show what was recorded and decided.
     ///
@@ -307,6 +319,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugins(PluginsCommand::List { json }) => plugins::list(&config, json),
         Command::Plugins(PluginsCommand::Check { file }) => plugins::check(&file),
         Command::Stats { json, since, session } => stats::run(&config, json, since.as_deref(), session),
+        Command::Report { html, session, since } => stats::report(&config, &html, since.as_deref(), session),
         Command::Demo { db, keep } => demo::run(&config, db, keep),
         Command::Install { project, settings, dry_run, no_plugins, .. } => install::install(&config, project, settings, dry_run, no_plugins),
         Command::Config(ConfigCommand::Show) => config::show(&config),

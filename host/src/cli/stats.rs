@@ -31,6 +31,20 @@ pub fn run(config: &Config, json: bool, since: Option<&str>, session: Option<Str
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn report(config: &Config, file: &std::path::Path, since: Option<&str>, session: Option<String>) -> anyhow::Result<ExitCode> {
+    let store = Store::open_existing(&config.db_path)?;
+    let w = window(since, session)?;
+    let stats = store.stats(&w, &config.file.thresholds)?;
+    let title = match &w.session {
+        Some(s) => format!("Chronicle report: session {s}"),
+        None => "Chronicle report".to_owned(),
+    };
+    let page = chronicle::report::html(&store, &stats, &w, &title)?;
+    std::fs::write(file, page).with_context(|| format!("cannot write {}", file.display()))?;
+    super::show::out(&format!("wrote {}\n", file.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn ms(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0} ms")

@@ -1,0 +1,258 @@
+//! `chronicle report --html`: one self-contained HTML file (no network, no CDN, no script) with
+//! charts drawn as inline SVG from the store: latency distributions per event type and per
+//! plugin, a session timeline with tool durations, decisions, violations, and the cache hit
+//! ratio over time. Every mark carries `data-*` attributes with the number it draws, so a test
+//! (or a curious reader) can check the picture against the data.
+
+use std::fmt::Write as _;
+
+use crate::store::stats::{Stats, Window};
+use crate::store::{Store, StoreError};
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+const PALETTE: &[&str] = &["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
+
+/// Horizontal bars: one row per label, p50 and p95 side by side.
+fn latency_chart(id: &str, title: &str, rows: &[(String, f64, f64, u64)]) -> String {
+    let max = rows.iter().map(|r| r.2).fold(0.0_f64, f64::max).max(1e-9);
+    let (label_w, bar_w, row_h) = (220.0, 520.0, 26.0);
+    let h = row_h * rows.len() as f64 + 40.0;
+    let mut s = format!(
+        "<figure><figcaption>{}</figcaption><svg id=\"{id}\" role=\"img\" aria-label=\"{}\" width=\"{}\" height=\"{h}\" viewBox=\"0 0 {} {h}\">",
+        esc(title),
+        esc(title),
+        label_w + bar_w + 120.0,
+        label_w + bar_w + 120.0
+    );
+    for (i, (label, p50, p95, count)) in rows.iter().enumerate() {
+        let y = 10.0 + i as f64 * row_h;
+        let w50 = p50 / max * bar_w;
+        let w95 = p95 / max * bar_w;
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"label\">{}</text>\
+             <rect class=\"p95\" x=\"{label_w}\" y=\"{y}\" width=\"{w95:.1}\" height=\"18\" data-label=\"{}\" data-p95-ms=\"{p95}\"><title>{} p95 {p95:.3} ms</title></rect>\
+             <rect class=\"p50\" x=\"{label_w}\" y=\"{}\" width=\"{w50:.1}\" height=\"10\" data-label=\"{}\" data-p50-ms=\"{p50}\" data-count=\"{count}\"><title>{} p50 {p50:.3} ms (n={count})</title></rect>\
+             <text x=\"{}\" y=\"{}\" class=\"value\">{p50:.2} / {p95:.2} ms</text>",
+            label_w - 8.0,
+            y + 14.0,
+            esc(label),
+            esc(label),
+            esc(label),
+            y + 4.0,
+            esc(label),
+            esc(label),
+            label_w + w95 + 6.0,
+            y + 14.0
+        );
+    }
+    let _ = write!(s, "<text x=\"{label_w}\" y=\"{}\" class=\"axis\">bar: p95, inner bar: p50 (ms)</text></svg></figure>", h - 8.0);
+    s
+}
+
+/// Events on a time axis (one tick per event, coloured by type) and tool calls as bars.
+fn timeline(store: &Store, w: &Window) -> Result<String, StoreError> {
+    let events = store.query_json(
+        "SELECT id, received_at_ns, coalesce(hook_event_name, kind) AS name, decision FROM events
+         WHERE (?1 IS NULL OR received_at_ns >= ?1) AND (?2 IS NULL OR session_id = ?2) ORDER BY id LIMIT 2000",
+        &[&w.since_ns, &w.session],
+    )?;
+    let tools = store.query_json(
+        "SELECT tool_use_id, tool_name, started_at_ns, ended_at_ns, duration_ms, status FROM tool_durations
+         WHERE started_at_ns IS NOT NULL AND ended_at_ns IS NOT NULL AND (?1 IS NULL OR started_at_ns >= ?1) AND (?2 IS NULL OR session_id = ?2)
+         ORDER BY started_at_ns LIMIT 500",
+        &[&w.since_ns, &w.session],
+    )?;
+    let times: Vec<i64> = events.iter().filter_map(|e| e["received_at_ns"].as_i64()).collect();
+    let (Some(&t0), Some(&t1)) = (times.iter().min(), times.iter().max()) else {
+        return Ok("<p>No events in this window.</p>".into());
+    };
+    let span = (t1 - t0).max(1) as f64;
+    let (left, width) = (10.0, 900.0);
+    let x = |t: i64| left + (t - t0) as f64 / span * width;
+    let mut names: Vec<String> = events.iter().filter_map(|e| e["name"].as_str().map(str::to_owned)).collect();
+    names.sort();
+    names.dedup();
+    let color = |n: &str| PALETTE[names.iter().position(|x| x == n).unwrap_or(0) % PALETTE.len()];
+    let h = 60.0 + tools.len().min(40) as f64 * 8.0 + 20.0 * ((names.len() + 3) / 4) as f64;
+    let mut s = format!("<figure><figcaption>Session timeline: events and tool durations</figcaption><svg id=\"timeline\" width=\"{}\" height=\"{h}\" viewBox=\"0 0 {} {h}\">", left * 2.0 + width, left * 2.0 + width);
+    for e in &events {
+        let (Some(t), Some(n)) = (e["received_at_ns"].as_i64(), e["name"].as_str()) else { continue };
+        let decided = e["decision"].as_str().is_some_and(|d| d != "none");
+        let _ = write!(
+            s,
+            "<line class=\"event\" x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"10\" y2=\"{1}\" stroke=\"{2}\" stroke-width=\"{3}\" data-event-id=\"{4}\" data-event=\"{5}\"><title>#{4} {5}</title></line>",
+            x(t),
+            if decided { 40 } else { 30 },
+            color(n),
+            if decided { 3 } else { 1 },
+            e["id"],
+            esc(n)
+        );
+    }
+    for (i, t) in tools.iter().take(40).enumerate() {
+        let (Some(a), Some(b)) = (t["started_at_ns"].as_i64(), t["ended_at_ns"].as_i64()) else { continue };
+        let y = 50.0 + i as f64 * 8.0;
+        let _ = write!(
+            s,
+            "<rect class=\"tool\" x=\"{:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"6\" fill=\"{}\" data-tool=\"{}\" data-duration-ms=\"{}\"><title>{} {:.1} ms</title></rect>",
+            x(a),
+            (x(b) - x(a)).max(1.5),
+            if t["status"] == "failure" { "#e15759" } else { "#59a14f" },
+            esc(t["tool_name"].as_str().unwrap_or("")),
+            t["duration_ms"].as_f64().unwrap_or(0.0),
+            esc(t["tool_name"].as_str().unwrap_or("")),
+            t["duration_ms"].as_f64().unwrap_or(0.0)
+        );
+    }
+    let legend_y = 60.0 + tools.len().min(40) as f64 * 8.0;
+    for (i, n) in names.iter().enumerate() {
+        let (lx, ly) = (left + (i % 4) as f64 * 225.0, legend_y + (i / 4) as f64 * 20.0);
+        let _ = write!(s, "<rect x=\"{lx}\" y=\"{ly}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" class=\"legend\">{}</text>", color(n), lx + 14.0, ly + 9.0, esc(n));
+    }
+    s.push_str("</svg></figure>");
+    Ok(s)
+}
+
+/// Hit ratio of cacheable plugin calls over time, in up to 20 buckets.
+fn cache_chart(store: &Store, w: &Window) -> Result<String, StoreError> {
+    let rows = store.query_json(
+        "SELECT e.received_at_ns AS t, c.cache AS cache FROM plugin_calls c JOIN events e ON e.id = c.event_id
+         WHERE c.cache IS NOT NULL AND (?1 IS NULL OR e.received_at_ns >= ?1) AND (?2 IS NULL OR e.session_id = ?2) ORDER BY e.id",
+        &[&w.since_ns, &w.session],
+    )?;
+    if rows.is_empty() {
+        return Ok("<p>No cacheable plugin calls in this window.</p>".into());
+    }
+    let n = rows.len();
+    let buckets = n.clamp(1, 20);
+    let per = n.div_ceil(buckets);
+    let points: Vec<(usize, f64, usize)> = rows
+        .chunks(per)
+        .enumerate()
+        .map(|(i, c)| {
+            let hits = c.iter().filter(|r| r["cache"] == "hit").count();
+            (i, hits as f64 / c.len() as f64, c.len())
+        })
+        .collect();
+    let (left, width, height) = (40.0, 860.0, 160.0);
+    let step = if points.len() > 1 { width / (points.len() - 1) as f64 } else { 0.0 };
+    let px = |i: usize| left + i as f64 * step;
+    let py = |r: f64| 10.0 + (1.0 - r) * height;
+    let path: Vec<String> = points.iter().map(|(i, r, _)| format!("{:.1},{:.1}", px(*i), py(*r))).collect();
+    let mut s = format!(
+        "<figure><figcaption>Cache hit ratio over time (cacheable plugin calls, in order)</figcaption><svg id=\"cache\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\">\
+         <line x1=\"{left}\" x2=\"{2}\" y1=\"{3}\" y2=\"{3}\" class=\"grid\"/><text x=\"4\" y=\"14\" class=\"axis\">100%</text><text x=\"4\" y=\"{3}\" class=\"axis\">0%</text>\
+         <polyline fill=\"none\" stroke=\"#4e79a7\" stroke-width=\"2\" points=\"{4}\"/>",
+        left + width + 20.0,
+        height + 30.0,
+        left + width,
+        py(0.0),
+        path.join(" ")
+    );
+    for (i, r, calls) in &points {
+        let _ = write!(s, "<circle class=\"hit-ratio\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"#4e79a7\" data-hit-ratio=\"{r:.4}\" data-calls=\"{calls}\"><title>{:.0}% of {calls} calls</title></circle>", px(*i), py(*r), r * 100.0);
+    }
+    s.push_str("</svg></figure>");
+    Ok(s)
+}
+
+/// The whole page.
+pub fn html(store: &Store, stats: &Stats, w: &Window, title: &str) -> Result<String, StoreError> {
+    let mut page = String::new();
+    let p = &stats.performance_stats;
+    let total_events: u64 = stats.events.values().map(|e| e.count).sum();
+    let _ = write!(
+        page,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>\
+         body{{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1000px}}\
+         h1{{font-size:22px}} h2{{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}}\
+         figure{{margin:12px 0}} figcaption{{font-weight:600;margin-bottom:6px}}\
+         .label,.value,.axis,.legend{{font-size:12px;fill:#333}} .p95{{fill:#a0cbe8}} .p50{{fill:#4e79a7}} .grid{{stroke:#ccc}}\
+         table{{border-collapse:collapse;font-size:13px}} td,th{{border-bottom:1px solid #eee;padding:3px 8px;text-align:left;vertical-align:top}}\
+         .deny,.block{{color:#c0392b;font-weight:600}} .ask,.defer{{color:#b7950b;font-weight:600}} .kpi span{{display:inline-block;margin-right:24px}}\
+         </style></head><body><h1>{}</h1>",
+        esc(title),
+        esc(title)
+    );
+    let _ = write!(
+        page,
+        "<p class=\"kpi\"><span id=\"kpi-events\" data-value=\"{total_events}\"><b>{total_events}</b> events</span>\
+         <span id=\"kpi-violations\" data-value=\"{}\"><b>{}</b> threshold violations</span>\
+         <span id=\"kpi-cache\" data-value=\"{}\">cache hit ratio <b>{:.1}%</b> ({} hits, {} misses)</span></p>",
+        p.violations,
+        p.violations,
+        stats.cache_stats.hit_ratio,
+        stats.cache_stats.hit_ratio * 100.0,
+        stats.cache_stats.hits,
+        stats.cache_stats.misses
+    );
+
+    page.push_str("<h2>Latency</h2>");
+    let ev_rows: Vec<(String, f64, f64, u64)> =
+        stats.events.iter().filter(|(_, e)| e.total_time.count > 0).map(|(k, e)| (k.clone(), e.total_time.p50_ms, e.total_time.p95_ms, e.total_time.count)).collect();
+    page.push_str(&latency_chart("latency-events", "hook.total per event type (whole invocation, from process start)", &ev_rows));
+    let pl_rows: Vec<(String, f64, f64, u64)> = stats.plugins.iter().filter(|(_, p)| p.time.count > 0).map(|(k, p)| (k.clone(), p.time.p50_ms, p.time.p95_ms, p.time.count)).collect();
+    page.push_str(&latency_chart("latency-plugins", "Plugin call time (excluding cache hits)", &pl_rows));
+
+    page.push_str("<h2>Timeline</h2>");
+    page.push_str(&timeline(store, w)?);
+
+    page.push_str("<h2>Decisions</h2>");
+    let decided = store.query_json(
+        "SELECT id, received_at_ns, hook_event_name, tool_name, decision, answer FROM events
+         WHERE decision <> 'none' AND (?1 IS NULL OR received_at_ns >= ?1) AND (?2 IS NULL OR session_id = ?2) ORDER BY id LIMIT 500",
+        &[&w.since_ns, &w.session],
+    )?;
+    if decided.is_empty() {
+        page.push_str("<p>No decisions in this window.</p>");
+    } else {
+        page.push_str("<table id=\"decisions\"><tr><th>#</th><th>time</th><th>event</th><th>tool</th><th>decision</th><th>reason</th></tr>");
+        for r in &decided {
+            let answer: serde_json::Value = r["answer"].as_str().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default();
+            let reason = answer["hookSpecificOutput"]["permissionDecisionReason"].as_str().or(answer["reason"].as_str()).unwrap_or("");
+            let d = r["decision"].as_str().unwrap_or("");
+            let _ = write!(
+                page,
+                "<tr data-decision=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
+                esc(d),
+                r["id"],
+                crate::store::read::rfc3339(r["received_at_ns"].as_i64().unwrap_or(0)),
+                esc(r["hook_event_name"].as_str().unwrap_or("")),
+                esc(r["tool_name"].as_str().unwrap_or("")),
+                esc(d),
+                esc(d),
+                esc(reason)
+            );
+        }
+        page.push_str("</table>");
+    }
+
+    page.push_str("<h2>Threshold violations</h2>");
+    if p.recent_violations.is_empty() {
+        page.push_str("<p>None.</p>");
+    } else {
+        page.push_str("<table id=\"violations\"><tr><th>event</th><th>time</th><th>metric</th><th>subject</th><th>value</th><th>limit</th></tr>");
+        for v in &p.recent_violations {
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td></tr>",
+                v.event_id,
+                esc(&v.at),
+                esc(&v.metric),
+                esc(&v.subject),
+                v.value,
+                v.threshold
+            );
+        }
+        page.push_str("</table>");
+    }
+
+    page.push_str("<h2>Cache</h2>");
+    page.push_str(&cache_chart(store, w)?);
+    let _ = write!(page, "<p class=\"axis\">Generated by chronicle {} at {}.</p></body></html>\n", env!("CARGO_PKG_VERSION"), crate::store::read::rfc3339(crate::clock::unix_ns()));
+    Ok(page)
+}
