@@ -9,7 +9,7 @@ cargo build --release --workspace --locked --quiet
 bin=target/release/chronicle
 alarms=0
 for i in $(seq 1 "$n"); do
-    "$bin" bench --runs 60 --out "target/fa-$i.json" >/dev/null
+    "$bin" bench --runs 150 --out "target/fa-$i.json" >/dev/null
     if ! "$bin" regress compare --baseline bench/baseline.json --candidate "target/fa-$i.json" --scenario hook. --json > "target/fa-$i.report.json"; then
         alarms=$((alarms + 1))
     fi

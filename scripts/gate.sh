@@ -8,11 +8,11 @@ cd "$(dirname "$0")/.."
 cargo build --release --workspace --locked --quiet
 bin=target/release/chronicle
 if [ "${1:-}" = "--record" ]; then
-    exec "$bin" bench --runs 60 --out bench/baseline.json
+    exec "$bin" bench --runs 150 --out bench/baseline.json
 fi
 summary="${GITHUB_STEP_SUMMARY:-/dev/null}"
 gate() {
-    "$bin" bench --runs 60 --out "target/gate-candidate-$1.json" >/dev/null
+    "$bin" bench --runs 150 --out "target/gate-candidate-$1.json" >/dev/null
     "$bin" regress compare --baseline bench/baseline.json --candidate "target/gate-candidate-$1.json" --scenario hook. --markdown | tee -a "$summary"
 }
 # A regression must show in two independent measurements: a burst from a noisy neighbour

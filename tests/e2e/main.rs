@@ -7,6 +7,7 @@ mod cli;
 mod concurrency;
 mod corpus;
 mod gate;
+mod guards;
 mod merge;
 mod plugin_faults;
 mod report;

@@ -171,49 +171,9 @@ mod tests {
     use chronicle_plugin_api::Decision;
     use serde_json::json;
 
-    /// (tool, path, expected). cwd = project = /home/dev/code/acme-billing, HOME = /home/dev.
-    const TABLE: &[(&str, &str, Decision)] = &[
-        ("Read", "/home/dev/code/acme-billing/.env", Decision::Deny),
-        ("Read", ".env", Decision::Deny),
-        ("Read", "config/.env.production", Decision::Deny),
-        ("Read", ".env.local", Decision::Deny),
-        ("Read", "/home/dev/code/acme-billing//config/../.env", Decision::Deny),
-        ("Read", "C:\\Users\\dev\\code\\acme-billing\\.env", Decision::Deny),
-        ("Read", "~/.ssh/id_rsa", Decision::Deny),
-        ("Read", "/home/dev/.ssh/config", Decision::Deny),
-        ("Read", "$HOME/.aws/credentials", Decision::Deny),
-        ("Read", "/etc/shadow", Decision::Deny),
-        ("Read", "certs/server.key", Decision::Deny),
-        ("Read", "deploy/prod.pem", Decision::Deny),
-        ("Read", "../../etc/passwd", Decision::Deny),
-        ("Edit", "/home/dev/code/acme-billing/src/../../../../etc/sudoers", Decision::Deny),
-        ("Write", "/etc/hosts", Decision::Deny),
-        ("Write", "/usr/local/bin/tool", Decision::Deny),
-        ("Write", "/home/dev/.bashrc", Decision::Ask),
-        ("Edit", "/home/dev/other-project/src/x.py", Decision::Ask),
-        ("NotebookEdit", "/home/dev/elsewhere/nb.ipynb", Decision::Ask),
-        ("Grep", "/home/dev/.ssh", Decision::Deny),
-        // No opinion.
-        ("Read", ".env.example", Decision::None),
-        ("Read", "/home/dev/code/acme-billing/.env.sample", Decision::None),
-        ("Read", "/home/dev/code/acme-billing/src/billing/pdf.py", Decision::None),
-        ("Read", "/etc/hosts", Decision::None),
-        ("Read", "/usr/share/dict/words", Decision::None),
-        ("Write", "/home/dev/code/acme-billing/src/new.py", Decision::None),
-        ("Write", "/tmp/scratch.txt", Decision::None),
-        ("Edit", "src/billing/models.py", Decision::None),
-        ("Glob", "/home/dev/code/acme-billing", Decision::None),
-        ("Read", "/home/dev/code/acme-billing/docs/environment.md", Decision::None),
-    ];
-
-    fn event(tool: &str, path: &str) -> Event {
-        let key = match tool {
-            "NotebookEdit" => "notebook_path",
-            "Glob" | "Grep" => "path",
-            _ => "file_path",
-        };
-        Event::from_value(json!({"hook_event_name": "PreToolUse", "tool_name": tool, "cwd": "/home/dev/code/acme-billing", "tool_input": {key: path, "pattern": "*.py"}}))
-    }
+    /// The shared decision table (also run through the real binary by tests/e2e/guards.rs).
+    /// cwd = project = /home/dev/code/acme-billing, HOME = /home/dev.
+    const TABLE: &str = include_str!("../../../tests/corpus/guards.jsonl");
 
     #[test]
     fn decision_table() {
@@ -221,12 +181,17 @@ mod tests {
         std::env::remove_var("CLAUDE_PROJECT_DIR");
         let g = FileGuard::with_defaults();
         let mut failures = Vec::new();
-        for (tool, path, want) in TABLE {
-            let got = g.decide(&event(tool, path));
-            if got.decision() != *want {
-                failures.push(format!("{tool} {path:?}: want {want:?}, got {:?} ({:?})", got.decision(), got.reason));
+        let mut n = 0;
+        for row in TABLE.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|r| r["plugin"] == "file-guard") {
+            let e = Event::from_value(json!({"hook_event_name": "PreToolUse", "tool_name": row["tool"], "cwd": "/home/dev/code/acme-billing", "tool_input": row["input"]}));
+            let got = g.decide(&e);
+            let want = Decision::parse(row["decision"].as_str().unwrap()).unwrap();
+            if got.decision() != want {
+                failures.push(format!("{} {}: want {want:?}, got {:?} ({:?})", row["tool"], row["input"], got.decision(), got.reason));
             }
+            n += 1;
         }
+        assert!(n > 25, "{n} rows");
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 

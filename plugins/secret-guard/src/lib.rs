@@ -105,6 +105,20 @@ mod tests {
         assert!(o.reason.as_deref().unwrap().contains("github-token"));
     }
 
+    /// The shared decision table (also run through the real binary by tests/e2e/guards.rs).
+    #[test]
+    fn decision_table() {
+        let table = include_str!("../../../tests/corpus/guards.jsonl");
+        let g = SecretGuard;
+        for row in table.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|r| r["plugin"] == "secret-guard") {
+            let e = match row["prompt"].as_str() {
+                Some(p) => prompt(p),
+                None => Event::from_value(json!({"hook_event_name": "PreToolUse", "tool_name": row["tool"], "tool_input": row["input"]})),
+            };
+            assert_eq!(g.decide(&e).decision(), Decision::parse(row["decision"].as_str().unwrap()).unwrap(), "{row}");
+        }
+    }
+
     #[test]
     fn no_false_positives_on_shas_uuids_or_base64() {
         let g = SecretGuard;
