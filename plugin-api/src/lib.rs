@@ -34,11 +34,13 @@
 
 pub mod abi;
 pub mod alloc;
+pub mod config;
 mod event;
 #[doc(hidden)]
 pub mod glue;
 mod outcome;
 pub mod paths;
+pub mod testing;
 
 pub use event::Event;
 pub use outcome::{CachePolicy, Decision, FailurePolicy, Manifest, Outcome};

@@ -83,18 +83,8 @@ enum Command {
     ///
     /// Example: chronicle install --dry-run
     Install {
-        /// The user's settings (~/.claude/settings.json; the default)
-        #[arg(long, conflicts_with = "project")]
-        user: bool,
-        /// The project's settings ($CLAUDE_PROJECT_DIR or the current directory, .claude/settings.json)
-        #[arg(long)]
-        project: bool,
-        /// Any settings file
-        #[arg(long, value_name = "PATH")]
-        settings: Option<PathBuf>,
-        /// Print the diff instead of writing
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        target: SettingsTarget,
         /// Leave the plugin directory alone
         #[arg(long)]
         no_plugins: bool,
@@ -103,14 +93,8 @@ enum Command {
     ///
     /// Example: chronicle uninstall --project
     Uninstall {
-        #[arg(long, conflicts_with = "project")]
-        user: bool,
-        #[arg(long)]
-        project: bool,
-        #[arg(long, value_name = "PATH")]
-        settings: Option<PathBuf>,
-        #[arg(long)]
-        dry_run: bool,
+        #[command(flatten)]
+        target: SettingsTarget,
     },
     /// Configuration.
     #[command(subcommand)]
@@ -179,6 +163,23 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+}
+
+/// Which settings file `install`/`uninstall` edit.
+#[derive(clap::Args)]
+struct SettingsTarget {
+    /// The user's settings (~/.claude/settings.json; the default)
+    #[arg(long, conflicts_with = "project")]
+    user: bool,
+    /// The project's settings ($CLAUDE_PROJECT_DIR or the current directory, .claude/settings.json)
+    #[arg(long)]
+    project: bool,
+    /// Any settings file
+    #[arg(long, value_name = "PATH")]
+    settings: Option<PathBuf>,
+    /// Print the diff instead of writing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(clap::Args)]
@@ -304,8 +305,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         let config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string());
         return doctor::run(config);
     }
-    if let Command::Uninstall { project, settings, dry_run, .. } = cli.command {
-        return install::uninstall(project, settings, dry_run);
+    if let Command::Uninstall { target } = cli.command {
+        return install::uninstall(target.project, target.settings, target.dry_run);
     }
     let config = load_config(cli.config.as_deref())?;
     match &config.file.log.file {
@@ -321,7 +322,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats { json, since, session } => stats::run(&config, json, since.as_deref(), session),
         Command::Report { html, session, since } => stats::report(&config, &html, since.as_deref(), session),
         Command::Demo { db, keep } => demo::run(&config, db, keep),
-        Command::Install { project, settings, dry_run, no_plugins, .. } => install::install(&config, project, settings, dry_run, no_plugins),
+        Command::Install { target, no_plugins } => install::install(&config, target.project, target.settings, target.dry_run, no_plugins),
         Command::Config(ConfigCommand::Show) => config::show(&config),
         Command::NewPlugin { name, path, api_path } => scaffold::run(&name, path, api_path),
         Command::Bench { runs, out, csv, binary, extra_plugins } => {

@@ -21,18 +21,6 @@ pub struct BashGuard {
     protected_branches: Vec<String>,
 }
 
-fn strings(config: &serde_json::Value, key: &str) -> Result<Option<Vec<String>>, String> {
-    match config.get(key) {
-        None => Ok(None),
-        Some(serde_json::Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("{key} must be a list of strings")))
-            .collect::<Result<_, _>>()
-            .map(Some),
-        Some(_) => Err(format!("{key} must be a list of strings")),
-    }
-}
-
 impl BashGuard {
     pub fn with_defaults() -> BashGuard {
         BashGuard { allowed_paths: Vec::new(), protected_branches: vec!["main".into(), "master".into()] }
@@ -73,10 +61,10 @@ impl Plugin for BashGuard {
 
     fn init(config: &serde_json::Value) -> Result<Self, String> {
         let mut g = BashGuard::with_defaults();
-        if let Some(p) = strings(config, "allowed_paths")? {
+        if let Some(p) = chronicle_plugin_api::config::string_list(config, "allowed_paths")? {
             g.allowed_paths = p;
         }
-        if let Some(b) = strings(config, "protected_branches")? {
+        if let Some(b) = chronicle_plugin_api::config::string_list(config, "protected_branches")? {
             g.protected_branches = b;
         }
         Ok(g)
@@ -104,21 +92,8 @@ mod tests {
         std::env::set_var("HOME", "/home/dev");
         std::env::remove_var("CLAUDE_PROJECT_DIR");
         let g = BashGuard::with_defaults();
-        let mut failures = Vec::new();
-        let mut n = 0;
-        for row in TABLE.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|r| r["plugin"] == "bash-guard") {
-            let e = Event::from_value(json!({"hook_event_name": "PreToolUse", "tool_name": "Bash", "cwd": "/home/dev/code/acme-billing", "tool_input": row["input"]}));
-            let got = g.decide(&e);
-            let want = Decision::parse(row["decision"].as_str().unwrap()).unwrap();
-            if got.decision() != want {
-                failures.push(format!("{}: want {want:?}, got {:?} ({:?})", row["input"], got.decision(), got.reason));
-            }
-            if let Some(r) = &got.reason {
-                assert!(r.starts_with("bash-guard: "), "{r}");
-            }
-            n += 1;
-        }
-        assert!(n > 50, "{n} rows");
+        let (rows, failures) = chronicle_plugin_api::testing::run_table(TABLE, "bash-guard", "/home/dev/code/acme-billing", |e| g.decide(e));
+        assert!(rows > 50, "{rows} rows");
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 

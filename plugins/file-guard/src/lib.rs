@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+use chronicle_plugin_api::config::string_list;
 use chronicle_plugin_api::paths::{escapes, is_within, normalize};
 use chronicle_plugin_api::{export_plugin, Event, Manifest, Outcome, Plugin};
 
@@ -131,16 +132,6 @@ impl FileGuard {
     }
 }
 
-fn strings(config: &serde_json::Value, key: &str) -> Result<Vec<String>, String> {
-    match config.get(key) {
-        None => Ok(Vec::new()),
-        Some(serde_json::Value::Array(items)) => {
-            items.iter().map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("{key} must be a list of strings"))).collect()
-        }
-        Some(_) => Err(format!("{key} must be a list of strings")),
-    }
-}
-
 impl Plugin for FileGuard {
     fn manifest() -> Manifest {
         Manifest::new("file-guard", env!("CARGO_PKG_VERSION"))
@@ -155,7 +146,10 @@ impl Plugin for FileGuard {
     }
 
     fn init(config: &serde_json::Value) -> Result<Self, String> {
-        Ok(FileGuard { allowed_write_paths: strings(config, "allowed_write_paths")?, extra_secret_names: strings(config, "extra_secret_names")? })
+        Ok(FileGuard {
+            allowed_write_paths: string_list(config, "allowed_write_paths")?.unwrap_or_default(),
+            extra_secret_names: string_list(config, "extra_secret_names")?.unwrap_or_default(),
+        })
     }
 
     fn handle(&self, event: &Event) -> Outcome {
@@ -180,18 +174,8 @@ mod tests {
         std::env::set_var("HOME", "/home/dev");
         std::env::remove_var("CLAUDE_PROJECT_DIR");
         let g = FileGuard::with_defaults();
-        let mut failures = Vec::new();
-        let mut n = 0;
-        for row in TABLE.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|r| r["plugin"] == "file-guard") {
-            let e = Event::from_value(json!({"hook_event_name": "PreToolUse", "tool_name": row["tool"], "cwd": "/home/dev/code/acme-billing", "tool_input": row["input"]}));
-            let got = g.decide(&e);
-            let want = Decision::parse(row["decision"].as_str().unwrap()).unwrap();
-            if got.decision() != want {
-                failures.push(format!("{} {}: want {want:?}, got {:?} ({:?})", row["tool"], row["input"], got.decision(), got.reason));
-            }
-            n += 1;
-        }
-        assert!(n > 25, "{n} rows");
+        let (rows, failures) = chronicle_plugin_api::testing::run_table(TABLE, "file-guard", "/home/dev/code/acme-billing", |e| g.decide(e));
+        assert!(rows > 25, "{rows} rows");
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
