@@ -24,9 +24,10 @@ pub const L1_CAPACITY: usize = 4096;
 /// Entries the persistent tier keeps.
 pub const L2_CAPACITY: usize = 10_000;
 
-/// The in-process tier.
+/// The in-process tier: plugin outcomes, and host-side facts (project context) as text.
 pub struct Cache {
     l1: QuickCache<String, (Outcome, i64)>,
+    facts: QuickCache<String, String>,
 }
 
 impl Default for Cache {
@@ -37,7 +38,7 @@ impl Default for Cache {
 
 impl Cache {
     pub fn new() -> Cache {
-        Cache { l1: QuickCache::new(L1_CAPACITY) }
+        Cache { l1: QuickCache::new(L1_CAPACITY), facts: QuickCache::new(256) }
     }
 
     /// A live entry, or None (expired entries are dropped).
@@ -54,6 +55,15 @@ impl Cache {
 
     pub fn put(&self, key: String, outcome: Outcome, expires_at_ns: i64) {
         self.l1.insert(key, (outcome, expires_at_ns));
+    }
+
+    /// A host-side fact (keys embed their source's stamp, so they never go stale).
+    pub fn fact(&self, key: &str) -> Option<String> {
+        self.facts.get(key)
+    }
+
+    pub fn put_fact(&self, key: String, value: String) {
+        self.facts.insert(key, value);
     }
 
     pub fn len(&self) -> usize {

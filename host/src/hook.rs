@@ -177,7 +177,7 @@ impl Host {
         Handled { answer, record }
     }
 
-    fn base_record(&self, payload: &Payload, input: &RawInput, received_at_ns: i64, stages: &mut Stages) -> EventRecord {
+    fn base_record(&mut self, payload: &Payload, input: &RawInput, received_at_ns: i64, stages: &mut Stages) -> EventRecord {
         let field = |k: &str| payload.str_field(k).map(|s| payload::truncate_chars(s, 512).to_owned());
         let mut record = EventRecord {
             kind: payload.kind().as_str().to_owned(),
@@ -237,7 +237,9 @@ impl Host {
         });
         if record.hook_event_name.as_deref() == Some("SessionStart") {
             if let Some(cwd) = &record.cwd {
-                record.git_branch = stages.time("hook.git", || crate::project::git_branch(std::path::Path::new(cwd)));
+                let started = Instant::now();
+                record.git_branch = self.git_branch_cached(std::path::Path::new(cwd), &mut record.cache_puts, &mut record.metrics);
+                stages.add("hook.git", started.elapsed());
             }
         }
         if record.hook_event_name.as_deref() == Some("SessionEnd") {
@@ -247,6 +249,30 @@ impl Host {
             record.reported_duration_ms = Some(ms);
         }
         record
+    }
+
+    /// The project's git branch, cached (in process and in the store) under a key that embeds
+    /// HEAD's path, size and mtime: a checkout changes the key, so a hit is never stale.
+    /// Lookups are counted as `cache.host.hit` / `cache.host.miss` metrics.
+    fn git_branch_cached(&mut self, cwd: &std::path::Path, puts: &mut Vec<crate::store::CachePut>, metrics: &mut Vec<crate::store::MetricRow>) -> Option<String> {
+        let (head, stamp) = crate::project::head_stamp(cwd)?;
+        let key = format!("host:git-branch:{}:{stamp}", head.display());
+        let mut count = |name: &str| metrics.push(crate::store::MetricRow { name: name.into(), value: 1.0 });
+        if let Some(b) = self.cache.fact(&key) {
+            count("cache.host.hit");
+            return Some(b);
+        }
+        let now = crate::clock::unix_ns();
+        if let Some(b) = self.store().ok().and_then(|s| s.cache_get(&key, now).ok().flatten()) {
+            self.cache.put_fact(key, b.clone());
+            count("cache.host.hit");
+            return Some(b);
+        }
+        count("cache.host.miss");
+        let branch = crate::project::branch_from_head(&std::fs::read_to_string(&head).ok()?)?;
+        self.cache.put_fact(key.clone(), branch.clone());
+        puts.push(crate::store::CachePut { key, plugin: "host".into(), value: branch.clone(), expires_at_ns: now + 30 * 86_400 * 1_000_000_000 });
+        Some(branch)
     }
 
     /// Selects, loads and calls the plugins for a known event, and merges their outcomes.

@@ -26,7 +26,21 @@ pub fn git_dir(start: &Path) -> Option<PathBuf> {
 
 /// The checked-out branch, or `HEAD@<short sha>` when detached. None outside a repository.
 pub fn git_branch(cwd: &Path) -> Option<String> {
-    let head = std::fs::read_to_string(git_dir(cwd)?.join("HEAD")).ok()?;
+    branch_from_head(&std::fs::read_to_string(git_dir(cwd)?.join("HEAD")).ok()?)
+}
+
+/// The file the branch is read from, and a stamp (size, mtime) that changes when it does:
+/// the cache key of the host's project context.
+pub fn head_stamp(cwd: &Path) -> Option<(PathBuf, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let head = git_dir(cwd)?.join("HEAD");
+    let m = std::fs::metadata(&head).ok()?;
+    let stamp = format!("{}:{}.{}", m.len(), m.mtime(), m.mtime_nsec());
+    Some((head, stamp))
+}
+
+/// Parses the contents of a HEAD file.
+pub fn branch_from_head(head: &str) -> Option<String> {
     let head = head.trim();
     match head.strip_prefix("ref:") {
         Some(r) => Some(r.trim().trim_start_matches("refs/heads/").to_owned()),

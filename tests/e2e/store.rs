@@ -59,3 +59,28 @@ fn logs_go_to_the_log_file_never_to_stdout() {
     let log = std::fs::read_to_string(env.home().join("logs/chronicle.log")).unwrap_or_default();
     assert!(!log.is_empty(), "trace level writes something to the log file");
 }
+
+#[test]
+fn the_project_context_is_cached_across_processes_and_invalidated_when_head_moves() {
+    let env = Env::new();
+    let repo = env.home().join("repo");
+    std::fs::create_dir_all(repo.join(".git/refs/heads")).unwrap();
+    std::fs::write(repo.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let start = |session: &str| event("SessionStart", json!({"session_id": session, "cwd": repo, "source": "startup"}));
+    env.hook(&start("s1"));
+    env.hook(&start("s2"));
+    // A checkout rewrites HEAD: new size and mtime, new key.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(repo.join(".git/HEAD"), "ref: refs/heads/feature/cache\n").unwrap();
+    env.hook(&start("s3"));
+    let branches = env.query("SELECT session_id, git_branch FROM sessions ORDER BY session_id");
+    assert_eq!(branches, vec![
+        vec!["s1".to_string(), "main".into()],
+        vec!["s2".to_string(), "main".into()],
+        vec!["s3".to_string(), "feature/cache".into()],
+    ]);
+    let lookups: Vec<String> = env.query("SELECT name FROM metrics WHERE name LIKE 'cache.host.%' ORDER BY event_id").into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(lookups, vec!["cache.host.miss", "cache.host.hit", "cache.host.miss"]);
+    let stats: serde_json::Value = serde_json::from_str(&env.run(&["stats", "--json"]).stdout).unwrap();
+    assert_eq!((stats["cache_stats"]["hits"].as_u64(), stats["cache_stats"]["misses"].as_u64()), (Some(1), Some(2)));
+}

@@ -136,6 +136,9 @@ impl Store {
             }
         }
         let rss = by_name.remove("process.peak_rss_mb").unwrap_or_default();
+        // Host-side cache lookups (project context) are counts, not durations.
+        let host_hits = by_name.remove("cache.host.hit").map_or(0, |v| v.len() as u64);
+        let host_misses = by_name.remove("cache.host.miss").map_or(0, |v| v.len() as u64);
         let all: Vec<f64> = by_name.values().flatten().copied().collect();
         let total_operations = all.len() as u64;
         let avg_ms = if all.is_empty() { 0.0 } else { round(all.iter().sum::<f64>() / all.len() as f64) };
@@ -259,6 +262,8 @@ impl Store {
         }
 
         let size: i64 = conn.query_row("SELECT count(*) FROM cache", [], |r| r.get(0)).map_err(err)?;
+        hits += host_hits;
+        misses += host_misses;
         let lookups = hits + misses;
         Ok(Stats {
             performance_stats: PerformanceStats { total_operations, avg_ms, operations, violations, recent_violations },
