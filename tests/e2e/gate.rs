@@ -35,6 +35,15 @@ fn the_gate_fails_on_a_real_injected_slowdown_and_names_the_scenario() {
         assert!(bash[key].is_number(), "{key}");
     }
 
+    // The comparison renders as a plot: every sample a dot, per scenario.
+    let plot = dir.path().join("plot.html");
+    env.run(&["regress", "compare", "--baseline", base.to_str().unwrap(), "--candidate", cand.to_str().unwrap(), "--scenario", "hook.", "--html", plot.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&plot).unwrap();
+    assert!(html.contains("data-scenario=\"hook.PreToolUse.Bash\"") && html.contains("data-regressed=\"true\""));
+    let hook_scenarios = report["scenarios"].as_array().unwrap().len();
+    assert_eq!(html.matches("class=\"base\"").count(), 20 * hook_scenarios, "one dot per baseline sample");
+    assert_eq!(html.matches("class=\"cand\"").count(), 20 * hook_scenarios);
+
     // The same data against itself is no regression; Markdown renders for CI summaries.
     let same = env.run(&["regress", "compare", "--baseline", base.to_str().unwrap(), "--candidate", base.to_str().unwrap(), "--markdown"]);
     assert_eq!(same.code, 0, "{}", same.stdout);

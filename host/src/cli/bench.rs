@@ -55,7 +55,9 @@ fn time_process(program: &Path, args: &[&str], envs: &[(&str, &Path)], stdin: &[
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    cmd.env_remove("CLAUDE_PROJECT_DIR").env_remove("CHRONICLE_DB").env_remove("CHRONICLE_PLUGIN_PATH").env_remove("CHRONICLE_CONFIG");
+    // An explicit CHRONICLE_CONFIG is kept (to configure plugins under test); the rest would
+    // point the benchmark at the user's own database or plugins.
+    cmd.env_remove("CLAUDE_PROJECT_DIR").env_remove("CHRONICLE_DB").env_remove("CHRONICLE_PLUGIN_PATH");
     let mut child = cmd.spawn().with_context(|| format!("cannot run {}", program.display()))?;
     if let Some(mut pipe) = child.stdin.take() {
         let _ = pipe.write_all(stdin);
@@ -300,26 +302,35 @@ pub fn save(config: &Config, name: &str, from: &Path) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn compare_cmd(config: &Config, baseline_spec: &str, candidate: &Path, settings: &Settings, style: Style, scenarios: &[String]) -> anyhow::Result<ExitCode> {
+fn write_plot(html: Option<&Path>, report: &Report, base: &SampleSet, cand: &SampleSet) -> anyhow::Result<()> {
+    if let Some(file) = html {
+        std::fs::write(file, chronicle::report::comparison_html(report, base, cand)).with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    Ok(())
+}
+
+pub fn compare_cmd(config: &Config, baseline_spec: &str, candidate: &Path, settings: &Settings, style: Style, scenarios: &[String], html: Option<&Path>) -> anyhow::Result<ExitCode> {
     let base = filter(&baseline::load(baseline_spec, &baseline_dir(config))?, scenarios);
     let cand = filter(&baseline::read(candidate)?, scenarios);
     let report = compare(&base, &cand, settings);
     if report.scenarios.is_empty() {
         bail!("the baseline and the candidate share no scenario");
     }
+    write_plot(html, &report, &base, &cand)?;
     super::show::out(&render(&report, style))?;
     Ok(exit_for(&report))
 }
 
 /// Interleaved A/B: the two builds alternate (in a random order within each pair) on the same
 /// events, each with its own home; samples pair by round.
-pub fn ab(config: &Config, old: &Path, new: &Path, runs: usize, settings: &Settings, style: Style) -> anyhow::Result<ExitCode> {
+#[allow(clippy::too_many_arguments)]
+pub fn ab(config: &Config, old: &Path, new: &Path, runs: usize, candidate_plugins: Option<&Path>, settings: &Settings, style: Style, html: Option<&Path>) -> anyhow::Result<ExitCode> {
     for b in [old, new] {
         if !b.is_file() {
             bail!("{} is not a file", b.display());
         }
     }
-    let (home_a, home_b) = (bench_home(config, None)?, bench_home(config, None)?);
+    let (home_a, home_b) = (bench_home(config, None)?, bench_home(config, candidate_plugins)?);
     let events = bench_events();
     let (mut base, mut cand) = (SampleSet::default(), SampleSet::default());
     let mut rng = Rng::new(0xab);
@@ -349,6 +360,7 @@ pub fn ab(config: &Config, old: &Path, new: &Path, runs: usize, settings: &Setti
         b.finish_and_clear();
     }
     let report = compare(&base, &cand, settings);
+    write_plot(html, &report, &base, &cand)?;
     super::show::out(&render(&report, style))?;
     Ok(exit_for(&report))
 }

@@ -196,6 +196,9 @@ struct GateArgs {
     /// Changes below this many percent are "unchanged" (default 3 paired, 10 unpaired)
     #[arg(long, value_name = "PCT")]
     noise_band: Option<f64>,
+    /// Also write the distributions of baseline and candidate per scenario as an HTML/SVG plot
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 impl GateArgs {
@@ -225,6 +228,9 @@ enum RegressCommand {
         candidate_bin: PathBuf,
         #[arg(long, default_value_t = 100)]
         runs: usize,
+        /// Extra plugins installed for the candidate only (e.g. to measure a plugin's cost)
+        #[arg(long, value_name = "DIR")]
+        candidate_plugins: Option<PathBuf>,
         #[command(flatten)]
         gate: GateArgs,
     },
@@ -328,12 +334,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { runs, out, csv, binary, extra_plugins } => {
             bench::bench(&config, bench::BenchOptions { runs, out, csv, binary, extra_plugins, quiet: false })
         }
-        Command::Regress(RegressCommand::Ab { baseline_bin, candidate_bin, runs, gate }) => {
-            bench::ab(&config, &baseline_bin, &candidate_bin, runs, &gate.settings(), gate.style())
+        Command::Regress(RegressCommand::Ab { baseline_bin, candidate_bin, runs, candidate_plugins, gate }) => {
+            bench::ab(&config, &baseline_bin, &candidate_bin, runs, candidate_plugins.as_deref(), &gate.settings(), gate.style(), gate.html.as_deref())
         }
         Command::Regress(RegressCommand::Save { name, from }) => bench::save(&config, &name, &from),
         Command::Regress(RegressCommand::Compare { baseline, candidate, scenario, gate }) => {
-            bench::compare_cmd(&config, &baseline, &candidate, &gate.settings(), gate.style(), &scenario)
+            bench::compare_cmd(&config, &baseline, &candidate, &gate.settings(), gate.style(), &scenario, gate.html.as_deref())
         }
         Command::Doctor | Command::Uninstall { .. } => unreachable!("handled above"),
     }
