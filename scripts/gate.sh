@@ -2,7 +2,8 @@
 # The performance gate: measure `chronicle hook` (release build, built-in plugins) per event
 # type together with the calibration workload, and compare against the committed baseline
 # (bench/baseline.json) with calibration cancelling machine drift. Exit 1 on a regression.
-# Re-record the baseline after an intended change: scripts/gate.sh --record
+# Re-record the baseline after an intended change: scripts/gate.sh --record, ideally run in a
+# fresh clone, which is how CI measures (a long-lived target dir measured ~10 % faster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --workspace --locked --quiet
@@ -11,9 +12,12 @@ if [ "${1:-}" = "--record" ]; then
     exec "$bin" bench --runs 150 --out bench/baseline.json
 fi
 summary="${GITHUB_STEP_SUMMARY:-/dev/null}"
+# Calibrated stored-baseline comparisons still drift by up to ~12 % between a baseline and a run
+# from a fresh clone (measured); the gate therefore flags only changes beyond 15 %.
+band=15
 gate() {
     "$bin" bench --runs 150 --out "target/gate-candidate-$1.json" >/dev/null
-    "$bin" regress compare --baseline bench/baseline.json --candidate "target/gate-candidate-$1.json" --scenario hook. --markdown | tee -a "$summary"
+    "$bin" regress compare --baseline bench/baseline.json --candidate "target/gate-candidate-$1.json" --scenario hook. --noise-band "$band" --markdown | tee -a "$summary"
 }
 # A regression must show in two independent measurements: a burst from a noisy neighbour
 # during one run (measured here: +48 % on one scenario, once in 20 runs) is not a regression,

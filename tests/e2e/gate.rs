@@ -24,7 +24,7 @@ fn the_gate_fails_on_a_real_injected_slowdown_and_names_the_scenario() {
     std::fs::copy(plugin_lib("fixture_busy"), busy.join("libfixture_busy.so")).unwrap();
     bench(&env, &cand, Some(&busy));
 
-    let run = env.run(&["regress", "compare", "--baseline", base.to_str().unwrap(), "--candidate", cand.to_str().unwrap(), "--scenario", "hook.", "--json"]);
+    let run = env.run(&["regress", "compare", "--baseline", base.to_str().unwrap(), "--candidate", cand.to_str().unwrap(), "--scenario", "hook.", "--noise-band", "15", "--json"]);
     assert_eq!(run.code, 1, "a regression exits 1: {}", run.stdout);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["regressed"], true);
