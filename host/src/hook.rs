@@ -291,22 +291,24 @@ impl Host {
 
         let load_started = Instant::now();
         let mut index_updates = Vec::new();
-        let mut selected: Vec<Arc<LoadedPlugin>> = Vec::new();
+        // Plugins that want this event. A cacheable one whose manifest the index already knows
+        // is not loaded yet: a cache hit means it never needs to be.
+        let mut selected: Vec<Chosen> = Vec::new();
         for c in &candidates {
             let key = c.path.to_string_lossy().into_owned();
             let known = index.get(&key).filter(|e| e.is_fresh_for(c));
-            let info = match known {
+            let (info, loaded) = match known {
                 Some(IndexEntry { error: Some(reason), .. }) => {
                     record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: None, reason: reason.clone() }));
                     continue;
                 }
-                Some(IndexEntry { info: Some(info), .. }) => info.clone(),
+                Some(IndexEntry { info: Some(info), .. }) => (info.clone(), None),
                 _ => {
                     self.divert_stdout();
                     match self.load(c) {
                         Ok(p) => {
                             index_updates.push(IndexEntry::for_candidate(c, Some(p.info.clone()), None));
-                            p.info.clone()
+                            (p.info.clone(), Some(p))
                         }
                         Err(reason) => {
                             index_updates.push(IndexEntry::for_candidate(c, None, Some(reason.clone())));
@@ -327,11 +329,21 @@ impl Host {
                     continue;
                 }
             }
-            self.divert_stdout();
-            match self.load(c) {
-                Ok(p) => selected.push(p),
-                Err(reason) => record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: Some(info.name), reason })),
-            }
+            let plugin = match loaded {
+                Some(p) => Some(p),
+                None if info.cache_ttl_ms.is_some() => None,
+                None => {
+                    self.divert_stdout();
+                    match self.load(c) {
+                        Ok(p) => Some(p),
+                        Err(reason) => {
+                            record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: Some(info.name), reason }));
+                            continue;
+                        }
+                    }
+                }
+            };
+            selected.push(Chosen { info, candidate: c.clone(), plugin });
         }
         stages.add("hook.load", load_started.elapsed());
         if !index_updates.is_empty() {
@@ -343,7 +355,7 @@ impl Host {
             return Answer::nothing();
         }
 
-        // Cached outcomes first; only the rest are called.
+        // Cached outcomes first; only the rest are loaded (if not yet) and called.
         let now_ns = crate::clock::unix_ns();
         let mut cached: Vec<Option<(Outcome, String)>> = Vec::with_capacity(selected.len());
         if selected.iter().any(|p| p.info.cache_ttl_ms.is_some()) {
@@ -369,13 +381,28 @@ impl Host {
         if selected.iter().any(|p| p.info.cache_ttl_ms.is_some()) {
             stages.add("cache.lookup", cache_lookup);
         }
+        let late_load = Instant::now();
+        let mut late = false;
+        for (i, p) in selected.iter_mut().enumerate() {
+            if cached[i].is_none() && p.plugin.is_none() {
+                late = true;
+                self.divert_stdout();
+                match self.load(&p.candidate) {
+                    Ok(loaded) => p.plugin = Some(loaded),
+                    Err(reason) => record.faults.push(load_fault(&Refusal { path: p.candidate.path.clone(), name: Some(p.info.name.clone()), reason })),
+                }
+            }
+        }
+        if late {
+            stages.add("hook.load.cache_miss", late_load.elapsed());
+        }
 
         let mut jobs = Vec::new();
         let mut job_plugin = Vec::new();
         for (i, p) in selected.iter().enumerate() {
-            if cached[i].is_none() {
+            if let (None, Some(plugin)) = (&cached[i], &p.plugin) {
                 jobs.push(Job {
-                    plugin: Arc::clone(p),
+                    plugin: Arc::clone(plugin),
                     config_json: self.config.plugin_config_json(&p.info.name),
                     timeout: p.info.timeout(Duration::from_millis(self.config.file.hook.plugin_timeout_ms)),
                 });
@@ -404,7 +431,7 @@ impl Host {
                 record.calls.push(CallRow {
                     plugin: info.name.clone(),
                     version: info.version.clone(),
-                    path: p.path.to_string_lossy().into_owned(),
+                    path: p.candidate.path.to_string_lossy().into_owned(),
                     status: "cached".into(),
                     decision: outcome.decision().as_str().into(),
                     memory_source: "none".into(),
@@ -419,14 +446,14 @@ impl Host {
                 record.faults.push(FaultRow {
                     source: "plugin_call",
                     plugin: Some(info.name.clone()),
-                    path: Some(p.path.to_string_lossy().into_owned()),
+                    path: Some(p.candidate.path.to_string_lossy().into_owned()),
                     message: format!("wrote {} bytes to stdout; discarded (plugins must not print: stdout is Claude Code's)", call.stdout_bytes),
                 });
             }
             let mut row = CallRow {
                 plugin: info.name.clone(),
                 version: info.version.clone(),
-                path: p.path.to_string_lossy().into_owned(),
+                path: p.candidate.path.to_string_lossy().into_owned(),
                 status: "ok".into(),
                 decision: "none".into(),
                 fault: None,
@@ -461,7 +488,7 @@ impl Host {
                     record.faults.push(FaultRow {
                         source: "plugin_call",
                         plugin: Some(info.name.clone()),
-                        path: Some(p.path.to_string_lossy().into_owned()),
+                        path: Some(p.candidate.path.to_string_lossy().into_owned()),
                         message: format!("{}: {}", fault.kind(), fault.message()),
                     });
                     if let Some(outcome) = fail_closed(spec, info.failure_policy(), &info.name, &fault) {
@@ -503,6 +530,13 @@ impl Host {
         finish_measurements(&mut record, &stage_list, &calls, &thresholds, rss_at_start, insert_started);
         store.record(&record).map_err(|e: StoreError| e.to_string())
     }
+}
+
+/// A plugin chosen for the current event; `plugin` is None until it has to be loaded.
+struct Chosen {
+    info: plugin::PluginInfo,
+    candidate: plugin::Candidate,
+    plugin: Option<Arc<LoadedPlugin>>,
 }
 
 /// The stand-in opinion for a faulted fail-closed plugin on an event that can be blocked.
