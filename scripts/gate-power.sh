@@ -2,7 +2,7 @@
 # Measures the detector's power on real samples: interleaved A/B runs of the same build where the
 # candidate also has a plugin busy-waiting SPIN µs on every Bash PreToolUse (a real slowdown of
 # that scenario), TRIALS times per cell; prints how often hook.PreToolUse.Bash is "regressed".
-# Usage: scripts/gate-power.sh [TRIALS]
+# Usage: scripts/gate-power.sh [TRIALS] [ROUNDS...]   (SPINS="0 400 800" to choose the busy-waits)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trials="${1:-20}"
@@ -13,8 +13,11 @@ trap 'rm -rf "$dir"' EXIT
 mkdir -p "$dir/busy" && cp target/release/libfixture_busy.so "$dir/busy/"
 echo "| n (rounds) | candidate | median measured change | regressed (hook.PreToolUse.Bash) |"
 echo "|---|---|---|---|"
-for n in 30 100; do
-    for spin in 0 400 800; do
+shift || true
+rounds=("$@")
+[ ${#rounds[@]} -eq 0 ] && rounds=(30 100)
+for n in "${rounds[@]}"; do
+    for spin in ${SPINS:-0 400 800}; do
         export CHRONICLE_CONFIG="$dir/config-$spin.toml"
         printf '[plugins.fixture-busy]\nspin_us = %s\n' "$spin" > "$CHRONICLE_CONFIG"
         hits=0
