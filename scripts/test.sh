@@ -13,6 +13,8 @@ if ! command -v chromium >/dev/null 2>&1; then
     fi
 fi
 cargo build --workspace --locked
+# Lints are part of the test: clippy's warnings (unwrap outside tests, ...) fail the run.
+cargo clippy --workspace --all-targets --locked -q -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast
     # nextest does not run doctests.

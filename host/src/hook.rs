@@ -318,7 +318,7 @@ impl Host {
                     }
                 }
             };
-            if self.config.file.disabled_plugins.iter().any(|d| *d == info.name) {
+            if self.config.file.disabled_plugins.contains(&info.name) {
                 continue;
             }
             match info.wants(spec.name, spec.tool_event, tool_name) {

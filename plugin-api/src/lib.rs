@@ -32,6 +32,8 @@
 //!
 //! This crate does no I/O and knows nothing about the host's store or CLI.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod abi;
 pub mod alloc;
 pub mod config;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use abi_stable::std_types::{RString, RVec};
+use abi_stable::std_types::RString;
 use serde_json::Value;
 
 use crate::abi::{self, CallStats, RawManifest, RawOutcome};
@@ -177,7 +177,7 @@ impl Manifest {
                 .cache
                 .as_ref()
                 .map(|c| c.key.iter().map(|k| RString::from(k.as_str())).collect())
-                .unwrap_or_else(RVec::new),
+                .unwrap_or_default(),
             extensions: self.extensions.as_ref().map(|v| v.to_string()).unwrap_or_default().into(),
         }
     }

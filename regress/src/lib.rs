@@ -24,6 +24,8 @@
 //!
 //! The knobs and their trade-offs are documented on [`Settings`].
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod baseline;
 pub mod format;
 pub mod quality;

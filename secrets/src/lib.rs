@@ -9,6 +9,8 @@
 //! KEY` line, a `password=` label), never on "long random-looking string": git SHAs, UUIDs and
 //! base64 data stay untouched. This crate does no I/O.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 use std::borrow::Cow;
 use std::sync::OnceLock;
 

@@ -9,6 +9,8 @@
 //! Config (`[plugins.bash-guard]`): `allowed_paths` (directories where recursive deletes are
 //! fine besides the project and /tmp), `protected_branches` (default `["main", "master"]`).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod rules;
 pub mod shell;
 

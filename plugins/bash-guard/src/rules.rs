@@ -238,19 +238,17 @@ fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
                 }
             }
         }
-        "shred" => {
-            if args.iter().any(|a| is_block_device(a)) {
-                verdicts.push(Verdict::Deny("`shred` on a block device destroys the disk; refused".into()));
-            }
+        "shred" if args.iter().any(|a| is_block_device(a)) => {
+            verdicts.push(Verdict::Deny("`shred` on a block device destroys the disk; refused".into()));
         }
         "chmod" | "chown" | "chgrp" => {
             let recursive = args.iter().any(|a| a == "-R" || a == "--recursive" || (a.starts_with('-') && !a.starts_with("--") && a.contains('R')));
             for a in args.iter().filter(|a| !a.starts_with('-')) {
                 let n = normalize(a, ctx.cwd, ctx.home);
-                if a.starts_with('/') || a.starts_with('~') || a.starts_with('$') {
-                    if (recursive && (is_system_root(&n) || n == normalize(ctx.home, "/", ctx.home))) || (n == "/" && name == "chmod") {
-                        verdicts.push(Verdict::Deny(format!("`{name} -R` on `{a}` would change permissions across the system; refused")));
-                    }
+                let absolute = a.starts_with('/') || a.starts_with('~') || a.starts_with('$');
+                let system = (recursive && (is_system_root(&n) || n == normalize(ctx.home, "/", ctx.home))) || (n == "/" && name == "chmod");
+                if absolute && system {
+                    verdicts.push(Verdict::Deny(format!("`{name} -R` on `{a}` would change permissions across the system; refused")));
                 }
             }
         }

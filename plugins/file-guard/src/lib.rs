@@ -13,6 +13,8 @@
 //! Config (`[plugins.file-guard]`): `allowed_write_paths` (writes there need no confirmation),
 //! `extra_secret_names` (more file names to treat as secret stores).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 use std::time::Duration;
 
 use chronicle_plugin_api::config::string_list;

@@ -10,6 +10,8 @@
 //! test data are not flagged. Reasons name the kind of credential, never its value.
 //! It fails open: a fault here must not block every prompt; the host still redacts what it stores.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 use std::time::Duration;
 
 use chronicle_plugin_api::{export_plugin, Event, Manifest, Outcome, Plugin};

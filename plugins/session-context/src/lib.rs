@@ -6,6 +6,8 @@
 //! Config (`[plugins.session-context]`): `max_index_entries` (default 50,000; larger indexes
 //! skip the change count, which stats every tracked file).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod git;
 
 use std::path::Path;
