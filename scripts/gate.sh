@@ -12,9 +12,10 @@ if [ "${1:-}" = "--record" ]; then
     exec "$bin" bench --runs 150 --out bench/baseline.json
 fi
 summary="${GITHUB_STEP_SUMMARY:-/dev/null}"
-# Calibrated stored-baseline comparisons still drift by up to ~12 % between a baseline and a run
-# from a fresh clone (measured); the gate therefore flags only changes beyond 15 %.
-band=15
+# Calibrated stored-baseline comparisons of an unchanged build drifted by up to +25 % (p 0.004,
+# not significant after Holm) between runs from fresh clones: the gate flags only changes beyond
+# 30 %. Smaller regressions are the job of `chronicle regress ab` (interleaved, 3 % band).
+band=30
 gate() {
     "$bin" bench --runs 150 --out "target/gate-candidate-$1.json" >/dev/null
     "$bin" regress compare --baseline bench/baseline.json --candidate "target/gate-candidate-$1.json" --scenario hook. --noise-band "$band" --markdown | tee -a "$summary"
