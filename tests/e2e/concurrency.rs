@@ -24,6 +24,7 @@ fn sixteen_concurrent_writers_times_a_hundred_events_store_exactly_1600() {
     for w in workers {
         w.join().unwrap();
     }
+    assert!(!env.home().join("spool.jsonl").exists(), "no event may fall back to the spool");
     assert_eq!(env.count("SELECT count(*) FROM events"), 1600);
     assert_eq!(env.count("SELECT count(DISTINCT tool_use_id) FROM events"), 1600);
     assert_eq!(env.count("SELECT count(*) FROM faults WHERE source = 'input'"), 0);
@@ -39,11 +40,15 @@ fn fresh_database_created_by_many_processes_at_once() {
             std::thread::spawn(move || EnvRef(home).hook(&event("Notification", json!({"message": format!("n{w}")}))))
         })
         .collect();
+    let mut stderrs = Vec::new();
     for w in workers {
         let (code, stderr) = w.join().unwrap();
         assert_eq!(code, 0, "{stderr}");
+        stderrs.push(stderr);
     }
-    assert_eq!(env.count("SELECT count(*) FROM events"), 12);
+    let spool = std::fs::read_to_string(env.home().join("spool.jsonl")).unwrap_or_default();
+    assert!(spool.is_empty(), "an event fell back to the spool: {spool}\n{stderrs:?}");
+    assert_eq!(env.count("SELECT count(*) FROM events"), 12, "{stderrs:?}");
 }
 
 /// A minimal runner usable from threads (the `Env` owns a TempDir and is not shared).

@@ -134,10 +134,30 @@ pub struct CachePut {
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, migrating it to the current schema.
+    ///
+    /// Several hook processes may create a new database at the same moment. Switching it to WAL
+    /// needs an exclusive lock that SQLite's busy handler does not always wait for, so a busy
+    /// or locked answer while opening is retried (with jitter) for up to two seconds.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir).map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
         }
+        let started = std::time::Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            match Self::open_once(path) {
+                Err(StoreError::Sqlite { source, .. }) if is_busy(&source) && started.elapsed() < Duration::from_secs(2) => {
+                    attempt += 1;
+                    // Jitter from the process id and attempt, so racing processes spread out.
+                    let jitter = u64::from(std::process::id().wrapping_mul(2_654_435_761).wrapping_add(attempt) % 7);
+                    std::thread::sleep(Duration::from_millis(3 + jitter + u64::from(attempt.min(10))));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Store, StoreError> {
         let sql = |source| StoreError::Sqlite { path: path.to_owned(), source };
         let conn = Connection::open(path).map_err(sql)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
@@ -168,7 +188,11 @@ impl Store {
         // happens once. synchronous is per connection.
         let mode: String = self.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            let _: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            let now: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            if !now.eq_ignore_ascii_case("wal") {
+                // Another process holds the database: report busy so `open` retries.
+                return Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), Some("could not switch to WAL".into())));
+            }
         }
         // SQLite's autocheckpoint cannot help processes that never close (see `bound_wal`).
         self.conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=0;")?;
@@ -378,6 +402,13 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
         }
     }
     Ok(event_id)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Creates `dir` (and parents) readable only by the owner: events hold prompts and file bodies.
