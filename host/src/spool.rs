@@ -1,6 +1,6 @@
 //! The last resort when the database cannot be written: the redacted event is appended as one
 //! JSON line to `spool.jsonl` in the data directory, so nothing the host answered for is lost.
-//! `chronicle doctor` reports a non-empty spool; `chronicle ingest-spool` replays it.
+//! `chronicle doctor` reports a non-empty spool (replaying it into the database is not implemented yet).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
