@@ -144,12 +144,11 @@ impl Host {
         let payload = stages.time("hook.parse", || payload::classify(input));
         let mut record = self.base_record(&payload, input, received_at_ns, stages);
         let answer = match &payload {
-            Payload::Event { value, spec } => {
+            Payload::Event { value, spec, verbatim } => {
+                // Plugins get the input as it came when it parsed as is (no second parse, no copy
+                // of the tree); otherwise the repaired value, serialised.
                 let event_json: Arc<str> = match std::str::from_utf8(&input.bytes) {
-                    // The bytes parsed as they are (no BOM, no surrogate repair): pass them on untouched.
-                    Ok(text) if !input.bytes.starts_with(b"\xEF\xBB\xBF") && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
-                        Arc::from(text)
-                    }
+                    Ok(text) if *verbatim => Arc::from(text),
                     _ => Arc::from(value.to_string()),
                 };
                 self.dispatch(spec, value, event_json, &mut record, stages)

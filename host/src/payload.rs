@@ -32,8 +32,9 @@ impl Kind {
 /// A classified payload.
 #[derive(Debug)]
 pub enum Payload {
-    /// A known event, complete: plugins may run.
-    Event { value: Value, spec: &'static EventSpec },
+    /// A known event, complete: plugins may run. `verbatim`: the input bytes are exactly the
+    /// JSON that was parsed (no BOM stripped, no surrogate repaired), so plugins can get them as is.
+    Event { value: Value, spec: &'static EventSpec, verbatim: bool },
     /// A JSON object whose `hook_event_name` is missing or not one we know.
     Unknown { value: Value, reason: String },
     /// Input past the size cap: the top-level fields that arrived complete.
@@ -79,23 +80,24 @@ pub fn classify(input: &RawInput) -> Payload {
     if bytes.trim_ascii().is_empty() {
         return Payload::Invalid { reason: "empty input: expected one JSON object".into() };
     }
-    let value = match serde_json::from_slice::<Value>(bytes) {
-        Ok(v) => v,
+    let verbatim = bytes.len() == input.bytes.len();
+    let (value, verbatim) = match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) => (v, verbatim),
         Err(first) => match fix_lone_surrogates(bytes).map(|fixed| serde_json::from_slice::<Value>(&fixed)) {
-            Some(Ok(v)) => v,
+            Some(Ok(v)) => (v, false),
             _ => return Payload::Invalid { reason: format!("input is not valid JSON: {first}") },
         },
     };
-    classify_value(value)
+    classify_value(value, verbatim)
 }
 
-fn classify_value(value: Value) -> Payload {
+fn classify_value(value: Value, verbatim: bool) -> Payload {
     let Value::Object(map) = &value else {
         return Payload::Invalid { reason: format!("input root is {}, not an object", json_type(&value)) };
     };
     match map.get("hook_event_name") {
         Some(Value::String(name)) => match events::lookup(name) {
-            Some(spec) => Payload::Event { value, spec },
+            Some(spec) => Payload::Event { value, spec, verbatim },
             None => Payload::Unknown { reason: format!("unknown hook_event_name {:?}", truncate_chars(name, 80)), value },
         },
         Some(other) => Payload::Invalid { reason: format!("hook_event_name is {}, not a string", json_type(other)) },
