@@ -514,7 +514,7 @@ impl Host {
 
     /// Stores the record in one transaction, with the stage timings, the per-plugin metrics,
     /// and every threshold violation. `hook.total` runs from process start to the commit.
-    pub fn record(&mut self, mut record: EventRecord, stages: &Stages) -> Result<i64, String> {
+    pub fn record(&mut self, record: &mut EventRecord, stages: &Stages) -> Result<i64, String> {
         let thresholds = self.config.file.thresholds.clone();
         let rss_at_start = self.rss_at_start;
         let open_started = Instant::now();
@@ -526,8 +526,8 @@ impl Host {
             stage_list.push(("store.wait".into(), open_time));
         }
         let calls = record.calls.clone();
-        finish_measurements(&mut record, &stage_list, &calls, &thresholds, rss_at_start, insert_started);
-        store.record(&record).map_err(|e: StoreError| e.to_string())
+        finish_measurements(record, &stage_list, &calls, &thresholds, rss_at_start, insert_started);
+        store.record(record).map_err(|e: StoreError| e.to_string())
     }
 }
 

@@ -16,10 +16,9 @@ use chronicle::store::stats::summarize;
 use chronicle_regress::stats::Rng;
 use chronicle_regress::{baseline, compare, Report, SampleSet, Settings, Verdict, CALIBRATION};
 
-use super::demo::{builtin_plugin_source, lib_file, BUILTIN_LIBS};
+use super::demo::{builtin_plugin_source, lib_file, BUILTIN_LIBS, SESSION};
 use super::table::{bold, Table};
 
-const SESSION: &str = include_str!("../../../tests/corpus/session.jsonl");
 
 /// The events each benchmark round sends: (scenario, payload).
 pub fn bench_events() -> Vec<(String, String)> {

@@ -15,7 +15,7 @@ use chronicle::store::Store;
 use super::table::{bold, decision, Table};
 
 /// The session replayed by the demo (86 events: prompts, tool calls, subagents, compaction).
-const SESSION: &str = include_str!("../../../tests/corpus/session.jsonl");
+pub const SESSION: &str = include_str!("../../../tests/corpus/session.jsonl");
 
 /// Built-in plugin library names.
 pub const BUILTIN_LIBS: &[&str] = &["chronicle_bash_guard", "chronicle_file_guard", "chronicle_secret_guard", "chronicle_session_context"];

@@ -41,7 +41,8 @@ pub fn run() -> ! {
     let kind = record.kind.clone();
     let parse_error = record.error.clone();
 
-    if let Err(e) = host.record(record.clone(), &stages) {
+    // By reference: the record holds the payload (up to the input cap); no copy on the hot path.
+    if let Err(e) = host.record(&mut record, &stages) {
         tracing::error!("cannot record the event: {e}");
         // Also one line on stderr: Claude Code keeps it in its debug log.
         eprintln!("chronicle: cannot record the event: {e} (kept in the spool)");

@@ -19,7 +19,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chronicle_plugin_api::{abi::CallStats, FailurePolicy, Manifest, Outcome};
+use chronicle_plugin_api::{FailurePolicy, Manifest, Outcome};
 use serde::{Deserialize, Serialize};
 
 pub use load::{load, LoadError};
@@ -225,11 +225,6 @@ impl std::fmt::Debug for LoadedPlugin {
     }
 }
 
-/// Memory figures for one call.
-pub fn empty_stats() -> CallStats {
-    CallStats::default()
-}
-
 /// Checks a manifest the way the loader does; the reason names what to fix.
 pub fn validate_manifest(m: &Manifest) -> Result<(), String> {
     if m.name.trim().is_empty() {
@@ -241,7 +236,7 @@ pub fn validate_manifest(m: &Manifest) -> Result<(), String> {
             m.name,
             m.abi_version,
             chronicle_plugin_api::abi::ABI_VERSION,
-            env_api_version()
+            api_version()
         ));
     }
     if m.events.is_empty() {
@@ -251,11 +246,7 @@ pub fn validate_manifest(m: &Manifest) -> Result<(), String> {
 }
 
 /// The plugin-api version this host was built with.
-pub fn env_api_version() -> &'static str {
-    chronicle_plugin_api_version()
-}
-
-fn chronicle_plugin_api_version() -> &'static str {
+pub fn api_version() -> &'static str {
     use abi_stable::library::RootModule;
     chronicle_plugin_api::abi::PluginModuleRef::VERSION_STRINGS.version.as_str()
 }
