@@ -20,6 +20,8 @@ pub mod env {
     pub const PLUGIN_PATH: &str = "CHRONICLE_PLUGIN_PATH";
     pub const LOG: &str = "CHRONICLE_LOG";
     pub const PROJECT_DIR: &str = "CLAUDE_PROJECT_DIR";
+    pub const RESIDENT: &str = "CHRONICLE_RESIDENT";
+    pub const RESIDENT_IDLE: &str = "CHRONICLE_RESIDENT_IDLE_S";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +72,11 @@ pub struct HookSettings {
     pub dispatch_budget_ms: u64,
     /// Characters kept in `additionalContext`, `systemMessage` and reasons (Claude Code caps at 10,000).
     pub max_text_chars: usize,
+    /// Hand events to a resident host (`chronicle serve`, started on demand) instead of loading
+    /// plugins and the database in every hook process.
+    pub resident: bool,
+    /// Seconds a resident host waits for its next event before exiting.
+    pub resident_idle_s: u64,
 }
 
 impl Default for HookSettings {
@@ -80,6 +87,8 @@ impl Default for HookSettings {
             plugin_timeout_ms: 1000,
             dispatch_budget_ms: 5000,
             max_text_chars: 9_500,
+            resident: true,
+            resident_idle_s: 1800,
         }
     }
 }
@@ -187,12 +196,17 @@ impl Config {
         toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string().trim().to_owned() })
     }
 
+    /// The data directory (`$CHRONICLE_HOME`, else the XDG data dir): from the environment only.
+    pub fn data_dir_from_env() -> Result<PathBuf, ConfigError> {
+        match env_path(env::HOME) {
+            Some(h) => Ok(h),
+            None => Ok(xdg("XDG_DATA_HOME", ".local/share").ok_or(ConfigError::NoHome)?.join("chronicle")),
+        }
+    }
+
     fn from_file(file: FileConfig, config_file: Option<PathBuf>) -> Result<Config, ConfigError> {
         let home = env_path(env::HOME);
-        let data_dir = match &home {
-            Some(h) => h.clone(),
-            None => xdg("XDG_DATA_HOME", ".local/share").ok_or(ConfigError::NoHome)?.join("chronicle"),
-        };
+        let data_dir = Self::data_dir_from_env()?;
         let db_path = env_path(env::DB).or_else(|| file.database.clone()).unwrap_or_else(|| data_dir.join("chronicle.db"));
         let plugin_dirs = match std::env::var_os(env::PLUGIN_PATH) {
             Some(list) => std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()).collect(),

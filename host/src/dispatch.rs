@@ -69,9 +69,7 @@ pub fn run(jobs: Vec<Job>, event_json: Arc<str>, budget: Duration, probe: Option
         let spawned_at = Instant::now();
         let worker = {
             let (jobs, shared, event_json) = (Arc::clone(&jobs), Arc::clone(&shared), Arc::clone(&event_json));
-            std::thread::Builder::new()
-                .name("chronicle-plugin".into())
-                .spawn(move || work(&jobs, next, &event_json, &shared, probe))
+            on_worker(Box::new(move || work(&jobs, next, &event_json, &shared, probe)))
         };
         if let Err(e) = worker {
             for index in next..jobs.len() {
@@ -82,6 +80,37 @@ pub fn run(jobs: Vec<Job>, event_json: Arc<str>, budget: Duration, probe: Option
         next = wait_for(&jobs, next, &shared, spawned_at, budget_end, &mut records);
     }
     records
+}
+
+type Task = Box<dyn FnOnce() + Send>;
+
+/// The worker thread waiting for its next task, if any. A worker that finishes a task puts
+/// itself back here; one stuck in an abandoned plugin never does, and the next event gets a
+/// new thread. A resident host thus starts one thread, not one per event.
+static IDLE_WORKER: Mutex<Option<std::sync::mpsc::Sender<Task>>> = Mutex::new(None);
+
+fn on_worker(task: Task) -> std::io::Result<()> {
+    let idle = IDLE_WORKER.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let task = match idle {
+        Some(tx) => match tx.send(task) {
+            Ok(()) => return Ok(()),
+            Err(returned) => returned.0,
+        },
+        None => task,
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<Task>();
+    tx.send(task).map_err(|_| std::io::Error::other("worker channel closed"))?;
+    std::thread::Builder::new().name("chronicle-plugin".into()).spawn(move || {
+        for task in rx.iter() {
+            task();
+            let mut idle = IDLE_WORKER.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.is_some() {
+                return; // another worker is already waiting
+            }
+            *idle = Some(tx.clone());
+        }
+    })?;
+    Ok(())
 }
 
 /// Waits for the worker started at job `first`; returns the index to resume from.

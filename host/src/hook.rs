@@ -32,6 +32,29 @@ use crate::store::{CallRow, EventRecord, FaultRow, MetricRow, Store, StoreError,
 /// Bytes of an unparseable input kept in a `parse_error` record.
 const MAX_PARSE_ERROR_BYTES: usize = 64 * 1024;
 
+/// Who started the invocation being handled, for the process-level numbers of its record.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin {
+    /// This process is the `chronicle hook` Claude Code started.
+    InProcess,
+    /// This process took over from the `chronicle` client Claude Code started (which found no
+    /// resident host); `hook.total` runs from the client's start.
+    TakenOver { started_unix_ns: i64 },
+    /// A `chronicle hook` client handed the event to the resident host (this process).
+    Client { started_unix_ns: i64, peak_rss_bytes: u64 },
+}
+
+/// What to tell Claude Code: exit code, stdout, lines for stderr.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reply {
+    pub exit_code: i32,
+    pub stdout: Option<String>,
+    pub stderr: Vec<String>,
+    /// A plugin was abandoned on a thread that may never finish: a resident host should stop
+    /// serving after this answer rather than carry a stuck plugin into later events.
+    pub retire: bool,
+}
+
 /// The outcome of handling one event: what to answer, and what to record.
 pub struct Handled {
     pub answer: Answer,
@@ -65,10 +88,12 @@ pub struct Host {
     store: Option<Result<Store, String>>,
     /// The store being opened on another thread while the event is parsed and plugins load.
     store_opening: Option<std::thread::JoinHandle<Result<Store, String>>>,
-    loaded: HashMap<PathBuf, Arc<LoadedPlugin>>,
+    /// Loaded libraries, with the file identity they were loaded from.
+    loaded: HashMap<PathBuf, (plugin::Candidate, Arc<LoadedPlugin>)>,
     output: Option<Output>,
     cache: Cache,
-    /// Peak RSS when the host was created, to measure growth per event.
+    /// Peak RSS when the host was created (or, in a resident host, when the current event
+    /// arrived), to measure growth per event.
     rss_at_start: u64,
 }
 
@@ -136,6 +161,69 @@ impl Host {
                 Err(e) => tracing::warn!("cannot divert stdout while plugins run: {e}"),
             }
         }
+    }
+
+    /// Handles and records one event and says what to tell Claude Code. `faults` are problems
+    /// found before the host saw the event (a broken config file, a lost resident host).
+    pub fn answer(&mut self, input: &RawInput, received_at_ns: i64, stages: &mut Stages, origin: Origin, faults: Vec<FaultRow>) -> Reply {
+        if matches!(origin, Origin::Client { .. }) {
+            self.rss_at_start = crate::clock::peak_rss_bytes();
+        }
+        let handled = self.handle(input, received_at_ns, stages);
+        let mut record = handled.record;
+        record.faults.extend(faults);
+        let mut stderr = Vec::new();
+        // By reference: the record holds the payload (up to the input cap); no copy on the hot path.
+        if let Err(e) = self.record_from(&mut record, stages, origin) {
+            tracing::error!("cannot record the event: {e}");
+            // Also one line on stderr: Claude Code keeps it in its debug log.
+            stderr.push(format!("chronicle: cannot record the event: {e} (kept in the spool)"));
+            if let Err(spool_err) = crate::spool::append(&self.config.data_dir, &record, &e) {
+                tracing::error!("cannot spool the event either: {spool_err}");
+            }
+        }
+        tracing::debug!(
+            kind = %record.kind,
+            event = record.hook_event_name.as_deref().unwrap_or("-"),
+            decision = %record.decision,
+            plugins = record.calls.len(),
+            "handled"
+        );
+        let answer = handled.answer;
+        if let Some(err) = &answer.stderr {
+            stderr.push(err.lines().next().unwrap_or("").to_owned());
+        }
+        if record.kind == payload::Kind::ParseError.as_str() {
+            stderr.push(format!("chronicle: {}", record.error.as_deref().unwrap_or("input is not a hook event")));
+        }
+        Reply {
+            exit_code: answer.exit_code,
+            stdout: answer.stdout,
+            stderr,
+            retire: record.calls.iter().any(|c| c.status == "timeout"),
+        }
+    }
+
+    /// Loads every plugin file now (not calling it) and opens the store: a resident host does
+    /// this once, before its first event, so no event pays for it.
+    pub fn warm_up(&mut self) {
+        let (candidates, _) = plugin::discover(&self.config.plugin_dirs);
+        if !candidates.is_empty() {
+            self.divert_stdout();
+        }
+        for c in &candidates {
+            if let Err(e) = self.load(c) {
+                tracing::info!("{}: not loaded: {e}", c.path.display());
+            }
+        }
+        let _ = self.store();
+    }
+
+    /// A loaded plugin file has changed on disk since it was loaded. The dynamic loader keeps
+    /// serving the old code for the same path, so a resident host must hand over to a fresh
+    /// process.
+    pub fn plugins_changed(&self) -> bool {
+        self.loaded.values().any(|(c, _)| plugin::Candidate::stat(&c.path).is_some_and(|now| now != *c))
     }
 
     /// Classifies, dispatches and merges one event. Nothing is written yet.
@@ -504,17 +592,24 @@ impl Host {
     }
 
     fn load(&mut self, c: &plugin::Candidate) -> Result<Arc<LoadedPlugin>, String> {
-        if let Some(p) = self.loaded.get(&c.path) {
+        if let Some((seen, p)) = self.loaded.get(&c.path) {
+            if seen != c {
+                return Err("the file changed after this process loaded it; the next event loads the new one".into());
+            }
             return Ok(Arc::clone(p));
         }
         let p = Arc::new(plugin::load(&c.path).map_err(|e| e.to_string())?);
-        self.loaded.insert(c.path.clone(), Arc::clone(&p));
+        self.loaded.insert(c.path.clone(), (c.clone(), Arc::clone(&p)));
         Ok(p)
     }
 
     /// Stores the record in one transaction, with the stage timings, the per-plugin metrics,
     /// and every threshold violation. `hook.total` runs from process start to the commit.
     pub fn record(&mut self, record: &mut EventRecord, stages: &Stages) -> Result<i64, String> {
+        self.record_from(record, stages, Origin::InProcess)
+    }
+
+    fn record_from(&mut self, record: &mut EventRecord, stages: &Stages, origin: Origin) -> Result<i64, String> {
         let thresholds = self.config.file.thresholds.clone();
         let rss_at_start = self.rss_at_start;
         let open_started = Instant::now();
@@ -526,7 +621,7 @@ impl Host {
             stage_list.push(("store.wait".into(), open_time));
         }
         let calls = record.calls.clone();
-        finish_measurements(record, &stage_list, &calls, &thresholds, rss_at_start, insert_started);
+        finish_measurements(record, &stage_list, &calls, &thresholds, rss_at_start, insert_started, origin);
         store.record(record).map_err(|e: StoreError| e.to_string())
     }
 }
@@ -568,6 +663,7 @@ fn finish_measurements(
     t: &Thresholds,
     rss_at_start: u64,
     insert_started: Instant,
+    origin: Origin,
 ) {
     let violate = |record: &mut EventRecord, metric: &str, subject: &str, value: f64, threshold: f64| {
         if value > threshold {
@@ -593,14 +689,31 @@ fn finish_measurements(
         let mb = c.peak_live_bytes as f64 / (1024.0 * 1024.0);
         violate(record, "memory.growth", &c.plugin, mb, t.memory_growth_mb);
     }
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let rss = crate::clock::peak_rss_bytes();
-    record.metrics.push(MetricRow { name: "process.peak_rss_mb".into(), value: rss as f64 / (1024.0 * 1024.0) });
-    let growth = rss.saturating_sub(rss_at_start) as f64 / (1024.0 * 1024.0);
+    let growth = mib(rss.saturating_sub(rss_at_start));
     violate(record, "memory.growth", "host", growth, t.memory_growth_mb);
     let insert = ms(insert_started.elapsed());
     record.metrics.push(MetricRow { name: "store.insert".into(), value: insert });
     violate(record, "store.insert", "host", insert, t.database_operation_ms);
-    let total = ms(crate::clock::since_start());
+    let total = match origin {
+        Origin::InProcess => {
+            record.metrics.push(MetricRow { name: "process.peak_rss_mb".into(), value: mib(rss) });
+            ms(crate::clock::since_start())
+        }
+        Origin::TakenOver { started_unix_ns } => {
+            record.metrics.push(MetricRow { name: "process.peak_rss_mb".into(), value: mib(rss) });
+            (crate::clock::unix_ns() - started_unix_ns).max(0) as f64 / 1e6
+        }
+        Origin::Client { started_unix_ns, peak_rss_bytes } => {
+            // The client's own process is what Claude Code started; the resident host's memory
+            // is reported beside it.
+            record.metrics.push(MetricRow { name: "process.peak_rss_mb".into(), value: mib(peak_rss_bytes) });
+            record.metrics.push(MetricRow { name: "resident.peak_rss_mb".into(), value: mib(rss) });
+            record.metrics.push(MetricRow { name: "hook.resident".into(), value: 1.0 });
+            (crate::clock::unix_ns() - started_unix_ns).max(0) as f64 / 1e6
+        }
+    };
     record.metrics.push(MetricRow { name: "hook.total".into(), value: total });
     violate(record, "hook.total", "host", total, t.hook_execution_ms);
 }

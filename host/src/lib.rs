@@ -21,6 +21,7 @@ pub mod plugin;
 pub mod project;
 pub mod redact;
 pub mod report;
+pub mod resident;
 pub mod settings;
 pub mod spool;
 pub mod store;

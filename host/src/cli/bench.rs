@@ -117,7 +117,7 @@ pub struct BenchOptions {
 pub fn measure(config: &Config, o: &BenchOptions) -> anyhow::Result<SampleSet> {
     let chronicle = match &o.binary {
         Some(b) => b.clone(),
-        None => std::env::current_exe()?,
+        None => sibling(chronicle::resident::CLIENT_BIN)?,
     };
     let calibrate = sibling("chronicle-calibrate")?;
     let cat = PathBuf::from("cat");

@@ -54,7 +54,7 @@ pub fn run(config: &Config, db: Option<PathBuf>, keep: bool) -> anyhow::Result<E
     if db.exists() {
         bail!("{} already exists: pass a new --db path (the demo never mixes its events into an existing database)", db.display());
     }
-    let exe = std::env::current_exe()?;
+    let exe = chronicle::resident::sibling(chronicle::resident::CLIENT_BIN);
     let lines: Vec<&str> = SESSION.lines().filter(|l| !l.trim().is_empty()).collect();
 
     let bar = if std::io::stderr().is_terminal() {

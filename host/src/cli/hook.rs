@@ -1,16 +1,53 @@
 //! `chronicle hook`: read one event from stdin, answer Claude Code, record everything.
 //!
+//! The event goes to the resident host for this configuration when one is listening (see
+//! [`chronicle::resident`]); otherwise, or if it fails, this process handles it itself and
+//! starts a resident host for the next event. Either way the answer and the record are the same.
+//!
 //! Exit codes: 0 (answered, possibly with nothing; input that is not a hook event is recorded
 //! as `parse_error`, answered with nothing and explained in one line on stderr: failing open,
 //! since Claude Code shows non-zero exits as hook errors and a stray byte must not block work),
 //! 2 (a plugin blocked an event that only exit 2 can block; reason on stderr, stdout empty).
 
-use chronicle::config::Config;
-use chronicle::hook::{Host, Stages};
-use chronicle::payload::Kind;
+use std::ffi::OsString;
+use std::io::Read;
+use std::time::Duration;
 
-pub fn run() -> ! {
-    let received_at_ns = chronicle::clock::unix_ns();
+use chronicle::config::Config;
+use chronicle::hook::{Host, Origin, Reply, Stages};
+use chronicle::input::RawInput;
+use chronicle::resident::{self, AskError, Endpoint, Handover, Request, Response};
+use chronicle::store::FaultRow;
+
+/// How this process came to handle the event.
+pub enum Mode {
+    /// `chronicle-host hook`: ask the resident host, else handle it here.
+    Standalone,
+    /// `--in-process STARTED_NS`: the client found no resident host (and started one); stdin is
+    /// untouched.
+    InProcess { started_unix_ns: i64 },
+    /// `--handover SPEC`: the client read the event but the resident host did not answer it;
+    /// stdin holds exactly the bytes the client read.
+    Handover(Handover),
+}
+
+impl Mode {
+    pub fn parse(args: &[OsString]) -> Option<Mode> {
+        let text: Vec<&str> = args.iter().map(|a| a.to_str()).collect::<Option<_>>()?;
+        match text.as_slice() {
+            [] => Some(Mode::Standalone),
+            ["--in-process", started] => Some(Mode::InProcess { started_unix_ns: started.parse().ok()? }),
+            ["--handover", spec] => Some(Mode::Handover(Handover::parse(spec)?)),
+            _ => None,
+        }
+    }
+}
+
+pub fn run(mode: Mode) -> ! {
+    let received_at_ns = match &mode {
+        Mode::Handover(h) => h.received_at_ns,
+        _ => chronicle::clock::unix_ns(),
+    };
     let (config, config_error) = match Config::load(None) {
         Ok(c) => (c, None),
         Err(e) => (fallback_config(), Some(e.to_string())),
@@ -21,6 +58,21 @@ pub fn run() -> ! {
         tracing::error!("{e}; using defaults for this event");
     }
     let mut stages = Stages::default();
+    let mut faults = Vec::new();
+    if let Some(e) = config_error {
+        faults.push(FaultRow { source: "config", plugin: None, path: None, message: e });
+    }
+    if let Mode::Handover(h) = &mode {
+        let mut bytes = Vec::new();
+        if let Err(e) = std::io::stdin().lock().read_to_end(&mut bytes) {
+            tracing::error!("cannot read the handed-over event: {e}");
+        }
+        let input = RawInput { bytes, total_bytes: h.total_bytes, truncated: h.truncated, timed_out: h.timed_out };
+        if h.lost {
+            faults.push(FaultRow { source: "resident", plugin: None, path: None, message: "the resident host took the event but did not answer; handled in process".into() });
+        }
+        in_process(config, &input, received_at_ns, stages, faults, Origin::TakenOver { started_unix_ns: h.started_unix_ns })
+    }
     let cap = config.file.hook.max_input_bytes;
     let read_timeout = config.read_timeout();
     let input = stages.time("hook.read", || chronicle::input::read_stdin(cap, read_timeout));
@@ -28,51 +80,68 @@ pub fn run() -> ! {
         Ok(i) => i,
         Err(e) => {
             tracing::error!("cannot read stdin: {e}");
-            chronicle::input::RawInput::default()
+            RawInput::default()
         }
     };
-
-    let mut host = Host::new(config);
-    let handled = host.handle(&input, received_at_ns, &mut stages);
-    let mut record = handled.record;
-    if let Some(e) = config_error {
-        record.faults.push(chronicle::store::FaultRow { source: "config", plugin: None, path: None, message: e });
+    if let Mode::InProcess { started_unix_ns } = mode {
+        in_process(config, &input, received_at_ns, stages, faults, Origin::TakenOver { started_unix_ns })
     }
-    let kind = record.kind.clone();
-    let parse_error = record.error.clone();
-
-    // By reference: the record holds the payload (up to the input cap); no copy on the hot path.
-    if let Err(e) = host.record(&mut record, &stages) {
-        tracing::error!("cannot record the event: {e}");
-        // Also one line on stderr: Claude Code keeps it in its debug log.
-        eprintln!("chronicle: cannot record the event: {e} (kept in the spool)");
-        if let Err(spool_err) = chronicle::spool::append(&host.config.data_dir, &record, &e) {
-            tracing::error!("cannot spool the event either: {spool_err}");
+    if faults.is_empty() {
+        match Endpoint::for_config(&config) {
+            Ok(endpoint) => {
+                let request = Request {
+                    input,
+                    received_at_ns,
+                    client_started_unix_ns: received_at_ns - chronicle::clock::since_start().as_nanos() as i64,
+                    client_peak_rss_bytes: chronicle::clock::peak_rss_bytes(),
+                    read_ns: stages.entries.first().map_or(0, |(_, d)| d.as_nanos() as u64),
+                };
+                // Long enough for a queue of slow events ahead of ours; a server that takes
+                // longer is treated as lost.
+                let patience = Duration::from_millis(2 * config.file.hook.dispatch_budget_ms + 5000);
+                match resident::ask(&endpoint, &request, patience) {
+                    Ok(Response::Answered { exit_code, stdout, stderr }) => {
+                        let direct = chronicle::output::Output::direct();
+                        reply(|b| direct.write_answer(b), &Reply { exit_code, stdout, stderr, retire: false });
+                    }
+                    Ok(Response::Retry) => tracing::info!("the resident host handed the event back"),
+                    Err(AskError::Unavailable(e)) => {
+                        tracing::debug!("no resident host: {e}");
+                        if let Err(e) = resident::start_server(&endpoint) {
+                            tracing::warn!("cannot start a resident host: {e}");
+                        }
+                    }
+                    Err(e @ AskError::Lost(_)) => {
+                        tracing::warn!("{e}");
+                        faults.push(FaultRow { source: "resident", plugin: None, path: None, message: e.to_string() });
+                    }
+                }
+                in_process(config, &request.input, received_at_ns, stages, faults, Origin::InProcess)
+            }
+            Err(e) => tracing::debug!("resident host not used: {e}"),
         }
     }
+    in_process(config, &input, received_at_ns, stages, faults, Origin::InProcess)
+}
 
-    let answer = handled.answer;
-    tracing::debug!(
-        kind = %kind,
-        event = record.hook_event_name.as_deref().unwrap_or("-"),
-        decision = %record.decision,
-        plugins = record.calls.len(),
-        total_ms = chronicle::clock::since_start().as_secs_f64() * 1000.0,
-        "handled"
-    );
-    let code = answer.exit_code;
-    if let Some(out) = &answer.stdout {
-        if let Err(e) = host.write_answer(out.as_bytes()) {
+fn in_process(config: Config, input: &RawInput, received_at_ns: i64, mut stages: Stages, faults: Vec<FaultRow>, origin: Origin) -> ! {
+    let mut host = Host::new(config);
+    let answer = host.answer(input, received_at_ns, &mut stages, origin, faults);
+    reply(|b| host.write_answer(b), &answer)
+}
+
+/// Writes the answer where Claude Code reads it and exits with its code. Exiting here also
+/// ends any plugin thread that was abandoned.
+fn reply(write: impl FnOnce(&[u8]) -> std::io::Result<()>, reply: &Reply) -> ! {
+    if let Some(out) = &reply.stdout {
+        if let Err(e) = write(out.as_bytes()) {
             tracing::error!("cannot write the answer: {e}");
         }
     }
-    if let Some(err) = &answer.stderr {
-        eprintln!("{}", err.lines().next().unwrap_or(""));
+    for line in &reply.stderr {
+        eprintln!("{line}");
     }
-    if kind == Kind::ParseError.as_str() {
-        eprintln!("chronicle: {}", parse_error.unwrap_or_else(|| "input is not a hook event".into()));
-    }
-    std::process::exit(code)
+    std::process::exit(reply.exit_code)
 }
 
 /// Defaults with the usual paths, for when the config file itself is broken.

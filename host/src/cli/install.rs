@@ -127,8 +127,9 @@ pub fn install(config: &Config, project: bool, explicit: Option<PathBuf>, dry_ru
     if !no_plugins {
         install_plugins(config, dry_run, &mut out)?;
     }
-    let exe = std::env::current_exe().context("cannot find this executable's path")?;
-    let exe = exe.canonicalize().unwrap_or(exe);
+    // Claude Code runs the small client; it needs chronicle-host beside it.
+    let exe = chronicle::resident::sibling(chronicle::resident::CLIENT_BIN);
+    let exe = exe.canonicalize().with_context(|| format!("{} is missing: install `chronicle` and `chronicle-host` side by side", exe.display()))?;
     let answerable = answerable_events(config);
     let regs: Vec<Registration> = EVENTS
         .iter()

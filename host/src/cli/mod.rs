@@ -40,6 +40,9 @@ enum Command {
     ///
     /// Example: echo '{"hook_event_name":"Stop","session_id":"s"}' | chronicle hook
     Hook,
+    /// Run the resident host for this configuration (`chronicle hook` starts it on demand;
+    /// it exits after `hook.resident_idle_s` without events). Returns at once if one is running.
+    Serve,
     /// List recorded events.
     ///
     /// Example: chronicle events --session 6f1c2a9e --limit 20
@@ -305,7 +308,7 @@ fn load_config(explicit: Option<&std::path::Path>) -> anyhow::Result<Config> {
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if matches!(cli.command, Command::Hook) {
-        hook::run();
+        hook::run(hook::Mode::Standalone);
     }
     if matches!(cli.command, Command::Doctor) {
         let config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string());
@@ -315,12 +318,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         return install::uninstall(target.project, target.settings, target.dry_run);
     }
     let config = load_config(cli.config.as_deref())?;
+    if matches!(cli.command, Command::Serve) {
+        let idle = chronicle::resident::idle_limit(&config);
+        let log_file = config.file.log.file.clone().unwrap_or_else(|| chronicle::logging::default_file(&config.data_dir));
+        chronicle::logging::init(&config.file.log.level, chronicle::logging::Destination::File(&log_file));
+        chronicle::resident::serve(config, idle).context("the resident host stopped")?;
+        // Plugin threads abandoned on a hang must not keep the process alive.
+        std::process::exit(0);
+    }
     match &config.file.log.file {
         Some(f) => chronicle::logging::init(&config.file.log.level, chronicle::logging::Destination::File(f)),
         None => chronicle::logging::init(&config.file.log.level, chronicle::logging::Destination::Stderr),
     }
     match cli.command {
-        Command::Hook => unreachable!("handled above"),
+        Command::Hook | Command::Serve => unreachable!("handled above"),
         Command::Events { session, limit, json } => show::events(&config, session, limit, json),
         Command::Sessions { json } => show::sessions(&config, json),
         Command::Plugins(PluginsCommand::List { json }) => plugins::list(&config, json),

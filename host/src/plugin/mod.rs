@@ -37,6 +37,22 @@ pub struct Candidate {
     pub inode: u64,
 }
 
+impl Candidate {
+    fn from_metadata(path: PathBuf, m: &fs::Metadata) -> Candidate {
+        Candidate {
+            size: m.len(),
+            mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
+            inode: m.ino(),
+            path,
+        }
+    }
+
+    /// The file's identity now, if it still exists.
+    pub fn stat(path: &Path) -> Option<Candidate> {
+        fs::metadata(path).ok().map(|m| Candidate::from_metadata(path.to_owned(), &m))
+    }
+}
+
 /// A file that will not be loaded, and why (one line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refusal {
@@ -77,12 +93,7 @@ pub fn discover(dirs: &[PathBuf]) -> (Vec<Candidate>, Vec<Refusal>) {
                         let reason = format!("plugin file {problem}; fix with `chmod go-w {}`", path.display());
                         refusals.push(Refusal { path, name: None, reason });
                     }
-                    None => candidates.push(Candidate {
-                        size: m.len(),
-                        mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
-                        inode: m.ino(),
-                        path,
-                    }),
+                    None => candidates.push(Candidate::from_metadata(path, &m)),
                 },
                 Err(e) => refusals.push(Refusal { path, name: None, reason: format!("cannot stat: {e}") }),
             }
@@ -200,12 +211,16 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     pub info: PluginInfo,
     backend: load::Backend,
+    /// `init`'s answer: a plugin is initialised once per process (the resident host serves many
+    /// events with one config, and C plugins are promised a single `init`).
+    initialised: std::sync::OnceLock<Result<(), String>>,
 }
 
 impl LoadedPlugin {
-    /// Runs `init` with the plugin's config section. Called once per process before `call`.
+    /// Runs `init` with the plugin's config section, the first time only; later calls return
+    /// the first answer.
     pub fn init(&self, config_json: &str) -> Result<(), String> {
-        self.backend.init(config_json)
+        self.initialised.get_or_init(|| self.backend.init(config_json)).clone()
     }
 
     /// Calls the handler. Never unwinds (Rust plugins catch panics on their side).
