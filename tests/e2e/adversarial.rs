@@ -36,13 +36,25 @@ pub fn cases() -> Vec<Value> {
     corpus_lines("adversarial.jsonl").iter().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// How a case reaches the host.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Path {
+    /// The first event of an installation: handled in the hook's own process.
+    InProcess,
+    /// Handed to a resident host that is already listening.
+    Resident,
+}
+
 /// Runs every case through a host with `plugins`, checking exit, stdout, record and budget.
 /// Returns (case, run) pairs for further checks.
-pub fn run_all(plugins: &[&str]) -> Vec<(Value, chronicle_e2e::Run)> {
+pub fn run_all(plugins: &[&str], path: Path) -> Vec<(Value, chronicle_e2e::Run)> {
     let (_keep, dir) = materialize();
     let mut out = Vec::new();
     for case in cases() {
-        let env = Env::with_plugins(plugins);
+        let mut env = Env::with_plugins(plugins);
+        if path == Path::Resident {
+            env.start_resident();
+        }
         let name = case["name"].as_str().unwrap().to_owned();
         let expect = &case["expect"];
         let input = bytes_of(&case, &dir);
@@ -83,6 +95,7 @@ pub fn run_all(plugins: &[&str]) -> Vec<(Value, chronicle_e2e::Run)> {
             other => panic!("unknown record expectation {other}"),
         });
         assert!(ok, "{name}: record {} (kind {}, redacted {}, truncated {}) is not {options:?}", rec["id"], rec["kind"], rec["redacted"], rec["truncated"]);
+        assert_eq!(env.resident_flags(), vec![path == Path::Resident], "{name}: handled on the {path:?} path");
         out.push((case, run));
     }
     out
@@ -90,14 +103,16 @@ pub fn run_all(plugins: &[&str]) -> Vec<(Value, chronicle_e2e::Run)> {
 
 #[test]
 fn every_adversarial_case_meets_its_expectations_without_plugins() {
-    run_all(&[]);
+    run_all(&[], Path::InProcess);
+    run_all(&[], Path::Resident);
 }
 
 #[test]
 fn every_adversarial_case_meets_its_expectations_with_a_noisy_plugin_on_every_event() {
     // fixture-stdout subscribes to everything, prints to stdout and has no opinion: the
     // expectations (written for recording plus guards) must hold unchanged.
-    run_all(&["fixture_stdout"]);
+    run_all(&["fixture_stdout"], Path::InProcess);
+    run_all(&["fixture_stdout"], Path::Resident);
 }
 
 #[test]
@@ -121,7 +136,8 @@ pub const BUILTINS: &[&str] = &["chronicle_bash_guard", "chronicle_file_guard", 
 #[test]
 fn with_the_built_in_plugins_every_case_gets_its_expected_decision() {
     let mut checked = 0;
-    for (case, run) in run_all(BUILTINS) {
+    let runs = run_all(BUILTINS, Path::InProcess).into_iter().chain(run_all(BUILTINS, Path::Resident));
+    for (case, run) in runs {
         let Some(want) = case["expect"]["decision"].as_str() else { continue };
         let name = case["name"].as_str().unwrap();
         let got = if run.stdout.trim().is_empty() {
@@ -133,5 +149,5 @@ fn with_the_built_in_plugins_every_case_gets_its_expected_decision() {
         assert_eq!(got, want, "{name}: {}", run.stdout);
         checked += 1;
     }
-    assert_eq!(checked, 6, "cases carrying decisions");
+    assert_eq!(checked, 12, "cases carrying decisions, on both paths");
 }

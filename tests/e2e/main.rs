@@ -11,4 +11,5 @@ mod guards;
 mod merge;
 mod plugin_faults;
 mod report;
+mod resident;
 mod store;

@@ -71,6 +71,17 @@ impl Run {
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub extra_env: Vec<(String, String)>,
+    /// A resident host started by [`Env::start_resident`].
+    resident: Option<std::process::Child>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.resident.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Default for Env {
@@ -82,7 +93,7 @@ impl Default for Env {
 impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
-        let env = Env { dir, extra_env: Vec::new() };
+        let env = Env { dir, extra_env: Vec::new(), resident: None };
         std::fs::create_dir_all(env.plugin_dir()).expect("plugin dir");
         set_mode(env.home(), 0o700);
         set_mode(&env.plugin_dir(), 0o700);
@@ -138,6 +149,47 @@ impl Env {
             c.env(k, v);
         }
         c
+    }
+
+    /// The resident host's sockets, if any are listening (or left behind).
+    pub fn resident_sockets(&self) -> Vec<PathBuf> {
+        let dir = self.home().join("resident");
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "sock")).collect()
+    }
+
+    /// Starts `chronicle serve` for this environment (as the first hook would) and waits until it
+    /// listens, so that the next `hook` is handled by it. Returns its pid.
+    pub fn start_resident(&mut self) -> u32 {
+        let child = self.command(&["serve"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn chronicle serve");
+        let pid = child.id();
+        self.resident = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.resident_sockets().is_empty() {
+            assert!(Instant::now() < deadline, "the resident host did not start listening");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        pid
+    }
+
+    /// Waits until no resident host listens (its socket is gone); false after `limit`.
+    pub fn wait_resident_gone(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while !self.resident_sockets().is_empty() {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
+    /// Which recorded events the resident host handled (by `hook.resident`), in order.
+    pub fn resident_flags(&self) -> Vec<bool> {
+        self.query("SELECT EXISTS (SELECT 1 FROM metrics m WHERE m.event_id = e.id AND m.name = 'hook.resident') FROM events e ORDER BY e.id")
+            .into_iter()
+            .map(|r| r[0] == "1")
+            .collect()
     }
 
     /// Runs `chronicle hook` with `stdin`, closing stdin after writing it.

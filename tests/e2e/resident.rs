@@ -1,0 +1,152 @@
+//! The resident host: events after the first are handed to `chronicle-host serve`, with the
+//! same answers and records as in process; every way it can go away loses no event.
+
+use std::time::{Duration, Instant};
+
+use chronicle_e2e::{bash_event, corpus_lines, set_mode, Env};
+
+const BUILTINS: &[&str] = &["chronicle_bash_guard", "chronicle_file_guard", "chronicle_secret_guard", "chronicle_session_context"];
+
+/// Runs the realistic session through `env`; returns (exit code, stdout) per event.
+fn replay_session(env: &Env) -> Vec<(i32, String)> {
+    corpus_lines("session.jsonl")
+        .iter()
+        .map(|l| {
+            let r = env.hook(l.as_bytes());
+            (r.code, r.stdout)
+        })
+        .collect()
+}
+
+#[test]
+fn events_after_the_first_go_to_the_resident_host_with_the_same_answers() {
+    let mut in_process = Env::with_plugins(BUILTINS);
+    in_process.set_env("CHRONICLE_RESIDENT", "0");
+    let resident = Env::with_plugins(BUILTINS);
+    let want = replay_session(&in_process);
+    let got = replay_session(&resident);
+    assert_eq!(got, want, "the resident host answers exactly as the in-process path does");
+
+    let flags = resident.resident_flags();
+    assert_eq!(flags.len(), want.len(), "every event recorded once");
+    assert!(!flags[0], "the first event has no resident host to go to");
+    let late = &flags[flags.len() / 2..];
+    assert!(late.iter().all(|&f| f), "once started, the resident host handles every event: {flags:?}");
+    assert!(in_process.resident_flags().iter().all(|&f| !f));
+    assert!(in_process.resident_sockets().is_empty(), "CHRONICLE_RESIDENT=0 starts no resident host");
+
+    // Same decisions recorded, and the client's own process stays small.
+    let decisions = |e: &Env| e.query("SELECT decision FROM events ORDER BY id");
+    assert_eq!(decisions(&resident), decisions(&in_process));
+    let client_rss: f64 = resident
+        .query("SELECT max(value) FROM metrics WHERE name = 'process.peak_rss_mb' AND event_id IN (SELECT event_id FROM metrics WHERE name = 'hook.resident')")[0][0]
+        .parse()
+        .unwrap();
+    assert!(client_rss < 8.0, "the client process peaked at {client_rss} MiB");
+}
+
+#[test]
+fn a_config_file_can_turn_the_resident_host_off() {
+    let env = Env::with_plugins(&["fixture_echo"]);
+    std::fs::write(env.home().join("config.toml"), "[hook]\nresident = false\n").unwrap();
+    for _ in 0..4 {
+        assert_eq!(env.hook(&bash_event("deny-me")).permission_decision(), "deny");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(env.hook(&bash_event("deny-me")).permission_decision(), "deny");
+    assert_eq!(env.resident_flags(), vec![false; 5]);
+    assert!(env.resident_sockets().is_empty());
+}
+
+#[test]
+fn a_hung_plugin_retires_the_resident_host_and_the_next_event_is_still_answered() {
+    let mut env = Env::with_plugins(&["fixture_hang", "fixture_echo"]);
+    env.start_resident();
+    let run = env.hook(&bash_event("hang-me"));
+    assert_eq!(run.permission_decision(), "deny", "fail-closed plugin timed out: {}", run.stdout);
+    assert!(env.wait_resident_gone(Duration::from_secs(10)), "a host with a stuck plugin thread must stop serving");
+    assert_eq!(env.hook(&bash_event("deny-me")).permission_decision(), "deny");
+    assert_eq!(env.resident_flags(), vec![true, false]);
+    let statuses = env.query("SELECT status FROM plugin_calls WHERE plugin = 'fixture-hang' ORDER BY id");
+    assert_eq!(statuses[0][0], "timeout");
+}
+
+#[test]
+fn a_panicking_plugin_does_not_stop_the_resident_host() {
+    let mut env = Env::with_plugins(&["fixture_panic", "fixture_echo"]);
+    env.start_resident();
+    assert_eq!(env.hook(&bash_event("panic-me && deny-me")).permission_decision(), "deny");
+    assert_eq!(env.hook(&bash_event("deny-me")).permission_decision(), "deny");
+    assert_eq!(env.resident_flags(), vec![true, true]);
+}
+
+#[test]
+fn a_replaced_plugin_file_is_handed_back_and_loaded_fresh() {
+    let mut env = Env::with_plugins(&["fixture_echo"]);
+    env.start_resident();
+    env.hook(&bash_event("ls"));
+    let tmp = env.plugin_dir().join(".tmp");
+    std::fs::copy(chronicle_e2e::plugin_lib("fixture_panic"), &tmp).unwrap();
+    std::fs::rename(&tmp, env.plugin_dir().join("libfixture_echo.so")).unwrap();
+    env.hook(&bash_event("ls"));
+    let names = env.query("SELECT plugin FROM plugin_calls ORDER BY id");
+    assert_eq!(names, vec![vec!["fixture-echo".to_string()], vec!["fixture-panic".to_string()]]);
+    assert_eq!(env.resident_flags(), vec![true, false], "the stale host hands the event back");
+}
+
+#[test]
+fn a_killed_resident_host_loses_no_event_and_is_replaced() {
+    let mut env = Env::with_plugins(&["fixture_echo"]);
+    let pid = env.start_resident();
+    let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!env.resident_sockets().is_empty(), "a killed host leaves its socket behind");
+    assert_eq!(env.hook(&bash_event("deny-me")).permission_decision(), "deny");
+    assert_eq!(env.count("SELECT count(*) FROM events"), 1);
+    // That event started a new host; a later event reaches it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert_eq!(env.hook(&bash_event("deny-me")).permission_decision(), "deny");
+        if env.resident_flags().last() == Some(&true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no new resident host took over: {:?}", env.resident_flags());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let n = env.resident_flags().len() as i64;
+    assert_eq!(env.count("SELECT count(*) FROM events"), n);
+}
+
+#[test]
+fn a_resident_directory_others_can_write_is_not_trusted() {
+    let mut env = Env::with_plugins(&["fixture_echo"]);
+    env.start_resident();
+    set_mode(&env.home().join("resident"), 0o777);
+    assert_eq!(env.hook(&bash_event("deny-me")).permission_decision(), "deny");
+    assert_eq!(env.resident_flags(), vec![false], "not handed to a socket in a directory others can write");
+    set_mode(&env.home().join("resident"), 0o700);
+}
+
+#[test]
+fn an_idle_resident_host_exits_on_its_own() {
+    let mut env = Env::with_plugins(&["fixture_echo"]);
+    env.set_env("CHRONICLE_RESIDENT_IDLE_S", "0.5");
+    env.start_resident();
+    assert!(env.wait_resident_gone(Duration::from_secs(15)), "still listening after its idle limit");
+}
+
+#[test]
+fn the_client_links_none_of_the_host_machinery() {
+    // Searched as text with the (optimised) standard library: the debug binaries are large.
+    let read = |p: std::path::PathBuf| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
+    let client = read(chronicle_e2e::chronicle_bin());
+    let host = read(chronicle_e2e::chronicle_bin().with_file_name("chronicle-host"));
+    let contains = |hay: &str, needle: &str| hay.contains(needle);
+    // String literals (not debug info) of SQLite, the store's schema and the plugin dispatch:
+    // present in the host only.
+    for marker in ["SQLite format 3", "CREATE TABLE events", "is configured to fail closed"] {
+        assert!(contains(&host, marker), "{marker} should be in chronicle-host (is the marker still right?)");
+        assert!(!contains(&client, marker), "the `chronicle` client links {marker}: it must stay small");
+    }
+}
