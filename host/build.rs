@@ -5,7 +5,6 @@
 fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if os == "linux" {
-        println!("cargo:rustc-link-arg-bin=chronicle=-no-pie");
         println!("cargo:rustc-link-arg-bin=chronicle-host=-no-pie");
     }
 }

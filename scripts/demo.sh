@@ -3,5 +3,5 @@
 # through `chronicle hook` and show what was recorded and decided.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --workspace --locked --quiet
+scripts/build.sh
 exec target/release/chronicle demo "$@"

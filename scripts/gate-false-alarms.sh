@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-20}"
-cargo build --release --workspace --locked --quiet
+scripts/build.sh
 bin=target/release/chronicle
 alarms=0
 for i in $(seq 1 "$n"); do

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trials="${1:-20}"
-cargo build --release --workspace --locked --quiet
+scripts/build.sh
 bin=target/release/chronicle
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

@@ -6,7 +6,7 @@
 # fresh clone, which is how CI measures (a long-lived target dir measured ~10 % faster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --workspace --locked --quiet
+scripts/build.sh
 bin=target/release/chronicle
 if [ "${1:-}" = "--record" ]; then
     exec "$bin" bench --runs 150 --out bench/baseline.json

@@ -92,6 +92,8 @@ pub struct Host {
     loaded: HashMap<PathBuf, (plugin::Candidate, Arc<LoadedPlugin>)>,
     output: Option<Output>,
     cache: Cache,
+    /// Nudges the background checkpointer (resident host only).
+    checkpointer: Option<std::sync::mpsc::Sender<()>>,
     /// Peak RSS when the host was created (or, in a resident host, when the current event
     /// arrived), to measure growth per event.
     rss_at_start: u64,
@@ -111,6 +113,7 @@ impl Host {
             loaded: HashMap::new(),
             output: None,
             cache: Cache::new(),
+            checkpointer: None,
             rss_at_start: crate::clock::peak_rss_bytes(),
         }
     }
@@ -217,6 +220,22 @@ impl Host {
             }
         }
         let _ = self.store();
+    }
+
+    /// Work that can wait until the answer is out (a resident host calls this after each
+    /// answer): the store's log is checkpointed on a background thread instead of in `record`.
+    pub fn upkeep(&mut self) {
+        if self.checkpointer.is_none() {
+            if let Ok(store) = self.store() {
+                match store.checkpoint_in_background() {
+                    Ok(tx) => self.checkpointer = Some(tx),
+                    Err(e) => tracing::warn!("cannot checkpoint in the background: {e}"),
+                }
+            }
+        }
+        if let Some(tx) = &self.checkpointer {
+            let _ = tx.send(());
+        }
     }
 
     /// A loaded plugin file has changed on disk since it was loaded. The dynamic loader keeps

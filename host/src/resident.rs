@@ -455,6 +455,7 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
 
     let mut host = Host::new(config);
     host.warm_up();
+    host.upkeep();
     let mut last_event = Instant::now();
     loop {
         match wait_readable(&listener, TICK)? {
@@ -508,6 +509,8 @@ fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
         tracing::warn!("a plugin hung and was abandoned on its thread; the resident host retires");
     }
     sent?;
+    drop(stream);
+    host.upkeep();
     Ok(!retire)
 }
 

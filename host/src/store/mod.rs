@@ -41,6 +41,8 @@ const WAL_LIMIT_BYTES: u64 = 1024 * 1024;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Leave WAL upkeep to [`Store::upkeep`] (a resident host runs it after answering).
+    defer_upkeep: bool,
 }
 
 /// One plugin call, as stored.
@@ -161,7 +163,7 @@ impl Store {
         let sql = |source| StoreError::Sqlite { path: path.to_owned(), source };
         let conn = Connection::open(path).map_err(sql)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
-        let mut store = Store { conn, path: path.to_owned() };
+        let mut store = Store { conn, path: path.to_owned(), defer_upkeep: false };
         store.configure().map_err(sql)?;
         migrations::migrate(&mut store.conn).map_err(|e| match e {
             migrations::MigrateError::Sqlite(source) => sql(source),
@@ -219,8 +221,36 @@ impl Store {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         let event_id = write_event(&tx, rec).map_err(sql)?;
         tx.commit().map_err(sql)?;
-        self.bound_wal();
+        if !self.defer_upkeep {
+            self.bound_wal();
+        }
         Ok(event_id)
+    }
+
+    /// For a long-lived process: `record` no longer checkpoints; a thread with its own
+    /// connection does, in passive mode (never blocking this connection's writes), when nudged
+    /// through the returned sender after each event. The log file is reused from its start once
+    /// checkpointed, and trimmed back to the limit when it is.
+    pub fn checkpoint_in_background(&mut self) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+        self.conn.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES as i64).map_err(|e| self.err(e))?;
+        let conn = Connection::open(&self.path).map_err(|e| self.err(e))?;
+        conn.busy_timeout(Duration::from_millis(100)).map_err(|e| self.err(e))?;
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let wal = wal_path(&self.path);
+        std::thread::Builder::new()
+            .name("chronicle-checkpoint".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    while rx.try_recv().is_ok() {}
+                    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES) {
+                        let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+                        tracing::debug!("background wal checkpoint: {result:?}");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Sqlite { path: self.path.clone(), source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)) })?;
+        self.defer_upkeep = true;
+        Ok(tx)
     }
 
     /// Keeps the write-ahead log short.
@@ -232,9 +262,7 @@ impl Store {
     /// slower. Past [`WAL_LIMIT_BYTES`] we checkpoint and truncate it ourselves; if other
     /// processes are busy we skip quickly and a later event does it.
     fn bound_wal(&mut self) {
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES);
+        let big = std::fs::metadata(wal_path(&self.path)).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES);
         if !big {
             return;
         }
@@ -402,6 +430,12 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
         }
     }
     Ok(event_id)
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut wal = db.to_owned().into_os_string();
+    wal.push("-wal");
+    PathBuf::from(wal)
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
