@@ -5,8 +5,12 @@
 //!
 //! 1. Work on log latencies, so effects are ratios and heavy right tails shrink.
 //! 2. **Paired** samples (baseline and candidate measured alternately, same `iteration`):
-//!    Wilcoxon signed-rank test on the per-pair log ratios; effect = Hodges–Lehmann estimate
-//!    (median of Walsh averages). Interleaving cancels machine drift, which otherwise dominates.
+//!    a 10 %-trimmed mean test (Tukey–McLaughlin) on the per-pair log ratios; effect =
+//!    Hodges–Lehmann estimate (median of Walsh averages). Interleaving cancels machine drift,
+//!    which otherwise dominates. Trimming sets aside the pairs whose samples fell into different
+//!    modes of a bimodal latency, and rare outliers; measured against the Wilcoxon signed-rank
+//!    test over 1000 trials per cell it gains 3 points of power at +20 %, n = 30 on bimodal data
+//!    (88.5 → 91.5 %) at equal false alarms (see regress/README.md).
 //! 3. **Unpaired** samples: Mann–Whitney U (normal approximation with continuity correction;
 //!    statrs' exact mode is wrong for `len(x) <= len(y)`); effect = Hodges–Lehmann shift (median
 //!    of all pairwise log differences). Rank tests keep their power on rare 10× outliers where
@@ -34,6 +38,10 @@ pub mod stats;
 use serde::Serialize;
 
 pub use format::{ParseError, SampleSet};
+
+/// Fraction of each tail of the paired log ratios the paired test sets aside (10 % measured best:
+/// 20 % loses power on log-normal samples, 0 % — a t-test — on bimodal ones).
+pub const PAIRED_TRIM: f64 = 0.1;
 
 /// Name of the reserved scenario holding the calibration workload.
 pub const CALIBRATION: &str = "calibration";
@@ -147,7 +155,7 @@ pub fn compare(baseline: &SampleSet, candidate: &SampleSet, settings: &Settings)
             let d: Vec<f64> = pairs.iter().map(|(x, y)| (y / x).ln()).filter(|v| v.is_finite()).collect();
             let effect = stats::hodges_lehmann_one(&d);
             let ci = stats::bootstrap_ci(&d, &[], settings.resamples, settings.confidence, seed, |a, _| stats::median(a));
-            (effect, ci, stats::wilcoxon_signed_rank(&d))
+            (effect, ci, stats::trimmed_mean_test(&d, PAIRED_TRIM))
         } else if calibrated {
             let cal_b = logs(&baseline.values(CALIBRATION).unwrap_or_default());
             let cal_c = logs(&candidate.values(CALIBRATION).unwrap_or_default());
