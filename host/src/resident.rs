@@ -492,8 +492,13 @@ fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
     }
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+    let received = Instant::now();
     let mut bytes = Vec::new();
     stream.read_to_end(&mut bytes)?;
+    let receive = received.elapsed();
+    if bytes.is_empty() {
+        return Ok(true); // a probe (`chronicle doctor`): connected and left
+    }
     let request = Request::decode(&bytes)?;
     if host.plugins_changed() {
         tracing::info!("a plugin file changed; handing this event back and retiring");
@@ -502,6 +507,7 @@ fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
     }
     let mut stages = Stages::default();
     stages.add("hook.read", Duration::from_nanos(request.read_ns));
+    stages.add("resident.receive", receive);
     let origin = Origin::Client { started_unix_ns: request.client_started_unix_ns, peak_rss_bytes: request.client_peak_rss_bytes };
     let Reply { exit_code, stdout, stderr, retire } = host.answer(&request.input, request.received_at_ns, &mut stages, origin, Vec::new());
     let sent = stream.write_all(&Response::Answered { exit_code, stdout, stderr }.encode());

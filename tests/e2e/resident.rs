@@ -150,3 +150,16 @@ fn the_client_links_none_of_the_host_machinery() {
         assert!(!contains(&client, marker), "the `chronicle` client links {marker}: it must stay small");
     }
 }
+
+#[test]
+fn doctor_says_whether_a_resident_host_is_listening() {
+    let mut env = Env::new();
+    let before = env.run(&["doctor"]);
+    assert!(before.stdout.contains("resident host: not running"), "{}", before.stdout);
+    env.start_resident();
+    let after = env.run(&["doctor"]);
+    assert!(after.stdout.contains("resident host: listening at"), "{}", after.stdout);
+    env.set_env("CHRONICLE_RESIDENT", "off");
+    let off = env.run(&["doctor"]);
+    assert!(off.stdout.contains("resident host: disabled"), "{}", off.stdout);
+}

@@ -149,6 +149,7 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
         },
         Err(e) => r.add(Status::Fail, "database", format!("{e}; check the directory's permissions or set CHRONICLE_DB")),
     }
+    resident_check(&mut r, &config);
     let spool = chronicle::spool::path(&config.data_dir);
     match std::fs::read_to_string(&spool) {
         Ok(s) if !s.trim().is_empty() => r.add(
@@ -163,4 +164,25 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
     text.push('\n');
     super::show::out(&text)?;
     Ok(if r.failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Both binaries in place, and whether a resident host serves this configuration.
+fn resident_check(r: &mut Report, config: &Config) {
+    use chronicle::resident::{self, Endpoint, CLIENT_BIN, HOST_BIN};
+    for bin in [CLIENT_BIN, HOST_BIN] {
+        let path = resident::sibling(bin);
+        if !path.is_file() {
+            r.add(Status::Fail, "binary", format!("{} is missing: `chronicle` and `chronicle-host` must be installed side by side", path.display()));
+        }
+    }
+    match Endpoint::for_config(config) {
+        Ok(e) => match e.connect() {
+            Ok(_) => r.add(Status::Ok, "resident host", format!("listening at {}", e.socket.display())),
+            Err(_) => r.add(Status::Ok, "resident host", "not running; the next event starts one"),
+        },
+        Err(resident::ResidentError::Disabled) => {
+            r.add(Status::Warn, "resident host", "disabled (CHRONICLE_RESIDENT or hook.resident): every event pays for loading plugins and opening the database")
+        }
+        Err(e) => r.add(Status::Warn, "resident host", format!("not usable: {e}; events are handled in process")),
+    }
 }
