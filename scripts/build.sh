@@ -7,5 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --workspace --locked --quiet
 if [ "$(uname -s)" = Linux ] && ldd --version 2>&1 | grep -qiE 'glibc|gnu libc'; then
+    # Cargo does not always see that `cargo rustc` with other flags must relink what `cargo build`
+    # just linked: touching the client's source makes it.
+    touch host/src/bin/chronicle.rs
     cargo rustc --release --locked --quiet -p chronicle --bin chronicle -- -C target-feature=+crt-static
+    if ! ldd target/release/chronicle 2>&1 | grep -qE 'not a dynamic|statically linked'; then
+        echo "warning: target/release/chronicle is not statically linked; each event costs ~0.25 ms more" >&2
+    fi
 fi

@@ -119,10 +119,8 @@ pub fn measure(config: &Config, o: &BenchOptions) -> anyhow::Result<SampleSet> {
         Some(b) => b.clone(),
         None => sibling(chronicle::resident::CLIENT_BIN)?,
     };
-    let calibrate = sibling("chronicle-calibrate")?;
     let cat = PathBuf::from("cat");
     let home = bench_home(config, o.extra_plugins.as_deref())?;
-    let calib_db = home.path().join("calibration.db");
     let events = bench_events();
     let warmup = 3;
     let bar = if o.quiet { None } else { progress((o.runs + warmup) as u64) };
@@ -141,8 +139,9 @@ pub fn measure(config: &Config, o: &BenchOptions) -> anyhow::Result<SampleSet> {
             jobs.push((name.clone(), chronicle.as_path(), vec!["hook"], payload.as_str()));
             jobs.push((format!("reference.cat.{}", name.trim_start_matches("hook.")), cat.as_path(), vec![], payload.as_str()));
         }
-        let calib_arg = calib_db.to_str().unwrap_or("calibration.db");
-        jobs.push((CALIBRATION.to_owned(), calibrate.as_path(), vec![calib_arg], events[0].1.as_str()));
+        // The calibration workload: starting a process that reads the event, which is most of
+        // what a hook costs now that a resident host does the rest (see regress/README.md).
+        jobs.push((CALIBRATION.to_owned(), cat.as_path(), vec![], events[0].1.as_str()));
         for i in (1..jobs.len()).rev() {
             jobs.swap(i, rng.below(i + 1));
         }
@@ -169,6 +168,7 @@ pub fn measure(config: &Config, o: &BenchOptions) -> anyhow::Result<SampleSet> {
     }
     set.meta.insert("created_at".into(), serde_json::json!(chronicle::store::read::rfc3339(chronicle::clock::unix_ns())));
     set.meta.insert("runs".into(), serde_json::json!(o.runs));
+    set.meta.insert("calibration".into(), serde_json::json!("cat fed the first event (process start + stdin)"));
     set.meta.insert("binary".into(), serde_json::json!(chronicle.display().to_string()));
     set.meta.insert("host".into(), serde_json::json!(std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim()));
     Ok(set)
