@@ -258,6 +258,9 @@ fn invalid(what: &str) -> io::Error {
 }
 
 impl Request {
+    /// Bytes before the payload: magic, five u64 fields, flags, the payload's length.
+    pub const HEADER_LEN: usize = 4 + 5 * 8 + 1 + 8;
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.input.bytes.len() + 64);
         out.extend_from_slice(MAGIC);
@@ -493,12 +496,19 @@ fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
     let received = Instant::now();
-    let mut bytes = Vec::new();
+    let mut bytes = vec![0u8; Request::HEADER_LEN];
+    match stream.read_exact(&mut bytes) {
+        Ok(()) => {}
+        // A probe (`chronicle doctor`): connected and left.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(true),
+        Err(e) => return Err(e),
+    }
+    // The header ends with the payload's length: one allocation for a large event.
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[Request::HEADER_LEN - 8..]);
+    bytes.reserve(usize::try_from(u64::from_le_bytes(len)).unwrap_or(0).min(64 << 20));
     stream.read_to_end(&mut bytes)?;
     let receive = received.elapsed();
-    if bytes.is_empty() {
-        return Ok(true); // a probe (`chronicle doctor`): connected and left
-    }
     let request = Request::decode(&bytes)?;
     if host.plugins_changed() {
         tracing::info!("a plugin file changed; handing this event back and retiring");
@@ -562,6 +572,7 @@ mod tests {
             read_ns: 12,
         };
         assert_eq!(Request::decode(&r.encode()).unwrap(), r);
+        assert_eq!(r.encode().len(), Request::HEADER_LEN + r.input.bytes.len());
         let a = Response::Answered { exit_code: 2, stdout: Some("{}".into()), stderr: vec!["x".into(), String::new()] };
         assert_eq!(Response::decode(&a.encode()).unwrap(), a);
         let none = Response::Answered { exit_code: 0, stdout: None, stderr: vec![] };
