@@ -335,8 +335,14 @@ pub fn ab(config: &Config, old: &Path, new: &Path, runs: usize, candidate_plugin
     let mut rng = Rng::new(0xab);
     let warmup = 3;
     let bar = progress((runs + warmup) as u64);
+    let mut order: Vec<usize> = (0..events.len()).collect();
     for round in 0..runs + warmup {
-        for (name, payload) in &events {
+        // Events in a new random order each round, as in `bench`: what one event leaves behind
+        // (a large write, caches) then falls on a different scenario each time.
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        for (name, payload) in order.iter().map(|&i| &events[i]) {
             let old_first = rng.uniform() < 0.5;
             let run = |bin: &Path, home: &Path| time_process(bin, &["hook"], &[("CHRONICLE_HOME", home)], payload.as_bytes());
             let (a, b) = if old_first {
