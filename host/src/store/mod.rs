@@ -40,7 +40,7 @@ const WAL_LIMIT_BYTES: u64 = 1024 * 1024;
 /// A resident host checkpoints when events pause this long...
 const CHECKPOINT_QUIET: Duration = Duration::from_millis(250);
 /// ...or at once when the WAL passes this size.
-const WAL_HARD_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+const WAL_HARD_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
 
 pub struct Store {
     conn: Connection,
