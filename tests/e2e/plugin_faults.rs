@@ -146,12 +146,16 @@ fn plugins_are_not_loaded_for_events_they_do_not_subscribe_to() {
 
 #[test]
 fn a_replaced_plugin_file_is_loaded_again() {
-    let env = Env::with_plugins(&["fixture_echo"]);
+    let mut env = Env::with_plugins(&["fixture_echo"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    replace_between_two_events(&env);
+}
+
+/// One event, the echo plugin replaced by another (of another name), one more event: the
+/// second call must come from the new file. (tests/e2e/resident.rs runs it through a resident host.)
+pub fn replace_between_two_events(env: &Env) {
     env.hook(&bash_event("ls"));
-    // Replace it (write-then-rename, as an installer should) with a plugin of another name.
-    let tmp = env.plugin_dir().join(".tmp");
-    std::fs::copy(chronicle_e2e::plugin_lib("fixture_panic"), &tmp).unwrap();
-    std::fs::rename(&tmp, env.plugin_dir().join("libfixture_echo.so")).unwrap();
+    env.replace_plugin("libfixture_echo.so", "fixture_panic");
     env.hook(&bash_event("ls"));
     let names = env.query("SELECT plugin FROM plugin_calls ORDER BY id");
     assert_eq!(names, vec![vec!["fixture-echo".to_string()], vec!["fixture-panic".to_string()]]);

@@ -84,13 +84,7 @@ fn a_panicking_plugin_does_not_stop_the_resident_host() {
 fn a_replaced_plugin_file_is_handed_back_and_loaded_fresh() {
     let mut env = Env::with_plugins(&["fixture_echo"]);
     env.start_resident();
-    env.hook(&bash_event("ls"));
-    let tmp = env.plugin_dir().join(".tmp");
-    std::fs::copy(chronicle_e2e::plugin_lib("fixture_panic"), &tmp).unwrap();
-    std::fs::rename(&tmp, env.plugin_dir().join("libfixture_echo.so")).unwrap();
-    env.hook(&bash_event("ls"));
-    let names = env.query("SELECT plugin FROM plugin_calls ORDER BY id");
-    assert_eq!(names, vec![vec!["fixture-echo".to_string()], vec!["fixture-panic".to_string()]]);
+    crate::plugin_faults::replace_between_two_events(&env);
     assert_eq!(env.resident_flags(), vec![true, false], "the stale host hands the event back");
 }
 

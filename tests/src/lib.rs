@@ -130,6 +130,14 @@ impl Env {
         dst
     }
 
+    /// Replaces the installed `file` with the library `lib` the way an installer should: write
+    /// a new file, rename it over the old one.
+    pub fn replace_plugin(&self, file: &str, lib: &str) {
+        let tmp = self.plugin_dir().join(".tmp");
+        std::fs::copy(plugin_lib(lib), &tmp).expect("copy plugin");
+        std::fs::rename(&tmp, self.plugin_dir().join(file)).expect("rename over the plugin");
+    }
+
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.extra_env.push((key.into(), value.into()));
     }
