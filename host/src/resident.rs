@@ -179,6 +179,16 @@ impl Endpoint {
         self.socket.parent().unwrap_or(Path::new("."))
     }
 
+    /// An existing socket directory that others could write (or that is not ours): no server
+    /// may be trusted or started there. A missing one is fine (the server creates it).
+    pub fn unsafe_dir(&self) -> Option<ResidentError> {
+        match check_private(self.dir()) {
+            Err(ResidentError::Io(e)) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => Some(e),
+            Ok(()) => None,
+        }
+    }
+
     /// Connects to the server, if one is listening in a directory only we control.
     pub fn connect(&self) -> io::Result<UnixStream> {
         check_private(self.dir()).map_err(|e| io::Error::other(e.to_string()))?;

@@ -119,6 +119,8 @@ fn a_resident_directory_others_can_write_is_not_trusted() {
     set_mode(&env.home().join("resident"), 0o777);
     assert_eq!(env.hook(&bash_event("deny-me")).permission_decision(), "deny");
     assert_eq!(env.resident_flags(), vec![false], "not handed to a socket in a directory others can write");
+    let doctor = env.run(&["doctor"]);
+    assert!(doctor.stdout.contains("resident host: not used") && doctor.stdout.contains("mode 0700"), "{}", doctor.stdout);
     set_mode(&env.home().join("resident"), 0o700);
 }
 

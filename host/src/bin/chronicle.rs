@@ -60,6 +60,9 @@ fn hook() -> ! {
         in_process();
     }
     let Ok(endpoint) = Endpoint::compute(&data_dir, config_file.as_deref()) else { in_process() };
+    if endpoint.unsafe_dir().is_some() {
+        in_process(); // `chronicle doctor` says why
+    }
     if !endpoint.socket.exists() {
         // No resident host yet: start one for the next event; the host handles this one.
         let _ = resident::start_server(&endpoint);

@@ -176,9 +176,10 @@ fn resident_check(r: &mut Report, config: &Config) {
         }
     }
     match Endpoint::for_config(config) {
-        Ok(e) => match e.connect() {
-            Ok(_) => r.add(Status::Ok, "resident host", format!("listening at {}", e.socket.display())),
-            Err(_) => r.add(Status::Ok, "resident host", "not running; the next event starts one"),
+        Ok(e) => match (e.unsafe_dir(), e.connect()) {
+            (Some(why), _) => r.add(Status::Warn, "resident host", format!("not used: {why}; every event is handled in process (fix with `chmod 700`)")),
+            (None, Ok(_)) => r.add(Status::Ok, "resident host", format!("listening at {}", e.socket.display())),
+            (None, Err(_)) => r.add(Status::Ok, "resident host", "not running; the next event starts one"),
         },
         Err(resident::ResidentError::Disabled) => {
             r.add(Status::Warn, "resident host", "disabled (CHRONICLE_RESIDENT or hook.resident): every event pays for loading plugins and opening the database")
