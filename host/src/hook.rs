@@ -177,7 +177,7 @@ impl Host {
         record.faults.extend(faults);
         let mut stderr = Vec::new();
         // By reference: the record holds the payload (up to the input cap); no copy on the hot path.
-        if let Err(e) = self.record_from(&mut record, stages, origin) {
+        if let Err(e) = self.record(&mut record, stages, origin) {
             tracing::error!("cannot record the event: {e}");
             // Also one line on stderr: Claude Code keeps it in its debug log.
             stderr.push(format!("chronicle: cannot record the event: {e} (kept in the spool)"));
@@ -623,12 +623,9 @@ impl Host {
     }
 
     /// Stores the record in one transaction, with the stage timings, the per-plugin metrics,
-    /// and every threshold violation. `hook.total` runs from process start to the commit.
-    pub fn record(&mut self, record: &mut EventRecord, stages: &Stages) -> Result<i64, String> {
-        self.record_from(record, stages, Origin::InProcess)
-    }
-
-    fn record_from(&mut self, record: &mut EventRecord, stages: &Stages, origin: Origin) -> Result<i64, String> {
+    /// and every threshold violation. `hook.total` runs from the start of the process Claude
+    /// Code started (see [`Origin`]) to the commit.
+    fn record(&mut self, record: &mut EventRecord, stages: &Stages, origin: Origin) -> Result<i64, String> {
         let thresholds = self.config.file.thresholds.clone();
         let rss_at_start = self.rss_at_start;
         let open_started = Instant::now();

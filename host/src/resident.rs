@@ -268,6 +268,18 @@ fn invalid(what: &str) -> io::Error {
 }
 
 impl Request {
+    /// The request for `input`, read in `read` by this process (the client), which Claude Code
+    /// started and which received the event at `received_at_ns`.
+    pub fn new(input: RawInput, received_at_ns: i64, read: Duration) -> Request {
+        Request {
+            input,
+            received_at_ns,
+            client_started_unix_ns: received_at_ns - crate::clock::since_start().as_nanos() as i64,
+            client_peak_rss_bytes: crate::clock::peak_rss_bytes(),
+            read_ns: read.as_nanos() as u64,
+        }
+    }
+
     /// Bytes before the payload: magic, five u64 fields, flags, the payload's length.
     pub const HEADER_LEN: usize = 4 + 5 * 8 + 1 + 8;
 
@@ -407,6 +419,12 @@ pub enum AskError {
     /// A server took the event but did not answer (it died, or is stuck).
     #[error("the resident host took the event but did not answer: {0}")]
     Lost(io::Error),
+}
+
+/// How long a client waits for its answer: long enough for a queue of slow events ahead of
+/// its own (each bounded by the dispatch budget); a server that takes longer is treated as lost.
+pub fn patience(dispatch_budget_ms: u64) -> Duration {
+    Duration::from_millis(2 * dispatch_budget_ms + 5000)
 }
 
 /// Sends one event to the server and waits up to `timeout` for its answer.

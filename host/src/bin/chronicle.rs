@@ -72,13 +72,7 @@ fn hook() -> ! {
     let defaults = HookSettings::default();
     let read = std::time::Instant::now();
     let input = chronicle::input::read_stdin(defaults.max_input_bytes, Duration::from_millis(defaults.read_timeout_ms)).unwrap_or_default();
-    let request = Request {
-        read_ns: read.elapsed().as_nanos() as u64,
-        input,
-        received_at_ns,
-        client_started_unix_ns: started_unix_ns,
-        client_peak_rss_bytes: chronicle::clock::peak_rss_bytes(),
-    };
+    let request = Request::new(input, received_at_ns, read.elapsed());
     let stream = match endpoint.connect() {
         Ok(s) => s,
         Err(_) => {
@@ -86,8 +80,7 @@ fn hook() -> ! {
             hand_over(&request, false);
         }
     };
-    let patience = Duration::from_millis(2 * defaults.dispatch_budget_ms + 5000);
-    match resident::exchange(stream, &request, patience) {
+    match resident::exchange(stream, &request, resident::patience(defaults.dispatch_budget_ms)) {
         Ok(Response::Answered { exit_code, stdout, stderr }) => {
             if let Some(out) = stdout {
                 let mut o = std::io::stdout().lock();

@@ -59,6 +59,8 @@ pub fn run(mode: Mode) -> ! {
     }
     let mut stages = Stages::default();
     let mut faults = Vec::new();
+    // A broken config file: this event is handled in process with defaults, and says why.
+    let config_ok = config_error.is_none();
     if let Some(e) = config_error {
         faults.push(FaultRow { source: "config", plugin: None, path: None, message: e });
     }
@@ -86,20 +88,12 @@ pub fn run(mode: Mode) -> ! {
     if let Mode::InProcess { started_unix_ns } = mode {
         in_process(config, &input, received_at_ns, stages, faults, Origin::TakenOver { started_unix_ns })
     }
-    if faults.is_empty() {
+    if config_ok {
         match Endpoint::for_config(&config) {
             Ok(endpoint) => {
-                let request = Request {
-                    input,
-                    received_at_ns,
-                    client_started_unix_ns: received_at_ns - chronicle::clock::since_start().as_nanos() as i64,
-                    client_peak_rss_bytes: chronicle::clock::peak_rss_bytes(),
-                    read_ns: stages.entries.first().map_or(0, |(_, d)| d.as_nanos() as u64),
-                };
-                // Long enough for a queue of slow events ahead of ours; a server that takes
-                // longer is treated as lost.
-                let patience = Duration::from_millis(2 * config.file.hook.dispatch_budget_ms + 5000);
-                match resident::ask(&endpoint, &request, patience) {
+                let read = stages.entries.first().map_or(Duration::ZERO, |(_, d)| *d);
+                let request = Request::new(input, received_at_ns, read);
+                match resident::ask(&endpoint, &request, resident::patience(config.file.hook.dispatch_budget_ms)) {
                     Ok(Response::Answered { exit_code, stdout, stderr }) => {
                         let direct = chronicle::output::Output::direct();
                         reply(|b| direct.write_answer(b), &Reply { exit_code, stdout, stderr, retire: false });
