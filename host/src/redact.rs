@@ -40,10 +40,28 @@ impl Redactor {
     /// True when any string (or key) in `v` would be redacted. Lets the caller skip copying
     /// the payload in the common case of nothing to redact.
     pub fn needed(&self, v: &Value) -> bool {
+        self.needed_in(v, &mut Vec::new())
+    }
+
+    /// `clean`: long strings already scanned and found clean. Claude Code repeats large texts
+    /// within one event (a Write's content is in `tool_input` and again in `tool_response`);
+    /// comparing costs a fraction of scanning.
+    fn needed_in<'v>(&self, v: &'v Value, clean: &mut Vec<&'v str>) -> bool {
+        const REPEAT_MIN: usize = 4096;
         match v {
+            Value::String(s) if s.len() >= REPEAT_MIN => {
+                if clean.iter().any(|c| c == s) {
+                    return false;
+                }
+                let needed = matches!(self.text(s), Cow::Owned(_));
+                if !needed {
+                    clean.push(s);
+                }
+                needed
+            }
             Value::String(s) => matches!(self.text(s), Cow::Owned(_)),
-            Value::Array(items) => items.iter().any(|i| self.needed(i)),
-            Value::Object(map) => map.iter().any(|(k, val)| matches!(self.text(k), Cow::Owned(_)) || self.needed(val)),
+            Value::Array(items) => items.iter().any(|i| self.needed_in(i, clean)),
+            Value::Object(map) => map.iter().any(|(k, val)| matches!(self.text(k), Cow::Owned(_)) || self.needed_in(val, clean)),
             _ => false,
         }
     }
@@ -91,6 +109,16 @@ mod tests {
         assert_eq!(v["tool_input"]["command"], "export K=[REDACTED:aws-access-key-id]");
         assert_eq!(v["tool_input"]["n"], 3);
         assert_eq!(v["list"][0], "[REDACTED:github-token]");
+    }
+
+    #[test]
+    fn a_repeated_long_text_is_judged_once_and_alike() {
+        let r = Redactor::new(&[]).unwrap();
+        let long = "plain code line\n".repeat(400);
+        assert!(!r.needed(&json!({"tool_input": {"content": long}, "tool_response": {"content": long}})));
+        let secret = format!("{long}export K=AKIAIOSFODNN7EXAMPLE");
+        assert!(r.needed(&json!({"tool_input": {"content": long}, "tool_response": {"content": secret}})));
+        assert!(r.needed(&json!({"a": secret, "b": secret})));
     }
 
     #[test]
