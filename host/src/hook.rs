@@ -249,13 +249,18 @@ impl Host {
     pub fn handle(&mut self, input: &RawInput, received_at_ns: i64, stages: &mut Stages) -> Handled {
         self.open_store_in_background();
         let payload = stages.time("hook.parse", || payload::classify(input));
-        let mut record = self.base_record(&payload, input, received_at_ns, stages);
+        // The input as text, once: the stored payload and the plugins' event share it.
+        let text: Option<Arc<str>> = match &payload {
+            Payload::Invalid { .. } => None,
+            _ => std::str::from_utf8(&input.bytes).ok().map(Arc::from),
+        };
+        let mut record = self.base_record(&payload, input, text.as_ref(), received_at_ns, stages);
         let answer = match &payload {
             Payload::Event { value, spec, verbatim } => {
                 // Plugins get the input as it came when it parsed as is (no second parse, no copy
                 // of the tree); otherwise the repaired value, serialised.
-                let event_json: Arc<str> = match std::str::from_utf8(&input.bytes) {
-                    Ok(text) if *verbatim => Arc::from(text),
+                let event_json: Arc<str> = match &text {
+                    Some(text) if *verbatim => Arc::clone(text),
                     _ => Arc::from(value.to_string()),
                 };
                 self.dispatch(spec, value, event_json, &mut record, stages)
@@ -283,7 +288,7 @@ impl Host {
         Handled { answer, record }
     }
 
-    fn base_record(&mut self, payload: &Payload, input: &RawInput, received_at_ns: i64, stages: &mut Stages) -> EventRecord {
+    fn base_record(&mut self, payload: &Payload, input: &RawInput, text: Option<&Arc<str>>, received_at_ns: i64, stages: &mut Stages) -> EventRecord {
         let field = |k: &str| payload.str_field(k).map(|s| payload::truncate_chars(s, 512).to_owned());
         let mut record = EventRecord {
             kind: payload.kind().as_str().to_owned(),
@@ -314,20 +319,23 @@ impl Host {
                 let text = String::from_utf8_lossy(kept);
                 let redacted = self.redactor.text(&text);
                 record.redacted = matches!(redacted, std::borrow::Cow::Owned(_)) && redacted != text;
-                record.payload = redacted.into_owned();
+                record.payload = Arc::from(redacted);
                 record.truncated |= input.bytes.len() > MAX_PARSE_ERROR_BYTES;
                 record.error = Some(reason.clone());
             }
             Payload::Event { value, .. } | Payload::Unknown { value, .. } | Payload::Truncated { value, .. } => {
                 record.redacted = self.redactor.needed(value);
                 let complete = !input.truncated && matches!(payload, Payload::Event { .. } | Payload::Unknown { .. });
-                record.payload = match std::str::from_utf8(&input.bytes) {
+                record.payload = match text {
                     // Nothing to redact and complete: keep the payload byte-exact, no copy of the tree.
-                    Ok(text) if !record.redacted && complete => text.trim_start_matches('\u{feff}').to_owned(),
+                    Some(text) if !record.redacted && complete => match text.strip_prefix('\u{feff}') {
+                        Some(rest) => Arc::from(rest),
+                        None => Arc::clone(text),
+                    },
                     _ => {
                         let mut stored = value.clone();
                         self.redactor.value(&mut stored);
-                        stored.to_string()
+                        Arc::from(stored.to_string())
                     }
                 };
                 if let Payload::Unknown { reason, .. } = payload {

@@ -30,7 +30,7 @@ pub fn append(data_dir: &Path, record: &EventRecord, why: &str) -> std::io::Resu
         "decision": record.decision,
         "exit_code": record.exit_code,
         "error": record.error,
-        "payload": record.payload,
+        "payload": &*record.payload,
         "spooled_because": why,
     });
     let mut f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path(data_dir))?;
