@@ -5,8 +5,8 @@
 //! A writer that never closes stdin cannot hold us past the deadline: once a complete JSON
 //! object has arrived and the pipe goes quiet for a moment, we proceed with what we have.
 
-use std::io::{self, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::io;
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 /// Bytes read from stdin, and how the read ended.
@@ -27,19 +27,18 @@ const QUIET_AFTER_OBJECT: Duration = Duration::from_millis(50);
 
 /// Reads stdin until EOF, `deadline`, or a complete object followed by a quiet pipe.
 pub fn read_stdin(cap: usize, deadline: Duration) -> io::Result<RawInput> {
-    use std::os::fd::FromRawFd;
     // Unbuffered on purpose: `poll` must see every byte that has not been consumed yet.
-    // SAFETY: fd 0 stays open for the life of the process; ManuallyDrop never closes it.
-    let mut stdin = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) });
-    let fd = stdin.as_raw_fd();
-    widen_pipe(fd);
-    read_fd(fd, &mut *stdin, cap, deadline)
+    widen_pipe(0);
+    read_fd(0, cap, deadline)
 }
 
-fn read_fd(fd: RawFd, reader: &mut impl Read, cap: usize, deadline: Duration) -> io::Result<RawInput> {
+/// Bytes asked of one `read`: a widened pipe holds up to 1 MiB.
+const READ_SIZE: usize = 256 * 1024;
+
+fn read_fd(fd: RawFd, cap: usize, deadline: Duration) -> io::Result<RawInput> {
     let start = Instant::now();
     let mut input = RawInput::default();
-    let mut chunk = vec![0u8; 256 * 1024];
+    let mut drain = Vec::new();
     loop {
         let elapsed = start.elapsed();
         if elapsed >= deadline {
@@ -63,18 +62,39 @@ fn read_fd(fd: RawFd, reader: &mut impl Read, cap: usize, deadline: Duration) ->
                 }
             }
         }
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => return Ok(input),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        input.total_bytes += n as u64;
         let room = cap.saturating_sub(input.bytes.len());
-        if n > room {
+        // Into the kept bytes' spare capacity (no staging buffer, no copy, no zeroing; the
+        // allocator grows a large buffer by remapping), or, past the cap, into a scratch buffer.
+        let target = if room > 0 {
+            input.bytes.reserve(READ_SIZE.min(room));
+            &mut input.bytes
+        } else {
+            drain.clear();
+            drain.reserve(READ_SIZE);
+            &mut drain
+        };
+        let spare = target.spare_capacity_mut();
+        let want = if room > 0 { spare.len().min(room) } else { spare.len() };
+        // SAFETY: reads at most `want` bytes into memory the Vec owns and has not initialised;
+        // exactly the `n` bytes read are then marked initialised.
+        let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), want) };
+        let n = match n {
+            0 => return Ok(input),
+            n if n > 0 => n as usize,
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+        };
+        // SAFETY: the kernel wrote `n <= want` bytes at the start of the spare capacity.
+        unsafe { target.set_len(target.len() + n) };
+        input.total_bytes += n as u64;
+        if room == 0 {
             input.truncated = true;
         }
-        input.bytes.extend_from_slice(&chunk[..n.min(room)]);
     }
 }
 
@@ -125,6 +145,7 @@ fn poll_readable(fd: RawFd, wait: Duration) -> io::Result<Readiness> {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::fd::AsRawFd;
 
     fn pipe() -> (std::fs::File, std::fs::File) {
         let mut fds = [0; 2];
@@ -137,11 +158,11 @@ mod tests {
 
     #[test]
     fn reads_to_eof_and_caps_what_it_keeps() {
-        let (mut r, mut w) = pipe();
+        let (r, mut w) = pipe();
         let writer = std::thread::spawn(move || {
             w.write_all(&[b'x'; 200_000]).unwrap();
         });
-        let input = read_fd(r.as_raw_fd(), &mut r, 1000, Duration::from_secs(5)).unwrap();
+        let input = read_fd(r.as_raw_fd(), 1000, Duration::from_secs(5)).unwrap();
         writer.join().unwrap();
         assert_eq!(input.bytes.len(), 1000);
         assert_eq!(input.total_bytes, 200_000);
@@ -151,10 +172,10 @@ mod tests {
 
     #[test]
     fn a_complete_object_on_a_pipe_held_open_does_not_wait_for_the_deadline() {
-        let (mut r, mut w) = pipe();
+        let (r, mut w) = pipe();
         w.write_all(br#"{"hook_event_name":"Stop"}"#).unwrap();
         let started = Instant::now();
-        let input = read_fd(r.as_raw_fd(), &mut r, 1000, Duration::from_secs(10)).unwrap();
+        let input = read_fd(r.as_raw_fd(), 1000, Duration::from_secs(10)).unwrap();
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(input.timed_out);
         assert_eq!(input.bytes, br#"{"hook_event_name":"Stop"}"#);
@@ -163,9 +184,9 @@ mod tests {
 
     #[test]
     fn an_incomplete_object_waits_until_the_deadline() {
-        let (mut r, mut w) = pipe();
+        let (r, mut w) = pipe();
         w.write_all(br#"{"hook_event_name":"#).unwrap();
-        let input = read_fd(r.as_raw_fd(), &mut r, 1000, Duration::from_millis(200)).unwrap();
+        let input = read_fd(r.as_raw_fd(), 1000, Duration::from_millis(200)).unwrap();
         assert!(input.timed_out);
         assert_eq!(input.bytes.len(), 19);
         drop(w);

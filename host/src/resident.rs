@@ -283,8 +283,10 @@ impl Request {
     /// Bytes before the payload: magic, five u64 fields, flags, the payload's length.
     pub const HEADER_LEN: usize = 4 + 5 * 8 + 1 + 8;
 
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.input.bytes.len() + 64);
+    /// Everything before the payload. Sent separately from it, so a large payload is never
+    /// copied into a message buffer.
+    pub fn header(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::HEADER_LEN);
         out.extend_from_slice(MAGIC);
         put_u64(&mut out, self.received_at_ns as u64);
         put_u64(&mut out, self.client_started_unix_ns as u64);
@@ -292,12 +294,14 @@ impl Request {
         put_u64(&mut out, self.read_ns);
         put_u64(&mut out, self.input.total_bytes);
         out.push(u8::from(self.input.truncated) | (u8::from(self.input.timed_out) << 1));
-        put_bytes(&mut out, &self.input.bytes);
+        put_u64(&mut out, self.input.bytes.len() as u64);
         out
     }
 
-    pub fn decode(bytes: &[u8]) -> io::Result<Request> {
-        let mut c = Cursor(bytes);
+    /// The request without its payload, and the payload's length, from the first
+    /// [`Request::HEADER_LEN`] bytes of a message.
+    pub fn decode_header(header: &[u8]) -> io::Result<(Request, usize)> {
+        let mut c = Cursor(header);
         if c.take(4)? != MAGIC {
             return Err(invalid("not a chronicle request"));
         }
@@ -307,16 +311,56 @@ impl Request {
         let read_ns = c.u64()?;
         let total_bytes = c.u64()?;
         let flags = c.take(1)?[0];
-        let bytes = c.bytes()?;
-        Ok(Request {
-            input: RawInput { bytes, total_bytes, truncated: flags & 1 != 0, timed_out: flags & 2 != 0 },
+        let len = usize::try_from(c.u64()?).map_err(|_| invalid("length out of range"))?;
+        let request = Request {
+            input: RawInput { bytes: Vec::new(), total_bytes, truncated: flags & 1 != 0, timed_out: flags & 2 != 0 },
             received_at_ns,
             client_started_unix_ns,
             client_peak_rss_bytes,
             read_ns,
-        })
+        };
+        Ok((request, len))
+    }
+
+    /// Reads one request: header, then exactly the payload it announces, into one buffer.
+    pub fn read_from(stream: &mut impl Read, header: &[u8]) -> io::Result<Request> {
+        let (mut request, len) = Request::decode_header(header)?;
+        let mut bytes = Vec::with_capacity(len.min(MAX_PREALLOCATION));
+        stream.take(len as u64).read_to_end(&mut bytes)?;
+        if bytes.len() != len {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated message"));
+        }
+        request.input.bytes = bytes;
+        Ok(request)
+    }
+
+    /// Writes header and payload without joining them (vectored; a large payload takes
+    /// several writes).
+    pub fn write_to(&self, stream: &mut impl Write) -> io::Result<()> {
+        let header = self.header();
+        let payload = &self.input.bytes[..];
+        let mut sent = 0;
+        let total = header.len() + payload.len();
+        while sent < total {
+            let parts = if sent < header.len() {
+                [io::IoSlice::new(&header[sent..]), io::IoSlice::new(payload)]
+            } else {
+                [io::IoSlice::new(&payload[sent - header.len()..]), io::IoSlice::new(&[])]
+            };
+            match stream.write_vectored(&parts) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
+
+/// A payload length beyond this is not trusted for one up-front allocation (the input cap
+/// bounds real ones).
+const MAX_PREALLOCATION: usize = 64 << 20;
 
 impl Response {
     pub fn encode(&self) -> Vec<u8> {
@@ -437,7 +481,7 @@ pub fn ask(endpoint: &Endpoint, request: &Request, timeout: Duration) -> Result<
 pub fn exchange(mut stream: UnixStream, request: &Request, timeout: Duration) -> io::Result<Response> {
     stream.set_write_timeout(Some(timeout))?;
     stream.set_read_timeout(Some(timeout))?;
-    stream.write_all(&request.encode())?;
+    request.write_to(&mut stream)?;
     stream.shutdown(std::net::Shutdown::Write)?;
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply)?;
@@ -524,20 +568,15 @@ fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
     let received = Instant::now();
-    let mut bytes = vec![0u8; Request::HEADER_LEN];
-    match stream.read_exact(&mut bytes) {
+    let mut header = [0u8; Request::HEADER_LEN];
+    match stream.read_exact(&mut header) {
         Ok(()) => {}
         // A probe (`chronicle doctor`): connected and left.
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(true),
         Err(e) => return Err(e),
     }
-    // The header ends with the payload's length: one allocation for a large event.
-    let mut len = [0u8; 8];
-    len.copy_from_slice(&bytes[Request::HEADER_LEN - 8..]);
-    bytes.reserve(usize::try_from(u64::from_le_bytes(len)).unwrap_or(0).min(64 << 20));
-    stream.read_to_end(&mut bytes)?;
+    let request = Request::read_from(&mut stream, &header)?;
     let receive = received.elapsed();
-    let request = Request::decode(&bytes)?;
     if host.plugins_changed() {
         tracing::info!("a plugin file changed; handing this event back and retiring");
         stream.write_all(&Response::Retry.encode())?;
@@ -599,8 +638,11 @@ mod tests {
             client_peak_rss_bytes: 4096,
             read_ns: 12,
         };
-        assert_eq!(Request::decode(&r.encode()).unwrap(), r);
-        assert_eq!(r.encode().len(), Request::HEADER_LEN + r.input.bytes.len());
+        let mut wire = Vec::new();
+        r.write_to(&mut wire).unwrap();
+        assert_eq!(wire.len(), Request::HEADER_LEN + r.input.bytes.len());
+        let (header, mut rest) = wire.split_at(Request::HEADER_LEN);
+        assert_eq!(Request::read_from(&mut rest, header).unwrap(), r);
         let a = Response::Answered { exit_code: 2, stdout: Some("{}".into()), stderr: vec!["x".into(), String::new()] };
         assert_eq!(Response::decode(&a.encode()).unwrap(), a);
         let none = Response::Answered { exit_code: 0, stdout: None, stderr: vec![] };
@@ -618,11 +660,17 @@ mod tests {
 
     #[test]
     fn garbage_and_truncated_messages_are_errors() {
-        assert!(Request::decode(b"HTTP/1.1").is_err());
-        let mut r = Request::default().encode();
-        r.truncate(r.len() - 3);
-        r.extend_from_slice(&[0xff; 3]);
-        assert!(Request::decode(&r).is_err());
+        assert!(Request::decode_header(&[b'H'; Request::HEADER_LEN]).is_err());
+        assert!(Request::decode_header(b"CHR1").is_err());
+        // A payload shorter than announced, and an absurd announced length.
+        let r = Request { input: RawInput { bytes: b"{}".to_vec(), ..RawInput::default() }, ..Request::default() };
+        let mut wire = Vec::new();
+        r.write_to(&mut wire).unwrap();
+        let (header, rest) = wire.split_at(Request::HEADER_LEN);
+        assert!(Request::read_from(&mut &rest[..1], header).is_err());
+        let mut huge = header.to_vec();
+        huge[Request::HEADER_LEN - 8..].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Request::read_from(&mut &rest[..], &huge).is_err());
         let a = Response::Answered { exit_code: 0, stdout: Some("x".repeat(10)), stderr: vec![] }.encode();
         assert!(Response::decode(&a[..a.len() - 4]).is_err());
     }
