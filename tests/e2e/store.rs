@@ -84,3 +84,41 @@ fn the_project_context_is_cached_across_processes_and_invalidated_when_head_move
     let stats: serde_json::Value = serde_json::from_str(&env.run(&["stats", "--json"]).stdout).unwrap();
     assert_eq!((stats["cache_stats"]["hits"].as_u64(), stats["cache_stats"]["misses"].as_u64()), (Some(1), Some(2)));
 }
+
+/// Large events are parsed without building their large fields (tool output, file content):
+/// what is stored, redacted and keyed must not change because of it.
+#[test]
+fn large_events_are_stored_redacted_and_keyed_like_small_ones() {
+    let env = Env::with_plugins(&["chronicle_bash_guard"]);
+    let filler = "fn main() { println!(\"plain code\"); }\n".repeat(1000);
+    let write = |content: &str| {
+        event("PostToolUse", json!({"tool_name": "Write", "tool_input": {"file_path": "/a.rs", "content": content}, "tool_response": {"filePath": "/a.rs", "content": content}}))
+    };
+    let clean = write(&filler);
+    assert!(clean.len() > 64 * 1024);
+    env.hook(&clean);
+    // A plain secret, and one whose trigger word only exists once the JSON escape is decoded.
+    env.hook(&write(&format!("{filler}export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n")));
+    let hidden = String::from_utf8(write(&format!("{filler}db = \"postgres://billing:s3cr3t-EXAMPLE@db/b\"\n"))).unwrap().replace("://", ":\\/\\/");
+    env.hook(hidden.as_bytes());
+    let rows = env.query("SELECT payload, redacted FROM events ORDER BY id");
+    assert_eq!(rows[0][0].as_bytes(), &clean[..], "a clean large event is stored byte-exact");
+    assert_eq!(rows[0][1], "0");
+    for row in &rows[1..] {
+        assert_eq!(row[1], "1");
+        assert!(!row[0].contains("AKIAIOSFODNN7EXAMPLE") && !row[0].contains("s3cr3t-EXAMPLE"), "secret stored");
+        assert!(row[0].contains("[REDACTED:"));
+        let v: serde_json::Value = serde_json::from_str(&row[0]).unwrap();
+        assert!(v["tool_response"]["content"].as_str().unwrap().starts_with("fn main()"), "the tree survives redaction");
+    }
+    // bash-guard caches on /tool_input/command: two large commands must not share a key.
+    let bash = |command: String| event("PreToolUse", json!({"tool_name": "Bash", "tool_input": {"command": command, "description": filler}, "tool_use_id": "t"}));
+    let deny = env.hook(&bash("rm -rf /".into()));
+    let safe = env.hook(&bash("ls -la".into()));
+    let deny_again = env.hook(&bash("rm -rf /".into()));
+    assert_eq!(deny.permission_decision(), "deny", "{}", deny.stdout);
+    assert_eq!(safe.stdout, "", "{}", safe.stdout);
+    assert_eq!(deny_again.permission_decision(), "deny", "{}", deny_again.stdout);
+    let cache = env.query("SELECT cache FROM plugin_calls WHERE plugin = 'bash-guard' ORDER BY id");
+    assert_eq!(cache, vec![vec!["miss".to_string()], vec!["miss".into()], vec!["hit".into()]], "the repeated command is a hit");
+}
