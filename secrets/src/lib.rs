@@ -213,12 +213,25 @@ impl Compiled {
         if bytes.len() < LONG_TEXT {
             mark(bytes);
         } else {
-            // The leftmost-first search skips occurrences that start inside a match it reports
-            // (`aws_secret` hides `secret`); each such one lies within a trigger's length of it.
-            let lower = bytes.to_ascii_lowercase();
+            // Lower-cased a chunk at a time into one small buffer (no allocation the size of the
+            // text). Each chunk is searched with a trigger's length of the next one, so every
+            // occurrence that starts in it is whole in the search. The leftmost-first search
+            // skips occurrences that start inside a match it reports (`aws_secret` hides
+            // `secret`); each such one lies within a trigger's length of it.
+            const CHUNK: usize = 32 * 1024;
             let reach = self.longest_trigger;
-            for m in self.first.find_iter(&lower) {
-                mark(&bytes[m.start().saturating_sub(reach)..(m.end() + reach).min(bytes.len())]);
+            let mut lower = [0u8; CHUNK + 64];
+            let mut start = 0;
+            while start < bytes.len() {
+                let end = (start + CHUNK + reach).min(bytes.len());
+                let lower = &mut lower[..end - start];
+                lower.copy_from_slice(&bytes[start..end]);
+                lower.make_ascii_lowercase();
+                for m in self.first.find_iter(&*lower) {
+                    let (s, e) = (start + m.start(), start + m.end());
+                    mark(&bytes[s.saturating_sub(reach)..(e + reach).min(bytes.len())]);
+                }
+                start += CHUNK;
             }
         }
         (0..RULES.len()).filter(|i| hit[*i]).collect()
@@ -382,6 +395,14 @@ mod tests {
                 }
                 let exact: Vec<usize> = (0..RULES.len()).filter(|i| exact[*i]).collect();
                 assert_eq!(c.candidate_rules(&text), exact, "input: {input}");
+            }
+        }
+        // Around chunk boundaries (32 KiB), every offset a trigger could straddle.
+        let long_filler = " ".repeat(3 * 32 * 1024);
+        for (input, _) in CASES.iter().filter(|(_, k)| !k.is_empty()) {
+            for at in (32 * 1024 - 24)..(32 * 1024 + 8) {
+                let text = format!("{}{input}{}", &long_filler[..at], &long_filler[at..]);
+                assert_eq!(kinds(&text), kinds(input), "input {input} at {at}");
             }
         }
         // `aws_secret` is reported first and hides `secret` (password-assignment's trigger).
