@@ -10,7 +10,7 @@
 //! redact and record everything in one transaction ([`crate::store`]).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -112,6 +112,9 @@ pub struct Host {
     cache: Cache,
     /// Nudges the background checkpointer (resident host only).
     checkpointer: Option<std::sync::mpsc::Sender<()>>,
+    /// The plugin index as last read, and the identity of the file it was read from: a
+    /// resident host re-reads it only when it was replaced (updates rename a new file in).
+    index: Option<(std::fs::Metadata, Arc<HashMap<String, IndexEntry>>)>,
     /// Peak RSS when the host was created (or, in a resident host, when the current event
     /// arrived), to measure growth per event.
     rss_at_start: u64,
@@ -132,6 +135,7 @@ impl Host {
             output: None,
             cache: Cache::new(),
             checkpointer: None,
+            index: None,
             rss_at_start: crate::clock::peak_rss_bytes(),
         }
     }
@@ -253,6 +257,22 @@ impl Host {
         }
         if let Some(tx) = &self.checkpointer {
             let _ = tx.send(());
+        }
+    }
+
+    fn plugin_index(&mut self, file: &Path) -> Arc<HashMap<String, IndexEntry>> {
+        use std::os::unix::fs::MetadataExt;
+        let same = |a: &std::fs::Metadata, b: &std::fs::Metadata| {
+            (a.dev(), a.ino(), a.len(), a.mtime(), a.mtime_nsec()) == (b.dev(), b.ino(), b.len(), b.mtime(), b.mtime_nsec())
+        };
+        let Ok(now) = std::fs::metadata(file) else { return Arc::new(plugin::index::load(file)) };
+        match &self.index {
+            Some((seen, index)) if same(seen, &now) => Arc::clone(index),
+            _ => {
+                let index = Arc::new(plugin::index::load(file));
+                self.index = Some((now, Arc::clone(&index)));
+                index
+            }
         }
     }
 
@@ -430,7 +450,7 @@ impl Host {
         }
 
         let index_file = plugin::index::path(&self.config.data_dir);
-        let index = stages.time("hook.index", || plugin::index::load(&index_file));
+        let index = stages.time("hook.index", || self.plugin_index(&index_file));
 
         let load_started = Instant::now();
         let mut index_updates = Vec::new();
