@@ -34,9 +34,7 @@ impl Kind {
 pub enum Payload {
     /// A known event, complete: plugins may run. `verbatim`: the input bytes are exactly the
     /// JSON that was parsed (no BOM stripped, no surrogate repaired), so plugins can get them as is.
-    /// `deferred`: large top-level objects and arrays that were validated but left out of
-    /// `value` (see [`DEFER_BYTES`]); [`full_value`] builds the whole tree.
-    Event { value: Value, spec: &'static EventSpec, verbatim: bool, deferred: Vec<Deferred> },
+    Event { value: Value, spec: &'static EventSpec, verbatim: bool },
     /// A JSON object whose `hook_event_name` is missing or not one we know.
     Unknown { value: Value, reason: String },
     /// Input past the size cap: the top-level fields that arrived complete.
@@ -70,21 +68,6 @@ impl Payload {
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// In an input at least this long, top-level objects and arrays whose JSON text is at least
-/// this long are validated but not built into a tree until something needs them (a plugin's
-/// cache key, redaction, a repaired input): a tool's large output or a written file's content
-/// then costs a scan instead of a copy into freshly allocated strings (482 KB Write event:
-/// 0.62 -> 0.3 ms). Routing and the recorded columns only read top-level scalars.
-pub const DEFER_BYTES: usize = 16 * 1024;
-
-/// A top-level field left out of an event's value: its key and where its JSON text lies in
-/// the input bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Deferred {
-    pub key: String,
-    pub range: std::ops::Range<usize>,
-}
-
 /// Classifies raw stdin. `input.bytes` holds at most the cap; `input.truncated` says more came.
 pub fn classify(input: &RawInput) -> Payload {
     let bytes = input.bytes.strip_prefix(UTF8_BOM).unwrap_or(&input.bytes);
@@ -98,14 +81,6 @@ pub fn classify(input: &RawInput) -> Payload {
         return Payload::Invalid { reason: "empty input: expected one JSON object".into() };
     }
     let verbatim = bytes.len() == input.bytes.len();
-    if verbatim && bytes.len() >= DEFER_BYTES {
-        if let Some((value, deferred)) = parse_deferring(bytes) {
-            if let event @ Payload::Event { .. } = classify_value(value, true, deferred) {
-                return event;
-            }
-            // Not a known event: such inputs are recorded whole, so build the whole tree.
-        }
-    }
     let (value, verbatim) = match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => (v, verbatim),
         Err(first) => match fix_lone_surrogates(bytes).map(|fixed| serde_json::from_slice::<Value>(&fixed)) {
@@ -113,60 +88,16 @@ pub fn classify(input: &RawInput) -> Payload {
             _ => return Payload::Invalid { reason: format!("input is not valid JSON: {first}") },
         },
     };
-    classify_value(value, verbatim, Vec::new())
+    classify_value(value, verbatim)
 }
 
-/// The whole tree of an event whose large fields were deferred (the input parsed cleanly once
-/// already, so `None` only if it somehow does not now).
-pub fn full_value(input: &RawInput) -> Option<Value> {
-    serde_json::from_slice(&input.bytes).ok()
-}
-
-/// Parses a top-level object, building only its small fields. `None` (parse the usual way)
-/// when the input is not a clean object or repeats a key (which the usual parse resolves).
-fn parse_deferring(bytes: &[u8]) -> Option<(Value, Vec<Deferred>)> {
-    use serde_json::value::RawValue;
-    struct Collect<'b> {
-        base: &'b [u8],
-    }
-    impl<'de> Visitor<'de> for Collect<'_> {
-        type Value = Option<(Map<String, Value>, Vec<Deferred>)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut fields = Map::new();
-            let mut deferred: Vec<Deferred> = Vec::new();
-            while let Some(key) = map.next_key::<String>()? {
-                let raw: &RawValue = map.next_value()?;
-                if fields.contains_key(&key) || deferred.iter().any(|d| d.key == key) {
-                    return Ok(None);
-                }
-                let text = raw.get();
-                if text.len() >= DEFER_BYTES && (text.starts_with('{') || text.starts_with('[')) {
-                    let start = text.as_ptr() as usize - self.base.as_ptr() as usize;
-                    deferred.push(Deferred { key, range: start..start + text.len() });
-                } else {
-                    let Ok(value) = serde_json::from_str(text) else { return Ok(None) };
-                    fields.insert(key, value);
-                }
-            }
-            Ok(Some((fields, deferred)))
-        }
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let (fields, deferred) = de.deserialize_map(Collect { base: bytes }).ok()??;
-    de.end().ok()?;
-    Some((Value::Object(fields), deferred))
-}
-
-fn classify_value(value: Value, verbatim: bool, deferred: Vec<Deferred>) -> Payload {
+fn classify_value(value: Value, verbatim: bool) -> Payload {
     let Value::Object(map) = &value else {
         return Payload::Invalid { reason: format!("input root is {}, not an object", json_type(&value)) };
     };
     match map.get("hook_event_name") {
         Some(Value::String(name)) => match events::lookup(name) {
-            Some(spec) => Payload::Event { value, spec, verbatim, deferred },
+            Some(spec) => Payload::Event { value, spec, verbatim },
             None => Payload::Unknown { reason: format!("unknown hook_event_name {:?}", truncate_chars(name, 80)), value },
         },
         Some(other) => Payload::Invalid { reason: format!("hook_event_name is {}, not a string", json_type(other)) },
@@ -321,39 +252,6 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn large_fields_are_deferred_and_the_rest_is_the_same() {
-        let content = "x\\n\\\"y".repeat(DEFER_BYTES / 4);
-        let text = format!(r#"{{"session_id":"s","hook_event_name":"PostToolUse","tool_name":"Write","tool_input":{{"file_path":"/a","content":"{content}"}},"n":[1,2]}}"#);
-        let input = raw(text.as_bytes());
-        match classify(&input) {
-            Payload::Event { value, verbatim: true, deferred, .. } => {
-                assert_eq!(deferred.len(), 1);
-                assert_eq!(deferred[0].key, "tool_input");
-                let field: Value = serde_json::from_str(&text[deferred[0].range.clone()]).unwrap();
-                assert_eq!(field["file_path"], "/a");
-                assert!(value.get("tool_input").is_none());
-                assert_eq!(value["tool_name"], "Write");
-                assert_eq!(value["n"], serde_json::json!([1, 2]));
-                let mut whole = value.clone();
-                whole.as_object_mut().unwrap().insert("tool_input".into(), field);
-                let full = full_value(&input).unwrap();
-                assert_eq!(full, whole);
-            }
-            other => panic!("{other:?}"),
-        }
-        // A repeated key, trailing garbage or a large unknown event: the usual parse decides.
-        let dup = format!(r#"{{"hook_event_name":"Stop","tool_input":{{"c":"{content}"}},"tool_input":1}}"#);
-        assert!(matches!(classify(&raw(dup.as_bytes())), Payload::Event { ref deferred, ref value, .. } if deferred.is_empty() && value["tool_input"] == 1));
-        let trailing = format!(r#"{{"hook_event_name":"Stop","tool_input":{{"c":"{content}"}}}} x"#);
-        assert_eq!(classify(&raw(trailing.as_bytes())).kind(), Kind::ParseError);
-        let unknown = format!(r#"{{"hook_event_name":"Nope","tool_input":{{"c":"{content}"}}}}"#);
-        assert!(matches!(classify(&raw(unknown.as_bytes())), Payload::Unknown { ref value, .. } if value["tool_input"]["c"].is_string()));
-        // Small inputs and large strings are built as always.
-        let string = format!(r#"{{"hook_event_name":"Stop","big":"{content}"}}"#);
-        assert!(matches!(classify(&raw(string.as_bytes())), Payload::Event { ref deferred, .. } if deferred.is_empty()));
     }
 
     #[test]
