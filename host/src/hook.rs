@@ -55,6 +55,24 @@ pub struct Reply {
     pub retire: bool,
 }
 
+/// An event as dispatch sees it: its top-level fields, and the whole tree built on first
+/// need when large fields were deferred (see [`payload::DEFER_BYTES`]).
+struct EventView<'a> {
+    top: &'a Value,
+    input: &'a RawInput,
+    deferred: bool,
+    full: std::cell::OnceCell<Value>,
+}
+
+impl EventView<'_> {
+    fn full(&self) -> &Value {
+        if !self.deferred {
+            return self.top;
+        }
+        self.full.get_or_init(|| payload::full_value(self.input).unwrap_or_else(|| self.top.clone()))
+    }
+}
+
 /// The outcome of handling one event: what to answer, and what to record.
 pub struct Handled {
     pub answer: Answer,
@@ -276,14 +294,15 @@ impl Host {
         };
         let mut record = self.base_record(&payload, input, text.as_ref(), received_at_ns, stages);
         let answer = match &payload {
-            Payload::Event { value, spec, verbatim } => {
+            Payload::Event { value, spec, verbatim, deferred } => {
+                let view = EventView { top: value, input, deferred: !deferred.is_empty(), full: std::cell::OnceCell::new() };
                 // Plugins get the input as it came when it parsed as is (no second parse, no copy
                 // of the tree); otherwise the repaired value, serialised.
                 let event_json: Arc<str> = match &text {
                     Some(text) if *verbatim => Arc::clone(text),
-                    _ => Arc::from(value.to_string()),
+                    _ => Arc::from(view.full().to_string()),
                 };
-                self.dispatch(spec, value, event_json, &mut record, stages)
+                self.dispatch(spec, &view, event_json, &mut record, stages)
             }
             Payload::Truncated { spec: Some(_), .. } => {
                 record.faults.push(FaultRow {
@@ -344,7 +363,14 @@ impl Host {
                 record.error = Some(reason.clone());
             }
             Payload::Event { value, .. } | Payload::Unknown { value, .. } | Payload::Truncated { value, .. } => {
-                record.redacted = self.redactor.needed(value);
+                let deferred = match payload {
+                    Payload::Event { deferred, .. } => &deferred[..],
+                    _ => &[],
+                };
+                // Deferred fields are judged on their JSON text; only if that cannot clear them
+                // is the whole tree built.
+                record.redacted = self.redactor.needed(value)
+                    || deferred.iter().any(|d| !text.and_then(|t| t.get(d.range.clone())).is_some_and(|raw| self.redactor.raw_json_clean(raw)));
                 let complete = !input.truncated && matches!(payload, Payload::Event { .. } | Payload::Unknown { .. });
                 record.payload = match text {
                     // Nothing to redact and complete: keep the payload byte-exact, no copy of the tree.
@@ -353,7 +379,10 @@ impl Host {
                         None => Arc::clone(text),
                     },
                     _ => {
-                        let mut stored = value.clone();
+                        let mut stored = match deferred.is_empty() {
+                            true => value.clone(),
+                            false => payload::full_value(input).unwrap_or_else(|| value.clone()),
+                        };
                         self.redactor.value(&mut stored);
                         Arc::from(stored.to_string())
                     }
@@ -410,8 +439,8 @@ impl Host {
     }
 
     /// Selects, loads and calls the plugins for a known event, and merges their outcomes.
-    fn dispatch(&mut self, spec: &'static EventSpec, value: &Value, event_json: Arc<str>, record: &mut EventRecord, stages: &mut Stages) -> Answer {
-        let tool_name = value.get("tool_name").and_then(Value::as_str);
+    fn dispatch(&mut self, spec: &'static EventSpec, event: &EventView, event_json: Arc<str>, record: &mut EventRecord, stages: &mut Stages) -> Answer {
+        let tool_name = event.top.get("tool_name").and_then(Value::as_str);
         let (candidates, refusals) = stages.time("hook.discover", || plugin::discover(&self.config.plugin_dirs));
         for r in refusals {
             record.faults.push(load_fault(&r));
@@ -501,7 +530,7 @@ impl Host {
         }
         let cache_started = Instant::now();
         for p in &selected {
-            let hit = cache::key_for(&p.info, value).and_then(|key| {
+            let hit = cache::key_for(&p.info, event.full()).and_then(|key| {
                 let found = self.cache.get(&key, now_ns).or_else(|| {
                     let text = self.store().ok()?.cache_get(&key, now_ns).ok()??;
                     let outcome = cache::decode(&text)?;
@@ -603,7 +632,7 @@ impl Host {
             match call.result {
                 Ok(outcome) => {
                     row.decision = outcome.decision().as_str().into();
-                    if let Some(key) = cache::key_for(info, value) {
+                    if let Some(key) = cache::key_for(info, event.full()) {
                         let ttl_ns = info.cache_ttl_ms.unwrap_or(0) as i64 * 1_000_000;
                         let encoded = cache::encode(&outcome);
                         self.cache.put(key.clone(), outcome.clone(), now_ns + ttl_ns);
@@ -634,7 +663,7 @@ impl Host {
             record.calls.push(row);
         }
 
-        let stop_hook_active = value.get("stop_hook_active").and_then(Value::as_bool) == Some(true);
+        let stop_hook_active = event.top.get("stop_hook_active").and_then(Value::as_bool) == Some(true);
         stages.time("hook.merge", || answer::merge(spec, stop_hook_active, &opinions, self.config.file.hook.max_text_chars))
     }
 

@@ -37,6 +37,14 @@ impl Redactor {
         out
     }
 
+    /// True when no string (or key) inside this JSON text can need redaction, judged on the
+    /// text as written: no trigger word occurs in it, no escape could spell one (`\uXXXX`,
+    /// `\/`; a trigger has no other escapable character), and no extra pattern is configured
+    /// (arbitrary regexes cannot be judged on escaped text). False means: build and check.
+    pub fn raw_json_clean(&self, raw: &str) -> bool {
+        self.extra.is_empty() && !raw.contains("\\u") && !raw.contains("\\/") && !chronicle_secrets::mentions_trigger(raw)
+    }
+
     /// True when any string (or key) in `v` would be redacted. Lets the caller skip copying
     /// the payload in the common case of nothing to redact.
     pub fn needed(&self, v: &Value) -> bool {
@@ -119,6 +127,19 @@ mod tests {
         let secret = format!("{long}export K=AKIAIOSFODNN7EXAMPLE");
         assert!(r.needed(&json!({"tool_input": {"content": long}, "tool_response": {"content": secret}})));
         assert!(r.needed(&json!({"a": secret, "b": secret})));
+    }
+
+    #[test]
+    fn raw_json_is_cleared_only_when_no_escape_or_trigger_could_hide_a_secret() {
+        let r = Redactor::new(&[]).unwrap();
+        assert!(r.raw_json_clean(r#"{"content":"line one\nsays \"hi\"","n":1}"#));
+        assert!(!r.raw_json_clean(r#"{"content":"export K=AKIAIOSFODNN7EXAMPLE"}"#));
+        assert!(!r.raw_json_clean(r#"{"content":"token is here"}"#));
+        // `\u0070assword=` and `postgres:\/\/u:pw@h` spell triggers only once decoded.
+        assert!(!r.raw_json_clean(r#"{"content":"\u0070assword=hunter2-NOT-REAL"}"#));
+        assert!(!r.raw_json_clean(r#"{"content":"postgres:\/\/u:pw1234@h\/db"}"#));
+        let extra = Redactor::new(&["ACME-[0-9]{6}".into()]).unwrap();
+        assert!(!extra.raw_json_clean(r#"{"content":"plain"}"#));
     }
 
     #[test]

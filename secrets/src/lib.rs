@@ -279,6 +279,12 @@ pub fn find(text: &str) -> Vec<Finding> {
     kept
 }
 
+/// True when a trigger word of any rule occurs in `text` (case-insensitively): without one,
+/// `text` carries no credential. Cheaper than [`find`], which also runs the rules' patterns.
+pub fn mentions_trigger(text: &str) -> bool {
+    !compiled().candidate_rules(text).is_empty()
+}
+
 /// True when `text` carries at least one credential.
 pub fn contains_secret(text: &str) -> bool {
     !find(text).is_empty()

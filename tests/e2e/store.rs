@@ -85,9 +85,8 @@ fn the_project_context_is_cached_across_processes_and_invalidated_when_head_move
     assert_eq!((stats["cache_stats"]["hits"].as_u64(), stats["cache_stats"]["misses"].as_u64()), (Some(1), Some(2)));
 }
 
-/// Large events (a written file twice over, as Claude Code sends it): stored byte-exact when
-/// clean, redacted when a secret is plain or spelled through a JSON escape, and cache keys see
-/// their fields.
+/// Large events are parsed without building their large fields (tool output, file content):
+/// what is stored, redacted and keyed must not change because of it.
 #[test]
 fn large_events_are_stored_redacted_and_keyed_like_small_ones() {
     let env = Env::with_plugins(&["chronicle_bash_guard"]);
