@@ -94,3 +94,26 @@ fn csv_samples_are_accepted_and_bad_ones_are_data_errors() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("line 2"), "{}", run.stderr);
 }
+
+/// `regress ab` interleaves two builds, pairs the samples by round, and can save them: the saved
+/// files re-analysed with `regress compare` give the same report (the bootstrap is seeded).
+#[test]
+fn interleaved_ab_pairs_its_samples_and_saves_them_for_reanalysis() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = chronicle_e2e::chronicle_bin();
+    let prefix = dir.path().join("ab");
+    let run = env.run(&["regress", "ab", "--baseline-bin", bin.to_str().unwrap(), "--candidate-bin", bin.to_str().unwrap(), "--runs", "12", "--json", "--out", prefix.to_str().unwrap()]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert!(scenarios.len() >= 4, "{report}");
+    assert!(scenarios.iter().all(|s| s["paired"] == true && s["n_baseline"] == 12 && s["n_candidate"] == 12), "{report}");
+    let side = |s: &str| dir.path().join(format!("ab.{s}.json"));
+    let again = env.run(&["regress", "compare", "--baseline", side("baseline").to_str().unwrap(), "--candidate", side("candidate").to_str().unwrap(), "--json"]);
+    assert_eq!(again.code, run.code, "{}", again.stderr);
+    let again: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    for (a, b) in scenarios.iter().zip(again["scenarios"].as_array().unwrap()) {
+        assert_eq!((&a["name"], &a["change_pct"], &a["p_value"], &a["verdict"]), (&b["name"], &b["change_pct"], &b["p_value"], &b["verdict"]));
+    }
+}

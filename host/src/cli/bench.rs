@@ -322,8 +322,16 @@ pub fn compare_cmd(config: &Config, baseline_spec: &str, candidate: &Path, setti
 
 /// Interleaved A/B: the two builds alternate (in a random order within each pair) on the same
 /// events, each with its own home; samples pair by round.
-#[allow(clippy::too_many_arguments)]
-pub fn ab(config: &Config, old: &Path, new: &Path, runs: usize, candidate_plugins: Option<&Path>, settings: &Settings, style: Style, html: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub struct AbOptions<'a> {
+    pub runs: usize,
+    pub candidate_plugins: Option<&'a Path>,
+    /// Prefix of the two sample files to write.
+    pub out: Option<&'a Path>,
+    pub html: Option<&'a Path>,
+}
+
+pub fn ab(config: &Config, old: &Path, new: &Path, o: &AbOptions, settings: &Settings, style: Style) -> anyhow::Result<ExitCode> {
+    let (runs, candidate_plugins, html) = (o.runs, o.candidate_plugins, o.html);
     for b in [old, new] {
         if !b.is_file() {
             bail!("{} is not a file", b.display());
@@ -363,6 +371,13 @@ pub fn ab(config: &Config, old: &Path, new: &Path, runs: usize, candidate_plugin
     }
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    if let Some(prefix) = o.out {
+        for (set, side) in [(&base, "baseline"), (&cand, "candidate")] {
+            let mut path = prefix.as_os_str().to_owned();
+            path.push(format!(".{side}.json"));
+            std::fs::write(&path, set.to_json()).with_context(|| format!("cannot write {}", Path::new(&path).display()))?;
+        }
     }
     let report = compare(&base, &cand, settings);
     write_plot(html, &report, &base, &cand)?;

@@ -234,6 +234,10 @@ enum RegressCommand {
         /// Extra plugins installed for the candidate only (e.g. to measure a plugin's cost)
         #[arg(long, value_name = "DIR")]
         candidate_plugins: Option<PathBuf>,
+        /// Also write the samples, paired by `iteration`: the baseline's to FILE.baseline.json,
+        /// the candidate's to FILE.candidate.json (re-analyse with `regress compare`)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
         #[command(flatten)]
         gate: GateArgs,
     },
@@ -345,8 +349,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { runs, out, csv, binary, extra_plugins } => {
             bench::bench(&config, bench::BenchOptions { runs, out, csv, binary, extra_plugins, quiet: false })
         }
-        Command::Regress(RegressCommand::Ab { baseline_bin, candidate_bin, runs, candidate_plugins, gate }) => {
-            bench::ab(&config, &baseline_bin, &candidate_bin, runs, candidate_plugins.as_deref(), &gate.settings(), gate.style(), gate.html.as_deref())
+        Command::Regress(RegressCommand::Ab { baseline_bin, candidate_bin, runs, candidate_plugins, out, gate }) => {
+            let o = bench::AbOptions { runs, candidate_plugins: candidate_plugins.as_deref(), out: out.as_deref(), html: gate.html.as_deref() };
+            bench::ab(&config, &baseline_bin, &candidate_bin, &o, &gate.settings(), gate.style())
         }
         Command::Regress(RegressCommand::Save { name, from }) => bench::save(&config, &name, &from),
         Command::Regress(RegressCommand::Compare { baseline, candidate, scenario, gate }) => {
