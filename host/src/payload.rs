@@ -159,10 +159,13 @@ fn parse_deferring(bytes: &[u8]) -> Option<(Value, Vec<Deferred>)> {
                     }
                     pos = end;
                 } else {
-                    let raw: &serde_json::value::RawValue = map.next_value()?;
-                    pos = scan.end_of(raw, at).ok_or_else(|| A::Error::custom("unexpected layout"))?;
-                    let Ok(value) = serde_json::from_str(raw.get()) else { return Ok(None) };
+                    // Built directly (a long prompt is parsed once); the scan finds its end.
+                    let value: Value = map.next_value()?;
+                    if value.is_object() || value.is_array() {
+                        return Ok(None);
+                    }
                     fields.insert(key, value);
+                    pos = scan.after_scalar(at).ok_or_else(|| A::Error::custom("unexpected layout"))?;
                 }
             }
             Ok(Some((fields, deferred)))
@@ -278,20 +281,33 @@ impl Scan<'_> {
 
     /// Start of the value of the key that follows `pos` (past a comma, the key and the colon).
     fn value_after_key(&self, pos: usize) -> Option<usize> {
-        let mut i = self.element_start(pos);
-        if self.bytes.get(i) != Some(&b'"') {
+        let key_end = self.after_string(self.element_start(pos))?;
+        let colon = self.ws(key_end);
+        (self.bytes.get(colon) == Some(&b':')).then(|| self.ws(colon + 1))
+    }
+
+    /// Past the string that starts at `at`.
+    fn after_string(&self, at: usize) -> Option<usize> {
+        if self.bytes.get(at) != Some(&b'"') {
             return None;
         }
-        i += 1;
+        let mut i = at + 1;
         loop {
             match self.bytes.get(i)? {
                 b'\\' => i += 2,
-                b'"' => break,
+                b'"' => return Some(i + 1),
                 _ => i += 1,
             }
         }
-        let colon = self.ws(i + 1);
-        (self.bytes.get(colon) == Some(&b':')).then(|| self.ws(colon + 1))
+    }
+
+    /// Past the string, number or literal that starts at `at` (one serde_json accepted).
+    fn after_scalar(&self, at: usize) -> Option<usize> {
+        if self.bytes.get(at) == Some(&b'"') {
+            return self.after_string(at);
+        }
+        let len = self.bytes.get(at..)?.iter().position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'));
+        Some(at + len.unwrap_or(self.bytes.len() - at))
     }
 
     /// Where a raw value serde_json returned ends, checking it starts where the scan said.
@@ -516,6 +532,8 @@ mod tests {
         inputs.push(format!(
             "{{ \"hook_event_name\" : \"Stop\" ,\n\t\"tool_input\"\r\n:\n{{ \"k\\\"ey\\\\\" : [ ] , \"e\":{{}}, \"n\" : -1.5e3 ,\"t\":true,\"f\":false,\"z\":null, \"a\" : [ 1 , [ {{ \"x\" : \"{pad}\" }} ] , \"s\" ] }} , \"last\" : 2 }}"
         ));
+        // Top-level strings and scalars between deferred fields: a long prompt with escapes, numbers, literals.
+        inputs.push(format!(r#"{{"prompt":"say \"{pad}\" \\","n":-0.5e-2,"tool_input":["{pad}"],"t":true,"hook_event_name":"Stop","z":null}}"#));
         for text in &inputs {
             let input = raw(text.as_bytes());
             let whole = serde_json::from_slice::<Value>(text.as_bytes());
@@ -535,6 +553,8 @@ mod tests {
                 _ => panic!("whole parse {:?} but classify {:?} for {}", whole.is_ok(), got.kind(), &text[..text.len().min(120)]),
             }
         }
+        let scalars = inputs.last().unwrap();
+        assert!(matches!(classify(&raw(scalars.as_bytes())), Payload::Event { ref deferred, .. } if deferred.len() == 1), "scalars between fields keep the deferral");
         assert!(inputs.iter().any(|t| serde_json::from_slice::<Value>(t.as_bytes()).is_err()), "some inputs are too deep");
         assert!(inputs.iter().any(|t| matches!(classify(&raw(t.as_bytes())), Payload::Event { ref deferred, .. } if !deferred.is_empty())));
     }
