@@ -10,6 +10,7 @@
 //! redact and record everything in one transaction ([`crate::store`]).
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,6 +113,8 @@ pub struct Host {
     cache: Cache,
     /// Nudges the background checkpointer (resident host only).
     checkpointer: Option<std::sync::mpsc::Sender<()>>,
+    /// Readable when the checkpointer has copied the whole log (see [`Host::log_checkpointed`]).
+    checkpointed: Option<std::os::unix::net::UnixStream>,
     /// The plugin index as last read, and the identity of the file it was read from: a
     /// resident host re-reads it only when it was replaced (updates rename a new file in).
     index: Option<(std::fs::Metadata, Arc<HashMap<String, IndexEntry>>)>,
@@ -135,6 +138,7 @@ impl Host {
             output: None,
             cache: Cache::new(),
             checkpointer: None,
+            checkpointed: None,
             index: None,
             rss_at_start: crate::clock::peak_rss_bytes(),
         }
@@ -248,15 +252,56 @@ impl Host {
     /// answer): the store's log is checkpointed on a background thread instead of in `record`.
     pub fn upkeep(&mut self) {
         if self.checkpointer.is_none() {
-            if let Ok(store) = self.store() {
-                match store.checkpoint_in_background() {
-                    Ok(tx) => self.checkpointer = Some(tx),
-                    Err(e) => tracing::warn!("cannot checkpoint in the background: {e}"),
-                }
-            }
+            self.start_checkpointer();
         }
         if let Some(tx) = &self.checkpointer {
             let _ = tx.send(());
+        }
+    }
+
+    fn start_checkpointer(&mut self) {
+        let Ok((ours, theirs)) = std::os::unix::net::UnixStream::pair() else { return };
+        if ours.set_nonblocking(true).and_then(|()| theirs.set_nonblocking(true)).is_err() {
+            return;
+        }
+        let Ok(store) = self.store() else { return };
+        // A full socket buffer already says "checkpointed": a failed write loses nothing.
+        match store.checkpoint_in_background(move || drop((&theirs).write(&[1]))) {
+            Ok(tx) => {
+                self.checkpointer = Some(tx);
+                self.checkpointed = Some(ours);
+            }
+            Err(e) => tracing::warn!("cannot checkpoint in the background: {e}"),
+        }
+    }
+
+    /// A descriptor that becomes readable when the background checkpointer has copied the
+    /// whole log; the owner then calls [`Host::restart_log`] between events.
+    pub fn log_checkpointed(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.checkpointed.as_ref().map(|s| s.as_fd())
+    }
+
+    /// Starts the checkpointed log afresh now, so the next event's commit does not (see
+    /// [`Store::restart_log`]).
+    pub fn restart_log(&mut self) {
+        let Some(s) = &self.checkpointed else { return };
+        let mut buf = [0u8; 64];
+        loop {
+            match (&*s).read(&mut buf) {
+                Ok(0) => {
+                    // The checkpointer is gone: nothing will be signalled again.
+                    self.checkpointed = None;
+                    return;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        if let Ok(store) = self.store() {
+            if let Err(e) = store.restart_log() {
+                tracing::debug!("cannot restart the write-ahead log: {e}");
+            }
         }
     }
 

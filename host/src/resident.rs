@@ -533,15 +533,16 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
     host.upkeep();
     let mut last_event = Instant::now();
     loop {
-        match wait_readable(&listener, TICK)? {
-            false => {
+        match wait(&listener, host.log_checkpointed(), TICK)? {
+            Wake::LogCheckpointed => host.restart_log(),
+            Wake::Tick => {
                 let still_ours = std::fs::metadata(&endpoint.socket).is_ok_and(|m| m.ino() == ours);
                 if !still_ours || last_event.elapsed() >= idle {
                     tracing::info!(still_ours, "resident host exiting");
                     break;
                 }
             }
-            true => {
+            Wake::Client => {
                 let Ok((stream, _)) = listener.accept() else { continue };
                 last_event = Instant::now();
                 match serve_one(&mut host, stream) {
@@ -597,16 +598,34 @@ fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
     Ok(!retire)
 }
 
-fn wait_readable(listener: &UnixListener, timeout: Duration) -> io::Result<bool> {
-    let mut fds = libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+enum Wake {
+    Client,
+    /// The background checkpointer copied the whole log: restart it before the next event.
+    LogCheckpointed,
+    Tick,
+}
+
+/// Waits for a client (first) or the checkpointer, at most `timeout`.
+fn wait(listener: &UnixListener, checkpointed: Option<std::os::fd::BorrowedFd<'_>>, timeout: Duration) -> io::Result<Wake> {
+    use std::os::fd::AsRawFd;
+    let mut fds = [
+        libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: checkpointed.map_or(-1, |f| f.as_raw_fd()), events: libc::POLLIN, revents: 0 },
+    ];
     let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: one valid pollfd.
-    let n = unsafe { libc::poll(&mut fds, 1, ms) };
+    // SAFETY: two valid pollfds (a negative fd is ignored by poll).
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
     if n < 0 {
         let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(e) };
+        return if e.kind() == io::ErrorKind::Interrupted { Ok(Wake::Tick) } else { Err(e) };
     }
-    Ok(n > 0)
+    Ok(if fds[0].revents != 0 {
+        Wake::Client
+    } else if fds[1].revents != 0 {
+        Wake::LogCheckpointed
+    } else {
+        Wake::Tick
+    })
 }
 
 #[cfg(target_os = "linux")]

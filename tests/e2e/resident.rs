@@ -159,3 +159,27 @@ fn doctor_says_whether_a_resident_host_is_listening() {
     let off = env.run(&["doctor"]);
     assert!(off.stdout.contains("resident host: disabled"), "{}", off.stdout);
 }
+
+#[test]
+fn the_resident_host_restarts_its_checkpointed_log_between_events() {
+    // Large events fill the write-ahead log past its limit; the background checkpointer copies
+    // it, and the host (not the next event's commit) starts it afresh.
+    let mut env = Env::new();
+    env.start_resident();
+    let prompt = "x".repeat(400_000);
+    let restarts = || env.query("SELECT checkpoints FROM upkeep").first().map_or(0, |r| r[0].parse::<i64>().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut sent = 0;
+    loop {
+        assert_eq!(env.hook(&chronicle_e2e::event("UserPromptSubmit", serde_json::json!({ "prompt": prompt }))).code, 0);
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(100));
+        if restarts() > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no restart recorded after {sent} large events");
+    }
+    assert_eq!(env.count("SELECT count(*) FROM events"), sent);
+    let wal = std::fs::metadata(env.home().join("chronicle.db-wal")).unwrap().len();
+    assert!(wal <= 2 << 20, "the log was restarted and trimmed, yet is {wal} bytes");
+}

@@ -109,6 +109,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         hits          INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;
     "#,
+    // 2: what the resident host's background checkpointer did last. Its one-row update after a
+    // complete checkpoint is also what starts the write-ahead log afresh, so that the header
+    // write and fsync a fresh log needs happen there and not in an event's commit.
+    r#"
+    CREATE TABLE upkeep (
+        id                 INTEGER PRIMARY KEY CHECK (id = 1),
+        checkpoints        INTEGER NOT NULL,
+        last_checkpoint_ns INTEGER NOT NULL
+    );
+    "#,
 ];
 
 pub(super) fn latest() -> i64 {
