@@ -181,5 +181,5 @@ fn the_resident_host_restarts_its_checkpointed_log_between_events() {
     }
     assert_eq!(env.count("SELECT count(*) FROM events"), sent);
     let wal = std::fs::metadata(env.home().join("chronicle.db-wal")).unwrap().len();
-    assert!(wal <= 2 << 20, "the log was restarted and trimmed, yet is {wal} bytes");
+    assert!(wal <= 4 << 20, "the log was restarted and kept at its working size, yet is {wal} bytes");
 }

@@ -35,8 +35,15 @@ pub enum StoreError {
 /// How long a writer waits for another before giving up (then the event goes to the spool).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// WAL size past which a hook process checkpoints and truncates it (see `Store::bound_wal`).
+/// WAL size past which a hook process checkpoints and truncates it (see `Store::bound_wal`),
+/// and log content past which a resident host's checkpointer copies it back.
 const WAL_LIMIT_BYTES: u64 = 1024 * 1024;
+
+/// The file size a resident host's log is trimmed back to when it restarts: above what a
+/// steady stream of events reaches (the limit plus one large event), so that the file keeps its
+/// blocks. Trimming it to the limit at every restart freed blocks that the next events
+/// allocated again, and on a filesystem mounted with `discard` each trim waited for the device.
+const WAL_KEEP_BYTES: u64 = 4 * WAL_LIMIT_BYTES;
 
 pub struct Store {
     conn: Connection,
@@ -241,18 +248,29 @@ impl Store {
     /// under a steady stream the log then grew to the cap and its bigger checkpoints put
     /// 5-10 ms outliers into the p99.)
     pub fn checkpoint_in_background(&mut self, log_checkpointed: impl Fn() + Send + 'static) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
-        self.conn.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES as i64).map_err(|e| self.err(e))?;
+        self.conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES as i64).map_err(|e| self.err(e))?;
+        // How much the log holds, as SQLite reports after each commit (the file's size says
+        // nothing once it is kept larger than the limit).
+        let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        let log_frames = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
+        let frames = std::sync::Arc::clone(&log_frames);
+        self.conn
+            .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, n: std::ffi::c_int| {
+                frames.store(i64::from(n), std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }))
+            .map_err(|e| self.err(e))?;
         let conn = Connection::open(&self.path).map_err(|e| self.err(e))?;
         conn.busy_timeout(Duration::from_millis(100)).map_err(|e| self.err(e))?;
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let wal = wal_path(&self.path);
         std::thread::Builder::new()
             .name("chronicle-checkpoint".into())
             .spawn(move || {
                 lower_this_threads_priority();
                 while rx.recv().is_ok() {
                     while rx.try_recv().is_ok() {}
-                    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES) {
+                    let logged = log_frames.load(std::sync::atomic::Ordering::Relaxed).saturating_mul(page_size);
+                    if logged > WAL_LIMIT_BYTES as i64 {
                         let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)));
                         tracing::debug!("background wal checkpoint (busy, log frames, checkpointed): {result:?}");
                         if matches!(result, Ok((0, log, done)) if log > 0 && done == log) {
@@ -533,6 +551,25 @@ mod tests {
     fn frames_in_log(path: &Path) -> (i64, i64) {
         let other = Connection::open(path).unwrap();
         other.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?))).unwrap()
+    }
+
+    #[test]
+    fn the_background_checkpointer_waits_until_the_log_holds_more_than_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("chronicle.db")).unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let nudge = store.checkpoint_in_background(move || { let _ = done_tx.send(()); }).unwrap();
+        let small = EventRecord { kind: "event".into(), payload: "{}".into(), ..EventRecord::default() };
+        for _ in 0..5 {
+            store.record(&small).unwrap();
+            nudge.send(()).unwrap();
+        }
+        assert!(done_rx.recv_timeout(Duration::from_millis(500)).is_err(), "a short log is left alone");
+        let big = EventRecord { payload: format!("\"{}\"", "x".repeat(600_000)).into(), ..small.clone() };
+        store.record(&big).unwrap();
+        store.record(&big).unwrap();
+        nudge.send(()).unwrap();
+        assert!(done_rx.recv_timeout(Duration::from_secs(20)).is_ok(), "a log past the limit is checkpointed");
     }
 
     #[test]
