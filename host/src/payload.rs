@@ -125,196 +125,53 @@ pub fn full_value(input: &RawInput) -> Option<Value> {
 /// Parses a top-level object, building only its small fields. `None` (parse the usual way)
 /// when the input is not a clean object or repeats a key (which the usual parse resolves).
 ///
-/// Containers are always entered through serde_json (so its nesting limit applies exactly as
-/// in the whole parse: one deserializer, one depth budget); only strings and scalars are
-/// skipped as raw JSON, validated but not built. Which one comes next is read from the bytes
-/// ([`Scan`]); a mismatch with what serde_json then returns gives up on deferring.
+/// Values are delimited and validated by [`rawjson`] (serde_json's grammar and nesting limit,
+/// several times faster on long strings); small ones are then built by serde_json.
 fn parse_deferring(bytes: &[u8]) -> Option<(Value, Vec<Deferred>)> {
-    struct Top<'b> {
-        scan: Scan<'b>,
+    use crate::rawjson::{skip_ws, string_end, value_end, SERDE_DEPTH};
+    // serde_json checks strings' UTF-8 as it reads them; the validator leaves it to us.
+    std::str::from_utf8(bytes).ok()?;
+    let mut fields = Map::new();
+    let mut deferred: Vec<Deferred> = Vec::new();
+    let mut i = skip_ws(bytes, 0);
+    if bytes.get(i) != Some(&b'{') {
+        return None;
     }
-    impl<'de> Visitor<'de> for Top<'_> {
-        type Value = Option<(Map<String, Value>, Vec<Deferred>)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut fields = Map::new();
-            let mut deferred: Vec<Deferred> = Vec::new();
-            let scan = self.scan;
-            let mut pos = scan.after_open(0).ok_or_else(|| A::Error::custom("not an object"))?;
-            while let Some(key) = map.next_key::<String>()? {
-                if fields.contains_key(&key) || deferred.iter().any(|d| d.key == key) {
-                    return Ok(None);
-                }
-                let at = scan.value_after_key(pos).ok_or_else(|| A::Error::custom("unexpected layout"))?;
-                if scan.is_container(at) {
-                    let end = map.next_value_seed(Walk { scan, start: at })?;
-                    if end - at >= DEFER_BYTES {
-                        deferred.push(Deferred { key, range: at..end });
-                    } else {
-                        // Small: build it (its depth was checked by the walk, in place).
-                        let Ok(value) = serde_json::from_slice(&scan.bytes[at..end]) else { return Ok(None) };
-                        fields.insert(key, value);
-                    }
-                    pos = end;
-                } else {
-                    // Built directly (a long prompt is parsed once); the scan finds its end.
-                    let value: Value = map.next_value()?;
-                    if value.is_object() || value.is_array() {
-                        return Ok(None);
-                    }
-                    fields.insert(key, value);
-                    pos = scan.after_scalar(at).ok_or_else(|| A::Error::custom("unexpected layout"))?;
-                }
-            }
-            Ok(Some((fields, deferred)))
-        }
-    }
-    use serde::de::Error as _;
-    let scan = Scan { bytes };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let (fields, deferred) = de.deserialize_map(Top { scan }).ok()??;
-    de.end().ok()?;
-    Some((Value::Object(fields), deferred))
-}
-
-/// Enters one container through serde_json (depth-checked), skipping its strings and scalars
-/// as raw JSON and walking its containers the same way. Returns the offset just past it.
-struct Walk<'b> {
-    scan: Scan<'b>,
-    start: usize,
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_> {
-    type Value = usize;
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Walk<'_> {
-    type Value = usize;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object or array")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
-        use serde::de::Error as _;
-        let bad = || A::Error::custom("unexpected layout");
-        let scan = self.scan;
-        let mut pos = scan.after_open(self.start).ok_or_else(bad)?;
-        while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
-            let at = scan.value_after_key(pos).ok_or_else(bad)?;
-            pos = if scan.is_container(at) {
-                map.next_value_seed(Walk { scan, start: at })?
-            } else {
-                let raw: &serde_json::value::RawValue = map.next_value()?;
-                scan.end_of(raw, at).ok_or_else(bad)?
-            };
-        }
-        scan.after_close(pos, b'}').ok_or_else(bad)
-    }
-    fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<usize, S::Error> {
-        use serde::de::Error as _;
-        let bad = || S::Error::custom("unexpected layout");
-        let scan = self.scan;
-        let mut pos = scan.after_open(self.start).ok_or_else(bad)?;
+    i = skip_ws(bytes, i + 1);
+    if bytes.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
         loop {
-            let at = scan.element_start(pos);
-            if scan.is_container(at) {
-                match seq.next_element_seed(Walk { scan, start: at })? {
-                    Some(end) => pos = end,
-                    None => return Err(bad()),
-                }
+            let key_end = string_end(bytes, i)?;
+            let key: String = serde_json::from_slice(&bytes[i..key_end]).ok()?;
+            if fields.contains_key(&key) || deferred.iter().any(|d| d.key == key) {
+                return None;
+            }
+            i = skip_ws(bytes, key_end);
+            if bytes.get(i) != Some(&b':') {
+                return None;
+            }
+            let at = skip_ws(bytes, i + 1);
+            // The top-level object has spent one level of serde_json's budget.
+            let end = value_end(bytes, at, SERDE_DEPTH - 1)?;
+            if matches!(bytes[at], b'{' | b'[') && end - at >= DEFER_BYTES {
+                deferred.push(Deferred { key, range: at..end });
             } else {
-                match seq.next_element::<&serde_json::value::RawValue>()? {
-                    Some(raw) => pos = scan.end_of(raw, at).ok_or_else(bad)?,
-                    None => break,
+                // Small, or a scalar (a long prompt): built now; its nesting was checked in place.
+                fields.insert(key, serde_json::from_slice(&bytes[at..end]).ok()?);
+            }
+            i = skip_ws(bytes, end);
+            match bytes.get(i) {
+                Some(b',') => i = skip_ws(bytes, i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
                 }
-            }
-        }
-        scan.after_close(pos, b']').ok_or_else(bad)
-    }
-}
-
-/// Reads the layout of JSON that serde_json is parsing alongside: where the next value starts,
-/// so the walk can tell a container from a string or scalar before serde_json consumes it.
-/// Only ever positioned between tokens serde_json accepts.
-#[derive(Clone, Copy)]
-struct Scan<'b> {
-    bytes: &'b [u8],
-}
-
-impl Scan<'_> {
-    fn ws(&self, mut i: usize) -> usize {
-        while matches!(self.bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            i += 1;
-        }
-        i
-    }
-
-    fn is_container(&self, at: usize) -> bool {
-        matches!(self.bytes.get(at), Some(b'[' | b'{'))
-    }
-
-    /// Past the `[` or `{` at (or after whitespace from) `at`.
-    fn after_open(&self, at: usize) -> Option<usize> {
-        let i = self.ws(at);
-        matches!(self.bytes.get(i), Some(b'[' | b'{')).then_some(i + 1)
-    }
-
-    /// Past the closing bracket that follows `pos`.
-    fn after_close(&self, pos: usize, close: u8) -> Option<usize> {
-        let i = self.ws(pos);
-        (self.bytes.get(i) == Some(&close)).then_some(i + 1)
-    }
-
-    /// Start of the next element after `pos` (past a comma), or of the closing bracket.
-    fn element_start(&self, pos: usize) -> usize {
-        let i = self.ws(pos);
-        if self.bytes.get(i) == Some(&b',') {
-            self.ws(i + 1)
-        } else {
-            i
-        }
-    }
-
-    /// Start of the value of the key that follows `pos` (past a comma, the key and the colon).
-    fn value_after_key(&self, pos: usize) -> Option<usize> {
-        let key_end = self.after_string(self.element_start(pos))?;
-        let colon = self.ws(key_end);
-        (self.bytes.get(colon) == Some(&b':')).then(|| self.ws(colon + 1))
-    }
-
-    /// Past the string that starts at `at`.
-    fn after_string(&self, at: usize) -> Option<usize> {
-        if self.bytes.get(at) != Some(&b'"') {
-            return None;
-        }
-        let mut i = at + 1;
-        loop {
-            match self.bytes.get(i)? {
-                b'\\' => i += 2,
-                b'"' => return Some(i + 1),
-                _ => i += 1,
+                _ => return None,
             }
         }
     }
-
-    /// Past the string, number or literal that starts at `at` (one serde_json accepted).
-    fn after_scalar(&self, at: usize) -> Option<usize> {
-        if self.bytes.get(at) == Some(&b'"') {
-            return self.after_string(at);
-        }
-        let len = self.bytes.get(at..)?.iter().position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'));
-        Some(at + len.unwrap_or(self.bytes.len() - at))
-    }
-
-    /// Where a raw value serde_json returned ends, checking it starts where the scan said.
-    fn end_of(&self, raw: &serde_json::value::RawValue, at: usize) -> Option<usize> {
-        let start = (raw.get().as_ptr() as usize).checked_sub(self.bytes.as_ptr() as usize)?;
-        (start == at && !self.is_container(start)).then_some(start + raw.get().len())
-    }
+    (skip_ws(bytes, i) == bytes.len()).then_some((Value::Object(fields), deferred))
 }
 
 fn classify_value(value: Value, verbatim: bool, deferred: Vec<Deferred>) -> Payload {
@@ -508,14 +365,17 @@ mod tests {
         assert_eq!(classify(&raw(trailing.as_bytes())).kind(), Kind::ParseError);
         let unknown = format!(r#"{{"hook_event_name":"Nope","tool_input":{{"c":"{content}"}}}}"#);
         assert!(matches!(classify(&raw(unknown.as_bytes())), Payload::Unknown { ref value, .. } if value["tool_input"]["c"].is_string()));
+        // A lone surrogate in a large field: the usual parse repairs it (not deferred as is).
+        let lone = format!(r#"{{"hook_event_name":"Stop","tool_input":{{"c":"{content}\ud800"}}}}"#);
+        assert!(matches!(classify(&raw(lone.as_bytes())), Payload::Event { verbatim: false, ref deferred, .. } if deferred.is_empty()));
         // Small inputs and large strings are built as always.
         let string = format!(r#"{{"hook_event_name":"Stop","big":"{content}"}}"#);
         assert!(matches!(classify(&raw(string.as_bytes())), Payload::Event { ref deferred, .. } if deferred.is_empty()));
     }
 
     /// Deferring must accept exactly what the whole parse accepts — nesting depth included
-    /// (serde_json's skipping has no depth limit; the walk enters containers through serde) —
-    /// and what it leaves out must be the same tree.
+    /// (serde_json's own skipping has no depth limit; [`crate::rawjson`] spends serde_json's
+    /// budget as its parse would) — and what it leaves out must be the same tree.
     #[test]
     fn deferral_agrees_with_the_whole_parse() {
         let pad = "y".repeat(DEFER_BYTES);
