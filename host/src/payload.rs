@@ -83,6 +83,9 @@ pub const DEFER_BYTES: usize = 16 * 1024;
 pub struct Deferred {
     pub key: String,
     pub range: std::ops::Range<usize>,
+    /// Its text has no `\uXXXX` or `\/` escape: every character is written as itself (what
+    /// a trigger-word search on the raw text needs).
+    pub plain: bool,
 }
 
 /// Classifies raw stdin. `input.bytes` holds at most the cap; `input.truncated` says more came.
@@ -128,7 +131,7 @@ pub fn full_value(input: &RawInput) -> Option<Value> {
 /// Values are delimited and validated by [`rawjson`] (serde_json's grammar and nesting limit,
 /// several times faster on long strings); small ones are then built by serde_json.
 fn parse_deferring(bytes: &[u8]) -> Option<(Value, Vec<Deferred>)> {
-    use crate::rawjson::{skip_ws, string_end, value_end, SERDE_DEPTH};
+    use crate::rawjson::{skip_ws, string_end, value_end, Seen, SERDE_DEPTH};
     // serde_json checks strings' UTF-8 as it reads them; the validator leaves it to us.
     std::str::from_utf8(bytes).ok()?;
     let mut fields = Map::new();
@@ -142,7 +145,7 @@ fn parse_deferring(bytes: &[u8]) -> Option<(Value, Vec<Deferred>)> {
         i += 1;
     } else {
         loop {
-            let key_end = string_end(bytes, i)?;
+            let key_end = string_end(bytes, i, &mut Seen::default())?;
             let key: String = serde_json::from_slice(&bytes[i..key_end]).ok()?;
             if fields.contains_key(&key) || deferred.iter().any(|d| d.key == key) {
                 return None;
@@ -153,9 +156,10 @@ fn parse_deferring(bytes: &[u8]) -> Option<(Value, Vec<Deferred>)> {
             }
             let at = skip_ws(bytes, i + 1);
             // The top-level object has spent one level of serde_json's budget.
-            let end = value_end(bytes, at, SERDE_DEPTH - 1)?;
+            let mut seen = Seen::default();
+            let end = value_end(bytes, at, SERDE_DEPTH - 1, &mut seen)?;
             if matches!(bytes[at], b'{' | b'[') && end - at >= DEFER_BYTES {
-                deferred.push(Deferred { key, range: at..end });
+                deferred.push(Deferred { key, range: at..end, plain: !seen.spelled_escape });
             } else {
                 // Small, or a scalar (a long prompt): built now; its nesting was checked in place.
                 fields.insert(key, serde_json::from_slice(&bytes[at..end]).ok()?);
@@ -346,6 +350,7 @@ mod tests {
             Payload::Event { value, verbatim: true, deferred, .. } => {
                 assert_eq!(deferred.len(), 1);
                 assert_eq!(deferred[0].key, "tool_input");
+                assert!(deferred[0].plain, "\\n and \\\" write their characters as themselves");
                 let field: Value = serde_json::from_str(&text[deferred[0].range.clone()]).unwrap();
                 assert_eq!(field["file_path"], "/a");
                 assert!(value.get("tool_input").is_none());
@@ -365,6 +370,11 @@ mod tests {
         assert_eq!(classify(&raw(trailing.as_bytes())).kind(), Kind::ParseError);
         let unknown = format!(r#"{{"hook_event_name":"Nope","tool_input":{{"c":"{content}"}}}}"#);
         assert!(matches!(classify(&raw(unknown.as_bytes())), Payload::Unknown { ref value, .. } if value["tool_input"]["c"].is_string()));
+        // Escapes that spell a character are reported for redaction to look at.
+        for spelled in [r"\u0041", r"\/"] {
+            let text = format!(r#"{{"hook_event_name":"Stop","tool_input":{{"c":"{content}{spelled}"}}}}"#);
+            assert!(matches!(classify(&raw(text.as_bytes())), Payload::Event { ref deferred, .. } if deferred.len() == 1 && !deferred[0].plain), "{spelled}");
+        }
         // A lone surrogate in a large field: the usual parse repairs it (not deferred as is).
         let lone = format!(r#"{{"hook_event_name":"Stop","tool_input":{{"c":"{content}\ud800"}}}}"#);
         assert!(matches!(classify(&raw(lone.as_bytes())), Payload::Event { verbatim: false, ref deferred, .. } if deferred.is_empty()));

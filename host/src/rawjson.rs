@@ -17,14 +17,22 @@
 /// none is left (so 127 nested containers parse, 128 do not).
 pub const SERDE_DEPTH: u8 = 128;
 
+/// What a validated value's text holds, beyond being valid.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// A `\uXXXX` or `\/` escape: some character is not written as itself (the other escapes
+    /// stand for quotes, backslashes and control characters).
+    pub spelled_escape: bool,
+}
+
 /// Offset just past the JSON value that starts exactly at `at`, or None when it is not valid
 /// JSON or nests containers more deeply than `remaining` levels allow (each container entered
 /// spends one; reaching zero fails, as in serde_json).
-pub fn value_end(bytes: &[u8], at: usize, remaining: u8) -> Option<usize> {
+pub fn value_end(bytes: &[u8], at: usize, remaining: u8, seen: &mut Seen) -> Option<usize> {
     match *bytes.get(at)? {
-        b'"' => string_end(bytes, at),
-        b'{' => container_end(bytes, at, remaining, b'}'),
-        b'[' => container_end(bytes, at, remaining, b']'),
+        b'"' => string_end(bytes, at, seen),
+        b'{' => container_end(bytes, at, remaining, b'}', seen),
+        b'[' => container_end(bytes, at, remaining, b']', seen),
         b't' => literal_end(bytes, at, b"true"),
         b'f' => literal_end(bytes, at, b"false"),
         b'n' => literal_end(bytes, at, b"null"),
@@ -45,7 +53,7 @@ fn literal_end(bytes: &[u8], at: usize, word: &[u8]) -> Option<usize> {
     (bytes.get(at..at + word.len())? == word).then_some(at + word.len())
 }
 
-fn container_end(bytes: &[u8], at: usize, remaining: u8, close: u8) -> Option<usize> {
+fn container_end(bytes: &[u8], at: usize, remaining: u8, close: u8, seen: &mut Seen) -> Option<usize> {
     let remaining = remaining.checked_sub(1).filter(|&r| r > 0)?;
     let is_object = close == b'}';
     let mut i = skip_ws(bytes, at + 1);
@@ -54,13 +62,13 @@ fn container_end(bytes: &[u8], at: usize, remaining: u8, close: u8) -> Option<us
     }
     loop {
         if is_object {
-            i = skip_ws(bytes, string_end(bytes, i)?);
+            i = skip_ws(bytes, string_end(bytes, i, seen)?);
             if bytes.get(i) != Some(&b':') {
                 return None;
             }
             i = skip_ws(bytes, i + 1);
         }
-        i = skip_ws(bytes, value_end(bytes, i, remaining)?);
+        i = skip_ws(bytes, value_end(bytes, i, remaining, seen)?);
         match *bytes.get(i)? {
             b',' => i = skip_ws(bytes, i + 1),
             c if c == close => return Some(i + 1),
@@ -115,7 +123,7 @@ const EVEN_BITS: u64 = 0x5555_5555_5555_5555;
 /// control character and every escaped byte must be a valid escape. Only `\u` escapes (rare)
 /// are checked one by one: four hex digits, and surrogates in pairs, as serde_json wants
 /// when it builds the string.
-pub fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
+pub fn string_end(bytes: &[u8], at: usize, seen: &mut Seen) -> Option<usize> {
     if bytes.get(at) != Some(&b'"') {
         return None;
     }
@@ -153,6 +161,7 @@ pub fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
         if escaped & !(m.escape_letter | m.u) != 0 {
             return None;
         }
+        seen.spelled_escape |= escaped & (m.u | m.slash) != 0;
         let mut unicode = escaped & m.u;
         while unicode != 0 {
             let i = pos + unicode.trailing_zeros() as usize;
@@ -195,6 +204,7 @@ struct Masks {
     /// `"`, `\`, `/`, `b`, `f`, `n`, `r`, `t`: escapes that need nothing after them.
     escape_letter: u64,
     u: u64,
+    slash: u64,
 }
 
 impl Masks {
@@ -206,7 +216,7 @@ impl Masks {
         unsafe {
             let splat = |b: u8| _mm_set1_epi8(b as i8);
             let bits = |v: __m128i, k: usize| u64::from(_mm_movemask_epi8(v) as u16) << (16 * k);
-            let mut m = Masks { backslash: 0, quote: 0, control: 0, escape_letter: 0, u: 0 };
+            let mut m = Masks { backslash: 0, quote: 0, control: 0, escape_letter: 0, u: 0, slash: 0 };
             for k in 0..4 {
                 let x = _mm_loadu_si128(block.as_ptr().add(16 * k).cast::<__m128i>());
                 let eq = |b: u8| _mm_cmpeq_epi8(x, splat(b));
@@ -216,8 +226,10 @@ impl Masks {
                 m.quote |= bits(quote, k);
                 // x <= 0x1F, unsigned.
                 m.control |= bits(_mm_cmpeq_epi8(_mm_min_epu8(x, splat(0x1F)), x), k);
-                let mut letter = _mm_or_si128(backslash, quote);
-                for b in [b'/', b'b', b'f', b'n', b'r', b't'] {
+                let slash = eq(b'/');
+                m.slash |= bits(slash, k);
+                let mut letter = _mm_or_si128(_mm_or_si128(backslash, quote), slash);
+                for b in [b'b', b'f', b'n', b'r', b't'] {
                     letter = _mm_or_si128(letter, eq(b));
                 }
                 m.escape_letter |= bits(letter, k);
@@ -229,7 +241,7 @@ impl Masks {
 
     #[cfg(not(target_arch = "x86_64"))]
     fn of(block: &[u8; 64]) -> Masks {
-        let mut m = Masks { backslash: 0, quote: 0, control: 0, escape_letter: 0, u: 0 };
+        let mut m = Masks { backslash: 0, quote: 0, control: 0, escape_letter: 0, u: 0, slash: 0 };
         for (i, &b) in block.iter().enumerate() {
             let bit = 1u64 << i;
             m.backslash |= if b == b'\\' { bit } else { 0 };
@@ -237,6 +249,7 @@ impl Masks {
             m.control |= if b < 0x20 { bit } else { 0 };
             m.escape_letter |= if matches!(b, b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') { bit } else { 0 };
             m.u |= if b == b'u' { bit } else { 0 };
+            m.slash |= if b == b'/' { bit } else { 0 };
         }
         m
     }
@@ -255,7 +268,7 @@ mod tests {
     /// never accepts what serde_json rejects, and where it accepts, it ends the value where
     /// serde_json's own value ends.
     fn agrees(text: &[u8]) {
-        match value_end(text, 0, SERDE_DEPTH) {
+        match value_end(text, 0, SERDE_DEPTH, &mut Seen::default()) {
             Some(end) => {
                 assert!(serde_accepts(&text[..end]), "accepted what serde_json rejects: {:?}", String::from_utf8_lossy(text));
                 let mut stream = serde_json::Deserializer::from_slice(text).into_iter::<serde_json::Value>();
@@ -311,14 +324,26 @@ mod tests {
     }
 
     #[test]
+    fn escapes_that_spell_characters_are_reported() {
+        let seen = |text: &str| {
+            let mut seen = Seen::default();
+            let pad = "x".repeat(70);
+            assert!(value_end(format!("[\"{pad}{text}{pad}\"]").as_bytes(), 0, SERDE_DEPTH, &mut seen).is_some(), "{text}");
+            seen.spelled_escape
+        };
+        assert!(seen("\\u0041") && seen("\\/") && seen("\\uD83D\\uDE00"));
+        assert!(!seen("\\n\\t\\\"\\\\") && !seen("/u") && !seen("\\\\u0041") && !seen("\\\\/"));
+    }
+
+    #[test]
     fn nesting_stops_where_serde_json_stops() {
         for depth in [1, 2, 126, 127, 128, 129, 1000] {
             let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-            assert_eq!(value_end(text.as_bytes(), 0, SERDE_DEPTH).is_some(), serde_accepts(text.as_bytes()), "depth {depth}");
+            assert_eq!(value_end(text.as_bytes(), 0, SERDE_DEPTH, &mut Seen::default()).is_some(), serde_accepts(text.as_bytes()), "depth {depth}");
         }
         // From inside an object the budget is smaller by one, as in serde_json.
         let inner = format!("{}{}", "[".repeat(127), "]".repeat(127));
-        assert!(value_end(inner.as_bytes(), 0, SERDE_DEPTH - 1).is_none());
+        assert!(value_end(inner.as_bytes(), 0, SERDE_DEPTH - 1, &mut Seen::default()).is_none());
         assert!(!serde_accepts(format!("{{\"a\":{inner}}}").as_bytes()));
     }
 }

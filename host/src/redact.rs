@@ -42,7 +42,13 @@ impl Redactor {
     /// `\/`; a trigger has no other escapable character), and no extra pattern is configured
     /// (arbitrary regexes cannot be judged on escaped text). False means: build and check.
     pub fn raw_json_clean(&self, raw: &str) -> bool {
-        self.extra.is_empty() && !raw.contains("\\u") && !raw.contains("\\/") && !chronicle_secrets::mentions_trigger(raw)
+        !raw.contains("\\u") && !raw.contains("\\/") && self.plain_json_clean(raw)
+    }
+
+    /// [`Redactor::raw_json_clean`] for JSON text already known to hold no `\u` or `\/`
+    /// escape (its validation saw none): only the trigger words are left to look for.
+    pub fn plain_json_clean(&self, raw: &str) -> bool {
+        self.extra.is_empty() && !chronicle_secrets::mentions_trigger(raw)
     }
 
     /// True when any string (or key) in `v` would be redacted. Lets the caller skip copying
