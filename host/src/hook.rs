@@ -415,10 +415,7 @@ impl Host {
                 // Deferred fields are judged on their JSON text; only if that cannot clear them
                 // is the whole tree built.
                 record.redacted = self.redactor.needed(value)
-                    || deferred.iter().any(|d| {
-                        let clean = |raw| if d.plain { self.redactor.plain_json_clean(raw) } else { self.redactor.raw_json_clean(raw) };
-                        !text.and_then(|t| t.get(d.range.clone())).is_some_and(clean)
-                    });
+                    || (!deferred.is_empty() && !text.is_some_and(|t| self.redactor.deferred_clean(t, deferred)));
                 let complete = !input.truncated && matches!(payload, Payload::Event { .. } | Payload::Unknown { .. });
                 record.payload = match text {
                     // Nothing to redact and complete: keep the payload byte-exact, no copy of the tree.

@@ -86,6 +86,8 @@ pub struct Deferred {
     /// Its text has no `\uXXXX` or `\/` escape: every character is written as itself (what
     /// a trigger-word search on the raw text needs).
     pub plain: bool,
+    /// The contents of its long strings, in order (see [`crate::rawjson::LONG_STRING`]).
+    pub long_strings: Vec<std::ops::Range<usize>>,
 }
 
 /// Classifies raw stdin. `input.bytes` holds at most the cap; `input.truncated` says more came.
@@ -159,7 +161,7 @@ fn parse_deferring(bytes: &[u8]) -> Option<(Value, Vec<Deferred>)> {
             let mut seen = Seen::default();
             let end = value_end(bytes, at, SERDE_DEPTH - 1, &mut seen)?;
             if matches!(bytes[at], b'{' | b'[') && end - at >= DEFER_BYTES {
-                deferred.push(Deferred { key, range: at..end, plain: !seen.spelled_escape });
+                deferred.push(Deferred { key, range: at..end, plain: !seen.spelled_escape, long_strings: seen.long_strings });
             } else {
                 // Small, or a scalar (a long prompt): built now; its nesting was checked in place.
                 fields.insert(key, serde_json::from_slice(&bytes[at..end]).ok()?);

@@ -18,12 +18,17 @@
 pub const SERDE_DEPTH: u8 = 128;
 
 /// What a validated value's text holds, beyond being valid.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Seen {
     /// A `\uXXXX` or `\/` escape: some character is not written as itself (the other escapes
     /// stand for quotes, backslashes and control characters).
     pub spelled_escape: bool,
+    /// Where the contents (inside the quotes) of strings of [`LONG_STRING`] bytes or more lie.
+    pub long_strings: Vec<std::ops::Range<usize>>,
 }
+
+/// Strings from this length on are listed in [`Seen::long_strings`].
+pub const LONG_STRING: usize = 4096;
 
 /// Offset just past the JSON value that starts exactly at `at`, or None when it is not valid
 /// JSON or nests containers more deeply than `remaining` levels allow (each container entered
@@ -169,7 +174,11 @@ pub fn string_end(bytes: &[u8], at: usize, seen: &mut Seen) -> Option<usize> {
             low_expected = unicode_escape(bytes, i, low_expected)?;
         }
         if quotes != 0 {
-            return Some(pos + quotes.trailing_zeros() as usize + 1);
+            let close = pos + quotes.trailing_zeros() as usize;
+            if close - at > LONG_STRING {
+                seen.long_strings.push(at + 1..close);
+            }
+            return Some(close + 1);
         }
         if n < 64 {
             return None;
@@ -333,6 +342,18 @@ mod tests {
         };
         assert!(seen("\\u0041") && seen("\\/") && seen("\\uD83D\\uDE00"));
         assert!(!seen("\\n\\t\\\"\\\\") && !seen("/u") && !seen("\\\\u0041") && !seen("\\\\/"));
+    }
+
+    #[test]
+    fn long_strings_are_listed_by_their_contents() {
+        let long = "a\\\"b".repeat(LONG_STRING);
+        let text = format!(r#"{{"k":"{long}","short":"x","list":["{long}"]}}"#);
+        let mut seen = Seen::default();
+        assert_eq!(value_end(text.as_bytes(), 0, SERDE_DEPTH, &mut seen), Some(text.len()));
+        assert_eq!(seen.long_strings.len(), 2);
+        for r in &seen.long_strings {
+            assert_eq!(&text[r.clone()], long);
+        }
     }
 
     #[test]

@@ -51,6 +51,36 @@ impl Redactor {
         self.extra.is_empty() && !chronicle_secrets::mentions_trigger(raw)
     }
 
+    /// Whether deferred fields of `text` are clean, judged on their JSON text
+    /// ([`Redactor::raw_json_clean`]), with each long string searched once however often it
+    /// repeats: a Write's content is in `tool_input` and again in `tool_response`, and
+    /// comparing costs a fraction of searching. (No trigger word holds a quote, so a string's
+    /// contents and the text around it can be searched apart.)
+    pub fn deferred_clean(&self, text: &str, fields: &[crate::payload::Deferred]) -> bool {
+        let mut clean_long: Vec<&str> = Vec::new();
+        fields.iter().all(|d| {
+            let Some(raw) = text.get(d.range.clone()) else { return false };
+            if !d.plain {
+                return self.raw_json_clean(raw);
+            }
+            let mut pos = d.range.start;
+            for s in &d.long_strings {
+                let (Some(gap), Some(body)) = (text.get(pos..s.start), text.get(s.clone())) else { return false };
+                if !self.plain_json_clean(gap) {
+                    return false;
+                }
+                if !clean_long.contains(&body) {
+                    if !self.plain_json_clean(body) {
+                        return false;
+                    }
+                    clean_long.push(body);
+                }
+                pos = s.end;
+            }
+            text.get(pos..d.range.end).is_some_and(|rest| self.plain_json_clean(rest))
+        })
+    }
+
     /// True when any string (or key) in `v` would be redacted. Lets the caller skip copying
     /// the payload in the common case of nothing to redact.
     pub fn needed(&self, v: &Value) -> bool {
@@ -114,6 +144,27 @@ impl Redactor {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn deferred_fields_are_judged_with_repeated_long_strings_searched_once() {
+        use crate::payload::{classify, Payload};
+        let r = Redactor::new(&[]).unwrap();
+        let judge = |input: &str, response: &str| {
+            let text = format!(r#"{{"hook_event_name":"PostToolUse","tool_input":{input},"tool_response":{response}}}"#);
+            let raw = crate::input::RawInput { total_bytes: text.len() as u64, bytes: text.clone().into_bytes(), ..Default::default() };
+            let Payload::Event { deferred, .. } = classify(&raw) else { panic!("not an event") };
+            assert_eq!(deferred.len(), 2);
+            assert!(deferred.iter().all(|d| d.long_strings.len() == 1));
+            r.deferred_clean(&text, &deferred)
+        };
+        let body = "line \\\"quoted\\\"\\n".repeat(2000);
+        let dirty = format!("{body}AKIAIOSFODNN7EXAMPLE");
+        let field = |key: &str, s: &str| format!(r#"{{"{key}":"{s}","n":1}}"#);
+        assert!(judge(&field("content", &body), &field("content", &body)), "the same clean text twice");
+        assert!(!judge(&field("content", &body), &field("content", &dirty)), "a different second string is searched");
+        assert!(!judge(&field("content", &dirty), &field("content", &dirty)), "the first copy is searched");
+        assert!(!judge(&field("content", &body), &field("token", &body)), "text around the strings is searched");
+    }
 
     #[test]
     fn redacts_inside_nested_structure_and_keeps_it() {

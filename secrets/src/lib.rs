@@ -281,6 +281,9 @@ pub fn find(text: &str) -> Vec<Finding> {
 
 /// True when a trigger word of any rule occurs in `text` (case-insensitively): without one,
 /// `text` carries no credential. Cheaper than [`find`], which also runs the rules' patterns.
+///
+/// No trigger word contains `"` or `\`, so in JSON text none can straddle a string's quotes:
+/// callers may search a string's contents and the text around it separately.
 pub fn mentions_trigger(text: &str) -> bool {
     !compiled().candidate_rules(text).is_empty()
 }
@@ -319,6 +322,17 @@ pub fn kinds(text: &str) -> Vec<&'static str> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn no_trigger_word_holds_a_quote_or_backslash() {
+        // `mentions_trigger` promises this to callers that split JSON text at string quotes.
+        for rule in RULES {
+            for t in rule.triggers {
+                assert!(!t.contains(['"', '\\']), "{t}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
