@@ -325,10 +325,14 @@ impl Request {
     /// Reads one request: header, then exactly the payload it announces, into one buffer.
     pub fn read_from(stream: &mut impl Read, header: &[u8]) -> io::Result<Request> {
         let (mut request, len) = Request::decode_header(header)?;
-        let mut bytes = Vec::with_capacity(len.min(MAX_PREALLOCATION));
-        stream.take(len as u64).read_to_end(&mut bytes)?;
-        if bytes.len() != len {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated message"));
+        // Every read asks for all that is still due (`read_to_end` starts at 8 KiB and doubles:
+        // nine reads and as many wake-ups of the writing client for a 482 KB event). An absurd
+        // announced length is not trusted with one allocation.
+        let mut bytes = Vec::new();
+        while bytes.len() < len {
+            let from = bytes.len();
+            bytes.resize(from + (len - from).min(MAX_PREALLOCATION), 0);
+            stream.read_exact(&mut bytes[from..])?;
         }
         request.input.bytes = bytes;
         Ok(request)
