@@ -431,6 +431,58 @@ mod tests {
         assert!(inputs.iter().any(|t| matches!(classify(&raw(t.as_bytes())), Payload::Event { ref deferred, .. } if !deferred.is_empty())));
     }
 
+    /// Hostile variations of a large event: whatever deferral accepts, the whole parse accepts
+    /// too, as the same tree. Mutations put JSON's significant bytes (quotes, backslashes,
+    /// brackets, escapes, control characters, bytes of multi-byte characters) at random places,
+    /// many of them inside the long strings the fast validator handles.
+    #[test]
+    fn mutated_large_events_are_never_accepted_wrongly() {
+        let content = "say \\\"hi\\\"\\n\\t é \\u00e9 \\/ ok ".repeat(DEFER_BYTES / 24);
+        let base = format!(
+            r#"{{"session_id":"s","hook_event_name":"PostToolUse","tool_input":{{"content":"{content}","n":[1,-2.5e3,true,null]}},"tool_response":["{content}",{{"k":"v"}}],"x":"y"}}"#
+        );
+        let alphabet: &[&[u8]] = &[b"\"", b"\\", b"{", b"}", b"[", b"]", b",", b":", b"\\u", b"\\ud800", b"\\udc00", b"\x01", b"\n", b" ", b"e", b"0", b"-", b"\xc3", b"\xa9", b"tru", b"1.", b"/"];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut deferred_seen, mut rejected_seen) = (0, 0);
+        for _ in 0..3000 {
+            let mut bytes = base.clone().into_bytes();
+            for _ in 0..1 + next(3) {
+                let at = next(bytes.len());
+                let piece = alphabet[next(alphabet.len())];
+                match next(3) {
+                    0 => drop(bytes.splice(at..at, piece.iter().copied())),
+                    1 => drop(bytes.splice(at..(at + piece.len()).min(bytes.len()), piece.iter().copied())),
+                    _ => drop(bytes.drain(at..(at + 1 + next(4)).min(bytes.len()))),
+                }
+            }
+            let whole = serde_json::from_slice::<Value>(&bytes);
+            match classify(&raw(&bytes)) {
+                Payload::Event { value, deferred, verbatim: true, .. } if !deferred.is_empty() => {
+                    deferred_seen += 1;
+                    let Ok(Value::Object(expected)) = whole else { panic!("deferral accepted what serde_json rejects: {}", String::from_utf8_lossy(&bytes)) };
+                    let mut rebuilt = value.as_object().unwrap().clone();
+                    for d in deferred {
+                        rebuilt.insert(d.key.clone(), serde_json::from_slice(&bytes[d.range.clone()]).unwrap());
+                    }
+                    assert_eq!(rebuilt.len(), expected.len());
+                    assert!(expected.iter().all(|(k, v)| rebuilt.get(k) == Some(v)), "a different tree");
+                }
+                Payload::Invalid { .. } => {
+                    rejected_seen += 1;
+                    assert!(whole.is_err(), "rejected what serde_json accepts: {}", String::from_utf8_lossy(&bytes));
+                }
+                _ => {}
+            }
+        }
+        assert!(deferred_seen > 300 && rejected_seen > 300, "mutations should both keep and break the event: {deferred_seen} {rejected_seen}");
+    }
+
     #[test]
     fn large_strings_stay_whole() {
         let content = "x".repeat(DEFER_BYTES);
