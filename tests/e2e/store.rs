@@ -122,3 +122,19 @@ fn large_events_are_stored_redacted_and_keyed_like_small_ones() {
     let cache = env.query("SELECT cache FROM plugin_calls WHERE plugin = 'bash-guard' ORDER BY id");
     assert_eq!(cache, vec![vec!["miss".to_string()], vec!["miss".into()], vec!["hit".into()]], "the repeated command is a hit");
 }
+
+#[test]
+fn hook_processes_keep_the_write_ahead_log_bounded() {
+    // Processes that never close their connection would let the log grow without end; each
+    // checkpoints and truncates it once it holds more than 1 MiB.
+    let mut env = Env::new();
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    let prompt = "x".repeat(400_000);
+    for _ in 0..8 {
+        assert_eq!(env.hook(&event("UserPromptSubmit", json!({ "prompt": prompt }))).code, 0);
+    }
+    // Measured before querying: closing the last connection checkpoints and removes the log.
+    let wal = std::fs::metadata(env.home().join("chronicle.db-wal")).map_or(0, |m| m.len());
+    assert!(wal < 2 << 20, "eight 400 KB events left a {wal}-byte log");
+    assert_eq!(env.count("SELECT count(*) FROM events"), 8);
+}

@@ -50,6 +50,10 @@ pub struct Store {
     path: PathBuf,
     /// Leave WAL upkeep to [`Store::upkeep`] (a resident host runs it after answering).
     defer_upkeep: bool,
+    /// How many frames the write-ahead log holds, as SQLite reports after each commit (the
+    /// file's size says little: a resident host keeps it larger than what it holds).
+    log_frames: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    page_size: i64,
 }
 
 /// One plugin call, as stored.
@@ -172,12 +176,23 @@ impl Store {
         let sql = |source| StoreError::Sqlite { path: path.to_owned(), source };
         let mut conn = Connection::open(path).map_err(sql)?;
         wait_when_busy(&mut conn, BUSY_TIMEOUT).map_err(sql)?;
-        let mut store = Store { conn, path: path.to_owned(), defer_upkeep: false };
+        // Unknown until the first commit reports it.
+        let log_frames = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
+        let mut store = Store { conn, path: path.to_owned(), defer_upkeep: false, log_frames, page_size: 4096 };
         store.configure().map_err(sql)?;
         migrations::migrate(&mut store.conn).map_err(|e| match e {
             migrations::MigrateError::Sqlite(source) => sql(source),
             migrations::MigrateError::TooNew { found, supported } => StoreError::TooNew { path: path.to_owned(), found, supported },
         })?;
+        store.page_size = store.conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(sql)?;
+        let frames = std::sync::Arc::clone(&store.log_frames);
+        store
+            .conn
+            .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, n: std::ffi::c_int| {
+                frames.store(i64::from(n), std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }))
+            .map_err(sql)?;
         Ok(store)
     }
 
@@ -249,17 +264,8 @@ impl Store {
     /// 5-10 ms outliers into the p99.)
     pub fn checkpoint_in_background(&mut self, log_checkpointed: impl Fn() + Send + 'static) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
         self.conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES as i64).map_err(|e| self.err(e))?;
-        // How much the log holds, as SQLite reports after each commit (the file's size says
-        // nothing once it is kept larger than the limit).
-        let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(|e| self.err(e))?;
-        let log_frames = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
-        let frames = std::sync::Arc::clone(&log_frames);
-        self.conn
-            .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, n: std::ffi::c_int| {
-                frames.store(i64::from(n), std::sync::atomic::Ordering::Relaxed);
-                Ok(())
-            }))
-            .map_err(|e| self.err(e))?;
+        let log_frames = std::sync::Arc::clone(&self.log_frames);
+        let page_size = self.page_size;
         let conn = Connection::open(&self.path).map_err(|e| self.err(e))?;
         conn.busy_timeout(Duration::from_millis(100)).map_err(|e| self.err(e))?;
         let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -293,15 +299,26 @@ impl Store {
     /// large event's commit, before its answer. A one-row write here pays it instead. It must be
     /// this connection: a write through another one would also discard this connection's page
     /// cache, which cost every large event ~0.4 ms more than the fsync it saved (measured).
+    ///
+    /// Optional work: if another process holds the write lock it gives up after 5 ms (the
+    /// next event's commit then restarts the log) rather than keep the host from its events.
     pub fn restart_log(&mut self) -> Result<(), StoreError> {
-        self.conn
+        wait_when_busy(&mut self.conn, Duration::from_millis(5)).map_err(|e| self.err(e))?;
+        let result = self
+            .conn
             .prepare_cached(
                 "INSERT INTO upkeep (id, checkpoints, last_checkpoint_ns) VALUES (1, 1, ?1)
                  ON CONFLICT (id) DO UPDATE SET checkpoints = checkpoints + 1, last_checkpoint_ns = excluded.last_checkpoint_ns",
             )
             .and_then(|mut s| s.execute(params![crate::clock::unix_ns()]))
-            .map(drop)
-            .map_err(|e| self.err(e))
+            .map(drop);
+        let restored = wait_when_busy(&mut self.conn, BUSY_TIMEOUT);
+        result.and(restored).map_err(|e| self.err(e))
+    }
+
+    /// Bytes the write-ahead log holds after the last commit (`i64::MAX` before any).
+    fn log_bytes(&self) -> i64 {
+        self.log_frames.load(std::sync::atomic::Ordering::Relaxed).saturating_mul(self.page_size)
     }
 
     /// Keeps the write-ahead log short.
@@ -310,11 +327,11 @@ impl Store {
     /// fsyncs on every event), so the WAL outlives them and each new process replays it when it
     /// opens. That replay also forgets how far earlier checkpoints got, so SQLite's own
     /// autocheckpoint can never restart the log and it grows without bound, making every open
-    /// slower. Past [`WAL_LIMIT_BYTES`] we checkpoint and truncate it ourselves; if other
-    /// processes are busy we skip quickly and a later event does it.
+    /// slower. Past [`WAL_LIMIT_BYTES`] of log (what SQLite reported after our commit; not the
+    /// file's size, which a resident host keeps larger) we checkpoint and truncate it
+    /// ourselves; if other processes are busy we skip quickly and a later event does it.
     fn bound_wal(&mut self) {
-        let big = std::fs::metadata(wal_path(&self.path)).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES);
-        if !big {
+        if self.log_bytes() <= WAL_LIMIT_BYTES as i64 {
             return;
         }
         let _ = wait_when_busy(&mut self.conn, Duration::from_millis(20));
@@ -522,12 +539,6 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
     Ok(event_id)
 }
 
-fn wal_path(db: &Path) -> PathBuf {
-    let mut wal = db.to_owned().into_os_string();
-    wal.push("-wal");
-    PathBuf::from(wal)
-}
-
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
@@ -570,6 +581,25 @@ mod tests {
         store.record(&big).unwrap();
         nudge.send(()).unwrap();
         assert!(done_rx.recv_timeout(Duration::from_secs(20)).is_ok(), "a log past the limit is checkpointed");
+    }
+
+    #[test]
+    fn restarting_the_log_gives_up_quickly_when_another_writer_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chronicle.db");
+        let mut store = Store::open(&path).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = std::time::Instant::now();
+        assert!(store.restart_log().is_err());
+        assert!(started.elapsed() < Duration::from_secs(2), "optional work must not hold the host up");
+        // Events still wait for the lock as long as they always did.
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        store.record(&EventRecord { kind: "event".into(), payload: "{}".into(), ..EventRecord::default() }).unwrap();
+        release.join().unwrap();
     }
 
     #[test]
