@@ -295,7 +295,14 @@ impl Host {
                     return;
                 }
                 Ok(_) => {}
-                Err(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Never poll a broken descriptor again (it would wake the loop forever).
+                    tracing::warn!("checkpoint signal: {e}");
+                    self.checkpointed = None;
+                    return;
+                }
             }
         }
         if let Ok(store) = self.store() {

@@ -326,12 +326,13 @@ impl Request {
     pub fn read_from(stream: &mut impl Read, header: &[u8]) -> io::Result<Request> {
         let (mut request, len) = Request::decode_header(header)?;
         // Every read asks for all that is still due (`read_to_end` starts at 8 KiB and doubles:
-        // nine reads and as many wake-ups of the writing client for a 482 KB event). An absurd
-        // announced length is not trusted with one allocation.
+        // nine reads and as many wake-ups of the writing client for a 482 KB event). The buffer
+        // grows as bytes arrive (1 MiB, then doubling), so an absurd announced length costs
+        // nothing before the stream runs dry.
         let mut bytes = Vec::new();
         while bytes.len() < len {
             let from = bytes.len();
-            bytes.resize(from + (len - from).min(MAX_PREALLOCATION), 0);
+            bytes.resize(from + (len - from).min(from.max(1 << 20)), 0);
             stream.read_exact(&mut bytes[from..])?;
         }
         request.input.bytes = bytes;
@@ -362,9 +363,6 @@ impl Request {
     }
 }
 
-/// A payload length beyond this is not trusted for one up-front allocation (the input cap
-/// bounds real ones).
-const MAX_PREALLOCATION: usize = 64 << 20;
 
 impl Response {
     pub fn encode(&self) -> Vec<u8> {
@@ -666,6 +664,12 @@ mod tests {
         assert_eq!(wire.len(), Request::HEADER_LEN + r.input.bytes.len());
         let (header, mut rest) = wire.split_at(Request::HEADER_LEN);
         assert_eq!(Request::read_from(&mut rest, header).unwrap(), r);
+        // Larger than the first read buffer: it grows as the bytes arrive.
+        let big = Request { input: RawInput { bytes: (0..5 << 19).map(|i| i as u8).collect(), ..RawInput::default() }, ..Request::default() };
+        let mut wire = Vec::new();
+        big.write_to(&mut wire).unwrap();
+        let (header, mut rest) = wire.split_at(Request::HEADER_LEN);
+        assert_eq!(Request::read_from(&mut rest, header).unwrap(), big);
         let a = Response::Answered { exit_code: 2, stdout: Some("{}".into()), stderr: vec!["x".into(), String::new()] };
         assert_eq!(Response::decode(&a.encode()).unwrap(), a);
         let none = Response::Answered { exit_code: 0, stdout: None, stderr: vec![] };
