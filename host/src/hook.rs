@@ -733,20 +733,20 @@ impl Host {
 
     /// Stores the record in one transaction, with the stage timings, the per-plugin metrics,
     /// and every threshold violation. `hook.total` runs from the start of the process Claude
-    /// Code started (see [`Origin`]) to the commit.
+    /// Code started (see [`Origin`]) to the start of the write; the store adds `store.insert`
+    /// and, with the next event, `store.commit`.
     fn record(&mut self, record: &mut EventRecord, stages: &Stages, origin: Origin) -> Result<i64, String> {
         let thresholds = self.config.file.thresholds.clone();
         let rss_at_start = self.rss_at_start;
         let open_started = Instant::now();
         let store = self.store()?;
         let open_time = open_started.elapsed();
-        let insert_started = Instant::now();
         let mut stage_list = stages.entries.clone();
         if !stage_list.iter().any(|(n, _)| n == "store.wait") {
             stage_list.push(("store.wait".into(), open_time));
         }
         let calls = record.calls.clone();
-        finish_measurements(record, &stage_list, &calls, &thresholds, rss_at_start, insert_started, origin);
+        finish_measurements(record, &stage_list, &calls, &thresholds, rss_at_start, origin);
         store.record(record).map_err(|e: StoreError| e.to_string())
     }
 }
@@ -787,7 +787,6 @@ fn finish_measurements(
     calls: &[CallRow],
     t: &Thresholds,
     rss_at_start: u64,
-    insert_started: Instant,
     origin: Origin,
 ) {
     let violate = |record: &mut EventRecord, metric: &str, subject: &str, value: f64, threshold: f64| {
@@ -818,9 +817,7 @@ fn finish_measurements(
     let rss = crate::clock::peak_rss_bytes();
     let growth = mib(rss.saturating_sub(rss_at_start));
     violate(record, "memory.growth", "host", growth, t.memory_growth_mb);
-    let insert = ms(insert_started.elapsed());
-    record.metrics.push(MetricRow { name: "store.insert".into(), value: insert });
-    violate(record, "store.insert", "host", insert, t.database_operation_ms);
+    record.insert_threshold_ms = Some(t.database_operation_ms);
     let total = match origin {
         Origin::InProcess => {
             record.metrics.push(MetricRow { name: "process.peak_rss_mb".into(), value: mib(rss) });

@@ -162,6 +162,16 @@ fn stats_counts_match_a_known_replay_and_the_second_pass_hits_the_cache() {
         assert!(s["thresholds"][key].is_number(), "{key}");
     }
     assert!(s["performance_stats"]["operations"]["plugin.secret-guard"]["count"].as_u64().unwrap() > 0);
+    // Operations are durations only; memory and markers are reported apart. The store times
+    // its insert for every event and each commit with the next event.
+    let ops = s["performance_stats"]["operations"].as_object().unwrap();
+    assert!(ops.keys().all(|k| !k.ends_with("_mb") && k != "hook.resident"), "{:?}", ops.keys());
+    assert_eq!(ops["store.insert"]["count"], 2 * lines.len());
+    // In-process events (before the resident host listens) exit without a next event to carry
+    // their commit time; the resident host's carry all but its last.
+    let resident = env.resident_flags().iter().filter(|&&f| f).count() as u64;
+    assert_eq!(ops["store.commit"]["count"].as_u64().unwrap(), resident - 1);
+    assert!(s["memory"]["resident_peak_rss_mb"]["count"].as_u64().unwrap() > 0);
     // The cached decisions are the same decisions.
     // session.jsonl plants one hazard (a Read of .env): denied on both passes, the second from the cache.
     assert_eq!(env.count("SELECT count(*) FROM events WHERE decision = 'deny'"), 2);

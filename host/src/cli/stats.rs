@@ -102,8 +102,10 @@ pub fn render(s: &Stats) -> String {
         c.size,
         c.max_size
     ));
+    let resident = &s.memory.resident_peak_rss_mb;
+    let resident = if resident.count > 0 { format!(" (resident host: max {:.1} MiB)", resident.max_ms) } else { String::new() };
     out.push_str(&format!(
-        "{}  peak RSS p50 {:.1} MiB, max {:.1} MiB\n",
+        "{}  peak RSS p50 {:.1} MiB, max {:.1} MiB{resident}\n",
         bold("Memory"),
         s.memory.peak_rss_mb.p50_ms,
         s.memory.peak_rss_mb.max_ms

@@ -54,6 +54,9 @@ pub struct Store {
     /// file's size says little: a resident host keeps it larger than what it holds).
     log_frames: std::sync::Arc<std::sync::atomic::AtomicI64>,
     page_size: i64,
+    /// The last event's id and how long its commit took: recorded with the next event (a
+    /// transaction cannot hold its own commit time).
+    unrecorded_commit: Option<(i64, f64)>,
 }
 
 /// One plugin call, as stored.
@@ -136,6 +139,8 @@ pub struct EventRecord {
     pub violations: Vec<ViolationRow>,
     pub cache_puts: Vec<CachePut>,
     pub cache_hits: Vec<String>,
+    /// `store.insert` above this many milliseconds is recorded as a violation.
+    pub insert_threshold_ms: Option<f64>,
 }
 
 /// An outcome to remember in the persistent cache tier.
@@ -178,7 +183,7 @@ impl Store {
         wait_when_busy(&mut conn, BUSY_TIMEOUT).map_err(sql)?;
         // Unknown until the first commit reports it.
         let log_frames = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
-        let mut store = Store { conn, path: path.to_owned(), defer_upkeep: false, log_frames, page_size: 4096 };
+        let mut store = Store { conn, path: path.to_owned(), defer_upkeep: false, log_frames, page_size: 4096, unrecorded_commit: None };
         store.configure().map_err(sql)?;
         migrations::migrate(&mut store.conn).map_err(|e| match e {
             migrations::MigrateError::Sqlite(source) => sql(source),
@@ -246,9 +251,19 @@ impl Store {
     pub fn record(&mut self, rec: &EventRecord) -> Result<i64, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite { path: path.clone(), source };
+        let started = std::time::Instant::now();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
         let event_id = write_event(&tx, rec).map_err(sql)?;
+        // The store's own stages: this event's rows (all but the measurements themselves), and
+        // the previous event's commit.
+        let insert_ms = started.elapsed().as_secs_f64() * 1e3;
+        let mut late = vec![(event_id, "store.insert", insert_ms)];
+        late.extend(self.unrecorded_commit.take().map(|(id, ms)| (id, "store.commit", ms)));
+        let over = rec.insert_threshold_ms.filter(|&t| insert_ms > t).map(|t| (insert_ms, t));
+        write_measurements(&tx, event_id, rec, &late, over).map_err(sql)?;
+        let committing = std::time::Instant::now();
         tx.commit().map_err(sql)?;
+        self.unrecorded_commit = Some((event_id, committing.elapsed().as_secs_f64() * 1e3));
         if !self.defer_upkeep {
             self.bound_wal();
         }
@@ -499,19 +514,6 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
             stmt.execute(params![event_id, f.source, f.plugin, f.path, f.message])?;
         }
     }
-    if !rec.metrics.is_empty() {
-        let mut stmt = tx.prepare_cached("INSERT INTO metrics (event_id, name, value) VALUES (?1, ?2, ?3)")?;
-        for m in &rec.metrics {
-            stmt.execute(params![event_id, m.name, m.value])?;
-        }
-    }
-    if !rec.violations.is_empty() {
-        let mut stmt =
-            tx.prepare_cached("INSERT INTO violations (event_id, metric, subject, value, threshold) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-        for v in &rec.violations {
-            stmt.execute(params![event_id, v.metric, v.subject, v.value, v.threshold])?;
-        }
-    }
     if !rec.cache_puts.is_empty() {
         let mut stmt = tx.prepare_cached(
             "INSERT OR REPLACE INTO cache (key, plugin, value, expires_at_ns, hits) VALUES (?1, ?2, ?3, ?4, 0)",
@@ -537,6 +539,26 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
         }
     }
     Ok(event_id)
+}
+
+/// The event's measurements and violations, with the store's own (`late`: event id, name,
+/// milliseconds; `insert_over`: `store.insert` and its threshold when above it).
+fn write_measurements(tx: &rusqlite::Transaction<'_>, event_id: i64, rec: &EventRecord, late: &[(i64, &str, f64)], insert_over: Option<(f64, f64)>) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached("INSERT INTO metrics (event_id, name, value) VALUES (?1, ?2, ?3)")?;
+    for m in &rec.metrics {
+        stmt.execute(params![event_id, m.name, m.value])?;
+    }
+    for (id, name, ms) in late {
+        stmt.execute(params![id, name, ms])?;
+    }
+    let mut stmt = tx.prepare_cached("INSERT INTO violations (event_id, metric, subject, value, threshold) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    for v in &rec.violations {
+        stmt.execute(params![event_id, v.metric, v.subject, v.value, v.threshold])?;
+    }
+    if let Some((value, threshold)) = insert_over {
+        stmt.execute(params![event_id, "store.insert", "host", value, threshold])?;
+    }
+    Ok(())
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -581,6 +603,24 @@ mod tests {
         store.record(&big).unwrap();
         nudge.send(()).unwrap();
         assert!(done_rx.recv_timeout(Duration::from_secs(20)).is_ok(), "a log past the limit is checkpointed");
+    }
+
+    #[test]
+    fn the_store_times_its_insert_and_records_each_commit_with_the_next_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("chronicle.db")).unwrap();
+        let event = EventRecord { kind: "event".into(), payload: "{}".into(), insert_threshold_ms: Some(0.0), ..EventRecord::default() };
+        let first = store.record(&event).unwrap();
+        let second = store.record(&event).unwrap();
+        let metric = |id: i64, name: &str| -> Option<f64> {
+            store.conn.query_row("SELECT value FROM metrics WHERE event_id = ?1 AND name = ?2", params![id, name], |r| r.get(0)).optional().unwrap()
+        };
+        assert!(metric(first, "store.insert").is_some_and(|v| v > 0.0));
+        assert!(metric(first, "store.commit").is_some_and(|v| v > 0.0), "written with the second event");
+        assert!(metric(second, "store.insert").is_some_and(|v| v > 0.0));
+        assert_eq!(metric(second, "store.commit"), None, "not until a third event");
+        let over: i64 = store.conn.query_row("SELECT count(*) FROM violations WHERE metric = 'store.insert'", [], |r| r.get(0)).unwrap();
+        assert_eq!(over, 2, "a threshold of 0 ms is exceeded by every insert");
     }
 
     #[test]

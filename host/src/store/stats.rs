@@ -103,7 +103,10 @@ pub struct EventStats {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryStats {
+    /// The process Claude Code started (the client, when a resident host answered).
     pub peak_rss_mb: Summary,
+    /// The resident host's own peak, for the events it answered.
+    pub resident_peak_rss_mb: Summary,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -136,6 +139,9 @@ impl Store {
             }
         }
         let rss = by_name.remove("process.peak_rss_mb").unwrap_or_default();
+        let resident_rss = by_name.remove("resident.peak_rss_mb").unwrap_or_default();
+        // A marker on the events a resident host answered (always 1), not a duration.
+        by_name.remove("hook.resident");
         // Host-side cache lookups (project context) are counts, not durations.
         let host_hits = by_name.remove("cache.host.hit").map_or(0, |v| v.len() as u64);
         let host_misses = by_name.remove("cache.host.miss").map_or(0, |v| v.len() as u64);
@@ -277,7 +283,7 @@ impl Store {
             thresholds: thresholds.clone(),
             plugins,
             events,
-            memory: MemoryStats { peak_rss_mb: summarize(rss) },
+            memory: MemoryStats { peak_rss_mb: summarize(rss), resident_peak_rss_mb: summarize(resident_rss) },
         })
     }
 }
