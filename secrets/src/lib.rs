@@ -119,7 +119,9 @@ const RULES: &[Rule] = &[
     Rule {
         name: "url-credentials",
         triggers: &["://"],
-        pattern: r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]{1,256}:([^/\s@]{1,256})@",
+        // Unbounded, not {1,256}: 256 copies of a Unicode class took 7-8 ms to compile, paid by
+        // every hook process whose event held a URL (0.36 ms now; matching is linear anyway).
+        pattern: r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]+:([^/\s@]+)@",
         group: 1,
         code_like_values_allowed: false,
     },
@@ -380,6 +382,8 @@ mod tests {
     fn redaction_keeps_the_text_around_the_secret() {
         assert_eq!(redact("id AKIAIOSFODNN7EXAMPLE end"), "id [REDACTED:aws-access-key-id] end");
         assert_eq!(redact("postgres://u:pw1234@h/db"), "postgres://u:[REDACTED:url-credentials]@h/db");
+        let long = "p".repeat(300);
+        assert_eq!(redact(&format!("https://u:{long}@h")), "https://u:[REDACTED:url-credentials]@h");
         assert!(matches!(redact("nothing here"), Cow::Borrowed(_)));
     }
 
