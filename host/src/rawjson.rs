@@ -27,7 +27,8 @@ pub struct Seen {
     pub long_strings: Vec<std::ops::Range<usize>>,
 }
 
-/// Strings from this length on are listed in [`Seen::long_strings`].
+/// Strings from this length on are listed in [`Seen::long_strings`]: long enough that
+/// redaction compares a repeat instead of searching it again (here and in the built tree).
 pub const LONG_STRING: usize = 4096;
 
 /// Offset just past the JSON value that starts exactly at `at`, or None when it is not valid

@@ -91,9 +91,8 @@ impl Redactor {
     /// within one event (a Write's content is in `tool_input` and again in `tool_response`);
     /// comparing costs a fraction of scanning.
     fn needed_in<'v>(&self, v: &'v Value, clean: &mut Vec<&'v str>) -> bool {
-        const REPEAT_MIN: usize = 4096;
         match v {
-            Value::String(s) if s.len() >= REPEAT_MIN => {
+            Value::String(s) if s.len() >= crate::rawjson::LONG_STRING => {
                 if clean.iter().any(|c| c == s) {
                     return false;
                 }
