@@ -42,6 +42,34 @@ impl Answer {
     }
 }
 
+/// Permission modes in which a hook's `ask` is put to nobody: `bypassPermissions` approves it
+/// silently (anthropics/claude-code issue 77212), `dontAsk` refuses whatever would prompt, and
+/// under `auto` a classifier, not a person, decides (an ask was reported to have no blocking
+/// effect there). PROTOCOL.md §15.
+pub const UNATTENDED_MODES: &[&str] = &["bypassPermissions", "dontAsk", "auto"];
+
+/// Where nobody can be asked (`permission_mode` in [`UNATTENDED_MODES`]), turns every `ask`
+/// opinion on a PreToolUse-style event into a `deny` whose reason says what would have been
+/// asked and why nobody was. Returns one note per converted opinion, for the record.
+pub fn deny_unattended_asks(spec: &EventSpec, permission_mode: Option<&str>, opinions: &mut [Opinion]) -> Vec<String> {
+    let Some(mode) = permission_mode.filter(|m| UNATTENDED_MODES.contains(m)) else { return Vec::new() };
+    if spec.block != BlockStyle::PermissionDecision {
+        return Vec::new();
+    }
+    let mut notes = Vec::new();
+    for o in opinions.iter_mut().filter(|o| o.outcome.decision() == Decision::Ask) {
+        let asked = o.outcome.reason.as_deref().unwrap_or("(no reason given)");
+        o.outcome.decision = Some(Decision::Deny);
+        o.outcome.reason = Some(format!(
+            "{asked} [chronicle: denied because nobody can be asked under permission mode {mode}; ask the user to run this themselves, or set [hook] unattended_ask = \"ask\"]"
+        ));
+        // An ask's rewrite of the input is not carried into a deny.
+        o.outcome.updated_input = None;
+        notes.push(format!("ask from {} turned into deny: permission_mode {mode} asks nobody", o.plugin));
+    }
+    notes
+}
+
 /// Severity for the most-restrictive-wins merge; Block and Deny are the same refusal.
 fn severity(d: Decision) -> u8 {
     match d {

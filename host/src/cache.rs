@@ -5,8 +5,11 @@
 //! on. Entries starting with `/` are JSON pointers into the event; entries `mtime:<path>` name a
 //! file (relative to the event's `cwd`) whose size and modification time join the key, so a
 //! cached answer about a git repository is invalidated the moment `.git/HEAD` changes.
-//! The key is a SHA-256 over the plugin's name and version, the event name, the project
-//! directory and those values: a collision cannot be crafted to reuse a guard's verdict.
+//! The key is a SHA-256 over the plugin's name and version, the file it was loaded from (path,
+//! device, inode, size, mtime), its effective configuration, the event name, the project
+//! directory and those values: a collision cannot be crafted to reuse a guard's verdict, and an
+//! edited `[plugins.NAME]` table or a replaced library reaches the very next event in both
+//! directions (an outcome computed under another configuration is never reused).
 
 use std::path::Path;
 
@@ -16,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::plugin::PluginInfo;
 
 /// Entries the in-process tier holds.
 pub const L1_CAPACITY: usize = 4096;
@@ -75,20 +77,35 @@ impl Cache {
     }
 }
 
-/// The cache key for `plugin` on `event`, or None when the plugin is not cacheable.
-pub fn key_for(plugin: &PluginInfo, event: &Value) -> Option<String> {
-    plugin.cache_ttl_ms?;
+/// Everything an outcome was computed by, apart from the event: the plugin as declared, as
+/// found on disk and as configured. The caller describes the plugin; the cache knows no plugin.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    /// The manifest's cache key: JSON pointers and `mtime:` entries.
+    pub key: &'a [String],
+    /// The file's identity (path, device, inode, size, mtime), as text.
+    pub file: &'a str,
+    /// The plugin's effective configuration, as JSON text.
+    pub config: &'a str,
+}
+
+/// The cache key for `subject` on `event`.
+pub fn key_for(subject: &Subject, event: &Value) -> String {
     let mut h = Sha256::new();
     let mut part = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_le_bytes());
         h.update(bytes);
     };
-    part(plugin.name.as_bytes());
-    part(plugin.version.as_bytes());
+    part(subject.name.as_bytes());
+    part(subject.version.as_bytes());
+    part(subject.file.as_bytes());
+    part(subject.config.as_bytes());
     part(event.get("hook_event_name").and_then(Value::as_str).unwrap_or("").as_bytes());
     part(std::env::var(crate::config::env::PROJECT_DIR).unwrap_or_default().as_bytes());
     let cwd = event.get("cwd").and_then(Value::as_str).unwrap_or("");
-    for k in &plugin.cache_key {
+    for k in subject.key {
         part(k.as_bytes());
         if let Some(rel) = k.strip_prefix("mtime:") {
             let meta = std::fs::metadata(Path::new(cwd).join(rel));
@@ -108,7 +125,7 @@ pub fn key_for(plugin: &PluginInfo, event: &Value) -> Option<String> {
         }
     }
     let digest = h.finalize();
-    Some(format!("{}:{}", plugin.name, digest.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+    format!("{}:{}", subject.name, digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -154,39 +171,39 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn info(key: &[&str]) -> PluginInfo {
-        PluginInfo {
-            name: "p".into(),
-            version: "1".into(),
-            abi: "abi_stable".into(),
-            abi_version: 1,
-            events: vec!["PreToolUse".into()],
-            tool_matcher: None,
-            timeout_ms: None,
-            failure_policy: "open".into(),
-            cache_ttl_ms: Some(1000),
-            cache_key: key.iter().map(|s| (*s).to_owned()).collect(),
-        }
+    fn subject<'a>(key: &'a [String], config: &'a str, file: &'a str) -> Subject<'a> {
+        Subject { name: "p", version: "1", key, file, config }
     }
 
     #[test]
     fn keys_ignore_fields_not_named_and_see_the_ones_named() {
-        let p = info(&["/tool_input/command"]);
+        let k = vec!["/tool_input/command".to_owned()];
+        let p = subject(&k, "null", "f");
         let a = json!({"hook_event_name": "PreToolUse", "tool_use_id": "1", "tool_input": {"command": "ls"}});
         let b = json!({"hook_event_name": "PreToolUse", "tool_use_id": "2", "tool_input": {"command": "ls"}});
         let c = json!({"hook_event_name": "PreToolUse", "tool_use_id": "1", "tool_input": {"command": "rm"}});
         assert_eq!(key_for(&p, &a), key_for(&p, &b));
         assert_ne!(key_for(&p, &a), key_for(&p, &c));
-        let mut not_cacheable = info(&[]);
-        not_cacheable.cache_ttl_ms = None;
-        assert_eq!(key_for(&not_cacheable, &a), None);
+    }
+
+    #[test]
+    fn keys_change_with_the_plugins_config_and_file_and_come_back_with_them() {
+        let k = vec!["/tool_input/command".to_owned()];
+        let e = json!({"hook_event_name": "PreToolUse", "tool_input": {"command": "git push --force origin release-7"}});
+        let before = key_for(&subject(&k, r#"{"protected_branches":["main"]}"#, "f:1"), &e);
+        let edited = key_for(&subject(&k, r#"{"protected_branches":["main","release-7"]}"#, "f:1"), &e);
+        let replaced = key_for(&subject(&k, r#"{"protected_branches":["main"]}"#, "f:2"), &e);
+        assert_ne!(before, edited);
+        assert_ne!(before, replaced);
+        assert_eq!(before, key_for(&subject(&k, r#"{"protected_branches":["main"]}"#, "f:1"), &e));
     }
 
     #[test]
     fn mtime_keys_change_when_the_file_changes() {
         let t = tempfile::tempdir().unwrap();
         std::fs::write(t.path().join("HEAD"), "ref: refs/heads/a\n").unwrap();
-        let p = info(&["mtime:HEAD"]);
+        let k = vec!["mtime:HEAD".to_owned()];
+        let p = subject(&k, "null", "f");
         let e = json!({"hook_event_name": "SessionStart", "cwd": t.path()});
         let before = key_for(&p, &e);
         std::fs::write(t.path().join("HEAD"), "ref: refs/heads/bb\n").unwrap();

@@ -77,6 +77,28 @@ pub struct HookSettings {
     pub resident: bool,
     /// Seconds a resident host waits for its next event before exiting.
     pub resident_idle_s: u64,
+    /// What a merged `ask` becomes where nobody can be asked (`permission_mode`
+    /// `bypassPermissions`, `dontAsk` or `auto`): `deny` (default) or `ask` (passed through).
+    pub unattended_ask: UnattendedAsk,
+}
+
+/// What a guard's `ask` becomes in a permission mode in which no person is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnattendedAsk {
+    /// The ask is answered `deny`, its reason saying what would have been asked.
+    Deny,
+    /// The ask is passed to Claude Code as it is (which may approve it silently).
+    Ask,
+}
+
+impl UnattendedAsk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnattendedAsk::Deny => "deny",
+            UnattendedAsk::Ask => "ask",
+        }
+    }
 }
 
 impl Default for HookSettings {
@@ -89,6 +111,7 @@ impl Default for HookSettings {
             max_text_chars: 9_500,
             resident: true,
             resident_idle_s: 1800,
+            unattended_ask: UnattendedAsk::Deny,
         }
     }
 }

@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chronicle_plugin_api::{FailurePolicy, Outcome};
+use chronicle_plugin_api::{Decision, FailurePolicy, Outcome};
 use serde_json::Value;
 
 use crate::answer::{self, Answer, Opinion};
 use crate::cache::{self, Cache};
-use crate::config::{Config, Thresholds};
+use crate::config::{Config, Thresholds, UnattendedAsk};
 use crate::dispatch::{self, CallRecord, Job};
 use crate::events::EventSpec;
 use crate::input::RawInput;
@@ -354,19 +354,23 @@ impl Host {
                     Some(text) if *verbatim => Arc::clone(text),
                     _ => Arc::from(view.full().to_string()),
                 };
-                self.dispatch(spec, &view, event_json, &mut record, stages)
+                self.dispatch(spec, &view, event_json, None, &mut record, stages)
             }
-            Payload::Truncated { spec: Some(_), .. } => {
+            Payload::Truncated { value, spec: Some(spec), incomplete_field } => {
                 record.faults.push(FaultRow {
                     source: "input",
                     plugin: None,
                     path: None,
                     message: format!(
-                        "input of {} bytes exceeds hook.max_input_bytes ({}): recorded truncated, no plugin was run",
+                        "input of {} bytes exceeds hook.max_input_bytes ({}): recorded truncated; plugins saw only the fields that arrived whole",
                         input.total_bytes, self.config.file.hook.max_input_bytes
                     ),
                 });
-                Answer::nothing()
+                // Guards still decide: on what arrived whole where that is all they read,
+                // otherwise by their failure policy (see [`Truncation`]).
+                let view = EventView { top: value, input, deferred: false, full: std::cell::OnceCell::new() };
+                let truncation = Truncation { incomplete_field: incomplete_field.as_deref(), total_bytes: input.total_bytes, cap: self.config.file.hook.max_input_bytes };
+                self.dispatch(spec, &view, Arc::from(value.to_string()), Some(&truncation), &mut record, stages)
             }
             _ => Answer::nothing(),
         };
@@ -421,22 +425,28 @@ impl Host {
                 };
                 // Deferred fields are judged on their JSON text; only if that cannot clear them
                 // is the whole tree built.
-                record.redacted = self.redactor.needed(value)
+                // A trigger word on the raw text only says "look closer": `redacted` is set
+                // only when a replacement was actually made.
+                let maybe_secret = self.redactor.needed(value)
                     || (!deferred.is_empty() && !text.is_some_and(|t| self.redactor.deferred_clean(t, deferred)));
                 let complete = !input.truncated && matches!(payload, Payload::Event { .. } | Payload::Unknown { .. });
+                let original = |text: &Arc<str>| match text.strip_prefix('\u{feff}') {
+                    Some(rest) => Arc::from(rest),
+                    None => Arc::clone(text),
+                };
                 record.payload = match text {
                     // Nothing to redact and complete: keep the payload byte-exact, no copy of the tree.
-                    Some(text) if !record.redacted && complete => match text.strip_prefix('\u{feff}') {
-                        Some(rest) => Arc::from(rest),
-                        None => Arc::clone(text),
-                    },
+                    Some(text) if !maybe_secret && complete => original(text),
                     _ => {
                         let mut stored = match deferred.is_empty() {
                             true => value.clone(),
                             false => payload::full_value(input).unwrap_or_else(|| value.clone()),
                         };
-                        self.redactor.value(&mut stored);
-                        Arc::from(stored.to_string())
+                        record.redacted = self.redactor.value(&mut stored);
+                        match text {
+                            Some(text) if !record.redacted && complete => original(text),
+                            _ => Arc::from(stored.to_string()),
+                        }
                     }
                 };
                 if let Payload::Unknown { reason, .. } = payload {
@@ -491,8 +501,23 @@ impl Host {
     }
 
     /// Selects, loads and calls the plugins for a known event, and merges their outcomes.
-    fn dispatch(&mut self, spec: &'static EventSpec, event: &EventView, event_json: Arc<str>, record: &mut EventRecord, stages: &mut Stages) -> Answer {
+    /// `truncation`: the event was cut at the size cap; plugins that cannot see what they read
+    /// are not called but answered for by their failure policy, and nothing is cached.
+    fn dispatch(
+        &mut self,
+        spec: &'static EventSpec,
+        event: &EventView,
+        event_json: Arc<str>,
+        truncation: Option<&Truncation>,
+        record: &mut EventRecord,
+        stages: &mut Stages,
+    ) -> Answer {
         let tool_name = event.top.get("tool_name").and_then(Value::as_str);
+        // In a cut event whose tool_name did not arrive, every plugin of the event is a
+        // candidate: none can be ruled out.
+        let tool_known = truncation.is_none_or(|t| t.visible(event.top, "/tool_name"));
+        // Opinions of plugins that were not called (a cut event), merged with the rest.
+        let mut forced: Vec<Opinion> = Vec::new();
         let (candidates, refusals) = stages.time("hook.discover", || plugin::discover(&self.config.plugin_dirs));
         for r in refusals {
             record.faults.push(load_fault(&r));
@@ -536,13 +561,37 @@ impl Host {
             if self.config.file.disabled_plugins.contains(&info.name) {
                 continue;
             }
-            match info.wants(spec.name, spec.tool_event, tool_name) {
+            match info.wants(spec.name, spec.tool_event && tool_known, tool_name) {
                 Ok(false) => continue,
                 Ok(true) => {}
                 Err(e) => {
                     record.faults.push(FaultRow { source: "plugin_load", plugin: Some(info.name.clone()), path: Some(key), message: e });
                     continue;
                 }
+            }
+            if let Some(unseen) = truncation.and_then(|t| t.unseen(event.top, &info, spec.tool_event)) {
+                let fault = Fault::TooLarge(unseen);
+                record.faults.push(FaultRow {
+                    source: "plugin_call",
+                    plugin: Some(info.name.clone()),
+                    path: Some(key.clone()),
+                    message: format!("{}: {}", fault.kind(), fault.message()),
+                });
+                let outcome = fail_closed(spec, info.failure_policy(), &info.name, &fault);
+                record.calls.push(CallRow {
+                    plugin: info.name.clone(),
+                    version: info.version.clone(),
+                    path: key,
+                    status: fault.kind().into(),
+                    decision: outcome.as_ref().map_or(Decision::None, Outcome::decision).as_str().into(),
+                    fault: Some(fault.message()),
+                    memory_source: "none".into(),
+                    ..CallRow::default()
+                });
+                if let Some(outcome) = outcome {
+                    forced.push(Opinion { plugin: info.name.clone(), outcome });
+                }
+                continue;
             }
             let plugin = match loaded {
                 Some(p) => Some(p),
@@ -567,7 +616,7 @@ impl Host {
             }
         }
         if selected.is_empty() {
-            return Answer::nothing();
+            return if forced.is_empty() { Answer::nothing() } else { self.merge(spec, event.top, forced, stages) };
         }
 
         // Cached outcomes first; only the rest are loaded (if not yet) and called.
@@ -581,14 +630,17 @@ impl Host {
             stages.add("store.wait", waited.elapsed());
         }
         let cache_started = Instant::now();
-        for p in &selected {
-            let hit = cache::key_for(&p.info, event.full()).and_then(|key| {
-                let found = self.cache.get(&key, now_ns).or_else(|| {
-                    let text = self.store().ok()?.cache_get(&key, now_ns).ok()??;
+        // A cut event's outcome is not one the whole event would get: neither reused nor kept.
+        let keys: Vec<Option<String>> =
+            selected.iter().map(|p| if truncation.is_some() { None } else { self.cache_key(p, event.full()) }).collect();
+        for key in &keys {
+            let hit = key.as_ref().and_then(|key| {
+                let found = self.cache.get(key, now_ns).or_else(|| {
+                    let text = self.store().ok()?.cache_get(key, now_ns).ok()??;
                     let outcome = cache::decode(&text)?;
                     Some(outcome)
                 });
-                found.map(|o| (o, key))
+                found.map(|o| (o, key.clone()))
             });
             cached.push(hit);
         }
@@ -638,7 +690,7 @@ impl Host {
             results[slot] = Some(CallRecord { index: slot, ..c });
         }
 
-        let mut opinions = Vec::new();
+        let mut opinions = forced;
         for (i, p) in selected.iter().enumerate() {
             let info = &p.info;
             if let Some((outcome, key)) = cached[i].take() {
@@ -684,7 +736,7 @@ impl Host {
             match call.result {
                 Ok(outcome) => {
                     row.decision = outcome.decision().as_str().into();
-                    if let Some(key) = cache::key_for(info, event.full()) {
+                    if let Some(key) = keys[i].clone() {
                         let ttl_ns = info.cache_ttl_ms.unwrap_or(0) as i64 * 1_000_000;
                         let encoded = cache::encode(&outcome);
                         self.cache.put(key.clone(), outcome.clone(), now_ns + ttl_ns);
@@ -715,8 +767,33 @@ impl Host {
             record.calls.push(row);
         }
 
-        let stop_hook_active = event.top.get("stop_hook_active").and_then(Value::as_bool) == Some(true);
-        stages.time("hook.merge", || answer::merge(spec, stop_hook_active, &opinions, self.config.file.hook.max_text_chars))
+        self.merge(spec, event.top, opinions, stages)
+    }
+
+    /// Merges opinions into the answer, after applying the unattended-mode rule
+    /// ([`answer::deny_unattended_asks`], unless `[hook] unattended_ask = "ask"`).
+    fn merge(&self, spec: &EventSpec, top: &Value, mut opinions: Vec<Opinion>, stages: &mut Stages) -> Answer {
+        let stop_hook_active = top.get("stop_hook_active").and_then(Value::as_bool) == Some(true);
+        stages.time("hook.merge", || {
+            let mut notes = Vec::new();
+            if self.config.file.hook.unattended_ask == UnattendedAsk::Deny {
+                let mode = top.get("permission_mode").and_then(Value::as_str);
+                notes = answer::deny_unattended_asks(spec, mode, &mut opinions);
+            }
+            let mut answer = answer::merge(spec, stop_hook_active, &opinions, self.config.file.hook.max_text_chars);
+            answer.notes.extend(notes);
+            answer
+        })
+    }
+
+    /// The cache key of a cacheable plugin's outcome on `event`: its manifest's key, its file
+    /// and its effective configuration (an edit reaches the next event).
+    fn cache_key(&self, p: &Chosen, event: &Value) -> Option<String> {
+        p.info.cache_ttl_ms?;
+        let config = self.config.plugin_config_json(&p.info.name);
+        let file = p.candidate.identity();
+        let subject = cache::Subject { name: &p.info.name, version: &p.info.version, key: &p.info.cache_key, file: &file, config: &config };
+        Some(cache::key_for(&subject, event))
     }
 
     fn load(&mut self, c: &plugin::Candidate) -> Result<Arc<LoadedPlugin>, String> {
@@ -751,6 +828,35 @@ impl Host {
     }
 }
 
+/// An event cut at `hook.max_input_bytes`: what arrived is known, the rest is not.
+struct Truncation<'a> {
+    /// The top-level field the cut fell in (its members that arrived whole are in the value).
+    incomplete_field: Option<&'a str>,
+    total_bytes: u64,
+    cap: usize,
+}
+
+impl Truncation<'_> {
+    fn visible(&self, top: &Value, pointer: &str) -> bool {
+        payload::visible_in_truncated(top, self.incomplete_field, pointer)
+    }
+
+    /// What `info` reads that did not arrive, or None when everything it reads did. A plugin
+    /// says what it reads through its cache key (JSON pointers); one that declares none could
+    /// read anything.
+    fn unseen(&self, top: &Value, info: &plugin::PluginInfo, tool_event: bool) -> Option<String> {
+        let size = format!("the event is {} bytes, over hook.max_input_bytes ({})", self.total_bytes, self.cap);
+        let cut = self.incomplete_field.map(|f| format!(" and was cut inside `{f}`")).unwrap_or_default();
+        let pointers: Vec<&str> = info.cache_key.iter().map(String::as_str).filter(|k| k.starts_with('/')).collect();
+        if pointers.is_empty() {
+            return Some(format!("{size}{cut}; the plugin declares no cache key, so what it reads is unknown"));
+        }
+        let tool = tool_event.then_some("/tool_name");
+        let missing: Vec<&str> = tool.into_iter().chain(pointers).filter(|p| !self.visible(top, p)).collect();
+        (!missing.is_empty()).then(|| format!("{size}{cut}; {} did not arrive whole", missing.join(", ")))
+    }
+}
+
 /// A plugin chosen for the current event; `plugin` is None until it has to be loaded.
 struct Chosen {
     info: plugin::PluginInfo,
@@ -763,7 +869,12 @@ fn fail_closed(spec: &EventSpec, policy: FailurePolicy, plugin: &str, fault: &Fa
     if policy != FailurePolicy::Closed || !spec.can_block() {
         return None;
     }
-    let reason = format!("chronicle: plugin {plugin} failed ({}) and is configured to fail closed", fault.kind());
+    let reason = match fault {
+        Fault::TooLarge(unseen) => {
+            format!("chronicle: this call is too large to check and {plugin} fails closed: {unseen}; split it into smaller calls")
+        }
+        _ => format!("chronicle: plugin {plugin} failed ({}) and is configured to fail closed", fault.kind()),
+    };
     Some(if spec.name == "PreToolUse" || spec.name == "PermissionRequest" { Outcome::deny(reason) } else { Outcome::block(reason) })
 }
 

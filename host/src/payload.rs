@@ -5,7 +5,6 @@
 //! keeps the last of duplicate keys, as JavaScript's `JSON.parse` does), so the host never
 //! decides on one `hook_event_name` and records another.
 
-use serde::de::{Deserializer as _, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::events::{self, EventSpec};
@@ -39,7 +38,9 @@ pub enum Payload {
     Event { value: Value, spec: &'static EventSpec, verbatim: bool, deferred: Vec<Deferred> },
     /// A JSON object whose `hook_event_name` is missing or not one we know.
     Unknown { value: Value, reason: String },
-    /// Input past the size cap: the top-level fields that arrived complete.
+    /// Input past the size cap: the top-level fields that arrived complete, and under
+    /// `incomplete_field` (the field that was cut), when it is an object, its members that
+    /// arrived complete (see [`visible_in_truncated`]).
     Truncated { value: Value, spec: Option<&'static EventSpec>, incomplete_field: Option<String> },
     /// Not a JSON object with a string `hook_event_name`.
     Invalid { reason: String },
@@ -195,40 +196,89 @@ fn classify_value(value: Value, verbatim: bool, deferred: Vec<Deferred>) -> Payl
 }
 
 fn classify_truncated(bytes: &[u8]) -> Payload {
-    let mut fields = Map::new();
-    let mut pending_key = None;
-    let complete = read_partial_object(bytes, &mut fields, &mut pending_key);
-    if fields.is_empty() && !complete {
-        return Payload::Invalid { reason: "input exceeds the size cap and its first field is incomplete".into() };
+    use crate::rawjson::{skip_ws, SERDE_DEPTH};
+    let start = skip_ws(bytes, 0);
+    if bytes.get(start) != Some(&b'{') {
+        return Payload::Invalid { reason: "input exceeds the size cap and is not a JSON object".into() };
     }
+    let mut fields = Map::new();
+    // The top-level object has spent one level of serde_json's nesting budget.
+    let incomplete_field = match read_members(bytes, start, SERDE_DEPTH - 1, &mut fields) {
+        Members::Closed => None,
+        Members::Cut { key, value_at } => {
+            if fields.is_empty() {
+                return Payload::Invalid { reason: "input exceeds the size cap and its first field is incomplete".into() };
+            }
+            // The complete members of a cut object (a tool_input whose content was padded) are
+            // what guards may still see: a command that arrived whole is checked.
+            if let (Some(key), Some(at)) = (&key, value_at) {
+                if bytes[at] == b'{' {
+                    let mut inner = Map::new();
+                    read_members(bytes, at, SERDE_DEPTH - 2, &mut inner);
+                    fields.insert(key.clone(), Value::Object(inner));
+                }
+            }
+            key
+        }
+    };
     let spec = fields.get("hook_event_name").and_then(Value::as_str).and_then(events::lookup);
-    Payload::Truncated { value: Value::Object(fields), spec, incomplete_field: pending_key }
+    Payload::Truncated { value: Value::Object(fields), spec, incomplete_field }
 }
 
-/// Collects the top-level fields of an object that arrive complete, stopping at the first
-/// error. Returns true when the whole object parsed.
-fn read_partial_object(bytes: &[u8], out: &mut Map<String, Value>, pending: &mut Option<String>) -> bool {
-    struct Collect<'a> {
-        out: &'a mut Map<String, Value>,
-        pending: &'a mut Option<String>,
+/// How reading the members of a possibly cut object ended.
+enum Members {
+    /// The object closed.
+    Closed,
+    /// Cut off (or unreadable) in the member named `key` (None: before a key was read), whose
+    /// value starts at `value_at` when that much arrived.
+    Cut { key: Option<String>, value_at: Option<usize> },
+}
+
+/// Reads the members of the object opening at `open` that arrived complete into `out`. A value
+/// counts as complete only when the `,` or `}` after it arrived too: a number cut short is still
+/// a number. `depth` is the nesting budget left for member values.
+fn read_members(bytes: &[u8], open: usize, depth: u8, out: &mut Map<String, Value>) -> Members {
+    use crate::rawjson::{skip_ws, string_end, value_end, Seen};
+    let cut = |key: Option<String>, value_at: Option<usize>| Members::Cut { key, value_at };
+    let mut i = skip_ws(bytes, open + 1);
+    if bytes.get(i) == Some(&b'}') {
+        return Members::Closed;
     }
-    impl<'de> Visitor<'de> for Collect<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON object")
+    loop {
+        let Some(key_end) = string_end(bytes, i, &mut Seen::default()) else { return cut(None, None) };
+        let Ok(key) = serde_json::from_slice::<String>(&bytes[i..key_end]) else { return cut(None, None) };
+        i = skip_ws(bytes, key_end);
+        if bytes.get(i) != Some(&b':') {
+            return cut(Some(key), None);
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            while let Some(key) = map.next_key::<String>()? {
-                *self.pending = Some(key.clone());
-                let value: Value = map.next_value()?;
-                *self.pending = None;
-                self.out.insert(key, value);
-            }
-            Ok(())
+        let at = skip_ws(bytes, i + 1);
+        if at >= bytes.len() {
+            return cut(Some(key), None);
         }
+        let Some(end) = value_end(bytes, at, depth, &mut Seen::default()) else { return cut(Some(key), Some(at)) };
+        let next = skip_ws(bytes, end);
+        let (Some(&delimiter @ (b',' | b'}')), Ok(value)) = (bytes.get(next), serde_json::from_slice::<Value>(&bytes[at..end])) else {
+            return cut(Some(key), Some(at));
+        };
+        out.insert(key, value);
+        if delimiter == b'}' {
+            return Members::Closed;
+        }
+        i = skip_ws(bytes, next + 1);
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    de.deserialize_map(Collect { out, pending }).is_ok()
+}
+
+/// Whether a plugin reading `pointer` (a JSON pointer into the event) sees what the whole event
+/// would have shown it, in an event cut at the size cap: the pointer resolves, or the top-level
+/// field it names arrived whole (so its absence inside is real). A field never reached, or a
+/// member of the cut field that did not arrive, is not visible.
+pub fn visible_in_truncated(value: &Value, incomplete_field: Option<&str>, pointer: &str) -> bool {
+    if value.pointer(pointer).is_some() {
+        return true;
+    }
+    let Some(first) = pointer.strip_prefix('/').map(|p| p.split('/').next().unwrap_or("")) else { return false };
+    let first = first.replace("~1", "/").replace("~0", "~");
+    Some(first.as_str()) != incomplete_field && value.get(&first).is_some()
 }
 
 /// Replaces lone UTF-16 surrogate escapes (`"\ud800"`, legal JSON that Node emits for broken

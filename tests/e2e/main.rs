@@ -3,6 +3,7 @@
 
 mod adversarial;
 mod authoring;
+mod boundary;
 mod cli;
 mod concurrency;
 mod corpus;

@@ -47,6 +47,11 @@ impl Candidate {
         }
     }
 
+    /// What identifies this content of this file, as text (for cache keys).
+    pub fn identity(&self) -> String {
+        format!("{}\0{}:{}:{}", self.path.display(), self.inode, self.size, self.mtime_ns)
+    }
+
     /// The file's identity now, if it still exists.
     pub fn stat(path: &Path) -> Option<Candidate> {
         fs::metadata(path).ok().map(|m| Candidate::from_metadata(path.to_owned(), &m))
@@ -182,6 +187,8 @@ pub enum Fault {
     Panicked(String),
     TimedOut(Duration),
     Garbage(String),
+    /// Not called: the event was cut at the size cap before what the plugin reads.
+    TooLarge(String),
 }
 
 impl Fault {
@@ -192,12 +199,13 @@ impl Fault {
             Fault::Panicked(_) => "panic",
             Fault::TimedOut(_) => "timeout",
             Fault::Garbage(_) => "garbage",
+            Fault::TooLarge(_) => "too_large",
         }
     }
 
     pub fn message(&self) -> String {
         match self {
-            Fault::InitFailed(m) | Fault::Error(m) | Fault::Panicked(m) | Fault::Garbage(m) => m.clone(),
+            Fault::InitFailed(m) | Fault::Error(m) | Fault::Panicked(m) | Fault::Garbage(m) | Fault::TooLarge(m) => m.clone(),
             Fault::TimedOut(d) => format!("no answer within {} ms; abandoned", d.as_millis()),
         }
     }

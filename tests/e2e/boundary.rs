@@ -1,0 +1,238 @@
+//! Guards that cannot be switched off by accident: an oversized tool call, a permission mode in
+//! which nobody is asked, a config edit that cached outcomes must see, and what is reported as
+//! redacted. Each case runs through the real binary, on the resident host and in process.
+
+use std::process::Command;
+
+use chronicle_e2e::{bash_event, set_mode, Env, Run};
+use serde_json::{json, Value};
+
+/// The two ways an event is handled: by a resident host, and in the hook's own process.
+fn both_paths(libs: &[&str]) -> Vec<(&'static str, Env)> {
+    let mut resident = Env::with_plugins(libs);
+    resident.set_env("HOME", "/home/dev");
+    resident.start_resident();
+    let mut in_process = Env::with_plugins(libs);
+    in_process.set_env("HOME", "/home/dev");
+    in_process.set_env("CHRONICLE_RESIDENT", "0");
+    vec![("resident", resident), ("in process", in_process)]
+}
+
+const GUARDS: &[&str] = &["chronicle_bash_guard", "chronicle_file_guard"];
+
+/// Past the default `hook.max_input_bytes` (10 MiB).
+fn padding() -> String {
+    "x".repeat(11 * 1024 * 1024)
+}
+
+/// A PreToolUse event in Claude Code's field order, with `tool_input` written as given (raw
+/// JSON text, so padding can go before or after the field a guard reads) and `after` appended
+/// as further top-level fields.
+fn pre_tool_use(tool: &str, tool_input: &str, after: &str) -> Vec<u8> {
+    format!(
+        r#"{{"session_id":"11111111-2222-3333-4444-555555555555","transcript_path":"/tmp/t.jsonl","cwd":"/home/dev/code/acme-billing","permission_mode":"default","hook_event_name":"PreToolUse","tool_name":"{tool}","tool_input":{tool_input}{after}}}"#
+    )
+    .into_bytes()
+}
+
+fn reason(run: &Run) -> String {
+    run.json()["hookSpecificOutput"]["permissionDecisionReason"].as_str().unwrap_or("").to_owned()
+}
+
+#[test]
+fn oversized_tool_calls_are_still_decided_by_the_guards() {
+    let pad = padding();
+    // (case, event, decision, what the reason must say)
+    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        ("padding inside the command", pre_tool_use("Bash", &format!(r#"{{"command":"rm -rf ~ # {pad}"}}"#), ""), "deny", "too large to check"),
+        (
+            "padding before the command",
+            pre_tool_use("Bash", &format!(r#"{{"description":"{pad}","command":"rm -rf ~"}}"#), ""),
+            "deny",
+            "too large to check",
+        ),
+        (
+            "padding after the command: the guard sees it whole",
+            pre_tool_use("Bash", &format!(r#"{{"command":"rm -rf ~","description":"{pad}"}}"#), ""),
+            "deny",
+            "bash-guard: ",
+        ),
+        (
+            "padding after a harmless command: the guard sees it and has no opinion",
+            pre_tool_use("Bash", &format!(r#"{{"command":"ls -la","description":"{pad}"}}"#), ""),
+            "none",
+            "",
+        ),
+        (
+            "padding in a top-level field after tool_input",
+            pre_tool_use("Bash", r#"{"command":"rm -rf ~"}"#, &format!(r#","tool_use_id":"{pad}""#)),
+            "deny",
+            "bash-guard: ",
+        ),
+        (
+            "a Write of 11 MiB to authorized_keys, content first",
+            pre_tool_use("Write", &format!(r#"{{"content":"{pad}","file_path":"/home/dev/.ssh/authorized_keys"}}"#), ""),
+            "deny",
+            "too large to check",
+        ),
+        (
+            "a Write of 11 MiB to authorized_keys, path first",
+            pre_tool_use("Write", &format!(r#"{{"file_path":"/home/dev/.ssh/authorized_keys","content":"{pad}"}}"#), ""),
+            "deny",
+            "too large to check",
+        ),
+    ];
+    for (path, env) in both_paths(GUARDS) {
+        for (i, (case, payload, want, says)) in cases.iter().enumerate() {
+            let run = env.hook(payload);
+            assert_eq!(run.code, 0, "{path}, {case}: {}", run.stderr);
+            assert_eq!(run.permission_decision(), *want, "{path}, {case}: {}", run.stdout);
+            if *want != "none" {
+                assert!(reason(&run).contains(says), "{path}, {case}: {}", reason(&run));
+            }
+            // Recorded once, truncated, with the decision and a fault that says why.
+            let rows = env.query(&format!("SELECT truncated, decision FROM events ORDER BY id LIMIT 1 OFFSET {i}"));
+            assert_eq!(rows, vec![vec!["1".to_owned(), want.to_string()]], "{path}, {case}");
+        }
+        assert_eq!(env.count("SELECT COUNT(*) FROM events"), cases.len() as i64, "{path}: one row per event");
+        let too_large = env.count("SELECT COUNT(*) FROM faults WHERE message LIKE 'too_large:%'");
+        assert!(too_large >= 4, "{path}: each unchecked guard leaves a fault ({too_large})");
+    }
+}
+
+#[test]
+fn a_fail_open_plugin_that_cannot_see_the_call_stays_silent_with_a_fault() {
+    // fixture-echo fails open and declares no cache key: on a cut event it is not called.
+    let mut env = Env::with_plugins(&["fixture_echo"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    let run = env.hook(&pre_tool_use("Bash", &format!(r#"{{"command":"echo {}"}}"#, padding()), ""));
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout, "", "a fail-open plugin may stay silent");
+    assert_eq!(env.count("SELECT COUNT(*) FROM plugin_calls WHERE status = 'too_large' AND decision = 'none'"), 1);
+}
+
+fn bash_in_mode(command: &str, mode: &str) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&bash_event(command)).unwrap();
+    v["permission_mode"] = json!(mode);
+    v.to_string().into_bytes()
+}
+
+#[test]
+fn asks_become_denies_where_nobody_can_be_asked() {
+    // bash-guard asks before a force-push to a protected branch.
+    let command = "git push --force origin main";
+    for (path, env) in both_paths(&["chronicle_bash_guard"]) {
+        for (mode, want) in
+            [("default", "ask"), ("plan", "ask"), ("acceptEdits", "ask"), ("bypassPermissions", "deny"), ("dontAsk", "deny"), ("auto", "deny")]
+        {
+            let run = env.hook(&bash_in_mode(command, mode));
+            assert_eq!(run.permission_decision(), want, "{path}, {mode}: {}", run.stdout);
+            let r = reason(&run);
+            assert!(r.contains("bash-guard: "), "{path}, {mode}: the guard's own reason is kept: {r}");
+            if want == "deny" {
+                assert!(r.contains(&format!("nobody can be asked under permission mode {mode}")), "{path}, {mode}: {r}");
+            }
+        }
+        let notes = env.count("SELECT COUNT(*) FROM faults WHERE source = 'answer' AND message LIKE 'ask from bash-guard turned into deny%'");
+        assert_eq!(notes, 3, "{path}: each conversion is recorded");
+    }
+    // Configurable: asks pass through when the user says so.
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    std::fs::write(env.home().join("config.toml"), "[hook]\nunattended_ask = \"ask\"\n").unwrap();
+    assert_eq!(env.hook(&bash_in_mode(command, "bypassPermissions")).permission_decision(), "ask");
+    let show = env.run(&["config", "show"]);
+    assert!(show.stdout.contains("unattended_ask = \"ask\""), "{}", show.stdout);
+}
+
+#[test]
+fn a_config_edit_reaches_the_next_event_in_both_directions() {
+    let command = "git push --force origin release-7";
+    let without = "[plugins.bash-guard]\nprotected_branches = [\"main\"]\n";
+    let with = "[plugins.bash-guard]\nprotected_branches = [\"main\", \"release-7\"]\n";
+    for (path, env) in both_paths(&["chronicle_bash_guard"]) {
+        let config = env.home().join("config.toml");
+        for (round, (text, want)) in [(without, "none"), (with, "ask"), (without, "none"), (with, "ask")].into_iter().enumerate() {
+            std::fs::write(&config, text).unwrap();
+            // Twice each: the second is answered from the cache, and must agree.
+            for _ in 0..2 {
+                assert_eq!(env.hook(&bash_event(command)).permission_decision(), want, "{path}, round {round}");
+            }
+        }
+        let hits = env.count("SELECT COUNT(*) FROM plugin_calls WHERE status = 'cached'");
+        assert!(hits >= 4, "{path}: repeats are cache hits ({hits})");
+    }
+}
+
+#[test]
+fn a_c_plugins_cached_outcome_follows_its_config() {
+    let env = Env::new();
+    let src = env.home().join("deny_word.c");
+    std::fs::write(
+        &src,
+        r#"#include <stdlib.h>
+#include <string.h>
+static char word[64] = "terraform";
+const char *chronicle_plugin_manifest(void) {
+    return "{\"name\":\"c-cached\",\"version\":\"1\",\"abi_version\":1,\"events\":[\"PreToolUse\"],"
+           "\"tool_matcher\":\"Bash\",\"failure_policy\":\"closed\",\"cache_ttl_ms\":600000,"
+           "\"cache_key\":[\"/tool_input/command\"]}";
+}
+int chronicle_plugin_init(const char *config, size_t len) {
+    (void)len;
+    const char *k = strstr(config, "\"word\":\"");
+    if (k) { k += 8; const char *e = strchr(k, '"'); if (!e || e - k >= 63) return 1; memcpy(word, k, e - k); word[e - k] = 0; }
+    return 0;
+}
+char *chronicle_plugin_handle(const char *event, size_t len) {
+    (void)len;
+    if (!strstr(event, word)) return NULL;
+    return strdup("{\"decision\":\"deny\",\"reason\":\"c-cached: no\"}");
+}
+void chronicle_plugin_free(char *p) { free(p); }
+"#,
+    )
+    .unwrap();
+    let lib = env.plugin_dir().join("libc_cached.so");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-I"])
+        .arg(root.join("plugin-api/include"))
+        .arg("-o")
+        .arg(&lib)
+        .arg(&src)
+        .status()
+        .expect("a C compiler (cc)");
+    assert!(status.success());
+    set_mode(&lib, 0o644);
+    let config = env.home().join("config.toml");
+    for (text, want) in [("", "none"), ("[plugins.c-cached]\nword = \"kubectl\"\n", "deny"), ("", "none")] {
+        std::fs::write(&config, text).unwrap();
+        for _ in 0..2 {
+            assert_eq!(env.hook(&bash_event("kubectl delete ns prod")).permission_decision(), want, "config {text:?}");
+        }
+    }
+}
+
+#[test]
+fn large_payloads_are_reported_redacted_only_when_something_was_replaced() {
+    for (path, env) in both_paths(&[]) {
+        // Over 100 KB, with trigger words ("token", "password") but no secret.
+        let clean = "the password field and the token column are documented here\n".repeat(3000);
+        let secret = format!("{clean}AKIAIOSFODNN7EXAMPLE\n");
+        for (content, want) in [(&clean, "0"), (&secret, "1")] {
+            let payload = json!({
+                "session_id": "s", "cwd": "/tmp", "hook_event_name": "PostToolUse", "tool_name": "Write",
+                "tool_input": {"file_path": "/tmp/a.md", "content": content},
+                "tool_response": {"filePath": "/tmp/a.md", "content": content},
+            });
+            assert_eq!(env.hook(payload.to_string().as_bytes()).code, 0);
+            let rows = env.query("SELECT redacted, payload FROM events ORDER BY id DESC LIMIT 1");
+            assert_eq!(rows[0][0], want, "{path}: {} KB payload", content.len() / 1024);
+            assert_eq!(rows[0][1].contains("AKIAIOSFODNN7EXAMPLE"), false, "{path}");
+            if want == "0" {
+                assert_eq!(rows[0][1], payload.to_string(), "{path}: nothing replaced, stored byte-exact");
+            }
+        }
+    }
+}
