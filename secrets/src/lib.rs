@@ -12,6 +12,8 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod files;
+
 use std::borrow::Cow;
 use std::sync::OnceLock;
 

@@ -229,7 +229,7 @@ fn large_payloads_are_reported_redacted_only_when_something_was_replaced() {
             assert_eq!(env.hook(payload.to_string().as_bytes()).code, 0);
             let rows = env.query("SELECT redacted, payload FROM events ORDER BY id DESC LIMIT 1");
             assert_eq!(rows[0][0], want, "{path}: {} KB payload", content.len() / 1024);
-            assert_eq!(rows[0][1].contains("AKIAIOSFODNN7EXAMPLE"), false, "{path}");
+            assert!(!rows[0][1].contains("AKIAIOSFODNN7EXAMPLE"), "{path}");
             if want == "0" {
                 assert_eq!(rows[0][1], payload.to_string(), "{path}: nothing replaced, stored byte-exact");
             }

@@ -1,5 +1,7 @@
 //! `bash-guard`: denies destructive or exfiltrating Bash commands before they run, and asks
-//! before force-pushes to protected branches. A command it has no opinion on gets no opinion
+//! before force-pushes to protected branches. A command that reads, copies or encodes a secret
+//! store (`cat ~/.aws/credentials`, `cp ~/.ssh/id_ed25519 /tmp/`, `base64 < ~/.netrc`) is denied
+//! by the same list file-guard applies to the file tools (`chronicle_secrets::files`). A command it has no opinion on gets no opinion
 //! (never "allow": that would bypass Claude Code's own permission prompts).
 //!
 //! It looks inside `;`, `&&`, `||`, pipes, `$(…)`, backticks and `bash -c '…'`, and past

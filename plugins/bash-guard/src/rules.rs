@@ -98,27 +98,33 @@ const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "fish", "python", 
 const DOWNLOADERS: &[&str] = &["curl", "wget", "fetch", "aria2c"];
 const SENDERS: &[&str] = &["curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "ssh"];
 
-/// Paths whose contents are credentials.
-fn is_sensitive_path(p: &str) -> bool {
-    let base = p.rsplit('/').next().unwrap_or(p);
-    p.contains("/.ssh/")
-        || p.ends_with("/.ssh")
-        || p.contains(".aws/credentials")
-        || p.contains("/.gnupg")
-        || p.ends_with(".netrc")
-        || p.ends_with(".pgpass")
-        || p.contains(".docker/config.json")
-        || p.contains(".kube/config")
-        || p == "/etc/shadow"
-        || p == "/etc/gshadow"
-        || matches!(base, "id_rsa" | "id_ed25519" | "id_ecdsa" | "id_dsa")
-        || (base == ".env" || (base.starts_with(".env.") && !is_env_template(base)))
-        || base.ends_with(".pem")
-        || base.ends_with(".key")
+/// Programs that read, copy, encode or display the files named in their arguments: handing
+/// one a secret store puts the credentials into the transcript or somewhere else.
+const READERS: &[&str] = &[
+    "cat", "tac", "nl", "less", "more", "most", "head", "tail", "bat", "batcat", "view", "strings", "xxd", "od", "hexdump", "hd",
+    "base64", "base32", "basenc", "uuencode", "gzip", "bzip2", "xz", "zstd", "zip", "7z", "tar", "cp", "mv", "install", "ln", "dd",
+    "rsync", "scp", "grep", "egrep", "fgrep", "rg", "ag", "awk", "gawk", "mawk", "sed", "cut", "sort", "uniq", "diff", "cmp", "paste",
+    "column", "fold", "jq", "yq", "openssl", "gpg", "vi", "vim", "nvim", "nano", "emacs", "source", ".", "xclip", "xsel", "pbcopy",
+];
+
+/// Why the file `raw` names (relative to the command's directory) is a secret store, if it is:
+/// the list file-guard applies to the file tools.
+fn secret_store(raw: &str, ctx: &Context) -> Option<String> {
+    chronicle_secrets::files::secret_store(&normalize(raw, ctx.cwd, ctx.home), ctx.home, &[])
 }
 
-fn is_env_template(base: &str) -> bool {
-    [".example", ".sample", ".template", ".dist", ".defaults"].iter().any(|s| base.ends_with(s))
+fn is_sensitive_path(raw: &str, ctx: &Context) -> bool {
+    secret_store(raw, ctx).is_some()
+}
+
+/// The file operands of an argument list: plain words, and the values of `--opt=FILE` and
+/// `if=FILE` forms.
+fn file_operands(args: &[String]) -> impl Iterator<Item = &str> {
+    args.iter().filter_map(|a| match a.split_once('=') {
+        Some((opt, value)) if opt.starts_with("--") || opt == "if" => Some(value),
+        _ if a.starts_with('-') => None,
+        _ => Some(a.as_str()),
+    })
 }
 
 fn is_block_device(p: &str) -> bool {
@@ -205,10 +211,23 @@ fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
             verdicts.push(Verdict::Deny(format!("writing to the block device {target} would destroy the disk's data; refused")));
         }
     }
+    // `cmd < ~/.netrc` reads the file whatever the command is.
+    for source in &s.redirects_in {
+        if let Some(why) = secret_store(source, ctx) {
+            verdicts.push(Verdict::Deny(format!("reading `{source}` into a command exposes it: {why}; refused. Ask the user for the specific value you need instead")));
+        }
+    }
     let words = strip_wrappers(&s.words);
     let Some(first) = words.first() else { return };
     let name = program_name(first);
     let args = &words[1..];
+    if READERS.contains(&name) {
+        for file in file_operands(args) {
+            if let Some(why) = secret_store(file, ctx) {
+                verdicts.push(Verdict::Deny(format!("`{name}` would read `{file}`: {why}; refused. Ask the user for the specific value you need instead")));
+            }
+        }
+    }
     match name {
         "rm" => {
             let f = rm_flags(args);
@@ -263,8 +282,7 @@ fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
                     a.split_once("=@").map(|(_, v)| v)
                 };
                 if let Some(file) = value {
-                    let n = normalize(file, ctx.cwd, ctx.home);
-                    if is_sensitive_path(&n) {
+                    if is_sensitive_path(file, ctx) {
                         verdicts.push(Verdict::Deny(format!("`{name}` would upload `{file}`, which holds credentials; refused")));
                     }
                 }
@@ -274,7 +292,7 @@ fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
             let remote = args.iter().any(|a| a.contains(':') && !a.starts_with('-'));
             if remote {
                 for a in args.iter().filter(|a| !a.starts_with('-') && !a.contains(':')) {
-                    if is_sensitive_path(&normalize(a, ctx.cwd, ctx.home)) {
+                    if is_sensitive_path(a, ctx) {
                         verdicts.push(Verdict::Deny(format!("`{name}` would copy `{a}`, which holds credentials, to another host; refused")));
                     }
                 }
@@ -326,7 +344,7 @@ fn check_pipeline(p: &Pipeline, ctx: &Context, verdicts: &mut Vec<Verdict>) {
     }
     // Reading a credential file into something that sends data elsewhere.
     for (i, s) in p.iter().enumerate() {
-        let reads_secret = strip_wrappers(&s.words).iter().skip(1).any(|a| !a.starts_with('-') && is_sensitive_path(&normalize(a, ctx.cwd, ctx.home)));
+        let reads_secret = strip_wrappers(&s.words).iter().skip(1).any(|a| !a.starts_with('-') && is_sensitive_path(a, ctx));
         if reads_secret {
             if let Some(sender) = names[i + 1..].iter().find(|n| SENDERS.contains(n)) {
                 verdicts.push(Verdict::Deny(format!("piping a credential file into `{sender}` sends it off this machine; refused")));

@@ -8,6 +8,8 @@
 pub struct Simple {
     pub words: Vec<String>,
     pub redirects_out: Vec<String>,
+    /// Files read through `<` (not here-documents or here-strings).
+    pub redirects_in: Vec<String>,
 }
 
 /// Commands joined by `|`.
@@ -34,6 +36,7 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
     let mut word = String::new();
     let mut in_word = false;
     let mut pending_redirect = false;
+    let mut pending_input = false;
     let chars: Vec<char> = script.chars().collect();
     let mut i = 0;
 
@@ -43,6 +46,9 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
                 if pending_redirect {
                     cmd.redirects_out.push(std::mem::take(&mut word));
                     pending_redirect = false;
+                } else if pending_input {
+                    cmd.redirects_in.push(std::mem::take(&mut word));
+                    pending_input = false;
                 } else {
                     cmd.words.push(std::mem::take(&mut word));
                 }
@@ -53,7 +59,7 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
     macro_rules! end_cmd {
         () => {
             end_word!();
-            if !cmd.words.is_empty() || !cmd.redirects_out.is_empty() {
+            if !cmd.words.is_empty() || !cmd.redirects_out.is_empty() || !cmd.redirects_in.is_empty() {
                 pipeline.push(std::mem::take(&mut cmd));
             }
         };
@@ -205,6 +211,14 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
             }
             '<' => {
                 end_word!();
+                // `<<EOF` and `<<<word` feed text, not a file.
+                if chars.get(i + 1) == Some(&'<') {
+                    while chars.get(i + 1) == Some(&'<') {
+                        i += 1;
+                    }
+                } else {
+                    pending_input = true;
+                }
             }
             _ => {
                 word.push(c);

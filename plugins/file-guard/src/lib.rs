@@ -26,57 +26,19 @@ pub struct FileGuard {
     extra_secret_names: Vec<String>,
 }
 
-const SECRET_DIRS: &[&str] = &["/.ssh", "/.gnupg", "/.aws", "/.kube", "/.docker", "/.config/gh", "/.password-store"];
-const SECRET_FILES: &[&str] = &[
-    "/etc/shadow",
-    "/etc/gshadow",
-    "/etc/sudoers",
-    "/etc/master.passwd",
-    "/etc/ssh/ssh_host_rsa_key",
-    "/etc/ssh/ssh_host_ed25519_key",
-    "/etc/ssh/ssh_host_ecdsa_key",
-];
-const SECRET_NAMES: &[&str] =
-    &["id_rsa", "id_ed25519", "id_ecdsa", "id_dsa", ".netrc", ".pgpass", ".npmrc", ".pypirc", "credentials.json", "secrets.json", ".git-credentials"];
 const SYSTEM_DIRS: &[&str] = &[
     "/etc", "/usr", "/bin", "/sbin", "/boot", "/lib", "/lib32", "/lib64", "/sys", "/proc", "/dev", "/var", "/opt", "/root", "/System",
     "/Library", "/c/Windows", "/c/Program Files",
 ];
-
-fn is_env_template(base: &str) -> bool {
-    [".example", ".sample", ".template", ".dist", ".defaults", ".schema"].iter().any(|s| base.ends_with(s))
-}
 
 impl FileGuard {
     pub fn with_defaults() -> FileGuard {
         FileGuard { allowed_write_paths: Vec::new(), extra_secret_names: Vec::new() }
     }
 
-    /// Why `path` is a secret store, if it is.
+    /// Why `path` is a secret store, if it is (the list bash-guard applies too).
     fn secret(&self, path: &str, home: &str) -> Option<String> {
-        let base = path.rsplit('/').next().unwrap_or(path);
-        if base == ".env" || (base.starts_with(".env.") && !is_env_template(base)) {
-            return Some(format!("`{base}` files hold environment secrets (templates such as `.env.example` are fine)"));
-        }
-        if SECRET_NAMES.contains(&base) || self.extra_secret_names.iter().any(|n| n == base) {
-            return Some(format!("`{base}` holds credentials"));
-        }
-        if base.ends_with(".pem") || base.ends_with(".key") || base.ends_with(".p12") || base.ends_with(".pfx") || base.ends_with(".keystore") {
-            return Some(format!("`{base}` looks like a private key or keystore"));
-        }
-        if SECRET_FILES.contains(&path) || path.starts_with("/etc/sudoers.d/") {
-            return Some(format!("`{path}` holds system credentials"));
-        }
-        for d in SECRET_DIRS {
-            // Under any home (`/home/x/.ssh`, `/c/Users/x/.ssh`) or the configured one.
-            if path.contains(&format!("{d}/")) || path.ends_with(d) || is_within(path, &format!("{home}{d}")) {
-                if *d == "/.aws" && !(base == "credentials" || base == "config" || path.ends_with("/.aws")) {
-                    continue;
-                }
-                return Some(format!("files under `~{d}` hold credentials"));
-            }
-        }
-        None
+        chronicle_secrets::files::secret_store(path, home, &self.extra_secret_names)
     }
 
     /// The decision for one event (also used by in-process tests).

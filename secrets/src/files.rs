@@ -1,0 +1,83 @@
+//! Where credentials live on disk: the one list of secret stores that every guard applies,
+//! whether a file is named to a file tool (`file-guard`) or to a shell command that reads,
+//! copies or encodes it (`bash-guard`).
+//!
+//! Paths are judged lexically, after the caller has normalised them (absolute, no `..`, `~`
+//! expanded): nothing here touches the filesystem.
+
+/// Directories whose every file holds credentials (under any home directory).
+const SECRET_DIRS: &[&str] = &["/.ssh", "/.gnupg", "/.aws", "/.kube", "/.docker", "/.config/gh", "/.password-store"];
+
+/// System files that hold credentials.
+const SECRET_FILES: &[&str] = &[
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/sudoers",
+    "/etc/master.passwd",
+    "/etc/ssh/ssh_host_rsa_key",
+    "/etc/ssh/ssh_host_ed25519_key",
+    "/etc/ssh/ssh_host_ecdsa_key",
+];
+
+/// File names that hold credentials wherever they are.
+const SECRET_NAMES: &[&str] =
+    &["id_rsa", "id_ed25519", "id_ecdsa", "id_dsa", ".netrc", ".pgpass", ".npmrc", ".pypirc", "credentials.json", "secrets.json", ".git-credentials"];
+
+/// Suffixes of private keys and keystores.
+const KEY_SUFFIXES: &[&str] = &[".pem", ".key", ".p12", ".pfx", ".keystore"];
+
+/// `.env.<suffix>` files that are templates, not secrets.
+fn is_env_template(base: &str) -> bool {
+    [".example", ".sample", ".template", ".dist", ".defaults", ".schema"].iter().any(|s| base.ends_with(s))
+}
+
+/// `path` is `dir` or lies below it (lexically).
+fn is_within(path: &str, dir: &str) -> bool {
+    let dir = dir.trim_end_matches('/');
+    path == dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Why the normalised `path` is a secret store, if it is. `home` is the user's home directory;
+/// `extra_names` are more file names to treat as secret stores (a guard's configuration).
+pub fn secret_store(path: &str, home: &str, extra_names: &[String]) -> Option<String> {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    if base == ".env" || (base.starts_with(".env.") && !is_env_template(base)) {
+        return Some(format!("`{base}` files hold environment secrets (templates such as `.env.example` are fine)"));
+    }
+    if SECRET_NAMES.contains(&base) || extra_names.iter().any(|n| n == base) {
+        return Some(format!("`{base}` holds credentials"));
+    }
+    if KEY_SUFFIXES.iter().any(|s| base.ends_with(s)) {
+        return Some(format!("`{base}` looks like a private key or keystore"));
+    }
+    if SECRET_FILES.contains(&path) || path.starts_with("/etc/sudoers.d/") {
+        return Some(format!("`{path}` holds system credentials"));
+    }
+    for d in SECRET_DIRS {
+        // Under any home (`/home/x/.ssh`, `/c/Users/x/.ssh`) or the configured one.
+        if path.contains(&format!("{d}/")) || path.ends_with(d) || is_within(path, &format!("{home}{d}")) {
+            if *d == "/.aws" && !(base == "credentials" || base == "config" || path.ends_with("/.aws")) {
+                continue;
+            }
+            return Some(format!("files under `~{d}` hold credentials"));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_usual_stores_are_secret_and_templates_are_not() {
+        let secret = |p: &str| secret_store(p, "/home/dev", &[]).is_some();
+        for p in ["/home/dev/.aws/credentials", "/home/dev/.ssh/id_rsa", "/p/.env", "/p/.env.local", "/home/dev/.netrc", "/etc/shadow", "/p/server.pem"] {
+            assert!(secret(p), "{p}");
+        }
+        for p in ["/p/.env.example", "/p/src/main.rs", "/home/dev/.aws/cli/cache", "/home/dev/.sshrc"] {
+            assert!(!secret(p), "{p}");
+        }
+        assert!(secret_store("/p/vault.txt", "/home/dev", &["vault.txt".to_owned()]).is_some());
+    }
+}
