@@ -4,24 +4,14 @@
 use std::hint::black_box;
 
 use chronicle::cache::{self, Cache};
-use chronicle::plugin::PluginInfo;
 use chronicle_plugin_api::Outcome;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 
-fn info() -> PluginInfo {
-    PluginInfo {
-        name: "bash-guard".into(),
-        version: "0.1.0".into(),
-        abi: "abi_stable".into(),
-        abi_version: 1,
-        events: vec!["PreToolUse".into()],
-        tool_matcher: Some("Bash".into()),
-        timeout_ms: Some(500),
-        failure_policy: "closed".into(),
-        cache_ttl_ms: Some(86_400_000),
-        cache_key: vec!["/tool_input/command".into(), "/cwd".into()],
-    }
+const KEY: &[&str] = &["/tool_input/command", "/cwd"];
+
+fn subject(key: &[String]) -> cache::Subject<'_> {
+    cache::Subject { name: "bash-guard", version: "0.1.0", key, file: "/p/libchronicle_bash_guard.so\x00123:4567:890", config: "null" }
 }
 
 fn benches(c: &mut Criterion) {
@@ -32,10 +22,11 @@ fn benches(c: &mut Criterion) {
     });
 
     let event = json!({"hook_event_name": "PreToolUse", "cwd": "/home/dev/p", "tool_name": "Bash", "tool_use_id": "t1", "tool_input": {"command": "python -m pytest -q"}});
-    c.bench_function("cache/key", |b| b.iter(|| black_box(cache::key_for(&info(), &event))));
+    let key_parts: Vec<String> = KEY.iter().map(|k| (*k).to_owned()).collect();
+    c.bench_function("cache/key", |b| b.iter(|| black_box(cache::key_for(&subject(&key_parts), &event))));
 
     let l1 = Cache::new();
-    let key = cache::key_for(&info(), &event).unwrap_or_default();
+    let key = cache::key_for(&subject(&key_parts), &event);
     l1.put(key.clone(), Outcome::deny("no"), i64::MAX);
     c.bench_function("cache/l1_hit", |b| b.iter(|| black_box(l1.get(&key, 1))));
     c.bench_function("cache/l1_miss", |b| b.iter(|| black_box(l1.get("absent", 1))));
