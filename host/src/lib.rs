@@ -19,7 +19,7 @@ pub mod output;
 pub mod payload;
 pub mod plugin;
 pub mod project;
-mod rawjson;
+pub(crate) mod rawjson;
 pub mod redact;
 pub mod report;
 pub mod resident;

@@ -41,6 +41,85 @@ pub fn render(v: &Value) -> String {
     s
 }
 
+/// `new` written as a change of `old_text`: only the top-level `"hooks"` member is rewritten
+/// (in the file's own indentation), everything else keeps its bytes: other keys' order,
+/// spacing and number spellings. Falls back to [`render`] when the text cannot be followed.
+pub fn render_edit(old_text: &str, new: &Value) -> String {
+    splice_hooks(old_text, new).unwrap_or_else(|| render(new))
+}
+
+/// The members of the top-level object: (key, where the key starts, where its value starts and
+/// ends).
+fn top_members(bytes: &[u8]) -> Option<Vec<(String, usize, usize, usize)>> {
+    use crate::rawjson::{skip_ws, string_end, value_end, Seen, SERDE_DEPTH};
+    let mut i = skip_ws(bytes, 0);
+    if bytes.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(bytes, i + 1);
+    let mut members = Vec::new();
+    if bytes.get(i) == Some(&b'}') {
+        return Some(members);
+    }
+    loop {
+        let key_end = string_end(bytes, i, &mut Seen::default())?;
+        let key: String = serde_json::from_slice(&bytes[i..key_end]).ok()?;
+        let colon = skip_ws(bytes, key_end);
+        if bytes.get(colon) != Some(&b':') {
+            return None;
+        }
+        let at = skip_ws(bytes, colon + 1);
+        let end = value_end(bytes, at, SERDE_DEPTH - 1, &mut Seen::default())?;
+        members.push((key, i, at, end));
+        i = skip_ws(bytes, end);
+        match bytes.get(i) {
+            Some(b',') => i = skip_ws(bytes, i + 1),
+            Some(b'}') => return Some(members),
+            _ => return None,
+        }
+    }
+}
+
+fn splice_hooks(old_text: &str, new: &Value) -> Option<String> {
+    let bytes = old_text.as_bytes();
+    let members = top_members(bytes)?;
+    if members.is_empty() {
+        return None;
+    }
+    // The file's indentation unit: the white space before its first member.
+    let line_start = old_text[..members[0].1].rfind('\n').map_or(0, |n| n + 1);
+    let unit = &old_text[line_start..members[0].1];
+    if unit.is_empty() || !unit.chars().all(|c| c == ' ' || c == '\t') {
+        return None;
+    }
+    let nested = |v: &Value| -> Option<String> {
+        let mut buf = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(&mut buf, serde_json::ser::PrettyFormatter::with_indent(unit.as_bytes()));
+        serde::Serialize::serialize(v, &mut ser).ok()?;
+        Some(String::from_utf8(buf).ok()?.replace('\n', &format!("\n{unit}")))
+    };
+    let old_hooks = members.iter().position(|m| m.0 == "hooks");
+    let text = match (old_hooks, new.get("hooks")) {
+        (Some(i), Some(hooks)) => format!("{}{}{}", &old_text[..members[i].2], nested(hooks)?, &old_text[members[i].3..]),
+        (Some(i), None) => {
+            // Drop the member with the comma that joined it to its neighbour.
+            let (from, to) = match (i.checked_sub(1), members.get(i + 1)) {
+                (Some(prev), _) => (members[prev].3, members[i].3),
+                (None, Some(next)) => (members[i].1, next.1),
+                (None, None) => return None,
+            };
+            format!("{}{}", &old_text[..from], &old_text[to..])
+        }
+        (None, Some(hooks)) => {
+            let last = members[members.len() - 1].3;
+            format!("{},\n{unit}\"hooks\": {}{}", &old_text[..last], nested(hooks)?, &old_text[last..])
+        }
+        (None, None) => old_text.to_owned(),
+    };
+    // Never write what does not mean exactly `new`.
+    (serde_json::from_str::<Value>(&text).ok()? == *new).then_some(text)
+}
+
 /// True when a handler object is one of ours.
 pub fn is_ours(handler: &Value) -> bool {
     let Some(cmd) = handler.get("command").and_then(Value::as_str) else { return false };
@@ -53,6 +132,39 @@ pub fn is_ours(handler: &Value) -> bool {
             first.as_deref() == Some("chronicle") && words.next() == Some("hook")
         }
     }
+}
+
+/// Events whose command hook replaces what Claude Code does by itself, so that merely
+/// registering one changes its behaviour (PROTOCOL.md §16): a WorktreeCreate hook must create
+/// the worktree and print its path (`claude --worktree` fails otherwise), and WorktreeRemove
+/// pairs with it. Registered only when a plugin names the event in its manifest.
+pub const REPLACES_BUILTIN: &[&str] = &["WorktreeCreate", "WorktreeRemove"];
+
+/// What `install` registers, and what it leaves out and why.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub regs: Vec<Registration>,
+    pub skipped: Vec<(&'static str, &'static str)>,
+}
+
+/// The registrations for the installed plugins: every event, except those in
+/// [`REPLACES_BUILTIN`] that no plugin names (`named`); `async` where no plugin can answer
+/// (`answerable`), so Claude Code does not wait for a mere recording.
+pub fn plan(answerable: &std::collections::BTreeSet<String>, named: &std::collections::BTreeSet<String>) -> Plan {
+    let mut regs = Vec::new();
+    let mut skipped = Vec::new();
+    for spec in crate::events::EVENTS {
+        if REPLACES_BUILTIN.contains(&spec.name) && !named.contains(spec.name) {
+            skipped.push((spec.name, "its hook replaces Claude Code's own handling (no plugin implements it)"));
+            continue;
+        }
+        regs.push(Registration {
+            event: spec,
+            is_async: !answerable.contains(spec.name),
+            timeout_secs: if spec.name == "SessionEnd" { 2 } else { 30 },
+        });
+    }
+    Plan { regs, skipped }
 }
 
 /// What to register for one event.
@@ -120,10 +232,19 @@ pub fn install(settings: &Value, command: &str, regs: &[Registration], path: &st
 
 /// Removes every handler of ours, then any group or event list left empty by that.
 pub fn uninstall(settings: &Value) -> Value {
+    unregister_where(settings, |_| true)
+}
+
+/// Removes our handlers of `events` only (see [`uninstall`]).
+pub fn unregister(settings: &Value, events: &[&str]) -> Value {
+    unregister_where(settings, |e| events.contains(&e))
+}
+
+fn unregister_where(settings: &Value, wanted: impl Fn(&str) -> bool) -> Value {
     let mut out = settings.clone();
     let Some(hooks) = out.get_mut("hooks").and_then(Value::as_object_mut) else { return out };
     let mut emptied_events = Vec::new();
-    for (event, groups) in hooks.iter_mut() {
+    for (event, groups) in hooks.iter_mut().filter(|(e, _)| wanted(e)) {
         let Some(groups) = groups.as_array_mut() else { continue };
         let before = groups.len();
         let mut touched = false;

@@ -14,3 +14,4 @@ mod plugin_faults;
 mod report;
 mod resident;
 mod store;
+mod wiring;

@@ -40,7 +40,14 @@ fn on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
 }
 
-fn check_settings(r: &mut Report, label: &str, path: &Path) {
+/// What the installed plugins need from the registration: the events they can answer and the
+/// events they name.
+struct Needs {
+    answerable: std::collections::BTreeSet<String>,
+    named: std::collections::BTreeSet<String>,
+}
+
+fn check_settings(r: &mut Report, label: &str, path: &Path, needs: &Needs) {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(_) => {
@@ -55,12 +62,18 @@ fn check_settings(r: &mut Report, label: &str, path: &Path) {
             return;
         }
     };
+    let install_again = format!("run `chronicle install{}` again", if label.contains("project") { " --project" } else { "" });
+    let plan = chronicle::settings::plan(&needs.answerable, &needs.named);
     let mut wired = Vec::new();
     let mut missing_binary = Vec::new();
+    let mut unwaited = Vec::new();
     for spec in EVENTS {
         let handlers = v["hooks"][spec.name].as_array().into_iter().flatten().filter_map(|g| g["hooks"].as_array()).flatten();
         for h in handlers.filter(|h| chronicle::settings::is_ours(h)) {
             wired.push(spec.name);
+            if h["async"] == true && needs.answerable.contains(spec.name) {
+                unwaited.push(spec.name);
+            }
             let cmd = h["command"].as_str().unwrap_or("");
             let cmd = cmd.split_whitespace().next().unwrap_or("");
             let exists = if cmd.contains('/') { Path::new(cmd).is_file() } else { on_path(cmd).is_some() };
@@ -71,15 +84,31 @@ fn check_settings(r: &mut Report, label: &str, path: &Path) {
     }
     missing_binary.sort();
     missing_binary.dedup();
+    unwaited.dedup();
+    let replacing: Vec<&str> = plan.skipped.iter().map(|(e, _)| *e).filter(|e| wired.contains(e)).collect();
+    let expected: Vec<&str> = plan.regs.iter().map(|r| r.event.name).collect();
     if !missing_binary.is_empty() {
-        r.add(Status::Fail, label, format!("registered command {} does not exist (Claude Code would exit 127 and the guards would be silently off); run `chronicle install` again", missing_binary.join(", ")));
+        r.add(Status::Fail, label, format!("registered command {} does not exist (Claude Code would exit 127 and the guards would be silently off); {install_again}", missing_binary.join(", ")));
     } else if wired.is_empty() {
         r.add(Status::Warn, label, format!("{}: no chronicle hooks registered; run `chronicle install`", path.display()));
-    } else if wired.len() < EVENTS.len() {
-        let missing: Vec<&str> = EVENTS.iter().map(|e| e.name).filter(|n| !wired.contains(n)).collect();
-        r.add(Status::Warn, label, format!("{} of {} events wired; missing {}; run `chronicle install`", wired.len(), EVENTS.len(), missing.join(", ")));
+    } else if !unwaited.is_empty() {
+        r.add(
+            Status::Fail,
+            label,
+            format!("{} registered with \"async\": true although an installed plugin can answer (Claude Code does not wait for its deny); {install_again}", unwaited.join(", ")),
+        );
+    } else if !replacing.is_empty() {
+        r.add(
+            Status::Fail,
+            label,
+            format!("{} registered, but no plugin implements it: the hook replaces Claude Code's own handling (`claude --worktree` fails); {install_again}", replacing.join(", ")),
+        );
+    } else if expected.iter().any(|e| !wired.contains(e)) {
+        let missing: Vec<&str> = expected.iter().copied().filter(|n| !wired.contains(n)).collect();
+        let status = if missing.iter().any(|m| needs.answerable.contains(*m)) { Status::Fail } else { Status::Warn };
+        r.add(status, label, format!("{} of {} events wired; missing {}; {install_again}", expected.len() - missing.len(), expected.len(), missing.join(", ")));
     } else {
-        r.add(Status::Ok, label, format!("{}: all {} events wired", path.display(), EVENTS.len()));
+        r.add(Status::Ok, label, format!("{}: all {} events wired ({} left out on purpose)", path.display(), expected.len(), plan.skipped.len()));
     }
 }
 
@@ -109,12 +138,14 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
         ),
     }
 
+    let (answerable, named) = super::install::plugin_subscriptions(&config, &[]);
+    let needs = Needs { answerable, named };
     if let Ok(user) = super::install::settings_path(false, None) {
-        check_settings(&mut r, "user settings", &user);
+        check_settings(&mut r, "user settings", &user, &needs);
     }
     if let Ok(project) = super::install::settings_path(true, None) {
         if project.exists() {
-            check_settings(&mut r, "project settings", &project);
+            check_settings(&mut r, "project settings", &project, &needs);
         }
     }
 
@@ -133,6 +164,14 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
             Ok(p) => r.add(Status::Ok, "plugin", format!("{} {} loads from {} ({})", p.info.name, p.info.version, c.path.display(), p.info.events.join(","))),
             Err(e) => r.add(Status::Fail, "plugin", format!("{e}; see `chronicle plugins check {}`", c.path.display())),
         }
+    }
+    // Faults of the last day: the only place they showed before was the faults table.
+    let day_ago = chronicle::store::read::rfc3339(chronicle::clock::unix_ns() - 86_400 * 1_000_000_000);
+    let mut recent: Vec<_> = super::plugins::last_faults(&config).into_values().filter(|f| f.at.as_deref().is_some_and(|at| at > day_ago.as_str())).collect();
+    recent.sort_by(|a, b| a.path.cmp(&b.path));
+    for f in &recent {
+        let who = f.plugin.clone().or_else(|| f.path.clone()).unwrap_or_default();
+        r.add(Status::Warn, "plugin fault", format!("{who}: {}; see `chronicle events --json` (faults)", super::plugins::fault_line(f)));
     }
     if candidates.is_empty() && refusals.is_empty() {
         r.add(Status::Warn, "plugins", "no plugins found: events are recorded but nothing is guarded; `chronicle install` puts the built-ins in place");

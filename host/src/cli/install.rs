@@ -10,9 +10,15 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use chronicle::config::Config;
 use chronicle::events::{EVENTS, BlockStyle};
-use chronicle::settings::{self, Registration};
+use chronicle::settings;
 
 use super::demo::{builtin_plugin_source, lib_file, BUILTIN_LIBS};
+
+/// Which settings file to change (see [`settings_path`]).
+pub struct Target {
+    pub project: bool,
+    pub settings: Option<PathBuf>,
+}
 
 /// Which settings file: `--settings`, else the project's or the user's.
 pub fn settings_path(project: bool, explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -37,21 +43,64 @@ fn read_settings(path: &Path) -> anyhow::Result<(String, serde_json::Value)> {
     Ok((text, value))
 }
 
-/// Writes `text` to `path` atomically; the old file (if any) is first copied to a timestamped backup.
+/// Backups of one settings file kept; older ones are removed.
+const BACKUPS_KEPT: usize = 5;
+
+/// Writes `text` over the settings file at `path` the way its owner would want: through a
+/// symlink (the link stays a link), keeping the file's mode, refusing a read-only file, after a
+/// timestamped backup no more readable than the original; only the last [`BACKUPS_KEPT`]
+/// backups are kept.
 fn write_with_backup(path: &Path, old: &str, text: &str) -> anyhow::Result<Option<PathBuf>> {
-    if let Some(dir) = path.parent() {
+    use std::os::unix::fs::PermissionsExt;
+    // A symlinked settings file (dotfiles repositories do this) is written where it points.
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => path.canonicalize().with_context(|| format!("{} is a dangling symlink", path.display()))?,
+        _ => path.to_path_buf(),
+    };
+    let mode = match std::fs::metadata(&target) {
+        Ok(m) => {
+            let mode = m.permissions().mode() & 0o7777;
+            if mode & 0o200 == 0 {
+                bail!(
+                    "{} is read-only (mode {mode:o}); nothing was written. Make it writable (`chmod u+w`) or pass --settings",
+                    path.display()
+                );
+            }
+            Some(mode)
+        }
+        Err(_) => None,
+    };
+    if let Some(dir) = target.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let backup = if path.exists() {
-        let stamp = chronicle::store::read::rfc3339(chronicle::clock::unix_ns()).replace([':', '.'], "-");
-        let b = path.with_file_name(format!("{}.chronicle-backup-{stamp}", path.file_name().and_then(|n| n.to_str()).unwrap_or("settings.json")));
-        std::fs::write(&b, old).with_context(|| format!("cannot write the backup {}", b.display()))?;
-        Some(b)
-    } else {
-        None
+    let file_name = target.file_name().and_then(|n| n.to_str()).unwrap_or("settings.json").to_owned();
+    let backup = match mode {
+        Some(mode) => {
+            let stamp = chronicle::store::read::rfc3339(chronicle::clock::unix_ns()).replace([':', '.'], "-");
+            let b = target.with_file_name(format!("{file_name}.chronicle-backup-{stamp}"));
+            atomic_write(&b, old.as_bytes(), Some(mode)).with_context(|| format!("cannot write the backup {}", b.display()))?;
+            prune_backups(&target, &file_name);
+            Some(b)
+        }
+        None => None,
     };
-    atomic_write(path, text.as_bytes(), None)?;
+    atomic_write(&target, text.as_bytes(), Some(mode.unwrap_or(0o644)))?;
     Ok(backup)
+}
+
+/// Removes all but the newest [`BACKUPS_KEPT`] backups of a settings file (their names sort by
+/// time).
+fn prune_backups(target: &Path, file_name: &str) {
+    let Some(dir) = target.parent() else { return };
+    let prefix = format!("{file_name}.chronicle-backup-");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut backups: Vec<PathBuf> =
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix))).collect();
+    backups.sort();
+    let excess = backups.len().saturating_sub(BACKUPS_KEPT);
+    for old in &backups[..excess] {
+        let _ = std::fs::remove_file(old);
+    }
 }
 
 /// Write-then-rename: a reader (or a running Claude Code, or a process that has the old
@@ -65,6 +114,11 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> anyhow::Res
         opts.mode(m);
     }
     let mut f = opts.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    if let Some(m) = mode {
+        // The umask may have narrowed the mode asked for; the file gets exactly it.
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(m))?;
+    }
     f.write_all(bytes)?;
     f.sync_all()?;
     drop(f);
@@ -72,24 +126,39 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> anyhow::Res
     Ok(())
 }
 
-/// Events some installed plugin can answer (it subscribes, and the event takes an answer).
-fn answerable_events(config: &Config) -> BTreeSet<String> {
+/// What the installed plugins (and the built-ins `install` is about to copy, `extra`) subscribe
+/// to: events some plugin can answer (it subscribes, and the event takes an answer), and
+/// events some plugin names in its manifest (not through `*`).
+pub fn plugin_subscriptions(config: &Config, extra: &[PathBuf]) -> (BTreeSet<String>, BTreeSet<String>) {
     let quiet = chronicle::output::Output::divert().ok();
     let (candidates, _) = chronicle::plugin::discover(&config.plugin_dirs);
-    let mut events = BTreeSet::new();
-    for c in candidates {
-        if let Ok(p) = chronicle::plugin::load(&c.path) {
+    let mut answerable = BTreeSet::new();
+    let mut named = BTreeSet::new();
+    let files = candidates.into_iter().map(|c| c.path).chain(extra.iter().cloned());
+    for file in files {
+        if let Ok(p) = chronicle::plugin::load(&file) {
             for spec in EVENTS {
-                if p.info.subscribes_to(spec.name) && (spec.block != BlockStyle::Never || spec.context) {
-                    events.insert(spec.name.to_owned());
+                if p.info.subscribes_to(spec.name) && answers(spec) {
+                    answerable.insert(spec.name.to_owned());
                 }
             }
+            named.extend(p.info.events.iter().filter(|e| *e != "*").cloned());
         }
     }
     if let Some(q) = quiet {
         q.restore();
     }
-    events
+    (answerable, named)
+}
+
+/// Whether a hook's answer to this event can change anything (block, or add context).
+pub fn answers(spec: &chronicle::events::EventSpec) -> bool {
+    spec.block != BlockStyle::Never || spec.context
+}
+
+/// The built-in plugin files `install` copies (to count them before they are copied).
+fn builtin_files(config: &Config) -> Vec<PathBuf> {
+    builtin_plugin_source(config).map(|dir| BUILTIN_LIBS.iter().map(|lib| dir.join(lib_file(lib))).collect()).unwrap_or_default()
 }
 
 fn install_plugins(config: &Config, dry_run: bool, out: &mut String) -> anyhow::Result<()> {
@@ -130,34 +199,35 @@ pub fn install(config: &Config, project: bool, explicit: Option<PathBuf>, dry_ru
     // Claude Code runs the small client; it needs chronicle-host beside it.
     let exe = chronicle::resident::sibling(chronicle::resident::CLIENT_BIN);
     let exe = exe.canonicalize().with_context(|| format!("{} is missing: install `chronicle` and `chronicle-host` side by side", exe.display()))?;
-    let answerable = answerable_events(config);
-    let regs: Vec<Registration> = EVENTS
-        .iter()
-        .map(|spec| Registration {
-            event: spec,
-            is_async: !answerable.contains(spec.name),
-            timeout_secs: if spec.name == "SessionEnd" { 2 } else { 30 },
-        })
-        .collect();
-    let new = settings::install(&old, &exe.to_string_lossy(), &regs, &path.display().to_string())?;
-    let new_text = settings::render(&new);
-    let asyncs: Vec<&str> = regs.iter().filter(|r| r.is_async).map(|r| r.event.name).collect();
+    // The dry run must show what install writes: count the built-ins it is about to copy.
+    let extra = if no_plugins || !dry_run { Vec::new() } else { builtin_files(config) };
+    let (answerable, named) = plugin_subscriptions(config, &extra);
+    let plan = settings::plan(&answerable, &named);
+    let new = settings::install(&old, &exe.to_string_lossy(), &plan.regs, &path.display().to_string())?;
+    // Registrations of events no longer in the plan (a WorktreeCreate from an older install).
+    let new = settings::unregister(&new, &plan.skipped.iter().map(|(e, _)| *e).collect::<Vec<_>>());
+    let new_text = settings::render_edit(&old_text, &new);
+    let asyncs: Vec<&str> = plan.regs.iter().filter(|r| r.is_async).map(|r| r.event.name).collect();
     if new == old {
-        out.push_str(&format!("{}: already up to date ({} events)\n", path.display(), regs.len()));
+        out.push_str(&format!("{}: already up to date ({} events)\n", path.display(), plan.regs.len()));
     } else if dry_run {
         out.push_str(&settings::diff(&old_text, &new_text, &path.display().to_string()));
     } else {
         let backup = write_with_backup(&path, &old_text, &new_text)?;
-        out.push_str(&format!("registered `{} hook` for {} events in {}\n", exe.display(), regs.len(), path.display()));
+        out.push_str(&format!("registered `{} hook` for {} events in {}\n", exe.display(), plan.regs.len(), path.display()));
         if let Some(b) = backup {
             out.push_str(&format!("backup of the previous file: {}\n", b.display()));
         }
     }
     out.push_str(&format!(
-        "{} events are registered with \"async\": true because no installed plugin can answer them (Claude Code will not wait): {}\n",
+        "{} events {} registered with \"async\": true because no installed plugin can answer them (Claude Code need not wait): {}\n",
         asyncs.len(),
+        if dry_run { "would be" } else { "are" },
         asyncs.join(", ")
     ));
+    for (event, why) in &plan.skipped {
+        out.push_str(&format!("not registered: {event}: {why}\n"));
+    }
     super::show::out(&out)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -173,9 +243,9 @@ pub fn uninstall(project: bool, explicit: Option<PathBuf>, dry_run: bool) -> any
     let out = if new == old {
         format!("{}: no chronicle hooks registered\n", path.display())
     } else if dry_run {
-        settings::diff(&old_text, &settings::render(&new), &path.display().to_string())
+        settings::diff(&old_text, &settings::render_edit(&old_text, &new), &path.display().to_string())
     } else {
-        let backup = write_with_backup(&path, &old_text, &settings::render(&new))?;
+        let backup = write_with_backup(&path, &old_text, &settings::render_edit(&old_text, &new))?;
         format!(
             "removed chronicle's hooks from {}{}\n(the plugins and the database are left in place)\n",
             path.display(),

@@ -286,6 +286,20 @@ enum PluginsCommand {
     ///
     /// Example: chronicle plugins check ~/.local/share/chronicle/plugins/libmy_plugin.so
     Check { file: PathBuf },
+    /// Install a plugin file: check that it loads, copy it into the user plugin directory
+    /// (write-then-rename), and register the hooks again so that Claude Code waits for every
+    /// event it can answer.
+    ///
+    /// Example: chronicle plugins install target/release/libmy_plugin.so
+    Install {
+        file: PathBuf,
+        /// The project's settings ($CLAUDE_PROJECT_DIR or the current directory, .claude/settings.json)
+        #[arg(long)]
+        project: bool,
+        /// Another settings file
+        #[arg(long, value_name = "PATH")]
+        settings: Option<PathBuf>,
+    },
 }
 
 pub fn run() -> ExitCode {
@@ -339,7 +353,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events { session, limit, json } => show::events(&config, session, limit, json),
         Command::Sessions { json } => show::sessions(&config, json),
         Command::Plugins(PluginsCommand::List { json }) => plugins::list(&config, json),
-        Command::Plugins(PluginsCommand::Check { file }) => plugins::check(&file),
+        Command::Plugins(PluginsCommand::Check { file }) => plugins::check(&config, &file),
+        Command::Plugins(PluginsCommand::Install { file, project, settings }) => {
+            plugins::install(&config, &file, install::Target { project, settings })
+        }
         Command::Stats { json, since, session } => stats::run(&config, json, since.as_deref(), session),
         Command::Report { html, session, since } => stats::report(&config, &html, since.as_deref(), session),
         Command::Demo { db, keep } => demo::run(&config, db, keep),

@@ -1,16 +1,34 @@
-//! `chronicle plugins list` and `chronicle plugins check`.
+//! `chronicle plugins list`, `check` and `install`.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chronicle::config::Config;
 use chronicle::plugin;
+use chronicle::store::read::FaultInfo;
 use serde_json::json;
 
 use super::table::Table;
 
-/// One plugin file as `plugins list` reports it.
-fn describe(path: &Path, refused: Option<&str>) -> serde_json::Value {
+/// The last recorded fault of each plugin file (empty when there is no database yet).
+pub fn last_faults(config: &Config) -> HashMap<String, FaultInfo> {
+    chronicle::store::Store::open_existing(&config.db_path).and_then(|s| s.last_faults()).unwrap_or_default()
+}
+
+/// One line about a fault: kind, message, when.
+pub fn fault_line(f: &FaultInfo) -> String {
+    format!("{} at {}: {}", f.kind, f.at.as_deref().unwrap_or("?"), f.message)
+}
+
+/// One plugin file as `plugins list` reports it, with its last recorded fault.
+fn describe(path: &Path, refused: Option<&str>, faults: &HashMap<String, FaultInfo>) -> serde_json::Value {
+    let mut v = describe_file(path, refused);
+    v["last_fault"] = faults.get(&path.to_string_lossy().into_owned()).map_or(serde_json::Value::Null, |f| json!(f));
+    v
+}
+
+fn describe_file(path: &Path, refused: Option<&str>) -> serde_json::Value {
     if let Some(reason) = refused {
         return json!({"path": path, "status": "refused", "reason": reason});
     }
@@ -36,12 +54,13 @@ pub fn list(config: &Config, json_out: bool) -> anyhow::Result<ExitCode> {
     // Plugins may print while loading; keep our own stdout clean for the listing.
     let output = chronicle::output::Output::divert().ok();
     let (candidates, refusals) = plugin::discover(&config.plugin_dirs);
+    let faults = last_faults(config);
     let mut all: Vec<serde_json::Value> = Vec::new();
     for c in &candidates {
-        all.push(describe(&c.path, None));
+        all.push(describe(&c.path, None, &faults));
     }
     for r in &refusals {
-        all.push(describe(&r.path, Some(&r.reason)));
+        all.push(describe(&r.path, Some(&r.reason), &faults));
     }
     let text = if json_out {
         let mut s = String::new();
@@ -58,12 +77,14 @@ pub fn list(config: &Config, json_out: bool) -> anyhow::Result<ExitCode> {
             ("EVENTS", 40, false),
             ("STATUS", 8, false),
             ("PATH / REASON", 200, false),
+            ("LAST FAULT", 200, false),
         ]);
         for v in &all {
             let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
             let events = v["events"].as_array().map(|e| e.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(",")).unwrap_or_default();
             let detail = if s("status") == "ok" { s("path") } else { format!("{}: {}", s("path"), s("reason")) };
-            t.row(vec![s("name"), s("version"), s("abi"), events, s("status"), detail]);
+            let fault = serde_json::from_value::<FaultInfo>(v["last_fault"].clone()).map(|f| fault_line(&f)).unwrap_or_default();
+            t.row(vec![s("name"), s("version"), s("abi"), events, s("status"), detail, fault]);
         }
         let dirs: Vec<String> = config.plugin_dirs.iter().map(|d| d.display().to_string()).collect();
         format!("plugin path: {}\n{}", dirs.join(":"), t.render())
@@ -75,8 +96,11 @@ pub fn list(config: &Config, json_out: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
+pub fn check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
     let output = chronicle::output::Output::divert().ok();
+    // `plugins check libx.so`: a bare name is a file in the current directory.
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let file = absolute.as_path();
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let (candidates, refusals) = plugin::discover(std::slice::from_ref(&dir));
     let verdict = if !file.exists() {
@@ -104,13 +128,43 @@ pub fn check(file: &Path) -> anyhow::Result<ExitCode> {
             Err(e) => Err(e.to_string()),
         }
     };
-    let (text, code) = match verdict {
+    let (mut text, code) = match verdict {
         Ok(msg) => (format!("ok: {msg}\n"), ExitCode::SUCCESS),
         Err(reason) => (format!("refused: {reason}\n"), ExitCode::from(1)),
     };
+    if let Some(f) = last_faults(config).get(&file.to_string_lossy().into_owned()) {
+        text.push_str(&format!("last fault: {}\n", fault_line(f)));
+    }
     match output {
         Some(o) => o.write_answer(text.as_bytes())?,
         None => print!("{text}"),
     }
     Ok(code)
+}
+
+/// `plugins install FILE`: checks that the file loads, copies it into the user plugin
+/// directory by write-then-rename (a running host never maps a half-copied file), then
+/// registers the hooks again so that every event it can answer is one Claude Code waits for.
+pub fn install(config: &Config, file: &Path, target: super::install::Target) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let quiet = chronicle::output::Output::divert().ok();
+    let loaded = plugin::load(file).map(|p| p.info);
+    if let Some(q) = quiet {
+        q.restore();
+    }
+    let info = match loaded {
+        Ok(info) => info,
+        Err(e) => {
+            eprintln!("chronicle: {} is not a loadable plugin: {e}; nothing was installed", file.display());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let dest_dir = config.user_plugin_dir();
+    chronicle::store::create_private_dir(&dest_dir)?;
+    let name = file.file_name().context("the plugin file has no name")?;
+    let dest: PathBuf = dest_dir.join(name);
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    super::install::atomic_write(&dest, &bytes, Some(0o644))?;
+    super::show::out(&format!("installed plugin {} {} as {}\n", info.name, info.version, dest.display()))?;
+    super::install::install(config, target.project, target.settings, false, true)
 }

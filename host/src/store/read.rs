@@ -34,6 +34,32 @@ pub struct EventRow {
     pub payload_bytes: u64,
     /// The stored JSON, or the raw text for parse errors.
     pub payload: Value,
+    /// What went wrong while handling it: plugin faults, input problems, merge notes.
+    pub faults: Vec<FaultInfo>,
+}
+
+/// One recorded fault. `kind` is the fault's kind for plugin calls (`panic`, `timeout`,
+/// `too_large`, ...) and its source otherwise (`plugin_load`, `input`, `answer`, ...).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct FaultInfo {
+    pub plugin: Option<String>,
+    pub path: Option<String>,
+    pub kind: String,
+    pub message: String,
+    /// When the event it happened in was received (RFC 3339), for the last-fault views.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+impl FaultInfo {
+    fn new(source: &str, plugin: Option<String>, path: Option<String>, message: String, at: Option<String>) -> FaultInfo {
+        // Plugin call faults are stored as "<kind>: <message>".
+        let (kind, message) = match message.split_once(": ") {
+            Some((kind, rest)) if source == "plugin_call" && !kind.contains(' ') => (kind.to_owned(), rest.to_owned()),
+            _ => (source.to_owned(), message),
+        };
+        FaultInfo { plugin, path, kind, message, at }
+    }
 }
 
 /// One Claude Code session.
@@ -112,10 +138,48 @@ impl Store {
                     error: r.get(12)?,
                     payload_bytes: r.get::<_, i64>(13)? as u64,
                     payload,
+                    faults: Vec::new(),
                 })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        let mut events = rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))?;
+        let (Some(first), Some(last)) = (events.first().map(|e| e.id), events.last().map(|e| e.id)) else { return Ok(events) };
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT event_id, source, plugin, path, message FROM faults WHERE event_id BETWEEN ?1 AND ?2 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let faults = stmt
+            .query_map(params![first, last], |r| {
+                let source: String = r.get(1)?;
+                Ok((r.get::<_, i64>(0)?, FaultInfo::new(&source, r.get(2)?, r.get(3)?, r.get(4)?, None)))
+            })
+            .map_err(|e| self.err(e))?;
+        for f in faults {
+            let (event_id, fault) = f.map_err(|e| self.err(e))?;
+            if let Ok(i) = events.binary_search_by_key(&event_id, |e| e.id) {
+                events[i].faults.push(fault);
+            }
+        }
+        Ok(events)
+    }
+
+    /// The most recent fault of each plugin file, keyed by its path.
+    pub fn last_faults(&self) -> Result<std::collections::HashMap<String, FaultInfo>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT f.source, f.plugin, f.path, f.message, e.received_at_ns FROM faults f JOIN events e ON e.id = f.event_id
+                 WHERE f.id IN (SELECT MAX(id) FROM faults WHERE path IS NOT NULL GROUP BY path)",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let source: String = r.get(0)?;
+                let path: String = r.get(2)?;
+                Ok((path.clone(), FaultInfo::new(&source, r.get(1)?, Some(path), r.get(3)?, Some(rfc3339(r.get(4)?)))))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Every session, most recently seen last.
