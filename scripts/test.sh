@@ -12,6 +12,8 @@ if ! command -v chromium >/dev/null 2>&1; then
         echo "chromium is missing: install Debian's chromium package (the report test needs it)" >&2
     fi
 fi
+# Formatting is part of the test: rustfmt.toml sets the width.
+cargo fmt --all -- --check
 cargo build --workspace --locked
 # Lints are part of the test: clippy's warnings (unwrap outside tests, ...) fail the run.
 cargo clippy --workspace --all-targets --locked -q -- -D warnings

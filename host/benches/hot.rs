@@ -17,9 +17,7 @@ fn subject(key: &[String]) -> cache::Subject<'_> {
 fn benches(c: &mut Criterion) {
     let output = chronicle::output::Output::divert().ok();
     let probe = output.as_ref().and_then(|o| o.probe());
-    c.bench_function("instrumentation/per_call_overhead", |b| {
-        b.iter(|| black_box(chronicle::dispatch::instrumentation_sample(probe)))
-    });
+    c.bench_function("instrumentation/per_call_overhead", |b| b.iter(|| black_box(chronicle::dispatch::instrumentation_sample(probe))));
 
     let event = json!({"hook_event_name": "PreToolUse", "cwd": "/home/dev/p", "tool_name": "Bash", "tool_use_id": "t1", "tool_input": {"command": "python -m pytest -q"}});
     let key_parts: Vec<String> = KEY.iter().map(|k| (*k).to_owned()).collect();
@@ -38,7 +36,12 @@ fn benches(c: &mut Criterion) {
         received_at_ns: 1,
         payload: "{}".into(),
         decision: "none".into(),
-        cache_puts: vec![chronicle::store::CachePut { key: key.clone(), plugin: "bash-guard".into(), value: cache::encode(&Outcome::deny("no")), expires_at_ns: i64::MAX }],
+        cache_puts: vec![chronicle::store::CachePut {
+            key: key.clone(),
+            plugin: "bash-guard".into(),
+            value: cache::encode(&Outcome::deny("no")),
+            expires_at_ns: i64::MAX,
+        }],
         ..Default::default()
     };
     store.record(&rec).unwrap_or_else(|e| panic!("{e}"));

@@ -102,7 +102,10 @@ pub fn merge(spec: &EventSpec, stop_hook_active: bool, opinions: &[Opinion], max
     let winner = outcomes.iter().map(|o| o.decision()).max_by_key(|d| severity(*d)).unwrap_or(Decision::None);
     let mut decision = winner;
     let mut reason = joined(
-        outcomes.iter().filter(|o| severity(o.decision()) == severity(winner) && winner != Decision::None).filter_map(|o| o.reason.as_deref()),
+        outcomes
+            .iter()
+            .filter(|o| severity(o.decision()) == severity(winner) && winner != Decision::None)
+            .filter_map(|o| o.reason.as_deref()),
         "\n",
     );
 

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-
 /// Entries the in-process tier holds.
 pub const L1_CAPACITY: usize = 4096;
 

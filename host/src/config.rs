@@ -258,11 +258,7 @@ impl Config {
 
     /// A plugin's config section as JSON text (`null` when absent).
     pub fn plugin_config_json(&self, plugin: &str) -> String {
-        self.file
-            .plugins
-            .get(plugin)
-            .and_then(|v| serde_json::to_string(v).ok())
-            .unwrap_or_else(|| "null".to_owned())
+        self.file.plugins.get(plugin).and_then(|v| serde_json::to_string(v).ok()).unwrap_or_else(|| "null".to_owned())
     }
 }
 
@@ -278,8 +274,7 @@ mod tests {
 
     #[test]
     fn sections_parse_with_defaults_for_the_rest() {
-        let f = Config::parse("[hook]\nplugin_timeout_ms = 50\n[plugins.bash-guard]\nextra = [\"x\"]\n", Path::new("c.toml"))
-            .unwrap();
+        let f = Config::parse("[hook]\nplugin_timeout_ms = 50\n[plugins.bash-guard]\nextra = [\"x\"]\n", Path::new("c.toml")).unwrap();
         assert_eq!(f.hook.plugin_timeout_ms, 50);
         assert_eq!(f.hook.max_input_bytes, 10 * 1024 * 1024);
         assert_eq!(f.thresholds.hook_execution_ms, 100.0);

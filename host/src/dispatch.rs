@@ -114,14 +114,7 @@ fn on_worker(task: Task) -> std::io::Result<()> {
 }
 
 /// Waits for the worker started at job `first`; returns the index to resume from.
-fn wait_for(
-    jobs: &[Job],
-    first: usize,
-    shared: &Shared,
-    spawned_at: Instant,
-    budget_end: Instant,
-    records: &mut Vec<CallRecord>,
-) -> usize {
+fn wait_for(jobs: &[Job], first: usize, shared: &Shared, spawned_at: Instant, budget_end: Instant, records: &mut Vec<CallRecord>) -> usize {
     let mut progress = shared.progress.lock().unwrap_or_else(|p| p.into_inner());
     loop {
         if progress.done {

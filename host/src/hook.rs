@@ -151,9 +151,8 @@ impl Host {
             return;
         }
         let path = self.config.db_path.clone();
-        let spawned = std::thread::Builder::new()
-            .name("chronicle-store".into())
-            .spawn(move || Store::open(&path).map_err(|e| e.to_string()));
+        let spawned =
+            std::thread::Builder::new().name("chronicle-store".into()).spawn(move || Store::open(&path).map_err(|e| e.to_string()));
         if let Ok(handle) = spawned {
             self.store_opening = Some(handle);
         }
@@ -225,12 +224,7 @@ impl Host {
         if record.kind == payload::Kind::ParseError.as_str() {
             stderr.push(format!("chronicle: {}", record.error.as_deref().unwrap_or("input is not a hook event")));
         }
-        Reply {
-            exit_code: answer.exit_code,
-            stdout: answer.stdout,
-            stderr,
-            retire: record.calls.iter().any(|c| c.status == "timeout"),
-        }
+        Reply { exit_code: answer.exit_code, stdout: answer.stdout, stderr, retire: record.calls.iter().any(|c| c.status == "timeout") }
     }
 
     /// Loads every plugin file now (not calling it) and opens the store: a resident host does
@@ -369,7 +363,11 @@ impl Host {
                 // Guards still decide: on what arrived whole where that is all they read,
                 // otherwise by their failure policy (see [`Truncation`]).
                 let view = EventView { top: value, input, deferred: false, full: std::cell::OnceCell::new() };
-                let truncation = Truncation { incomplete_field: incomplete_field.as_deref(), total_bytes: input.total_bytes, cap: self.config.file.hook.max_input_bytes };
+                let truncation = Truncation {
+                    incomplete_field: incomplete_field.as_deref(),
+                    total_bytes: input.total_bytes,
+                    cap: self.config.file.hook.max_input_bytes,
+                };
                 self.dispatch(spec, &view, Arc::from(value.to_string()), Some(&truncation), &mut record, stages)
             }
             _ => Answer::nothing(),
@@ -383,7 +381,14 @@ impl Host {
         Handled { answer, record }
     }
 
-    fn base_record(&mut self, payload: &Payload, input: &RawInput, text: Option<&Arc<str>>, received_at_ns: i64, stages: &mut Stages) -> EventRecord {
+    fn base_record(
+        &mut self,
+        payload: &Payload,
+        input: &RawInput,
+        text: Option<&Arc<str>>,
+        received_at_ns: i64,
+        stages: &mut Stages,
+    ) -> EventRecord {
         let field = |k: &str| payload.str_field(k).map(|s| payload::truncate_chars(s, 512).to_owned());
         let mut record = EventRecord {
             kind: payload.kind().as_str().to_owned(),
@@ -479,7 +484,12 @@ impl Host {
     /// The project's git branch, cached (in process and in the store) under a key that embeds
     /// HEAD's path, size and mtime: a checkout changes the key, so a hit is never stale.
     /// Lookups are counted as `cache.host.hit` / `cache.host.miss` metrics.
-    fn git_branch_cached(&mut self, cwd: &std::path::Path, puts: &mut Vec<crate::store::CachePut>, metrics: &mut Vec<crate::store::MetricRow>) -> Option<String> {
+    fn git_branch_cached(
+        &mut self,
+        cwd: &std::path::Path,
+        puts: &mut Vec<crate::store::CachePut>,
+        metrics: &mut Vec<crate::store::MetricRow>,
+    ) -> Option<String> {
         let (head, stamp) = crate::project::head_stamp(cwd)?;
         let key = format!("host:git-branch:{}:{stamp}", head.display());
         let mut count = |name: &str| metrics.push(crate::store::MetricRow { name: name.into(), value: 1.0 });
@@ -496,7 +506,12 @@ impl Host {
         count("cache.host.miss");
         let branch = crate::project::branch_from_head(&std::fs::read_to_string(&head).ok()?)?;
         self.cache.put_fact(key.clone(), branch.clone());
-        puts.push(crate::store::CachePut { key, plugin: "host".into(), value: branch.clone(), expires_at_ns: now + 30 * 86_400 * 1_000_000_000 });
+        puts.push(crate::store::CachePut {
+            key,
+            plugin: "host".into(),
+            value: branch.clone(),
+            expires_at_ns: now + 30 * 86_400 * 1_000_000_000,
+        });
         Some(branch)
     }
 
@@ -656,7 +671,9 @@ impl Host {
                 self.divert_stdout();
                 match self.load(&p.candidate) {
                     Ok(loaded) => p.plugin = Some(loaded),
-                    Err(reason) => record.faults.push(load_fault(&Refusal { path: p.candidate.path.clone(), name: Some(p.info.name.clone()), reason })),
+                    Err(reason) => {
+                        record.faults.push(load_fault(&Refusal { path: p.candidate.path.clone(), name: Some(p.info.name.clone()), reason }))
+                    }
                 }
             }
         }
@@ -714,7 +731,10 @@ impl Host {
                     source: "plugin_call",
                     plugin: Some(info.name.clone()),
                     path: Some(p.candidate.path.to_string_lossy().into_owned()),
-                    message: format!("wrote {} bytes to stdout; discarded (plugins must not print: stdout is Claude Code's)", call.stdout_bytes),
+                    message: format!(
+                        "wrote {} bytes to stdout; discarded (plugins must not print: stdout is Claude Code's)",
+                        call.stdout_bytes
+                    ),
                 });
             }
             let mut row = CallRow {
@@ -879,12 +899,7 @@ fn fail_closed(spec: &EventSpec, policy: FailurePolicy, plugin: &str, fault: &Fa
 }
 
 fn load_fault(r: &Refusal) -> FaultRow {
-    FaultRow {
-        source: "plugin_load",
-        plugin: r.name.clone(),
-        path: Some(r.path.to_string_lossy().into_owned()),
-        message: r.reason.clone(),
-    }
+    FaultRow { source: "plugin_load", plugin: r.name.clone(), path: Some(r.path.to_string_lossy().into_owned()), message: r.reason.clone() }
 }
 
 fn ms(d: Duration) -> f64 {

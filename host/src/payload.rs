@@ -309,8 +309,8 @@ fn fix_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
         };
         let is_high = (0xD800..0xDC00).contains(&unit);
         let is_low = (0xDC00..0xE000).contains(&unit);
-        let followed_by_low = bytes.get(i + 6..i + 8) == Some(b"\\u")
-            && hex4(&bytes[i + 8..]).is_some_and(|u| (0xDC00..0xE000).contains(&u));
+        let followed_by_low =
+            bytes.get(i + 6..i + 8) == Some(b"\\u") && hex4(&bytes[i + 8..]).is_some_and(|u| (0xDC00..0xE000).contains(&u));
         if is_high && followed_by_low {
             out.extend_from_slice(&bytes[i..i + 12]);
             i += 12;
@@ -396,7 +396,9 @@ mod tests {
     #[test]
     fn large_fields_are_deferred_and_the_rest_is_the_same() {
         let content = "x\\n\\\"y".repeat(DEFER_BYTES / 4);
-        let text = format!(r#"{{"session_id":"s","hook_event_name":"PostToolUse","tool_name":"Write","tool_input":{{"file_path":"/a","content":"{content}"}},"n":[1,2]}}"#);
+        let text = format!(
+            r#"{{"session_id":"s","hook_event_name":"PostToolUse","tool_name":"Write","tool_input":{{"file_path":"/a","content":"{content}"}},"n":[1,2]}}"#
+        );
         let input = raw(text.as_bytes());
         match classify(&input) {
             Payload::Event { value, verbatim: true, deferred, .. } => {
@@ -417,7 +419,9 @@ mod tests {
         }
         // A repeated key, trailing garbage or a large unknown event: the usual parse decides.
         let dup = format!(r#"{{"hook_event_name":"Stop","tool_input":{{"c":"{content}"}},"tool_input":1}}"#);
-        assert!(matches!(classify(&raw(dup.as_bytes())), Payload::Event { ref deferred, ref value, .. } if deferred.is_empty() && value["tool_input"] == 1));
+        assert!(
+            matches!(classify(&raw(dup.as_bytes())), Payload::Event { ref deferred, ref value, .. } if deferred.is_empty() && value["tool_input"] == 1)
+        );
         let trailing = format!(r#"{{"hook_event_name":"Stop","tool_input":{{"c":"{content}"}}}} x"#);
         assert_eq!(classify(&raw(trailing.as_bytes())).kind(), Kind::ParseError);
         let unknown = format!(r#"{{"hook_event_name":"Nope","tool_input":{{"c":"{content}"}}}}"#);
@@ -425,7 +429,10 @@ mod tests {
         // Escapes that spell a character are reported for redaction to look at.
         for spelled in [r"\u0041", r"\/"] {
             let text = format!(r#"{{"hook_event_name":"Stop","tool_input":{{"c":"{content}{spelled}"}}}}"#);
-            assert!(matches!(classify(&raw(text.as_bytes())), Payload::Event { ref deferred, .. } if deferred.len() == 1 && !deferred[0].plain), "{spelled}");
+            assert!(
+                matches!(classify(&raw(text.as_bytes())), Payload::Event { ref deferred, .. } if deferred.len() == 1 && !deferred[0].plain),
+                "{spelled}"
+            );
         }
         // A lone surrogate in a large field: the usual parse repairs it (not deferred as is).
         let lone = format!(r#"{{"hook_event_name":"Stop","tool_input":{{"c":"{content}\ud800"}}}}"#);
@@ -455,7 +462,9 @@ mod tests {
             "{{ \"hook_event_name\" : \"Stop\" ,\n\t\"tool_input\"\r\n:\n{{ \"k\\\"ey\\\\\" : [ ] , \"e\":{{}}, \"n\" : -1.5e3 ,\"t\":true,\"f\":false,\"z\":null, \"a\" : [ 1 , [ {{ \"x\" : \"{pad}\" }} ] , \"s\" ] }} , \"last\" : 2 }}"
         ));
         // Top-level strings and scalars between deferred fields: a long prompt with escapes, numbers, literals.
-        inputs.push(format!(r#"{{"prompt":"say \"{pad}\" \\","n":-0.5e-2,"tool_input":["{pad}"],"t":true,"hook_event_name":"Stop","z":null}}"#));
+        inputs.push(format!(
+            r#"{{"prompt":"say \"{pad}\" \\","n":-0.5e-2,"tool_input":["{pad}"],"t":true,"hook_event_name":"Stop","z":null}}"#
+        ));
         for text in &inputs {
             let input = raw(text.as_bytes());
             let whole = serde_json::from_slice::<Value>(text.as_bytes());
@@ -476,7 +485,10 @@ mod tests {
             }
         }
         let scalars = inputs.last().unwrap();
-        assert!(matches!(classify(&raw(scalars.as_bytes())), Payload::Event { ref deferred, .. } if deferred.len() == 1), "scalars between fields keep the deferral");
+        assert!(
+            matches!(classify(&raw(scalars.as_bytes())), Payload::Event { ref deferred, .. } if deferred.len() == 1),
+            "scalars between fields keep the deferral"
+        );
         assert!(inputs.iter().any(|t| serde_json::from_slice::<Value>(t.as_bytes()).is_err()), "some inputs are too deep");
         assert!(inputs.iter().any(|t| matches!(classify(&raw(t.as_bytes())), Payload::Event { ref deferred, .. } if !deferred.is_empty())));
     }
@@ -491,7 +503,10 @@ mod tests {
         let base = format!(
             r#"{{"session_id":"s","hook_event_name":"PostToolUse","tool_input":{{"content":"{content}","n":[1,-2.5e3,true,null]}},"tool_response":["{content}",{{"k":"v"}}],"x":"y"}}"#
         );
-        let alphabet: &[&[u8]] = &[b"\"", b"\\", b"{", b"}", b"[", b"]", b",", b":", b"\\u", b"\\ud800", b"\\udc00", b"\x01", b"\n", b" ", b"e", b"0", b"-", b"\xc3", b"\xa9", b"tru", b"1.", b"/"];
+        let alphabet: &[&[u8]] = &[
+            b"\"", b"\\", b"{", b"}", b"[", b"]", b",", b":", b"\\u", b"\\ud800", b"\\udc00", b"\x01", b"\n", b" ", b"e", b"0", b"-",
+            b"\xc3", b"\xa9", b"tru", b"1.", b"/",
+        ];
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = |n: usize| {
             state ^= state << 13;
@@ -515,7 +530,9 @@ mod tests {
             match classify(&raw(&bytes)) {
                 Payload::Event { value, deferred, verbatim: true, .. } if !deferred.is_empty() => {
                     deferred_seen += 1;
-                    let Ok(Value::Object(expected)) = whole else { panic!("deferral accepted what serde_json rejects: {}", String::from_utf8_lossy(&bytes)) };
+                    let Ok(Value::Object(expected)) = whole else {
+                        panic!("deferral accepted what serde_json rejects: {}", String::from_utf8_lossy(&bytes))
+                    };
                     let mut rebuilt = value.as_object().unwrap().clone();
                     for d in deferred {
                         rebuilt.insert(d.key.clone(), serde_json::from_slice(&bytes[d.range.clone()]).unwrap());
@@ -530,7 +547,10 @@ mod tests {
                 _ => {}
             }
         }
-        assert!(deferred_seen > 300 && rejected_seen > 300, "mutations should both keep and break the event: {deferred_seen} {rejected_seen}");
+        assert!(
+            deferred_seen > 300 && rejected_seen > 300,
+            "mutations should both keep and break the event: {deferred_seen} {rejected_seen}"
+        );
     }
 
     #[test]

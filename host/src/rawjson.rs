@@ -310,8 +310,30 @@ mod tests {
         // Escapes of every kind placed across the 64-byte block boundaries, runs of
         // backslashes of every length ending at every position.
         let pieces: &[&str] = &[
-            "a", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u00e9", "\\uD83D\\uDE00", "é", "\u{1F600}",
-            "\\", "\\x", "\\u12", "\\u12G4", "\\uD83D", "\\uDE00", "\\uD83Dx", "\x01", "\x1f", "\t", "\"",
+            "a",
+            "\\\"",
+            "\\\\",
+            "\\/",
+            "\\b",
+            "\\f",
+            "\\n",
+            "\\r",
+            "\\t",
+            "\\u00e9",
+            "\\uD83D\\uDE00",
+            "é",
+            "\u{1F600}",
+            "\\",
+            "\\x",
+            "\\u12",
+            "\\u12G4",
+            "\\uD83D",
+            "\\uDE00",
+            "\\uD83Dx",
+            "\x01",
+            "\x1f",
+            "\t",
+            "\"",
         ];
         for pad in 0..70 {
             for p in pieces {
@@ -332,10 +354,52 @@ mod tests {
     #[test]
     fn scalars_and_containers_agree_with_serde_json() {
         for text in [
-            "0", "-0", "01", "-", "1.", "1.5", ".5", "1e5", "1E+5", "1e-5", "1e", "1e+", "-12.5e3", "1e999", "123456789012345678901234567890",
-            "true", "tru", "false", "null", "nul", "nulll", "[]", "[ ]", "[1,2]", "[1,]", "[,1]", "[1 2]", "{}", "{ }", "{\"a\":1}",
-            "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "{\"a\":}", "{\"a\":1 \"b\":2}", "[{\"a\":[true,false,null,\"x\",-1.5e3]}]", "[\"\\u0000\"]",
-            "{\"k\":\"\\uDE00\"}", "[1]]", "[[1]", "\"\"", "{\"\":\"\"}", "[\n1\t,\r2 ]", "1e99", "-1.5E+99", "1e-99",
+            "0",
+            "-0",
+            "01",
+            "-",
+            "1.",
+            "1.5",
+            ".5",
+            "1e5",
+            "1E+5",
+            "1e-5",
+            "1e",
+            "1e+",
+            "-12.5e3",
+            "1e999",
+            "123456789012345678901234567890",
+            "true",
+            "tru",
+            "false",
+            "null",
+            "nul",
+            "nulll",
+            "[]",
+            "[ ]",
+            "[1,2]",
+            "[1,]",
+            "[,1]",
+            "[1 2]",
+            "{}",
+            "{ }",
+            "{\"a\":1}",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{a:1}",
+            "{\"a\":}",
+            "{\"a\":1 \"b\":2}",
+            "[{\"a\":[true,false,null,\"x\",-1.5e3]}]",
+            "[\"\\u0000\"]",
+            "{\"k\":\"\\uDE00\"}",
+            "[1]]",
+            "[[1]",
+            "\"\"",
+            "{\"\":\"\"}",
+            "[\n1\t,\r2 ]",
+            "1e99",
+            "-1.5E+99",
+            "1e-99",
         ] {
             agrees(text.as_bytes());
         }
@@ -376,7 +440,11 @@ mod tests {
     fn nesting_stops_where_serde_json_stops() {
         for depth in [1, 2, 126, 127, 128, 129, 1000] {
             let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-            assert_eq!(value_end(text.as_bytes(), 0, SERDE_DEPTH, &mut Seen::default()).is_some(), serde_accepts(text.as_bytes()), "depth {depth}");
+            assert_eq!(
+                value_end(text.as_bytes(), 0, SERDE_DEPTH, &mut Seen::default()).is_some(),
+                serde_accepts(text.as_bytes()),
+                "depth {depth}"
+            );
         }
         // From inside an object the budget is smaller by one, as in serde_json.
         let inner = format!("{}{}", "[".repeat(127), "]".repeat(127));

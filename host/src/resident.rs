@@ -203,7 +203,12 @@ fn check_private(dir: &Path) -> Result<(), ResidentError> {
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
     if m.uid() != me || m.mode() & 0o077 != 0 {
-        return Err(ResidentError::Unsafe(format!("{} must be owned by uid {me} with mode 0700 (is uid {}, mode {:o})", dir.display(), m.uid(), m.mode() & 0o7777)));
+        return Err(ResidentError::Unsafe(format!(
+            "{} must be owned by uid {me} with mode 0700 (is uid {}, mode {:o})",
+            dir.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        )));
     }
     Ok(())
 }
@@ -221,7 +226,11 @@ pub struct Request {
 /// What the server answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
-    Answered { exit_code: i32, stdout: Option<String>, stderr: Vec<String> },
+    Answered {
+        exit_code: i32,
+        stdout: Option<String>,
+        stderr: Vec<String>,
+    },
     /// Handle the event yourself (the server is retiring without having touched it).
     Retry,
 }
@@ -362,7 +371,6 @@ impl Request {
         Ok(())
     }
 }
-
 
 impl Response {
     pub fn encode(&self) -> Vec<u8> {
@@ -635,7 +643,9 @@ fn same_user(stream: &UnixStream) -> bool {
     let mut cred = libc::ucred { pid: 0, uid: u32::MAX, gid: 0 };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: SO_PEERCRED fills a ucred of the length we pass.
-    let rc = unsafe { libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len) };
+    let rc = unsafe {
+        libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
+    };
     // SAFETY: geteuid has no preconditions.
     rc == 0 && cred.uid == unsafe { libc::geteuid() }
 }
@@ -665,7 +675,8 @@ mod tests {
         let (header, mut rest) = wire.split_at(Request::HEADER_LEN);
         assert_eq!(Request::read_from(&mut rest, header).unwrap(), r);
         // Larger than the first read buffer: it grows as the bytes arrive.
-        let big = Request { input: RawInput { bytes: (0..5 << 19).map(|i| i as u8).collect(), ..RawInput::default() }, ..Request::default() };
+        let big =
+            Request { input: RawInput { bytes: (0..5 << 19).map(|i| i as u8).collect(), ..RawInput::default() }, ..Request::default() };
         let mut wire = Vec::new();
         big.write_to(&mut wire).unwrap();
         let (header, mut rest) = wire.split_at(Request::HEADER_LEN);

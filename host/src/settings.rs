@@ -180,7 +180,21 @@ fn has_matcher(spec: &EventSpec) -> bool {
     spec.tool_event
         || matches!(
             spec.name,
-            "SessionStart" | "Setup" | "SessionEnd" | "Notification" | "SubagentStart" | "SubagentStop" | "PreCompact" | "PostCompact" | "ConfigChange" | "StopFailure" | "InstructionsLoaded" | "UserPromptExpansion" | "Elicitation" | "ElicitationResult" | "DirectoryAdded"
+            "SessionStart"
+                | "Setup"
+                | "SessionEnd"
+                | "Notification"
+                | "SubagentStart"
+                | "SubagentStop"
+                | "PreCompact"
+                | "PostCompact"
+                | "ConfigChange"
+                | "StopFailure"
+                | "InstructionsLoaded"
+                | "UserPromptExpansion"
+                | "Elicitation"
+                | "ElicitationResult"
+                | "DirectoryAdded"
         )
 }
 

@@ -51,9 +51,7 @@ fn caught<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     // A plugin's `print!` sits in this cdylib's own stdout buffer; flush it now, while the host
     // still points fd 1 away from Claude Code, rather than at some later exit.
     let _ = std::io::stdout().flush();
-    result.map_err(|payload| {
-        LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| format!("panicked: {}", payload_text(&*payload)))
-    })
+    result.map_err(|payload| LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| format!("panicked: {}", payload_text(&*payload))))
 }
 
 fn instance<P: Plugin>(config: &str) -> Result<&'static P, String> {

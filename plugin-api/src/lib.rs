@@ -73,8 +73,7 @@ macro_rules! export_plugin {
     ($plugin:ty) => {
         $crate::export_plugin!($plugin, allocator = none);
         #[global_allocator]
-        static __CHRONICLE_COUNTING_ALLOCATOR: $crate::alloc::CountingAllocator =
-            $crate::alloc::CountingAllocator::new();
+        static __CHRONICLE_COUNTING_ALLOCATOR: $crate::alloc::CountingAllocator = $crate::alloc::CountingAllocator::new();
     };
     ($plugin:ty, allocator = none) => {
         #[::abi_stable::export_root_module]

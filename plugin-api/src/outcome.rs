@@ -169,15 +169,8 @@ impl Manifest {
                 FailurePolicy::Open => abi::failure_policy::OPEN,
                 FailurePolicy::Closed => abi::failure_policy::CLOSED,
             },
-            cache_ttl_ms: self
-                .cache
-                .as_ref()
-                .map_or(0, |c| u64::try_from(c.ttl.as_millis()).unwrap_or(u64::MAX)),
-            cache_key: self
-                .cache
-                .as_ref()
-                .map(|c| c.key.iter().map(|k| RString::from(k.as_str())).collect())
-                .unwrap_or_default(),
+            cache_ttl_ms: self.cache.as_ref().map_or(0, |c| u64::try_from(c.ttl.as_millis()).unwrap_or(u64::MAX)),
+            cache_key: self.cache.as_ref().map(|c| c.key.iter().map(|k| RString::from(k.as_str())).collect()).unwrap_or_default(),
             extensions: self.extensions.as_ref().map(|v| v.to_string()).unwrap_or_default().into(),
         }
     }
@@ -202,10 +195,9 @@ impl Manifest {
             tool_matcher: Some(raw.tool_matcher.to_string()).filter(|m| !m.is_empty()),
             timeout: Some(raw.timeout_ms).filter(|t| *t > 0).map(|t| Duration::from_millis(u64::from(t))),
             failure_policy,
-            cache: Some(raw.cache_ttl_ms).filter(|t| *t > 0).map(|ttl| CachePolicy {
-                ttl: Duration::from_millis(ttl),
-                key: raw.cache_key.iter().map(|k| k.to_string()).collect(),
-            }),
+            cache: Some(raw.cache_ttl_ms)
+                .filter(|t| *t > 0)
+                .map(|ttl| CachePolicy { ttl: Duration::from_millis(ttl), key: raw.cache_key.iter().map(|k| k.to_string()).collect() }),
             extensions,
         })
     }

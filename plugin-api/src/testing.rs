@@ -36,7 +36,13 @@ pub fn run_table(table: &str, plugin: &str, cwd: &str, decide: impl Fn(&Event) -
         };
         let got = decide(&Event::from_value(event));
         if got.decision() != want {
-            failures.push(format!("{}: want {}, got {} ({:?})", row.get("input").unwrap_or(&row["prompt"]), want.as_str(), got.decision().as_str(), got.reason));
+            failures.push(format!(
+                "{}: want {}, got {} ({:?})",
+                row.get("input").unwrap_or(&row["prompt"]),
+                want.as_str(),
+                got.decision().as_str(),
+                got.reason
+            ));
         }
     }
     (rows, failures)

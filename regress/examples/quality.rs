@@ -7,7 +7,12 @@ use chronicle_regress::Settings;
 fn main() {
     let trials: usize = std::env::args().nth(1).and_then(|t| t.parse().ok()).unwrap_or(1000);
     let settings = Settings { resamples: 500, ..Settings::default() };
-    println!("trials per cell: {trials}; alpha {}; noise band {} % paired / {} % stored", settings.alpha, settings.noise_band(true), settings.noise_band(false));
+    println!(
+        "trials per cell: {trials}; alpha {}; noise band {} % paired / {} % stored",
+        settings.alpha,
+        settings.noise_band(true),
+        settings.noise_band(false)
+    );
     println!("| shape | mode | n | +0 % (false alarms) | +5 % | +10 % | +20 % |");
     println!("|---|---|---|---|---|---|---|");
     for shape in [Shape::LogNormal, Shape::BimodalOutliers] {
@@ -16,7 +21,9 @@ fn main() {
                 let cells: Vec<String> = [0.0, 0.05, 0.10, 0.20]
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| format!("{:.1} %", 100.0 * regressed_rate(shape, mode, n, *s, trials, 1000 * n as u64 + i as u64, &settings)))
+                    .map(|(i, s)| {
+                        format!("{:.1} %", 100.0 * regressed_rate(shape, mode, n, *s, trials, 1000 * n as u64 + i as u64, &settings))
+                    })
                     .collect();
                 println!("| {shape:?} | {mode:?} | {n} | {} |", cells.join(" | "));
             }

@@ -129,7 +129,8 @@ impl SampleSet {
         let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
         let (_, header) = lines.next().ok_or(ParseError::Empty)?;
         let cols: Vec<&str> = header.split(',').map(str::trim).collect();
-        if cols.len() < 2 || cols[0] != "scenario" || cols[1] != "value_ns" || (cols.len() == 3 && cols[2] != "iteration") || cols.len() > 3 {
+        if cols.len() < 2 || cols[0] != "scenario" || cols[1] != "value_ns" || (cols.len() == 3 && cols[2] != "iteration") || cols.len() > 3
+        {
             return Err(ParseError::Csv { line: 1, message: "header must be `scenario,value_ns` or `scenario,value_ns,iteration`".into() });
         }
         let mut s = SampleSet::default();
@@ -138,12 +139,15 @@ impl SampleSet {
             if f.len() != cols.len() {
                 return Err(ParseError::Csv { line: i + 1, message: format!("expected {} fields", cols.len()) });
             }
-            let v: f64 = f[1].parse().map_err(|_| ParseError::Csv { line: i + 1, message: format!("value_ns {:?} is not a number", f[1]) })?;
+            let v: f64 =
+                f[1].parse().map_err(|_| ParseError::Csv { line: i + 1, message: format!("value_ns {:?} is not a number", f[1]) })?;
             if !v.is_finite() || v < 0.0 {
                 return Err(ParseError::Csv { line: i + 1, message: "value_ns must be a non-negative number".into() });
             }
             let it = match f.get(2) {
-                Some(x) => Some(x.parse().map_err(|_| ParseError::Csv { line: i + 1, message: format!("iteration {x:?} is not an integer") })?),
+                Some(x) => {
+                    Some(x.parse().map_err(|_| ParseError::Csv { line: i + 1, message: format!("iteration {x:?} is not an integer") })?)
+                }
                 None => None,
             };
             s.push(f[0], v, it);

@@ -165,7 +165,8 @@ pub fn compare(baseline: &SampleSet, candidate: &SampleSet, settings: &Settings)
             stats::bootstrap_did(&lb, &lc, &cal_b, &cal_c, settings.resamples, settings.confidence, seed)
         } else {
             let effect = stats::hodges_lehmann_two(&lb, &lc);
-            let ci = stats::bootstrap_ci(&lb, &lc, settings.resamples, settings.confidence, seed, |a, b| stats::median(b) - stats::median(a));
+            let ci =
+                stats::bootstrap_ci(&lb, &lc, settings.resamples, settings.confidence, seed, |a, b| stats::median(b) - stats::median(a));
             (effect, ci, stats::mann_whitney(&lb, &lc))
         };
         r.change_pct = pct(effect);
@@ -176,7 +177,9 @@ pub fn compare(baseline: &SampleSet, candidate: &SampleSet, settings: &Settings)
     }
 
     // Holm: the k-th smallest p-value is tested at alpha / (m - k).
-    let mut order: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].0.n_baseline >= settings.min_samples && rows[*i].0.n_candidate >= settings.min_samples).collect();
+    let mut order: Vec<usize> = (0..rows.len())
+        .filter(|i| rows[*i].0.n_baseline >= settings.min_samples && rows[*i].0.n_candidate >= settings.min_samples)
+        .collect();
     order.sort_by(|a, b| rows[*a].1.total_cmp(&rows[*b].1));
     let m = order.len();
     let mut still_rejecting = true;

@@ -170,7 +170,14 @@ pub fn wilcoxon_signed_rank(d: &[f64]) -> f64 {
 
 /// A percentile bootstrap interval of `statistic(a*, b*)` over resamples of `a` and `b`
 /// (pass an empty `b` for one-sample statistics).
-pub fn bootstrap_ci(a: &[f64], b: &[f64], resamples: usize, confidence: f64, seed: u64, statistic: impl Fn(&[f64], &[f64]) -> f64) -> (f64, f64) {
+pub fn bootstrap_ci(
+    a: &[f64],
+    b: &[f64],
+    resamples: usize,
+    confidence: f64,
+    seed: u64,
+    statistic: impl Fn(&[f64], &[f64]) -> f64,
+) -> (f64, f64) {
     let mut rng = Rng::new(seed);
     let mut stats = Vec::with_capacity(resamples);
     let mut ra = vec![0.0; a.len()];

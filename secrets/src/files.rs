@@ -20,8 +20,19 @@ const SECRET_FILES: &[&str] = &[
 ];
 
 /// File names that hold credentials wherever they are.
-const SECRET_NAMES: &[&str] =
-    &["id_rsa", "id_ed25519", "id_ecdsa", "id_dsa", ".netrc", ".pgpass", ".npmrc", ".pypirc", "credentials.json", "secrets.json", ".git-credentials"];
+const SECRET_NAMES: &[&str] = &[
+    "id_rsa",
+    "id_ed25519",
+    "id_ecdsa",
+    "id_dsa",
+    ".netrc",
+    ".pgpass",
+    ".npmrc",
+    ".pypirc",
+    "credentials.json",
+    "secrets.json",
+    ".git-credentials",
+];
 
 /// Suffixes of private keys and keystores.
 const KEY_SUFFIXES: &[&str] = &[".pem", ".key", ".p12", ".pfx", ".keystore"];
@@ -72,7 +83,15 @@ mod tests {
     #[test]
     fn the_usual_stores_are_secret_and_templates_are_not() {
         let secret = |p: &str| secret_store(p, "/home/dev", &[]).is_some();
-        for p in ["/home/dev/.aws/credentials", "/home/dev/.ssh/id_rsa", "/p/.env", "/p/.env.local", "/home/dev/.netrc", "/etc/shadow", "/p/server.pem"] {
+        for p in [
+            "/home/dev/.aws/credentials",
+            "/home/dev/.ssh/id_rsa",
+            "/p/.env",
+            "/p/.env.local",
+            "/home/dev/.netrc",
+            "/etc/shadow",
+            "/p/server.pem",
+        ] {
             assert!(secret(p), "{p}");
         }
         for p in ["/p/.env.example", "/p/src/main.rs", "/home/dev/.aws/cli/cache", "/home/dev/.sshrc"] {

@@ -97,13 +97,7 @@ const RULES: &[Rule] = &[
         group: 0,
         code_like_values_allowed: true,
     },
-    Rule {
-        name: "google-api-key",
-        triggers: &["aiza"],
-        pattern: r"\bAIza[0-9A-Za-z_\-]{35}\b",
-        group: 0,
-        code_like_values_allowed: true,
-    },
+    Rule { name: "google-api-key", triggers: &["aiza"], pattern: r"\bAIza[0-9A-Za-z_\-]{35}\b", group: 0, code_like_values_allowed: true },
     Rule {
         name: "jwt",
         triggers: &["eyj"],
@@ -139,8 +133,25 @@ const RULES: &[Rule] = &[
 /// Values after `password=`-style labels that are code or placeholders, not credentials.
 fn looks_like_code(value: &str) -> bool {
     const WORDS: &[&str] = &[
-        "none", "null", "nil", "true", "false", "undefined", "str", "string", "bool", "int", "bytes", "optional",
-        "required", "self", "this", "secret", "password", "token", "redacted",
+        "none",
+        "null",
+        "nil",
+        "true",
+        "false",
+        "undefined",
+        "str",
+        "string",
+        "bool",
+        "int",
+        "bytes",
+        "optional",
+        "required",
+        "self",
+        "this",
+        "secret",
+        "password",
+        "token",
+        "redacted",
     ];
     let lower = value.to_ascii_lowercase();
     WORDS.contains(&lower.as_str())

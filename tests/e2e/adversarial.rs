@@ -94,7 +94,11 @@ pub fn run_all(plugins: &[&str], path: Path) -> Vec<(Value, chronicle_e2e::Run)>
             "event_truncated" => rec["truncated"] == true && rec["kind"] != "parse_error",
             other => panic!("unknown record expectation {other}"),
         });
-        assert!(ok, "{name}: record {} (kind {}, redacted {}, truncated {}) is not {options:?}", rec["id"], rec["kind"], rec["redacted"], rec["truncated"]);
+        assert!(
+            ok,
+            "{name}: record {} (kind {}, redacted {}, truncated {}) is not {options:?}",
+            rec["id"], rec["kind"], rec["redacted"], rec["truncated"]
+        );
         assert_eq!(env.resident_flags(), vec![path == Path::Resident], "{name}: handled on the {path:?} path");
         out.push((case, run));
     }
@@ -123,7 +127,14 @@ fn secrets_never_reach_the_store() {
         env.hook(&bytes);
     }
     let dump = env.query("SELECT payload FROM events").into_iter().flatten().collect::<Vec<_>>().join("\n");
-    for secret in ["AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "ghp_EXAMPLE0EXAMPLE0", "hunter2-NOT-REAL", "sk_test_EXAMPLE", "EXAMPLEONLY"] {
+    for secret in [
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "ghp_EXAMPLE0EXAMPLE0",
+        "hunter2-NOT-REAL",
+        "sk_test_EXAMPLE",
+        "EXAMPLEONLY",
+    ] {
         assert!(!dump.contains(secret), "{secret} was stored");
     }
     assert!(dump.contains("[REDACTED:"));

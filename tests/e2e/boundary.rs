@@ -44,7 +44,12 @@ fn oversized_tool_calls_are_still_decided_by_the_guards() {
     let pad = padding();
     // (case, event, decision, what the reason must say)
     let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
-        ("padding inside the command", pre_tool_use("Bash", &format!(r#"{{"command":"rm -rf ~ # {pad}"}}"#), ""), "deny", "too large to check"),
+        (
+            "padding inside the command",
+            pre_tool_use("Bash", &format!(r#"{{"command":"rm -rf ~ # {pad}"}}"#), ""),
+            "deny",
+            "too large to check",
+        ),
         (
             "padding before the command",
             pre_tool_use("Bash", &format!(r#"{{"description":"{pad}","command":"rm -rf ~"}}"#), ""),
@@ -122,9 +127,14 @@ fn asks_become_denies_where_nobody_can_be_asked() {
     // bash-guard asks before a force-push to a protected branch.
     let command = "git push --force origin main";
     for (path, env) in both_paths(&["chronicle_bash_guard"]) {
-        for (mode, want) in
-            [("default", "ask"), ("plan", "ask"), ("acceptEdits", "ask"), ("bypassPermissions", "deny"), ("dontAsk", "deny"), ("auto", "deny")]
-        {
+        for (mode, want) in [
+            ("default", "ask"),
+            ("plan", "ask"),
+            ("acceptEdits", "ask"),
+            ("bypassPermissions", "deny"),
+            ("dontAsk", "deny"),
+            ("auto", "deny"),
+        ] {
             let run = env.hook(&bash_in_mode(command, mode));
             assert_eq!(run.permission_decision(), want, "{path}, {mode}: {}", run.stdout);
             let r = reason(&run);
@@ -133,7 +143,8 @@ fn asks_become_denies_where_nobody_can_be_asked() {
                 assert!(r.contains(&format!("nobody can be asked under permission mode {mode}")), "{path}, {mode}: {r}");
             }
         }
-        let notes = env.count("SELECT COUNT(*) FROM faults WHERE source = 'answer' AND message LIKE 'ask from bash-guard turned into deny%'");
+        let notes =
+            env.count("SELECT COUNT(*) FROM faults WHERE source = 'answer' AND message LIKE 'ask from bash-guard turned into deny%'");
         assert_eq!(notes, 3, "{path}: each conversion is recorded");
     }
     // Configurable: asks pass through when the user says so.

@@ -148,7 +148,12 @@ fn stats_counts_match_a_known_replay_and_the_second_pass_hits_the_cache() {
     let s: Value = serde_json::from_str(&run.stdout).unwrap();
     let total = &s["performance_stats"]["operations"]["hook.total"];
     assert_eq!(total["count"], 2 * lines.len());
-    let (p50, p95, p99, max) = (total["p50_ms"].as_f64().unwrap(), total["p95_ms"].as_f64().unwrap(), total["p99_ms"].as_f64().unwrap(), total["max_ms"].as_f64().unwrap());
+    let (p50, p95, p99, max) = (
+        total["p50_ms"].as_f64().unwrap(),
+        total["p95_ms"].as_f64().unwrap(),
+        total["p99_ms"].as_f64().unwrap(),
+        total["max_ms"].as_f64().unwrap(),
+    );
     assert!(p50 > 0.0 && p50 <= p95 && p95 <= p99 && p99 <= max, "{total}");
     let pre = lines.iter().filter(|l| l.contains("\"hook_event_name\":\"PreToolUse\"")).count() as u64;
     assert_eq!(s["events"]["PreToolUse"]["count"].as_u64().unwrap(), 2 * pre);
@@ -156,8 +161,14 @@ fn stats_counts_match_a_known_replay_and_the_second_pass_hits_the_cache() {
     let c = &s["cache_stats"];
     assert!(c["hits"].as_u64().unwrap() > 0, "{c}");
     assert!(c["hit_ratio"].as_f64().unwrap() > 0.0);
-    assert_eq!(c["hits"].as_u64().unwrap() + c["misses"].as_u64().unwrap(), s["plugins"]["bash-guard"]["calls"].as_u64().unwrap() + s["plugins"]["file-guard"]["calls"].as_u64().unwrap());
-    assert_eq!(s["plugins"]["bash-guard"]["cached"].as_u64().unwrap() + s["plugins"]["file-guard"]["cached"].as_u64().unwrap(), c["hits"].as_u64().unwrap());
+    assert_eq!(
+        c["hits"].as_u64().unwrap() + c["misses"].as_u64().unwrap(),
+        s["plugins"]["bash-guard"]["calls"].as_u64().unwrap() + s["plugins"]["file-guard"]["calls"].as_u64().unwrap()
+    );
+    assert_eq!(
+        s["plugins"]["bash-guard"]["cached"].as_u64().unwrap() + s["plugins"]["file-guard"]["cached"].as_u64().unwrap(),
+        c["hits"].as_u64().unwrap()
+    );
     for key in ["hook_execution_ms", "security_validation_ms", "cache_operation_ms", "database_operation_ms", "memory_growth_mb"] {
         assert!(s["thresholds"][key].is_number(), "{key}");
     }

@@ -60,7 +60,8 @@ fn sessions_keep_their_first_sighting_and_end() {
 fn tool_durations_pair_pre_and_post_by_tool_use_id() {
     let env = Env::new();
     replay(&env, "session.jsonl");
-    let paired = env.count("SELECT count(*) FROM tool_durations WHERE pre_event_id IS NOT NULL AND post_event_id IS NOT NULL AND duration_ms >= 0");
+    let paired =
+        env.count("SELECT count(*) FROM tool_durations WHERE pre_event_id IS NOT NULL AND post_event_id IS NOT NULL AND duration_ms >= 0");
     let pre_only = env.count("SELECT count(*) FROM tool_durations WHERE post_event_id IS NULL");
     assert!(paired >= 30, "paired {paired}");
     // The corpus has two PreToolUse without a PostToolUse.

@@ -43,7 +43,19 @@ fn the_gate_fails_on_a_real_injected_slowdown_and_names_the_scenario() {
     env.set_env("CHRONICLE_CONFIG", config.to_str().unwrap());
     bench(&env, &cand, Some(&busy));
 
-    let run = env.run(&["regress", "compare", "--baseline", base.to_str().unwrap(), "--candidate", cand.to_str().unwrap(), "--scenario", "hook.", "--noise-band", GATE_BAND, "--json"]);
+    let run = env.run(&[
+        "regress",
+        "compare",
+        "--baseline",
+        base.to_str().unwrap(),
+        "--candidate",
+        cand.to_str().unwrap(),
+        "--scenario",
+        "hook.",
+        "--noise-band",
+        GATE_BAND,
+        "--json",
+    ]);
     assert_eq!(run.code, 1, "a regression exits 1: {}", run.stdout);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["regressed"], true);
@@ -56,7 +68,18 @@ fn the_gate_fails_on_a_real_injected_slowdown_and_names_the_scenario() {
 
     // The comparison renders as a plot: every sample a dot, per scenario.
     let plot = dir.path().join("plot.html");
-    env.run(&["regress", "compare", "--baseline", base.to_str().unwrap(), "--candidate", cand.to_str().unwrap(), "--scenario", "hook.", "--html", plot.to_str().unwrap()]);
+    env.run(&[
+        "regress",
+        "compare",
+        "--baseline",
+        base.to_str().unwrap(),
+        "--candidate",
+        cand.to_str().unwrap(),
+        "--scenario",
+        "hook.",
+        "--html",
+        plot.to_str().unwrap(),
+    ]);
     let html = std::fs::read_to_string(&plot).unwrap();
     assert!(html.contains("data-scenario=\"hook.PreToolUse.Bash\"") && html.contains("data-regressed=\"true\""));
     let hook_scenarios = report["scenarios"].as_array().unwrap().len();
@@ -103,17 +126,40 @@ fn interleaved_ab_pairs_its_samples_and_saves_them_for_reanalysis() {
     let dir = tempfile::tempdir().unwrap();
     let bin = chronicle_e2e::chronicle_bin();
     let prefix = dir.path().join("ab");
-    let run = env.run(&["regress", "ab", "--baseline-bin", bin.to_str().unwrap(), "--candidate-bin", bin.to_str().unwrap(), "--runs", "12", "--json", "--out", prefix.to_str().unwrap()]);
+    let run = env.run(&[
+        "regress",
+        "ab",
+        "--baseline-bin",
+        bin.to_str().unwrap(),
+        "--candidate-bin",
+        bin.to_str().unwrap(),
+        "--runs",
+        "12",
+        "--json",
+        "--out",
+        prefix.to_str().unwrap(),
+    ]);
     assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let scenarios = report["scenarios"].as_array().unwrap();
     assert!(scenarios.len() >= 4, "{report}");
     assert!(scenarios.iter().all(|s| s["paired"] == true && s["n_baseline"] == 12 && s["n_candidate"] == 12), "{report}");
     let side = |s: &str| dir.path().join(format!("ab.{s}.json"));
-    let again = env.run(&["regress", "compare", "--baseline", side("baseline").to_str().unwrap(), "--candidate", side("candidate").to_str().unwrap(), "--json"]);
+    let again = env.run(&[
+        "regress",
+        "compare",
+        "--baseline",
+        side("baseline").to_str().unwrap(),
+        "--candidate",
+        side("candidate").to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(again.code, run.code, "{}", again.stderr);
     let again: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
     for (a, b) in scenarios.iter().zip(again["scenarios"].as_array().unwrap()) {
-        assert_eq!((&a["name"], &a["change_pct"], &a["p_value"], &a["verdict"]), (&b["name"], &b["change_pct"], &b["p_value"], &b["verdict"]));
+        assert_eq!(
+            (&a["name"], &a["change_pct"], &a["p_value"], &a["verdict"]),
+            (&b["name"], &b["change_pct"], &b["p_value"], &b["verdict"])
+        );
     }
 }

@@ -88,11 +88,12 @@ fn non_libraries_in_the_plugin_directory_are_skipped_with_a_reason() {
     std::fs::write(env.plugin_dir().join("empty.so"), "").unwrap();
     std::fs::write(env.plugin_dir().join("README.md"), "not considered at all").unwrap();
     // A real shared library that is not a Chronicle plugin.
-    let libc_like = std::fs::read_dir(chronicle_e2e::target_dir().join("deps"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "so") && !p.to_string_lossy().contains("fixture") && !p.to_string_lossy().contains("chronicle"));
+    let libc_like =
+        std::fs::read_dir(chronicle_e2e::target_dir().join("deps")).unwrap().filter_map(Result::ok).map(|e| e.path()).find(|p| {
+            p.extension().is_some_and(|e| e == "so")
+                && !p.to_string_lossy().contains("fixture")
+                && !p.to_string_lossy().contains("chronicle")
+        });
     if let Some(lib) = &libc_like {
         std::fs::copy(lib, env.plugin_dir().join("zz_other.so")).unwrap();
     }

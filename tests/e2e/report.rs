@@ -55,7 +55,8 @@ fn the_report_renders_in_chromium_with_its_data_and_no_console_errors() {
     assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
     let dom_text = String::from_utf8_lossy(&dom.stdout);
     let stderr = String::from_utf8_lossy(&dom.stderr);
-    let console: Vec<&str> = stderr.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("Refused to")).collect();
+    let console: Vec<&str> =
+        stderr.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("Refused to")).collect();
     assert!(console.is_empty(), "console errors: {console:?}");
 
     // The rendered charts carry the data: one timeline mark per event, bars per event type

@@ -74,12 +74,12 @@ fn the_project_context_is_cached_across_processes_and_invalidated_when_head_move
     std::fs::write(repo.join(".git/HEAD"), "ref: refs/heads/feature/cache\n").unwrap();
     env.hook(&start("s3"));
     let branches = env.query("SELECT session_id, git_branch FROM sessions ORDER BY session_id");
-    assert_eq!(branches, vec![
-        vec!["s1".to_string(), "main".into()],
-        vec!["s2".to_string(), "main".into()],
-        vec!["s3".to_string(), "feature/cache".into()],
-    ]);
-    let lookups: Vec<String> = env.query("SELECT name FROM metrics WHERE name LIKE 'cache.host.%' ORDER BY event_id").into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(
+        branches,
+        vec![vec!["s1".to_string(), "main".into()], vec!["s2".to_string(), "main".into()], vec!["s3".to_string(), "feature/cache".into()],]
+    );
+    let lookups: Vec<String> =
+        env.query("SELECT name FROM metrics WHERE name LIKE 'cache.host.%' ORDER BY event_id").into_iter().map(|r| r[0].clone()).collect();
     assert_eq!(lookups, vec!["cache.host.miss", "cache.host.hit", "cache.host.miss"]);
     let stats: serde_json::Value = serde_json::from_str(&env.run(&["stats", "--json"]).stdout).unwrap();
     assert_eq!((stats["cache_stats"]["hits"].as_u64(), stats["cache_stats"]["misses"].as_u64()), (Some(1), Some(2)));
@@ -92,14 +92,18 @@ fn large_events_are_stored_redacted_and_keyed_like_small_ones() {
     let env = Env::with_plugins(&["chronicle_bash_guard"]);
     let filler = "fn main() { println!(\"plain code\"); }\n".repeat(1000);
     let write = |content: &str| {
-        event("PostToolUse", json!({"tool_name": "Write", "tool_input": {"file_path": "/a.rs", "content": content}, "tool_response": {"filePath": "/a.rs", "content": content}}))
+        event(
+            "PostToolUse",
+            json!({"tool_name": "Write", "tool_input": {"file_path": "/a.rs", "content": content}, "tool_response": {"filePath": "/a.rs", "content": content}}),
+        )
     };
     let clean = write(&filler);
     assert!(clean.len() > 64 * 1024);
     env.hook(&clean);
     // A plain secret, and one whose trigger word only exists once the JSON escape is decoded.
     env.hook(&write(&format!("{filler}export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n")));
-    let hidden = String::from_utf8(write(&format!("{filler}db = \"postgres://billing:s3cr3t-EXAMPLE@db/b\"\n"))).unwrap().replace("://", ":\\/\\/");
+    let hidden =
+        String::from_utf8(write(&format!("{filler}db = \"postgres://billing:s3cr3t-EXAMPLE@db/b\"\n"))).unwrap().replace("://", ":\\/\\/");
     env.hook(hidden.as_bytes());
     let rows = env.query("SELECT payload, redacted FROM events ORDER BY id");
     assert_eq!(rows[0][0].as_bytes(), &clean[..], "a clean large event is stored byte-exact");
@@ -112,7 +116,9 @@ fn large_events_are_stored_redacted_and_keyed_like_small_ones() {
         assert!(v["tool_response"]["content"].as_str().unwrap().starts_with("fn main()"), "the tree survives redaction");
     }
     // bash-guard caches on /tool_input/command: two large commands must not share a key.
-    let bash = |command: String| event("PreToolUse", json!({"tool_name": "Bash", "tool_input": {"command": command, "description": filler}, "tool_use_id": "t"}));
+    let bash = |command: String| {
+        event("PreToolUse", json!({"tool_name": "Bash", "tool_input": {"command": command, "description": filler}, "tool_use_id": "t"}))
+    };
     let deny = env.hook(&bash("rm -rf /".into()));
     let safe = env.hook(&bash("ls -la".into()));
     let deny_again = env.hook(&bash("rm -rf /".into()));

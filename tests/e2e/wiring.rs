@@ -42,7 +42,8 @@ fn the_dry_run_shows_exactly_what_install_writes_and_worktree_events_stay_unregi
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert!(!settings.exists(), "--dry-run writes nothing");
     // The dry run's diff is the file's whole new text (it did not exist).
-    let shown: String = dry.stdout.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).map(|l| format!("{}\n", &l[1..])).collect();
+    let shown: String =
+        dry.stdout.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).map(|l| format!("{}\n", &l[1..])).collect();
     let shown: Value = serde_json::from_str(&shown).unwrap_or_else(|e| panic!("{e}: {}", dry.stdout));
     let run = env.run(&["install"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -70,7 +71,11 @@ fn a_plugin_dropped_in_after_install_fails_doctor_until_plugins_install_register
     std::fs::copy(plugin_lib("chronicle_bash_guard"), env.plugin_dir().join("libchronicle_bash_guard.so")).unwrap();
     let doctor = env.run(&["doctor"]);
     assert_eq!(doctor.code, 1, "{}", doctor.stdout);
-    assert!(doctor.stdout.contains("PreToolUse registered with \"async\": true although an installed plugin can answer"), "{}", doctor.stdout);
+    assert!(
+        doctor.stdout.contains("PreToolUse registered with \"async\": true although an installed plugin can answer"),
+        "{}",
+        doctor.stdout
+    );
     assert!(doctor.stdout.contains("run `chronicle install` again"), "{}", doctor.stdout);
 
     // The way that keeps the registration right.
@@ -134,12 +139,19 @@ fn the_users_settings_file_is_handled_with_care() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(std::fs::symlink_metadata(&settings).unwrap().file_type().is_symlink(), "the link stays a link");
     let text = std::fs::read_to_string(&real).unwrap();
-    assert!(text.starts_with("{\n    \"model\": \"opus\",\n    \"cleanupPeriodDays\": 30.0,\n    \"feedbackSurveyRate\": 1e-1,\n"), "{text}");
+    assert!(
+        text.starts_with("{\n    \"model\": \"opus\",\n    \"cleanupPeriodDays\": 30.0,\n    \"feedbackSurveyRate\": 1e-1,\n"),
+        "{text}"
+    );
     assert!(text.contains("\n    \"hooks\": {\n        \"SessionStart\": ["), "our part in the file's indentation: {text}");
     assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o600, "mode kept");
     let backups = |dir: &Path| -> Vec<PathBuf> {
-        let mut b: Vec<PathBuf> =
-            std::fs::read_dir(dir).unwrap().filter_map(Result::ok).map(|e| e.path()).filter(|p| p.to_string_lossy().contains("chronicle-backup")).collect();
+        let mut b: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().contains("chronicle-backup"))
+            .collect();
         b.sort();
         b
     };
@@ -181,7 +193,8 @@ fn plugin_faults_are_visible_outside_the_faults_table() {
     assert!(!panic["message"].as_str().unwrap().is_empty());
 
     let list = env.run(&["plugins", "list", "--json"]);
-    let entry: Value = list.stdout.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|v| v["name"] == "fixture-panic").unwrap();
+    let entry: Value =
+        list.stdout.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|v| v["name"] == "fixture-panic").unwrap();
     assert_eq!(entry["last_fault"]["kind"], "panic", "{entry}");
     assert!(entry["last_fault"]["at"].as_str().is_some());
     let guard: Value = list.stdout.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|v| v["name"] == "bash-guard").unwrap();

@@ -169,7 +169,13 @@ impl Env {
     /// Starts `chronicle serve` for this environment (as the first hook would) and waits until it
     /// listens, so that the next `hook` is handled by it. Returns its pid.
     pub fn start_resident(&mut self) -> u32 {
-        let child = self.command(&["serve"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn chronicle serve");
+        let child = self
+            .command(&["serve"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chronicle serve");
         let pid = child.id();
         self.resident = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -194,10 +200,12 @@ impl Env {
 
     /// Which recorded events the resident host handled (by `hook.resident`), in order.
     pub fn resident_flags(&self) -> Vec<bool> {
-        self.query("SELECT EXISTS (SELECT 1 FROM metrics m WHERE m.event_id = e.id AND m.name = 'hook.resident') FROM events e ORDER BY e.id")
-            .into_iter()
-            .map(|r| r[0] == "1")
-            .collect()
+        self.query(
+            "SELECT EXISTS (SELECT 1 FROM metrics m WHERE m.event_id = e.id AND m.name = 'hook.resident') FROM events e ORDER BY e.id",
+        )
+        .into_iter()
+        .map(|r| r[0] == "1")
+        .collect()
     }
 
     /// Runs `chronicle hook` with `stdin`, closing stdin after writing it.
@@ -269,9 +277,7 @@ impl Env {
                         rusqlite::types::ValueRef::Null => "NULL".into(),
                         rusqlite::types::ValueRef::Integer(x) => x.to_string(),
                         rusqlite::types::ValueRef::Real(x) => x.to_string(),
-                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                            String::from_utf8_lossy(t).into_owned()
-                        }
+                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
                     })
                 })
                 .collect()

@@ -19,7 +19,6 @@ use chronicle_regress::{baseline, compare, Report, SampleSet, Settings, Verdict,
 use super::demo::{builtin_plugin_source, lib_file, BUILTIN_LIBS, SESSION};
 use super::table::{bold, Table};
 
-
 /// The events each benchmark round sends: (scenario, payload).
 pub fn bench_events() -> Vec<(String, String)> {
     let lines: Vec<&str> = SESSION.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -99,7 +98,10 @@ fn bench_home(config: &Config, extra_plugins: Option<&Path>) -> anyhow::Result<t
 fn progress(total: u64) -> Option<indicatif::ProgressBar> {
     std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(total);
-        b.set_style(indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         b
     })
 }
@@ -176,7 +178,15 @@ pub fn measure(config: &Config, o: &BenchOptions) -> anyhow::Result<SampleSet> {
 
 /// The whole-process table: p50/p90/p99 per scenario and the ratio to `cat` on the same event.
 pub fn summary_table(set: &SampleSet) -> String {
-    let mut t = Table::new(&[("SCENARIO", 34, false), ("N", 5, true), ("P50", 10, true), ("P90", 10, true), ("P99", 10, true), ("P50/CAT", 8, true), ("P99/CAT", 8, true)]);
+    let mut t = Table::new(&[
+        ("SCENARIO", 34, false),
+        ("N", 5, true),
+        ("P50", 10, true),
+        ("P90", 10, true),
+        ("P99", 10, true),
+        ("P50/CAT", 8, true),
+        ("P99/CAT", 8, true),
+    ]);
     let q = |v: &[f64], p: f64| {
         let mut s = v.to_vec();
         s.sort_by(f64::total_cmp);
@@ -187,16 +197,39 @@ pub fn summary_table(set: &SampleSet) -> String {
             continue;
         }
         let v: Vec<f64> = set.values(name).unwrap_or_default().iter().map(|ns| ns / 1e6).collect();
-        let reference = set.values(&format!("reference.cat.{}", name.trim_start_matches("hook."))).map(|r| r.iter().map(|ns| ns / 1e6).collect::<Vec<f64>>());
+        let reference = set
+            .values(&format!("reference.cat.{}", name.trim_start_matches("hook.")))
+            .map(|r| r.iter().map(|ns| ns / 1e6).collect::<Vec<f64>>());
         let (r50, r99) = match &reference {
-            Some(r) if name.starts_with("hook.") => (format!("{:.2}×", q(&v, 50.0) / q(r, 50.0)), format!("{:.2}×", q(&v, 99.0) / q(r, 99.0))),
+            Some(r) if name.starts_with("hook.") => {
+                (format!("{:.2}×", q(&v, 50.0) / q(r, 50.0)), format!("{:.2}×", q(&v, 99.0) / q(r, 99.0)))
+            }
             _ => (String::new(), String::new()),
         };
-        t.row(vec![name.to_owned(), v.len().to_string(), format!("{:.3} ms", q(&v, 50.0)), format!("{:.3} ms", q(&v, 90.0)), format!("{:.3} ms", q(&v, 99.0)), r50, r99]);
+        t.row(vec![
+            name.to_owned(),
+            v.len().to_string(),
+            format!("{:.3} ms", q(&v, 50.0)),
+            format!("{:.3} ms", q(&v, 90.0)),
+            format!("{:.3} ms", q(&v, 99.0)),
+            r50,
+            r99,
+        ]);
     }
-    let cats: Vec<f64> = set.names().filter(|n| n.starts_with("reference.cat.")).flat_map(|n| set.values(n).unwrap_or_default()).map(|ns| ns / 1e6).collect();
+    let cats: Vec<f64> = set
+        .names()
+        .filter(|n| n.starts_with("reference.cat."))
+        .flat_map(|n| set.values(n).unwrap_or_default())
+        .map(|ns| ns / 1e6)
+        .collect();
     let c = summarize(cats);
-    format!("{}{}\nreference `cat` (same events, same spawn): p50 {:.3} ms, p99 {:.3} ms\n", bold("Whole process, as Claude Code waits for it\n"), t.render(), c.p50_ms, c.p99_ms)
+    format!(
+        "{}{}\nreference `cat` (same events, same spawn): p50 {:.3} ms, p99 {:.3} ms\n",
+        bold("Whole process, as Claude Code waits for it\n"),
+        t.render(),
+        c.p50_ms,
+        c.p99_ms
+    )
 }
 
 pub fn bench(config: &Config, o: BenchOptions) -> anyhow::Result<ExitCode> {
@@ -246,7 +279,15 @@ pub fn render(report: &Report, style: Style) -> String {
             s
         }
         Style::Table => {
-            let mut t = Table::new(&[("SCENARIO", 34, false), ("BASELINE", 11, true), ("CANDIDATE", 11, true), ("CHANGE", 8, true), ("CI (99%)", 18, true), ("P", 8, true), ("VERDICT", 12, false)]);
+            let mut t = Table::new(&[
+                ("SCENARIO", 34, false),
+                ("BASELINE", 11, true),
+                ("CANDIDATE", 11, true),
+                ("CHANGE", 8, true),
+                ("CI (99%)", 18, true),
+                ("P", 8, true),
+                ("VERDICT", 12, false),
+            ]);
             for r in &report.scenarios {
                 let v = verdict_word(r.verdict);
                 let v = if r.verdict == Verdict::Regressed { super::table::decision("deny").replace("deny", v) } else { v.to_owned() };
@@ -303,12 +344,21 @@ pub fn save(config: &Config, name: &str, from: &Path) -> anyhow::Result<ExitCode
 
 fn write_plot(html: Option<&Path>, report: &Report, base: &SampleSet, cand: &SampleSet) -> anyhow::Result<()> {
     if let Some(file) = html {
-        std::fs::write(file, chronicle::report::comparison_html(report, base, cand)).with_context(|| format!("cannot write {}", file.display()))?;
+        std::fs::write(file, chronicle::report::comparison_html(report, base, cand))
+            .with_context(|| format!("cannot write {}", file.display()))?;
     }
     Ok(())
 }
 
-pub fn compare_cmd(config: &Config, baseline_spec: &str, candidate: &Path, settings: &Settings, style: Style, scenarios: &[String], html: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub fn compare_cmd(
+    config: &Config,
+    baseline_spec: &str,
+    candidate: &Path,
+    settings: &Settings,
+    style: Style,
+    scenarios: &[String],
+    html: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let base = filter(&baseline::load(baseline_spec, &baseline_dir(config))?, scenarios);
     let cand = filter(&baseline::read(candidate)?, scenarios);
     let report = compare(&base, &cand, settings);

@@ -31,7 +31,11 @@ pub fn show(config: &Config) -> anyhow::Result<ExitCode> {
             |p| p.display().to_string()
         )
     ));
-    out.push_str(&format!("# data directory: {}{}\n\n", config.data_dir.display(), if config.home.is_some() { " (CHRONICLE_HOME)" } else { "" }));
+    out.push_str(&format!(
+        "# data directory: {}{}\n\n",
+        config.data_dir.display(),
+        if config.home.is_some() { " (CHRONICLE_HOME)" } else { "" }
+    ));
 
     let db_src = if std::env::var_os(env::DB).is_some() { "env CHRONICLE_DB" } else { src("", "database") };
     out.push_str(&format!("database = {:?}  # {db_src}\n", config.db_path.display().to_string()));
@@ -62,7 +66,10 @@ pub fn show(config: &Config) -> anyhow::Result<ExitCode> {
         }
     }
     for (plugin, section) in &f.plugins {
-        out.push_str(&format!("\n[plugins.{plugin}]  # config file, passed to the plugin's init\n{}", toml::to_string(section).unwrap_or_default()));
+        out.push_str(&format!(
+            "\n[plugins.{plugin}]  # config file, passed to the plugin's init\n{}",
+            toml::to_string(section).unwrap_or_default()
+        ));
     }
     super::show::out(&out)?;
     Ok(ExitCode::SUCCESS)

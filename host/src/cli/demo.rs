@@ -59,7 +59,10 @@ pub fn run(config: &Config, db: Option<PathBuf>, keep: bool) -> anyhow::Result<E
 
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(lines.len() as u64);
-        b.set_style(indicatif::ProgressStyle::with_template("replaying {bar:40} {pos}/{len} events").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("replaying {bar:40} {pos}/{len} events")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         Some(b)
     } else {
         None
@@ -117,10 +120,8 @@ pub fn run(config: &Config, db: Option<PathBuf>, keep: bool) -> anyhow::Result<E
     out.push_str(&t.render());
 
     out.push_str(&format!("\n{}\n", bold("Decisions taken, and why")));
-    let decided = store.query_json(
-        "SELECT id, hook_event_name, tool_name, decision, answer FROM events WHERE decision <> 'none' ORDER BY id",
-        &[],
-    )?;
+    let decided = store
+        .query_json("SELECT id, hook_event_name, tool_name, decision, answer FROM events WHERE decision <> 'none' ORDER BY id", &[])?;
     if decided.is_empty() {
         out.push_str("(none)\n");
     }
@@ -136,7 +137,8 @@ pub fn run(config: &Config, db: Option<PathBuf>, keep: bool) -> anyhow::Result<E
             reason
         ));
     }
-    let context = store.query_json("SELECT answer FROM events WHERE hook_event_name = 'SessionStart' AND answer IS NOT NULL LIMIT 1", &[])?;
+    let context =
+        store.query_json("SELECT answer FROM events WHERE hook_event_name = 'SessionStart' AND answer IS NOT NULL LIMIT 1", &[])?;
     if let Some(a) = context.first().and_then(|r| r["answer"].as_str()).and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok()) {
         out.push_str(&format!("  SessionStart context: {}\n", a["hookSpecificOutput"]["additionalContext"].as_str().unwrap_or("")));
     }

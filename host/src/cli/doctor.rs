@@ -51,7 +51,15 @@ fn check_settings(r: &mut Report, label: &str, path: &Path, needs: &Needs) {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(_) => {
-            r.add(Status::Warn, label, format!("{} does not exist; run `chronicle install{}`", path.display(), if label.contains("project") { " --project" } else { "" }));
+            r.add(
+                Status::Warn,
+                label,
+                format!(
+                    "{} does not exist; run `chronicle install{}`",
+                    path.display(),
+                    if label.contains("project") { " --project" } else { "" }
+                ),
+            );
             return;
         }
     };
@@ -88,7 +96,14 @@ fn check_settings(r: &mut Report, label: &str, path: &Path, needs: &Needs) {
     let replacing: Vec<&str> = plan.skipped.iter().map(|(e, _)| *e).filter(|e| wired.contains(e)).collect();
     let expected: Vec<&str> = plan.regs.iter().map(|r| r.event.name).collect();
     if !missing_binary.is_empty() {
-        r.add(Status::Fail, label, format!("registered command {} does not exist (Claude Code would exit 127 and the guards would be silently off); {install_again}", missing_binary.join(", ")));
+        r.add(
+            Status::Fail,
+            label,
+            format!(
+                "registered command {} does not exist (Claude Code would exit 127 and the guards would be silently off); {install_again}",
+                missing_binary.join(", ")
+            ),
+        );
     } else if wired.is_empty() {
         r.add(Status::Warn, label, format!("{}: no chronicle hooks registered; run `chronicle install`", path.display()));
     } else if !unwaited.is_empty() {
@@ -106,9 +121,22 @@ fn check_settings(r: &mut Report, label: &str, path: &Path, needs: &Needs) {
     } else if expected.iter().any(|e| !wired.contains(e)) {
         let missing: Vec<&str> = expected.iter().copied().filter(|n| !wired.contains(n)).collect();
         let status = if missing.iter().any(|m| needs.answerable.contains(*m)) { Status::Fail } else { Status::Warn };
-        r.add(status, label, format!("{} of {} events wired; missing {}; {install_again}", expected.len() - missing.len(), expected.len(), missing.join(", ")));
+        r.add(
+            status,
+            label,
+            format!(
+                "{} of {} events wired; missing {}; {install_again}",
+                expected.len() - missing.len(),
+                expected.len(),
+                missing.join(", ")
+            ),
+        );
     } else {
-        r.add(Status::Ok, label, format!("{}: all {} events wired ({} left out on purpose)", path.display(), expected.len(), plan.skipped.len()));
+        r.add(
+            Status::Ok,
+            label,
+            format!("{}: all {} events wired ({} left out on purpose)", path.display(), expected.len(), plan.skipped.len()),
+        );
     }
 }
 
@@ -116,7 +144,11 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
     let mut r = Report { lines: Vec::new(), failed: false };
     let config = match config_result {
         Ok(c) => {
-            r.add(Status::Ok, "config", c.config_file.as_ref().map_or("no config file; defaults in use".to_owned(), |p| format!("{} is valid", p.display())));
+            r.add(
+                Status::Ok,
+                "config",
+                c.config_file.as_ref().map_or("no config file; defaults in use".to_owned(), |p| format!("{} is valid", p.display())),
+            );
             c
         }
         Err(e) => {
@@ -161,20 +193,29 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
     }
     for c in &candidates {
         match chronicle::plugin::load(&c.path) {
-            Ok(p) => r.add(Status::Ok, "plugin", format!("{} {} loads from {} ({})", p.info.name, p.info.version, c.path.display(), p.info.events.join(","))),
+            Ok(p) => r.add(
+                Status::Ok,
+                "plugin",
+                format!("{} {} loads from {} ({})", p.info.name, p.info.version, c.path.display(), p.info.events.join(",")),
+            ),
             Err(e) => r.add(Status::Fail, "plugin", format!("{e}; see `chronicle plugins check {}`", c.path.display())),
         }
     }
     // Faults of the last day: the only place they showed before was the faults table.
     let day_ago = chronicle::store::read::rfc3339(chronicle::clock::unix_ns() - 86_400 * 1_000_000_000);
-    let mut recent: Vec<_> = super::plugins::last_faults(&config).into_values().filter(|f| f.at.as_deref().is_some_and(|at| at > day_ago.as_str())).collect();
+    let mut recent: Vec<_> =
+        super::plugins::last_faults(&config).into_values().filter(|f| f.at.as_deref().is_some_and(|at| at > day_ago.as_str())).collect();
     recent.sort_by(|a, b| a.path.cmp(&b.path));
     for f in &recent {
         let who = f.plugin.clone().or_else(|| f.path.clone()).unwrap_or_default();
         r.add(Status::Warn, "plugin fault", format!("{who}: {}; see `chronicle events --json` (faults)", super::plugins::fault_line(f)));
     }
     if candidates.is_empty() && refusals.is_empty() {
-        r.add(Status::Warn, "plugins", "no plugins found: events are recorded but nothing is guarded; `chronicle install` puts the built-ins in place");
+        r.add(
+            Status::Warn,
+            "plugins",
+            "no plugins found: events are recorded but nothing is guarded; `chronicle install` puts the built-ins in place",
+        );
     }
 
     if let Some(q) = quiet {
@@ -182,8 +223,12 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
     }
     match Store::open(&config.db_path) {
         Ok(store) => match store.integrity_check() {
-            Ok(s) if s == "ok" => r.add(Status::Ok, "database", format!("{} is writable and passes integrity_check", config.db_path.display())),
-            Ok(s) => r.add(Status::Fail, "database", format!("integrity_check: {s}; move the file aside and let chronicle create a new one")),
+            Ok(s) if s == "ok" => {
+                r.add(Status::Ok, "database", format!("{} is writable and passes integrity_check", config.db_path.display()))
+            }
+            Ok(s) => {
+                r.add(Status::Fail, "database", format!("integrity_check: {s}; move the file aside and let chronicle create a new one"))
+            }
             Err(e) => r.add(Status::Fail, "database", e.to_string()),
         },
         Err(e) => r.add(Status::Fail, "database", format!("{e}; check the directory's permissions or set CHRONICLE_DB")),
@@ -194,7 +239,11 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
         Ok(s) if !s.trim().is_empty() => r.add(
             Status::Warn,
             "spool",
-            format!("{} holds {} event(s) that could not be written to the database; they are kept there as JSON lines", spool.display(), s.lines().count()),
+            format!(
+                "{} holds {} event(s) that could not be written to the database; they are kept there as JSON lines",
+                spool.display(),
+                s.lines().count()
+            ),
         ),
         _ => r.add(Status::Ok, "spool", "no events waiting outside the database"),
     }
@@ -211,18 +260,26 @@ fn resident_check(r: &mut Report, config: &Config) {
     for bin in [CLIENT_BIN, HOST_BIN] {
         let path = resident::sibling(bin);
         if !path.is_file() {
-            r.add(Status::Fail, "binary", format!("{} is missing: `chronicle` and `chronicle-host` must be installed side by side", path.display()));
+            r.add(
+                Status::Fail,
+                "binary",
+                format!("{} is missing: `chronicle` and `chronicle-host` must be installed side by side", path.display()),
+            );
         }
     }
     match Endpoint::for_config(config) {
         Ok(e) => match (e.unsafe_dir(), e.connect()) {
-            (Some(why), _) => r.add(Status::Warn, "resident host", format!("not used: {why}; every event is handled in process (fix with `chmod 700`)")),
+            (Some(why), _) => {
+                r.add(Status::Warn, "resident host", format!("not used: {why}; every event is handled in process (fix with `chmod 700`)"))
+            }
             (None, Ok(_)) => r.add(Status::Ok, "resident host", format!("listening at {}", e.socket.display())),
             (None, Err(_)) => r.add(Status::Ok, "resident host", "not running; the next event starts one"),
         },
-        Err(resident::ResidentError::Disabled) => {
-            r.add(Status::Warn, "resident host", "disabled (CHRONICLE_RESIDENT or hook.resident): every event pays for loading plugins and opening the database")
-        }
+        Err(resident::ResidentError::Disabled) => r.add(
+            Status::Warn,
+            "resident host",
+            "disabled (CHRONICLE_RESIDENT or hook.resident): every event pays for loading plugins and opening the database",
+        ),
         Err(e) => r.add(Status::Warn, "resident host", format!("not usable: {e}; events are handled in process")),
     }
 }

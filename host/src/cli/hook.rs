@@ -71,7 +71,12 @@ pub fn run(mode: Mode) -> ! {
         }
         let input = RawInput { bytes, total_bytes: h.total_bytes, truncated: h.truncated, timed_out: h.timed_out };
         if h.lost {
-            faults.push(FaultRow { source: "resident", plugin: None, path: None, message: "the resident host took the event but did not answer; handled in process".into() });
+            faults.push(FaultRow {
+                source: "resident",
+                plugin: None,
+                path: None,
+                message: "the resident host took the event but did not answer; handled in process".into(),
+            });
         }
         in_process(config, &input, received_at_ns, stages, faults, Origin::TakenOver { started_unix_ns: h.started_unix_ns })
     }

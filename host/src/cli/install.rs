@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use chronicle::config::Config;
-use chronicle::events::{EVENTS, BlockStyle};
+use chronicle::events::{BlockStyle, EVENTS};
 use chronicle::settings;
 
 use super::demo::{builtin_plugin_source, lib_file, BUILTIN_LIBS};
@@ -94,8 +94,11 @@ fn prune_backups(target: &Path, file_name: &str) {
     let Some(dir) = target.parent() else { return };
     let prefix = format!("{file_name}.chronicle-backup-");
     let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut backups: Vec<PathBuf> =
-        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix))).collect();
+    let mut backups: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
+        .collect();
     backups.sort();
     let excess = backups.len().saturating_sub(BACKUPS_KEPT);
     for old in &backups[..excess] {
@@ -198,7 +201,9 @@ pub fn install(config: &Config, project: bool, explicit: Option<PathBuf>, dry_ru
     }
     // Claude Code runs the small client; it needs chronicle-host beside it.
     let exe = chronicle::resident::sibling(chronicle::resident::CLIENT_BIN);
-    let exe = exe.canonicalize().with_context(|| format!("{} is missing: install `chronicle` and `chronicle-host` side by side", exe.display()))?;
+    let exe = exe
+        .canonicalize()
+        .with_context(|| format!("{} is missing: install `chronicle` and `chronicle-host` side by side", exe.display()))?;
     // The dry run must show what install writes: count the built-ins it is about to copy.
     let extra = if no_plugins || !dry_run { Vec::new() } else { builtin_files(config) };
     let (answerable, named) = plugin_subscriptions(config, &extra);

@@ -367,7 +367,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::bench(&config, bench::BenchOptions { runs, out, csv, binary, extra_plugins, quiet: false })
         }
         Command::Regress(RegressCommand::Ab { baseline_bin, candidate_bin, runs, candidate_plugins, out, gate }) => {
-            let o = bench::AbOptions { runs, candidate_plugins: candidate_plugins.as_deref(), out: out.as_deref(), html: gate.html.as_deref() };
+            let o =
+                bench::AbOptions { runs, candidate_plugins: candidate_plugins.as_deref(), out: out.as_deref(), html: gate.html.as_deref() };
             bench::ab(&config, &baseline_bin, &candidate_bin, &o, &gate.settings(), gate.style())
         }
         Command::Regress(RegressCommand::Save { name, from }) => bench::save(&config, &name, &from),

@@ -81,7 +81,8 @@ pub fn list(config: &Config, json_out: bool) -> anyhow::Result<ExitCode> {
         ]);
         for v in &all {
             let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
-            let events = v["events"].as_array().map(|e| e.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(",")).unwrap_or_default();
+            let events =
+                v["events"].as_array().map(|e| e.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(",")).unwrap_or_default();
             let detail = if s("status") == "ok" { s("path") } else { format!("{}: {}", s("path"), s("reason")) };
             let fault = serde_json::from_value::<FaultInfo>(v["last_fault"].clone()).map(|f| fault_line(&f)).unwrap_or_default();
             t.row(vec![s("name"), s("version"), s("abi"), events, s("status"), detail, fault]);

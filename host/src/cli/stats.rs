@@ -60,14 +60,31 @@ pub fn render(s: &Stats) -> String {
     let mut out = String::new();
     let p = &s.performance_stats;
     out.push_str(&format!("{}  {} measurements, {} threshold violations\n\n", bold("Operations"), p.total_operations, p.violations));
-    let mut t = Table::new(&[("OPERATION", 36, false), ("COUNT", 7, true), ("AVG", 10, true), ("P50", 10, true), ("P95", 10, true), ("P99", 10, true), ("MAX", 10, true)]);
+    let mut t = Table::new(&[
+        ("OPERATION", 36, false),
+        ("COUNT", 7, true),
+        ("AVG", 10, true),
+        ("P50", 10, true),
+        ("P95", 10, true),
+        ("P99", 10, true),
+        ("MAX", 10, true),
+    ]);
     for (name, o) in &p.operations {
         t.row(vec![name.clone(), o.count.to_string(), ms(o.avg_ms), ms(o.p50_ms), ms(o.p95_ms), ms(o.p99_ms), ms(o.max_ms)]);
     }
     out.push_str(&t.render());
 
     out.push_str(&format!("\n{}\n", bold("Plugins")));
-    let mut t = Table::new(&[("PLUGIN", 24, false), ("CALLS", 7, true), ("CACHED", 7, true), ("P50", 10, true), ("P95", 10, true), ("PEAK HEAP", 10, true), ("DECISIONS", 40, false), ("FAULTS", 30, false)]);
+    let mut t = Table::new(&[
+        ("PLUGIN", 24, false),
+        ("CALLS", 7, true),
+        ("CACHED", 7, true),
+        ("P50", 10, true),
+        ("P95", 10, true),
+        ("PEAK HEAP", 10, true),
+        ("DECISIONS", 40, false),
+        ("FAULTS", 30, false),
+    ]);
     for (name, pl) in &s.plugins {
         let decisions = pl.decisions.iter().filter(|(d, _)| *d != "none").map(|(d, n)| format!("{d}:{n}")).collect::<Vec<_>>().join(" ");
         let faults = pl.faults.iter().map(|(d, n)| format!("{d}:{n}")).collect::<Vec<_>>().join(" ");
@@ -85,7 +102,8 @@ pub fn render(s: &Stats) -> String {
     out.push_str(&t.render());
 
     out.push_str(&format!("\n{}\n", bold("Events")));
-    let mut t = Table::new(&[("EVENT", 28, false), ("COUNT", 7, true), ("P50 TOTAL", 10, true), ("P95 TOTAL", 10, true), ("DECISIONS", 40, false)]);
+    let mut t =
+        Table::new(&[("EVENT", 28, false), ("COUNT", 7, true), ("P50 TOTAL", 10, true), ("P95 TOTAL", 10, true), ("DECISIONS", 40, false)]);
     for (name, e) in &s.events {
         let decisions = e.decisions.iter().filter(|(d, _)| *d != "none").map(|(d, n)| format!("{d}:{n}")).collect::<Vec<_>>().join(" ");
         t.row(vec![name.clone(), e.count.to_string(), ms(e.total_time.p50_ms), ms(e.total_time.p95_ms), decisions]);
@@ -122,9 +140,23 @@ pub fn render(s: &Stats) -> String {
     ));
     if !p.recent_violations.is_empty() {
         out.push_str(&format!("\n{}\n", bold("Recent violations")));
-        let mut t = Table::new(&[("EVENT", 7, true), ("AT", 23, false), ("METRIC", 20, false), ("SUBJECT", 20, false), ("VALUE", 10, true), ("LIMIT", 10, true)]);
+        let mut t = Table::new(&[
+            ("EVENT", 7, true),
+            ("AT", 23, false),
+            ("METRIC", 20, false),
+            ("SUBJECT", 20, false),
+            ("VALUE", 10, true),
+            ("LIMIT", 10, true),
+        ]);
         for v in &p.recent_violations {
-            t.row(vec![v.event_id.to_string(), v.at.clone(), v.metric.clone(), v.subject.clone(), format!("{:.2}", v.value), format!("{}", v.threshold)]);
+            t.row(vec![
+                v.event_id.to_string(),
+                v.at.clone(),
+                v.metric.clone(),
+                v.subject.clone(),
+                format!("{:.2}", v.value),
+                format!("{}", v.threshold),
+            ]);
         }
         out.push_str(&t.render());
     }

@@ -39,12 +39,7 @@ pub struct Candidate {
 
 impl Candidate {
     fn from_metadata(path: PathBuf, m: &fs::Metadata) -> Candidate {
-        Candidate {
-            size: m.len(),
-            mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
-            inode: m.ino(),
-            path,
-        }
+        Candidate { size: m.len(), mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()), inode: m.ino(), path }
     }
 
     /// What identifies this content of this file, as text (for cache keys).
@@ -74,11 +69,9 @@ pub fn discover(dirs: &[PathBuf]) -> (Vec<Candidate>, Vec<Refusal>) {
     for dir in dirs {
         let Ok(meta) = fs::metadata(dir) else { continue };
         let mut files: Vec<PathBuf> = match fs::read_dir(dir) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == LIBRARY_EXTENSION))
-                .collect(),
+            Ok(entries) => {
+                entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == LIBRARY_EXTENSION)).collect()
+            }
             Err(e) => {
                 refusals.push(Refusal { path: dir.clone(), name: None, reason: format!("cannot list plugin directory: {e}") });
                 continue;

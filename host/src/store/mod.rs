@@ -226,7 +226,10 @@ impl Store {
             let now: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
             if !now.eq_ignore_ascii_case("wal") {
                 // Another process holds the database: report busy so `open` retries.
-                return Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), Some("could not switch to WAL".into())));
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some("could not switch to WAL".into()),
+                ));
             }
         }
         // SQLite's autocheckpoint cannot help processes that never close (see `bound_wal`).
@@ -277,7 +280,10 @@ impl Store {
     /// event is in flight. (Waiting for a pause in the events before checkpointing was tried:
     /// under a steady stream the log then grew to the cap and its bigger checkpoints put
     /// 5-10 ms outliers into the p99.)
-    pub fn checkpoint_in_background(&mut self, log_checkpointed: impl Fn() + Send + 'static) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    pub fn checkpoint_in_background(
+        &mut self,
+        log_checkpointed: impl Fn() + Send + 'static,
+    ) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
         self.conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES as i64).map_err(|e| self.err(e))?;
         let log_frames = std::sync::Arc::clone(&self.log_frames);
         let page_size = self.page_size;
@@ -292,7 +298,9 @@ impl Store {
                     while rx.try_recv().is_ok() {}
                     let logged = log_frames.load(std::sync::atomic::Ordering::Relaxed).saturating_mul(page_size);
                     if logged > WAL_LIMIT_BYTES as i64 {
-                        let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)));
+                        let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                        });
                         tracing::debug!("background wal checkpoint (busy, log frames, checkpointed): {result:?}");
                         if matches!(result, Ok((0, log, done)) if log > 0 && done == log) {
                             log_checkpointed();
@@ -444,8 +452,11 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
         )?
         .execute(params![session, rec.received_at_ns, rec.cwd, rec.project_dir, rec.git_branch])?;
         if rec.hook_event_name.as_deref() == Some("SessionEnd") && rec.kind == "event" {
-            tx.prepare_cached("UPDATE sessions SET ended_at_ns = ?2, end_reason = ?3 WHERE session_id = ?1")?
-                .execute(params![session, rec.received_at_ns, rec.end_reason])?;
+            tx.prepare_cached("UPDATE sessions SET ended_at_ns = ?2, end_reason = ?3 WHERE session_id = ?1")?.execute(params![
+                session,
+                rec.received_at_ns,
+                rec.end_reason
+            ])?;
         }
     }
 
@@ -515,9 +526,8 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
         }
     }
     if !rec.cache_puts.is_empty() {
-        let mut stmt = tx.prepare_cached(
-            "INSERT OR REPLACE INTO cache (key, plugin, value, expires_at_ns, hits) VALUES (?1, ?2, ?3, ?4, 0)",
-        )?;
+        let mut stmt =
+            tx.prepare_cached("INSERT OR REPLACE INTO cache (key, plugin, value, expires_at_ns, hits) VALUES (?1, ?2, ?3, ?4, 0)")?;
         for p in &rec.cache_puts {
             stmt.execute(params![p.key, p.plugin, p.value, p.expires_at_ns])?;
         }
@@ -543,7 +553,13 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
 
 /// The event's measurements and violations, with the store's own (`late`: event id, name,
 /// milliseconds; `insert_over`: `store.insert` and its threshold when above it).
-fn write_measurements(tx: &rusqlite::Transaction<'_>, event_id: i64, rec: &EventRecord, late: &[(i64, &str, f64)], insert_over: Option<(f64, f64)>) -> rusqlite::Result<()> {
+fn write_measurements(
+    tx: &rusqlite::Transaction<'_>,
+    event_id: i64,
+    rec: &EventRecord,
+    late: &[(i64, &str, f64)],
+    insert_over: Option<(f64, f64)>,
+) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached("INSERT INTO metrics (event_id, name, value) VALUES (?1, ?2, ?3)")?;
     for m in &rec.metrics {
         stmt.execute(params![event_id, m.name, m.value])?;
@@ -562,10 +578,7 @@ fn write_measurements(tx: &rusqlite::Transaction<'_>, event_id: i64, rec: &Event
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked)
-    )
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked))
 }
 
 /// Creates `dir` (and parents) readable only by the owner: events hold prompts and file bodies.
@@ -591,7 +604,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("chronicle.db")).unwrap();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
-        let nudge = store.checkpoint_in_background(move || { let _ = done_tx.send(()); }).unwrap();
+        let nudge = store
+            .checkpoint_in_background(move || {
+                let _ = done_tx.send(());
+            })
+            .unwrap();
         let small = EventRecord { kind: "event".into(), payload: "{}".into(), ..EventRecord::default() };
         for _ in 0..5 {
             store.record(&small).unwrap();
@@ -613,7 +630,11 @@ mod tests {
         let first = store.record(&event).unwrap();
         let second = store.record(&event).unwrap();
         let metric = |id: i64, name: &str| -> Option<f64> {
-            store.conn.query_row("SELECT value FROM metrics WHERE event_id = ?1 AND name = ?2", params![id, name], |r| r.get(0)).optional().unwrap()
+            store
+                .conn
+                .query_row("SELECT value FROM metrics WHERE event_id = ?1 AND name = ?2", params![id, name], |r| r.get(0))
+                .optional()
+                .unwrap()
         };
         assert!(metric(first, "store.insert").is_some_and(|v| v > 0.0));
         assert!(metric(first, "store.commit").is_some_and(|v| v > 0.0), "written with the second event");

@@ -115,11 +115,8 @@ impl Store {
             .query_map(params![filter.session, filter.since_ns, limit], |r| {
                 let kind: String = r.get(1)?;
                 let text: String = r.get(14)?;
-                let payload = if kind == "parse_error" {
-                    Value::String(text)
-                } else {
-                    serde_json::from_str(&text).unwrap_or(Value::String(text))
-                };
+                let payload =
+                    if kind == "parse_error" { Value::String(text) } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
                 let ns: i64 = r.get(7)?;
                 Ok(EventRow {
                     id: r.get(0)?,

@@ -132,7 +132,8 @@ impl Store {
             let mut stmt = conn
                 .prepare(&format!("SELECT m.name, m.value FROM metrics m JOIN events e ON e.id = m.event_id WHERE {EVENT_FILTER}"))
                 .map_err(err)?;
-            let rows = stmt.query_map(params![w.since_ns, w.session], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?))).map_err(err)?;
+            let rows =
+                stmt.query_map(params![w.since_ns, w.session], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?))).map_err(err)?;
             for row in rows {
                 let (name, value) = row.map_err(err)?;
                 by_name.entry(name).or_default().push(value);
@@ -151,7 +152,11 @@ impl Store {
         let operations: BTreeMap<String, Summary> = by_name.into_iter().map(|(k, v)| (k, summarize(v))).collect();
 
         let violations: u64 = conn
-            .query_row(&format!("SELECT count(*) FROM violations v JOIN events e ON e.id = v.event_id WHERE {EVENT_FILTER}"), params![w.since_ns, w.session], |r| r.get::<_, i64>(0))
+            .query_row(
+                &format!("SELECT count(*) FROM violations v JOIN events e ON e.id = v.event_id WHERE {EVENT_FILTER}"),
+                params![w.since_ns, w.session],
+                |r| r.get::<_, i64>(0),
+            )
             .map_err(err)? as u64;
         let recent_violations = {
             let mut stmt = conn
@@ -251,11 +256,17 @@ impl Store {
                 ))
                 .map_err(err)?;
             let rows = stmt
-                .query_map(params![w.since_ns, w.session], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<f64>>(2)?)))
+                .query_map(params![w.since_ns, w.session], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<f64>>(2)?))
+                })
                 .map_err(err)?;
             for row in rows {
                 let (name, decision, total) = row.map_err(err)?;
-                let e = events.entry(name.clone()).or_insert_with(|| EventStats { count: 0, decisions: BTreeMap::new(), total_time: summarize(Vec::new()) });
+                let e = events.entry(name.clone()).or_insert_with(|| EventStats {
+                    count: 0,
+                    decisions: BTreeMap::new(),
+                    total_time: summarize(Vec::new()),
+                });
                 e.count += 1;
                 *e.decisions.entry(decision).or_default() += 1;
                 if let Some(t) = total {

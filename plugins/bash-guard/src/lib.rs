@@ -96,7 +96,8 @@ mod tests {
         std::env::set_var("HOME", "/home/dev");
         std::env::remove_var("CLAUDE_PROJECT_DIR");
         let g = BashGuard::with_defaults();
-        let (rows, failures) = chronicle_plugin_api::testing::run_table(TABLE, "bash-guard", "/home/dev/code/acme-billing", |e| g.decide(e));
+        let (rows, failures) =
+            chronicle_plugin_api::testing::run_table(TABLE, "bash-guard", "/home/dev/code/acme-billing", |e| g.decide(e));
         assert!(rows > 50, "{rows} rows");
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
@@ -105,7 +106,9 @@ mod tests {
     fn allowed_paths_from_config() {
         std::env::set_var("HOME", "/home/dev");
         let g = BashGuard::init(&json!({"allowed_paths": ["/scratch"]})).unwrap();
-        let e = Event::from_value(json!({"hook_event_name": "PreToolUse", "tool_name": "Bash", "cwd": "/home/dev/p", "tool_input": {"command": "rm -rf /scratch/x"}}));
+        let e = Event::from_value(
+            json!({"hook_event_name": "PreToolUse", "tool_name": "Bash", "cwd": "/home/dev/p", "tool_input": {"command": "rm -rf /scratch/x"}}),
+        );
         assert_eq!(g.decide(&e).decision(), Decision::None);
         assert!(BashGuard::init(&json!({"allowed_paths": "nope"})).is_err());
     }

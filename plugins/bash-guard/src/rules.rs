@@ -84,7 +84,11 @@ pub fn strip_wrappers(words: &[String]) -> &[String] {
 
 fn is_assignment(word: &str) -> bool {
     match word.split_once('=') {
-        Some((name, _)) => !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !name.starts_with(|c: char| c.is_ascii_digit()),
+        Some((name, _)) => {
+            !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+        }
         None => false,
     }
 }
@@ -101,10 +105,10 @@ const SENDERS: &[&str] = &["curl", "wget", "nc", "ncat", "netcat", "socat", "tel
 /// Programs that read, copy, encode or display the files named in their arguments: handing
 /// one a secret store puts the credentials into the transcript or somewhere else.
 const READERS: &[&str] = &[
-    "cat", "tac", "nl", "less", "more", "most", "head", "tail", "bat", "batcat", "view", "strings", "xxd", "od", "hexdump", "hd",
-    "base64", "base32", "basenc", "uuencode", "gzip", "bzip2", "xz", "zstd", "zip", "7z", "tar", "cp", "mv", "install", "ln", "dd",
-    "rsync", "scp", "grep", "egrep", "fgrep", "rg", "ag", "awk", "gawk", "mawk", "sed", "cut", "sort", "uniq", "diff", "cmp", "paste",
-    "column", "fold", "jq", "yq", "openssl", "gpg", "vi", "vim", "nvim", "nano", "emacs", "source", ".", "xclip", "xsel", "pbcopy",
+    "cat", "tac", "nl", "less", "more", "most", "head", "tail", "bat", "batcat", "view", "strings", "xxd", "od", "hexdump", "hd", "base64",
+    "base32", "basenc", "uuencode", "gzip", "bzip2", "xz", "zstd", "zip", "7z", "tar", "cp", "mv", "install", "ln", "dd", "rsync", "scp",
+    "grep", "egrep", "fgrep", "rg", "ag", "awk", "gawk", "mawk", "sed", "cut", "sort", "uniq", "diff", "cmp", "paste", "column", "fold",
+    "jq", "yq", "openssl", "gpg", "vi", "vim", "nvim", "nano", "emacs", "source", ".", "xclip", "xsel", "pbcopy",
 ];
 
 /// Why the file `raw` names (relative to the command's directory) is a secret store, if it is:
@@ -128,13 +132,47 @@ fn file_operands(args: &[String]) -> impl Iterator<Item = &str> {
 }
 
 fn is_block_device(p: &str) -> bool {
-    const PREFIXES: &[&str] = &["/dev/sd", "/dev/hd", "/dev/vd", "/dev/xvd", "/dev/nvme", "/dev/mmcblk", "/dev/disk", "/dev/md", "/dev/dm-", "/dev/mapper/", "/dev/loop", "/dev/rdisk"];
+    const PREFIXES: &[&str] = &[
+        "/dev/sd",
+        "/dev/hd",
+        "/dev/vd",
+        "/dev/xvd",
+        "/dev/nvme",
+        "/dev/mmcblk",
+        "/dev/disk",
+        "/dev/md",
+        "/dev/dm-",
+        "/dev/mapper/",
+        "/dev/loop",
+        "/dev/rdisk",
+    ];
     PREFIXES.iter().any(|pre| p.starts_with(pre))
 }
 
 /// Top-level system directories (and the root itself).
 fn is_system_root(p: &str) -> bool {
-    const DIRS: &[&str] = &["/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root", "/sbin", "/srv", "/sys", "/usr", "/var", "/Users", "/System", "/Library", "/Applications"];
+    const DIRS: &[&str] = &[
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib64",
+        "/opt",
+        "/proc",
+        "/root",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/usr",
+        "/var",
+        "/Users",
+        "/System",
+        "/Library",
+        "/Applications",
+    ];
     DIRS.contains(&p)
 }
 
@@ -214,7 +252,9 @@ fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
     // `cmd < ~/.netrc` reads the file whatever the command is.
     for source in &s.redirects_in {
         if let Some(why) = secret_store(source, ctx) {
-            verdicts.push(Verdict::Deny(format!("reading `{source}` into a command exposes it: {why}; refused. Ask the user for the specific value you need instead")));
+            verdicts.push(Verdict::Deny(format!(
+                "reading `{source}` into a command exposes it: {why}; refused. Ask the user for the specific value you need instead"
+            )));
         }
     }
     let words = strip_wrappers(&s.words);
@@ -224,7 +264,9 @@ fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
     if READERS.contains(&name) {
         for file in file_operands(args) {
             if let Some(why) = secret_store(file, ctx) {
-                verdicts.push(Verdict::Deny(format!("`{name}` would read `{file}`: {why}; refused. Ask the user for the specific value you need instead")));
+                verdicts.push(Verdict::Deny(format!(
+                    "`{name}` would read `{file}`: {why}; refused. Ask the user for the specific value you need instead"
+                )));
             }
         }
     }
@@ -261,11 +303,13 @@ fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
             verdicts.push(Verdict::Deny("`shred` on a block device destroys the disk; refused".into()));
         }
         "chmod" | "chown" | "chgrp" => {
-            let recursive = args.iter().any(|a| a == "-R" || a == "--recursive" || (a.starts_with('-') && !a.starts_with("--") && a.contains('R')));
+            let recursive =
+                args.iter().any(|a| a == "-R" || a == "--recursive" || (a.starts_with('-') && !a.starts_with("--") && a.contains('R')));
             for a in args.iter().filter(|a| !a.starts_with('-')) {
                 let n = normalize(a, ctx.cwd, ctx.home);
                 let absolute = a.starts_with('/') || a.starts_with('~') || a.starts_with('$');
-                let system = (recursive && (is_system_root(&n) || n == normalize(ctx.home, "/", ctx.home))) || (n == "/" && name == "chmod");
+                let system =
+                    (recursive && (is_system_root(&n) || n == normalize(ctx.home, "/", ctx.home))) || (n == "/" && name == "chmod");
                 if absolute && system {
                     verdicts.push(Verdict::Deny(format!("`{name} -R` on `{a}` would change permissions across the system; refused")));
                 }
@@ -276,7 +320,19 @@ fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
             for (i, a) in args.iter().enumerate() {
                 let value = if let Some(v) = a.strip_prefix('@') {
                     Some(v)
-                } else if matches!(a.as_str(), "-d" | "--data" | "--data-binary" | "--data-raw" | "--data-urlencode" | "-F" | "--form" | "-T" | "--upload-file" | "--post-file" | "--body-file") {
+                } else if matches!(
+                    a.as_str(),
+                    "-d" | "--data"
+                        | "--data-binary"
+                        | "--data-raw"
+                        | "--data-urlencode"
+                        | "-F"
+                        | "--form"
+                        | "-T"
+                        | "--upload-file"
+                        | "--post-file"
+                        | "--body-file"
+                ) {
                     args.get(i + 1).map(|v| v.rsplit('@').next().unwrap_or(v).trim_start_matches('<'))
                 } else {
                     a.split_once("=@").map(|(_, v)| v)
@@ -293,7 +349,8 @@ fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
             if remote {
                 for a in args.iter().filter(|a| !a.starts_with('-') && !a.contains(':')) {
                     if is_sensitive_path(a, ctx) {
-                        verdicts.push(Verdict::Deny(format!("`{name}` would copy `{a}`, which holds credentials, to another host; refused")));
+                        verdicts
+                            .push(Verdict::Deny(format!("`{name}` would copy `{a}`, which holds credentials, to another host; refused")));
                     }
                 }
             }
@@ -312,7 +369,13 @@ fn check_git(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
         return;
     }
     let rest = &args[i + 1..];
-    let force_flag = rest.iter().any(|a| a == "-f" || a == "--force" || a.starts_with("--force-with-lease") || a == "--mirror" || (a.starts_with('-') && !a.starts_with("--") && a.contains('f')));
+    let force_flag = rest.iter().any(|a| {
+        a == "-f"
+            || a == "--force"
+            || a.starts_with("--force-with-lease")
+            || a == "--mirror"
+            || (a.starts_with('-') && !a.starts_with("--") && a.contains('f'))
+    });
     let positional: Vec<&String> = rest.iter().filter(|a| !a.starts_with('-')).collect();
     let refspecs = positional.get(1..).unwrap_or(&[]);
     let plus_refspec = refspecs.iter().any(|r| r.starts_with('+'));
@@ -324,7 +387,11 @@ fn check_git(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
         ctx.protected_branches.iter().any(|b| b == dst)
     };
     if refspecs.is_empty() || refspecs.iter().any(|r| protected(r)) {
-        let target = if refspecs.is_empty() { "the current branch (which may be protected)".to_owned() } else { refspecs.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ") };
+        let target = if refspecs.is_empty() {
+            "the current branch (which may be protected)".to_owned()
+        } else {
+            refspecs.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+        };
         verdicts.push(Verdict::Ask(format!("force-push to {target} rewrites shared history; confirm that this is intended")));
     }
 }
@@ -369,8 +436,12 @@ fn is_fork_bomb(command: &str) -> bool {
     use std::sync::OnceLock;
     static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
     let compact: String = command.chars().filter(|c| !c.is_whitespace()).collect();
-    RE.get_or_init(|| regex::Regex::new(r"([A-Za-z_:][A-Za-z0-9_:]*)\(\)\{[^}]*?([A-Za-z_:][A-Za-z0-9_:]*)\|([A-Za-z_:][A-Za-z0-9_:]*)&").ok())
-        .as_ref()
-        .and_then(|re| re.captures(&compact))
-        .is_some_and(|c| c.get(1).map(|m| m.as_str()) == c.get(2).map(|m| m.as_str()) && c.get(2).map(|m| m.as_str()) == c.get(3).map(|m| m.as_str()))
+    RE.get_or_init(|| {
+        regex::Regex::new(r"([A-Za-z_:][A-Za-z0-9_:]*)\(\)\{[^}]*?([A-Za-z_:][A-Za-z0-9_:]*)\|([A-Za-z_:][A-Za-z0-9_:]*)&").ok()
+    })
+    .as_ref()
+    .and_then(|re| re.captures(&compact))
+    .is_some_and(|c| {
+        c.get(1).map(|m| m.as_str()) == c.get(2).map(|m| m.as_str()) && c.get(2).map(|m| m.as_str()) == c.get(3).map(|m| m.as_str())
+    })
 }

@@ -27,8 +27,24 @@ pub struct FileGuard {
 }
 
 const SYSTEM_DIRS: &[&str] = &[
-    "/etc", "/usr", "/bin", "/sbin", "/boot", "/lib", "/lib32", "/lib64", "/sys", "/proc", "/dev", "/var", "/opt", "/root", "/System",
-    "/Library", "/c/Windows", "/c/Program Files",
+    "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/boot",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/sys",
+    "/proc",
+    "/dev",
+    "/var",
+    "/opt",
+    "/root",
+    "/System",
+    "/Library",
+    "/c/Windows",
+    "/c/Program Files",
 ];
 
 impl FileGuard {
@@ -72,7 +88,9 @@ impl FileGuard {
             let Some(raw) = event.tool_input_str(key) else { continue };
             let path = normalize(raw, cwd, &home);
             if let Some(why) = self.secret(&path, &home) {
-                return Outcome::deny(format!("file-guard: {tool} of `{raw}` refused: {why}. Ask the user for the specific value you need instead"));
+                return Outcome::deny(format!(
+                    "file-guard: {tool} of `{raw}` refused: {why}. Ask the user for the specific value you need instead"
+                ));
             }
             if escapes(raw, cwd, &home, &project) {
                 return Outcome::deny(format!(
@@ -82,7 +100,9 @@ impl FileGuard {
             if writes {
                 let system = SYSTEM_DIRS.iter().any(|d| is_within(&path, d)) && !is_within(&path, "/var/tmp") && path != "/dev/null";
                 if system {
-                    return Outcome::deny(format!("file-guard: {tool} to the system path `{path}` refused; system files are not the project's to change"));
+                    return Outcome::deny(format!(
+                        "file-guard: {tool} to the system path `{path}` refused; system files are not the project's to change"
+                    ));
                 }
                 let allowed = is_within(&path, &project)
                     || is_within(&path, "/tmp")
@@ -105,7 +125,15 @@ impl Plugin for FileGuard {
             .fail_closed()
             .cacheable(
                 Duration::from_secs(24 * 3600),
-                &["/tool_name", "/cwd", "/tool_input/file_path", "/tool_input/notebook_path", "/tool_input/path", "/tool_input/pattern", "/tool_input/glob"],
+                &[
+                    "/tool_name",
+                    "/cwd",
+                    "/tool_input/file_path",
+                    "/tool_input/notebook_path",
+                    "/tool_input/path",
+                    "/tool_input/pattern",
+                    "/tool_input/glob",
+                ],
             )
     }
 
@@ -138,7 +166,8 @@ mod tests {
         std::env::set_var("HOME", "/home/dev");
         std::env::remove_var("CLAUDE_PROJECT_DIR");
         let g = FileGuard::with_defaults();
-        let (rows, failures) = chronicle_plugin_api::testing::run_table(TABLE, "file-guard", "/home/dev/code/acme-billing", |e| g.decide(e));
+        let (rows, failures) =
+            chronicle_plugin_api::testing::run_table(TABLE, "file-guard", "/home/dev/code/acme-billing", |e| g.decide(e));
         assert!(rows > 25, "{rows} rows");
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
@@ -146,7 +175,9 @@ mod tests {
     #[test]
     fn glob_patterns_for_env_files_are_refused() {
         std::env::set_var("HOME", "/home/dev");
-        let e = Event::from_value(json!({"hook_event_name": "PreToolUse", "tool_name": "Glob", "cwd": "/p", "tool_input": {"pattern": "**/.env*"}}));
+        let e = Event::from_value(
+            json!({"hook_event_name": "PreToolUse", "tool_name": "Glob", "cwd": "/p", "tool_input": {"pattern": "**/.env*"}}),
+        );
         assert_eq!(FileGuard::with_defaults().decide(&e).decision(), Decision::Deny);
     }
 }

@@ -68,7 +68,9 @@ impl SecretGuard {
 
 impl Plugin for SecretGuard {
     fn manifest() -> Manifest {
-        Manifest::new("secret-guard", env!("CARGO_PKG_VERSION")).events(&["PreToolUse", "UserPromptSubmit"]).timeout(Duration::from_millis(500))
+        Manifest::new("secret-guard", env!("CARGO_PKG_VERSION"))
+            .events(&["PreToolUse", "UserPromptSubmit"])
+            .timeout(Duration::from_millis(500))
     }
 
     fn init(_config: &serde_json::Value) -> Result<Self, String> {

@@ -26,12 +26,20 @@ impl Repo {
                 let text = std::fs::read_to_string(&dot_git).ok()?;
                 let target = text.lines().find_map(|l| l.strip_prefix("gitdir:"))?.trim();
                 let t = Path::new(target);
-                if t.is_absolute() { t.to_owned() } else { dir.join(t) }
+                if t.is_absolute() {
+                    t.to_owned()
+                } else {
+                    dir.join(t)
+                }
             };
             let common_dir = match std::fs::read_to_string(git_dir.join("commondir")) {
                 Ok(c) => {
                     let c = Path::new(c.trim());
-                    if c.is_absolute() { c.to_owned() } else { git_dir.join(c) }
+                    if c.is_absolute() {
+                        c.to_owned()
+                    } else {
+                        git_dir.join(c)
+                    }
                 }
                 Err(_) => git_dir.clone(),
             };

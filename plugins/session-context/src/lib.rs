@@ -107,7 +107,15 @@ mod tests {
     use std::process::Command;
 
     fn git(dir: &Path, args: &[&str]) {
-        let ok = Command::new("git").args(args).current_dir(dir).env("GIT_AUTHOR_NAME", "t").env("GIT_AUTHOR_EMAIL", "t@t").env("GIT_COMMITTER_NAME", "t").env("GIT_COMMITTER_EMAIL", "t@t").output().unwrap();
+        let ok = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
         assert!(ok.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&ok.stderr));
     }
 
@@ -134,7 +142,8 @@ mod tests {
         std::fs::write(r.join("a.txt"), "one\n").unwrap();
         git(&r, &["add", "."]);
         git(&r, &["commit", "-qm", "first"]);
-        let sha = String::from_utf8(Command::new("git").args(["rev-parse", "--short=7", "HEAD"]).current_dir(&r).output().unwrap().stdout).unwrap();
+        let sha = String::from_utf8(Command::new("git").args(["rev-parse", "--short=7", "HEAD"]).current_dir(&r).output().unwrap().stdout)
+            .unwrap();
         let sha = sha.trim();
         assert_eq!(sc().describe(&r), format!("Branch: main ({sha}) | working tree clean (tracked files) | Rust project"));
 
