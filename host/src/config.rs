@@ -12,6 +12,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// Where in the data directory host processes keep their in-flight markers
+/// (`chronicle::plugin::inflight`); the client looks there after a host it ran has ended.
+pub const INFLIGHT_DIR: &str = "inflight";
+
 /// Environment variables the host reads (documented in README.md).
 pub mod env {
     pub const HOME: &str = "CHRONICLE_HOME";
@@ -80,6 +84,10 @@ pub struct HookSettings {
     /// What a merged `ask` becomes where nobody can be asked (`permission_mode`
     /// `bypassPermissions`, `dontAsk` or `auto`): `deny` (default) or `ask` (passed through).
     pub unattended_ask: UnattendedAsk,
+    /// A plugin that timed out on this many calls in a row is suspended (0: never).
+    pub suspend_after_timeouts: u32,
+    /// How long a suspension lasts (or until the plugin's file changes).
+    pub suspend_s: u64,
 }
 
 /// What a guard's `ask` becomes in a permission mode in which no person is asked.
@@ -112,6 +120,8 @@ impl Default for HookSettings {
             resident: true,
             resident_idle_s: 1800,
             unattended_ask: UnattendedAsk::Deny,
+            suspend_after_timeouts: 3,
+            suspend_s: 600,
         }
     }
 }

@@ -16,11 +16,13 @@ use std::time::{Duration, Instant};
 use chronicle_plugin_api::abi::CallStats;
 
 use crate::output::StdoutProbe;
-use crate::plugin::{CallResult, Fault, LoadedPlugin};
+use crate::plugin::{inflight, CallResult, Candidate, Fault, LoadedPlugin};
 
 /// One plugin to call, with its config section (JSON text) and deadline.
 pub struct Job {
     pub plugin: Arc<LoadedPlugin>,
+    /// The file it was loaded from, named in the in-flight marker during the call.
+    pub candidate: Candidate,
     pub config_json: String,
     pub timeout: Duration,
 }
@@ -179,10 +181,12 @@ struct Marks {
 
 fn call_one(index: usize, job: &Job, event_json: &str, probe: Option<StdoutProbe>, started: Instant, marks: &mut Marks) -> CallRecord {
     let heap_before = if job.plugin.counts_own_memory() { None } else { heap_in_use() };
+    inflight::enter("call", &job.candidate);
     let result = match job.plugin.init(&job.config_json) {
         Ok(()) => job.plugin.call(event_json),
         Err(e) => Err(Fault::InitFailed(e)),
     };
+    inflight::leave();
     let wall_ns = started.elapsed().as_nanos() as u64;
     let cpu_now = thread_cpu_ns();
     let cpu_ns = cpu_now.saturating_sub(marks.cpu_ns);

@@ -183,6 +183,8 @@ impl Host {
 
     /// Points fd 1 away from Claude Code before the first plugin is loaded.
     fn divert_stdout(&mut self) {
+        // From the first plugin on, a death in plugin code must be attributable.
+        plugin::inflight::install(&self.config.data_dir);
         if self.output.is_none() {
             match Output::divert() {
                 Ok(o) => self.output = Some(o),
@@ -234,7 +236,11 @@ impl Host {
         if !candidates.is_empty() {
             self.divert_stdout();
         }
-        for c in &candidates {
+        let index = self.plugin_index(&plugin::index::path(&self.config.data_dir));
+        let now = crate::clock::unix_ns();
+        let benched =
+            |c: &plugin::Candidate| index.get(&*c.path.to_string_lossy()).is_some_and(|e| e.is_fresh_for(c) && e.benched(now).is_some());
+        for c in candidates.iter().filter(|c| !benched(c)) {
             if let Err(e) = self.load(c) {
                 tracing::info!("{}: not loaded: {e}", c.path.display());
             }
@@ -552,6 +558,17 @@ impl Host {
         for c in &candidates {
             let key = c.path.to_string_lossy().into_owned();
             let known = index.get(&key).filter(|e| e.is_fresh_for(c));
+            // Quarantined (it killed a host) or suspended (it keeps timing out): never loaded
+            // or called; its failure policy answers for it below, when its manifest is known.
+            let benched = known.and_then(|e| e.benched(crate::clock::unix_ns()));
+            if let (Some(fault), Some(IndexEntry { info: None, .. })) = (&benched, known) {
+                record.faults.push(load_fault(&Refusal {
+                    path: c.path.clone(),
+                    name: None,
+                    reason: format!("{}: {}", fault.kind(), fault.message()),
+                }));
+                continue;
+            }
             let (info, loaded) = match known {
                 Some(IndexEntry { error: Some(reason), .. }) => {
                     record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: None, reason: reason.clone() }));
@@ -584,8 +601,8 @@ impl Host {
                     continue;
                 }
             }
-            if let Some(unseen) = truncation.and_then(|t| t.unseen(event.top, &info, spec.tool_event)) {
-                let fault = Fault::TooLarge(unseen);
+            let not_called = benched.or_else(|| truncation.and_then(|t| t.unseen(event.top, &info, spec.tool_event)).map(Fault::TooLarge));
+            if let Some(fault) = not_called {
                 record.faults.push(FaultRow {
                     source: "plugin_call",
                     plugin: Some(info.name.clone()),
@@ -687,6 +704,7 @@ impl Host {
             if let (None, Some(plugin)) = (&cached[i], &p.plugin) {
                 jobs.push(Job {
                     plugin: Arc::clone(plugin),
+                    candidate: p.candidate.clone(),
                     config_json: self.config.plugin_config_json(&p.info.name),
                     timeout: p.info.timeout(Duration::from_millis(self.config.file.hook.plugin_timeout_ms)),
                 });
@@ -708,6 +726,8 @@ impl Host {
         }
 
         let mut opinions = forced;
+        // (selected plugin, whether its call timed out), for suspension.
+        let mut timeouts: Vec<(usize, bool)> = Vec::new();
         for (i, p) in selected.iter().enumerate() {
             let info = &p.info;
             if let Some((outcome, key)) = cached[i].take() {
@@ -726,6 +746,7 @@ impl Host {
                 continue;
             }
             let Some(call) = results[i].take() else { continue };
+            timeouts.push((i, matches!(call.result, Err(Fault::TimedOut(_)))));
             if call.stdout_bytes > 0 {
                 record.faults.push(FaultRow {
                     source: "plugin_call",
@@ -787,7 +808,76 @@ impl Host {
             record.calls.push(row);
         }
 
+        self.track_timeouts(&index, &index_file, &selected, &timeouts);
         self.merge(spec, event.top, opinions, stages)
+    }
+
+    /// Counts timeouts in a row per plugin file in the index and suspends a plugin that reached
+    /// `[hook] suspend_after_timeouts`; a call that did not time out resets its count. Writes
+    /// the index only when a count changed.
+    fn track_timeouts(&self, index: &HashMap<String, IndexEntry>, index_file: &Path, selected: &[Chosen], calls: &[(usize, bool)]) {
+        let limit = self.config.file.hook.suspend_after_timeouts;
+        let mut updates = Vec::new();
+        for &(i, timed_out) in calls {
+            let p = &selected[i];
+            let key = p.candidate.path.to_string_lossy();
+            let before = index.get(&*key).filter(|e| e.is_fresh_for(&p.candidate));
+            let count = before.map_or(0, |e| e.timeouts_in_a_row);
+            if !timed_out && count == 0 {
+                continue;
+            }
+            let mut entry = before.cloned().unwrap_or_else(|| IndexEntry::for_candidate(&p.candidate, Some(p.info.clone()), None));
+            entry.timeouts_in_a_row = if timed_out { count + 1 } else { 0 };
+            entry.suspended_until_ns = (limit > 0 && entry.timeouts_in_a_row >= limit)
+                .then(|| crate::clock::unix_ns() + self.config.file.hook.suspend_s as i64 * 1_000_000_000);
+            updates.push(entry);
+        }
+        if !updates.is_empty() {
+            if let Err(e) = plugin::index::update(index_file, &updates) {
+                tracing::warn!("cannot update the plugin index {}: {e}", index_file.display());
+            }
+        }
+    }
+
+    /// Finds host processes that died inside plugin code (their in-flight markers, see
+    /// [`plugin::inflight`]), quarantines each plugin that killed one, and returns the faults to
+    /// record with the event being handled now. A process killed from outside while a plugin
+    /// ran is reported, not blamed on the plugin.
+    pub fn attribute_crashes(&mut self) -> Vec<FaultRow> {
+        use plugin::inflight::{claim_dead, Death};
+        let dead = claim_dead(&self.config.data_dir);
+        if dead.is_empty() {
+            return Vec::new();
+        }
+        let index_file = plugin::index::path(&self.config.data_dir);
+        let index = plugin::index::load(&index_file);
+        let mut updates = Vec::new();
+        let mut faults = Vec::new();
+        for d in dead {
+            let key = d.plugin.path.to_string_lossy().into_owned();
+            let known = index.get(&key).filter(|e| e.is_fresh_for(&d.plugin));
+            let name = known.and_then(|e| e.info.as_ref()).map(|i| i.name.clone());
+            let what = d.describe();
+            if d.death == Death::Vanished {
+                let message = format!("the host process was killed from outside while a plugin {what}; not quarantined");
+                faults.push(FaultRow { source: "host", plugin: name, path: Some(key), message });
+                continue;
+            }
+            let mut entry = known.cloned().unwrap_or_else(|| IndexEntry::for_candidate(&d.plugin, None, None));
+            let at = crate::store::read::rfc3339(crate::clock::unix_ns());
+            entry.quarantined = Some(format!("it {what}; quarantined at {at} until its file changes"));
+            updates.push(entry);
+            faults.push(FaultRow {
+                source: "plugin_call",
+                plugin: name,
+                path: Some(key),
+                message: format!("crash: it {what}; quarantined until its file changes"),
+            });
+        }
+        if let Err(e) = plugin::index::update(&index_file, &updates) {
+            tracing::warn!("cannot quarantine in {}: {e}", index_file.display());
+        }
+        faults
     }
 
     /// Merges opinions into the answer, after applying the unattended-mode rule
@@ -823,7 +913,10 @@ impl Host {
             }
             return Ok(Arc::clone(p));
         }
-        let p = Arc::new(plugin::load(&c.path).map_err(|e| e.to_string())?);
+        plugin::inflight::enter("load", c);
+        let loaded = plugin::load(&c.path);
+        plugin::inflight::leave();
+        let p = Arc::new(loaded.map_err(|e| e.to_string())?);
         self.loaded.insert(c.path.clone(), (c.clone(), Arc::clone(&p)));
         Ok(p)
     }

@@ -8,8 +8,9 @@
 //!
 //! The contract with the in-process path is that nothing changes but the cost:
 //! - The server is keyed by everything that shapes an invocation: the binary file, the config
-//!   file (path, size, mtime) and the environment variables the host and the built-in plugins
-//!   read ([`KEY_ENV`]). A client with a different key talks to a different server (or none).
+//!   file (path, size, mtime), the environment variables the host and the built-in plugins
+//!   read ([`KEY_ENV`]) and every variable whose name starts with `CLAUDE` (what Claude Code
+//!   gives a hook: plugins see the values of the invocation they serve). A client with a different key talks to a different server (or none).
 //! - The server is started by the first `chronicle hook` that finds none (that event is handled
 //!   in process) and exits after `hook.resident_idle_s` without events, when its socket is
 //!   removed, or right after an event in which a plugin hung (its thread cannot be reclaimed).
@@ -167,6 +168,14 @@ impl Endpoint {
         for name in KEY_ENV {
             (name, std::env::var_os(name)).hash(&mut h);
         }
+        // Every variable Claude Code gives a hook (CLAUDE_ENV_FILE, CLAUDE_CODE_SESSION_ID,
+        // CLAUDE_EFFORT, ...): a plugin reading one must see this invocation's value, never the
+        // first client's. So each session (and SessionStart, which alone gets CLAUDE_ENV_FILE)
+        // has a host of its own.
+        let mut claude: Vec<(std::ffi::OsString, std::ffi::OsString)> =
+            std::env::vars_os().filter(|(k, _)| k.as_encoded_bytes().starts_with(b"CLAUDE")).collect();
+        claude.sort();
+        claude.hash(&mut h);
         let key = h.finish();
         let socket = dir.join(format!("{key:016x}.sock"));
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
@@ -427,6 +436,8 @@ pub struct Handover {
     pub timed_out: bool,
     /// The server took the event and died or stalled (rather than handing it back).
     pub lost: bool,
+    /// How long the client took to read stdin (the event's `hook.read`).
+    pub read_ns: u64,
 }
 
 impl Handover {
@@ -438,12 +449,13 @@ impl Handover {
             truncated: request.input.truncated,
             timed_out: request.input.timed_out,
             lost,
+            read_ns: request.read_ns,
         }
     }
 
     pub fn format(&self) -> String {
         let flags = u8::from(self.truncated) | (u8::from(self.timed_out) << 1) | (u8::from(self.lost) << 2);
-        format!("{}:{}:{}:{flags}", self.started_unix_ns, self.received_at_ns, self.total_bytes)
+        format!("{}:{}:{}:{flags}:{}", self.started_unix_ns, self.received_at_ns, self.total_bytes, self.read_ns)
     }
 
     pub fn parse(spec: &str) -> Option<Handover> {
@@ -455,11 +467,18 @@ impl Handover {
             truncated: false,
             timed_out: false,
             lost: false,
+            read_ns: 0,
         };
         let flags: u8 = parts.next()?.parse().ok()?;
+        // Absent in specs from clients older than this field.
+        let read_ns = match parts.next() {
+            Some(n) => n.parse().ok()?,
+            None => 0,
+        };
         if parts.next().is_some() {
             return None;
         }
+        let h = Handover { read_ns, ..h };
         Some(Handover { truncated: flags & 1 != 0, timed_out: flags & 2 != 0, lost: flags & 4 != 0, ..h })
     }
 }
@@ -568,6 +587,7 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
         let _ = std::fs::remove_file(&endpoint.socket);
     }
     drop(lock);
+    crate::plugin::inflight::finish();
     Ok(())
 }
 
@@ -690,10 +710,20 @@ mod tests {
 
     #[test]
     fn handovers_round_trip() {
-        let h = Handover { started_unix_ns: -5, received_at_ns: 7, total_bytes: 11, truncated: true, timed_out: false, lost: true };
+        let h = Handover {
+            started_unix_ns: -5,
+            received_at_ns: 7,
+            total_bytes: 11,
+            truncated: true,
+            timed_out: false,
+            lost: true,
+            read_ns: 42,
+        };
         assert_eq!(Handover::parse(&h.format()), Some(h));
         assert_eq!(Handover::parse("1:2:3"), None);
-        assert_eq!(Handover::parse("1:2:3:0:9"), None);
+        assert_eq!(Handover::parse("1:2:3:0:9:1"), None);
+        // From a client older than read_ns.
+        assert_eq!(Handover::parse("1:2:3:4").map(|h| (h.lost, h.read_ns)), Some((true, 0)));
     }
 
     #[test]

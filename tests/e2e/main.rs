@@ -6,6 +6,7 @@ mod authoring;
 mod boundary;
 mod cli;
 mod concurrency;
+mod containment;
 mod corpus;
 mod gate;
 mod guards;

@@ -2,15 +2,21 @@
 //!
 //! `chronicle hook` reads the event and hands it to the resident host for this configuration
 //! (see `chronicle::resident`), then relays the answer. It links none of the plugin, database or
-//! CLI machinery, so starting it costs about what starting `cat` does. Everything else — other
-//! subcommands, a config file that changes how the hook itself behaves, no resident host yet, or
-//! one that did not answer — is passed to `chronicle-host`, the full binary beside it, with
-//! `exec` (same process, same stdin/stdout), so the answer and the record are always the same.
+//! CLI machinery, so starting it costs about what starting `cat` does.
+//!
+//! It never runs plugin code itself, so it always survives to answer. With no resident host
+//! (or one that did not answer) it runs `chronicle-host hook --handover` as a child on the bytes
+//! it read and relays that child's answer; a child that dies in plugin code (a crash, `exit()`)
+//! is run again, and the new one quarantines the plugin that killed the last and answers for it
+//! by its failure policy (see `chronicle::plugin::inflight`). Other subcommands, and a config
+//! file that changes how the hook itself reads its input, are passed to `chronicle-host` with
+//! `exec`.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chronicle::config::{env, Config, HookSettings};
@@ -49,51 +55,98 @@ fn host_hook(extra: &[String], stdin: Option<std::fs::File>) -> ! {
 
 fn hook() -> ! {
     let received_at_ns = chronicle::clock::unix_ns();
-    let started_unix_ns = received_at_ns - chronicle::clock::since_start().as_nanos() as i64;
-    let in_process = || host_hook(&["--in-process".into(), started_unix_ns.to_string()], None);
     let config_file = match client_config_file() {
         Ok(f) => f,
         Err(()) => host_hook(&[], None),
     };
     let Ok(data_dir) = Config::data_dir_from_env() else { host_hook(&[], None) };
-    if let Some(false) = resident::enabled_by_env() {
-        in_process();
-    }
-    let Ok(endpoint) = Endpoint::compute(&data_dir, config_file.as_deref()) else { in_process() };
-    if endpoint.unsafe_dir().is_some() {
-        in_process(); // `chronicle doctor` says why
-    }
-    if !endpoint.socket.exists() {
-        // No resident host yet: start one for the next event; the host handles this one.
-        let _ = resident::start_server(&endpoint);
-        in_process();
-    }
-
     let defaults = HookSettings::default();
     let read = std::time::Instant::now();
     let input = chronicle::input::read_stdin(defaults.max_input_bytes, Duration::from_millis(defaults.read_timeout_ms)).unwrap_or_default();
     let request = Request::new(input, received_at_ns, read.elapsed());
+    let endpoint = match resident::enabled_by_env() {
+        Some(false) => None,
+        // An unsafe socket directory: handled here; `chronicle doctor` says why.
+        _ => Endpoint::compute(&data_dir, config_file.as_deref()).ok().filter(|e| e.unsafe_dir().is_none()),
+    };
+    let Some(endpoint) = endpoint else { supervise(&data_dir, &request, false) };
+    if !endpoint.socket.exists() {
+        // No resident host yet: start one for the next event; a child handles this one.
+        let _ = resident::start_server(&endpoint);
+        supervise(&data_dir, &request, false);
+    }
     let stream = match endpoint.connect() {
         Ok(s) => s,
         Err(_) => {
             let _ = resident::start_server(&endpoint);
-            hand_over(&request, false);
+            supervise(&data_dir, &request, false);
         }
     };
     match resident::exchange(stream, &request, resident::patience(defaults.dispatch_budget_ms)) {
-        Ok(Response::Answered { exit_code, stdout, stderr }) => {
-            if let Some(out) = stdout {
-                let mut o = std::io::stdout().lock();
-                let _ = o.write_all(out.as_bytes()).and_then(|()| o.flush());
-            }
-            for line in stderr {
-                eprintln!("{line}");
-            }
-            std::process::exit(exit_code)
-        }
-        Ok(Response::Retry) => hand_over(&request, false),
-        Err(_) => hand_over(&request, true),
+        Ok(Response::Answered { exit_code, stdout, stderr }) => answer(stdout.as_deref().map(str::as_bytes), &stderr, exit_code),
+        Ok(Response::Retry) => supervise(&data_dir, &request, false),
+        Err(_) => supervise(&data_dir, &request, true),
     }
+}
+
+fn answer(stdout: Option<&[u8]>, stderr: &[String], exit_code: i32) -> ! {
+    if let Some(out) = stdout {
+        let mut o = std::io::stdout().lock();
+        let _ = o.write_all(out).and_then(|()| o.flush());
+    }
+    for line in stderr {
+        eprintln!("{line}");
+    }
+    std::process::exit(exit_code)
+}
+
+/// How many times a dying host process is replaced for one event: each death in plugin code
+/// quarantines that plugin, so only several crashing plugins at once could use them all up.
+const MAX_RUNS: usize = 4;
+
+/// Runs `chronicle-host hook --handover` on the event read so far and relays its answer. A
+/// child that died (killed by a signal, or ended while its in-flight marker says it was inside
+/// plugin code) is run again. `lost`: a resident host took the event and did not answer.
+fn supervise(data_dir: &Path, request: &Request, lost: bool) -> ! {
+    let host = resident::sibling(HOST_BIN);
+    let mut file = match resident::spill(&request.input) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("chronicle: cannot hand the event over: {e}");
+            std::process::exit(1)
+        }
+    };
+    for run in 0..MAX_RUNS {
+        let spec = Handover::new(request, lost && run == 0).format();
+        let stdin = file.rewind().and_then(|()| file.try_clone());
+        let child = stdin.and_then(|stdin| {
+            Command::new(&host)
+                .args(["hook", "--handover", &spec])
+                .arg0("chronicle")
+                .stdin(stdin)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+        });
+        let child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("chronicle: cannot run {}: {e} (install both binaries side by side)", host.display());
+                std::process::exit(1)
+            }
+        };
+        let pid = child.id();
+        let Ok(out) = child.wait_with_output() else { continue };
+        // A host that ends on purpose removes its marker; one left behind means plugin code
+        // ended the process (or something killed it): its answer, if any, is not the answer.
+        let marker_left = data_dir.join(chronicle::config::INFLIGHT_DIR).join(pid.to_string()).exists();
+        if let (Some(code), false) = (out.status.code(), marker_left) {
+            let stderr: Vec<String> = String::from_utf8_lossy(&out.stderr).lines().map(str::to_owned).collect();
+            answer(Some(&out.stdout).filter(|o| !o.is_empty()).map(Vec::as_slice), &stderr, code);
+        }
+    }
+    eprintln!("chronicle: the event was not handled: the host process died {MAX_RUNS} times in a row (see `chronicle doctor`)");
+    std::process::exit(1)
 }
 
 /// The config file in effect, if any; Err when only the full host can deal with it (it
@@ -106,17 +159,5 @@ fn client_config_file() -> Result<Option<std::path::PathBuf>, ()> {
         Ok(_) => Ok(Some(path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && named.is_none() => Ok(None),
         Err(_) => Err(()),
-    }
-}
-
-/// Gives the event read so far to `chronicle-host`, which handles it in process.
-fn hand_over(request: &Request, lost: bool) -> ! {
-    let spec = Handover::new(request, lost).format();
-    match resident::spill(&request.input) {
-        Ok(file) => host_hook(&["--handover".into(), spec], Some(file)),
-        Err(e) => {
-            eprintln!("chronicle: cannot hand the event over: {e}");
-            std::process::exit(1)
-        }
     }
 }

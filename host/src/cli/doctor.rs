@@ -191,7 +191,16 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
     for refusal in &refusals {
         r.add(Status::Fail, "plugin", format!("{}: {}", refusal.path.display(), refusal.reason));
     }
+    let index = chronicle::plugin::index::load(&chronicle::plugin::index::path(&config.data_dir));
+    let now = chronicle::clock::unix_ns();
     for c in &candidates {
+        // Quarantined or suspended: reported, not loaded (loading may be what crashed a host).
+        let benched = index.get(&*c.path.to_string_lossy()).filter(|e| e.is_fresh_for(c)).and_then(|e| e.benched(now));
+        if let Some(fault) = benched {
+            let fix = "replace the file with a fixed build (that lifts it), or remove it";
+            r.add(Status::Warn, "plugin", format!("{} is {}: {}; {fix}", c.path.display(), fault.kind(), fault.message()));
+            continue;
+        }
         match chronicle::plugin::load(&c.path) {
             Ok(p) => r.add(
                 Status::Ok,

@@ -70,6 +70,7 @@ pub fn run(mode: Mode) -> ! {
             tracing::error!("cannot read the handed-over event: {e}");
         }
         let input = RawInput { bytes, total_bytes: h.total_bytes, truncated: h.truncated, timed_out: h.timed_out };
+        stages.add("hook.read", Duration::from_nanos(h.read_ns));
         if h.lost {
             faults.push(FaultRow {
                 source: "resident",
@@ -123,8 +124,11 @@ pub fn run(mode: Mode) -> ! {
     in_process(config, &input, received_at_ns, stages, faults, Origin::InProcess)
 }
 
-fn in_process(config: Config, input: &RawInput, received_at_ns: i64, mut stages: Stages, faults: Vec<FaultRow>, origin: Origin) -> ! {
+fn in_process(config: Config, input: &RawInput, received_at_ns: i64, mut stages: Stages, mut faults: Vec<FaultRow>, origin: Origin) -> ! {
     let mut host = Host::new(config);
+    // A host that died in plugin code before this one (the client runs this process again after
+    // such a death): its plugin is quarantined before anything is loaded.
+    faults.extend(host.attribute_crashes());
     let answer = host.answer(input, received_at_ns, &mut stages, origin, faults);
     reply(|b| host.write_answer(b), &answer)
 }
@@ -140,6 +144,8 @@ fn reply(write: impl FnOnce(&[u8]) -> std::io::Result<()>, reply: &Reply) -> ! {
     for line in &reply.stderr {
         eprintln!("{line}");
     }
+    // A deliberate end: the marker must not read as a death in plugin code.
+    chronicle::plugin::inflight::finish();
     std::process::exit(reply.exit_code)
 }
 

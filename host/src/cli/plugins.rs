@@ -21,9 +21,24 @@ pub fn fault_line(f: &FaultInfo) -> String {
     format!("{} at {}: {}", f.kind, f.at.as_deref().unwrap_or("?"), f.message)
 }
 
-/// One plugin file as `plugins list` reports it, with its last recorded fault.
-fn describe(path: &Path, refused: Option<&str>, faults: &HashMap<String, FaultInfo>) -> serde_json::Value {
-    let mut v = describe_file(path, refused);
+/// One plugin file as `plugins list` reports it, with its last recorded fault. A quarantined
+/// or suspended plugin is reported from the index, not loaded (loading may be what crashes).
+fn describe(
+    path: &Path,
+    refused: Option<&str>,
+    faults: &HashMap<String, FaultInfo>,
+    index: &HashMap<String, plugin::index::IndexEntry>,
+) -> serde_json::Value {
+    let entry = index.get(&*path.to_string_lossy()).filter(|e| plugin::Candidate::stat(path).is_some_and(|c| e.is_fresh_for(&c)));
+    let benched = entry.and_then(|e| e.benched(chronicle::clock::unix_ns()));
+    let mut v = match (benched, refused) {
+        (Some(fault), None) => {
+            let info = entry.and_then(|e| e.info.as_ref());
+            json!({"path": path, "status": fault.kind(), "reason": fault.message(), "name": info.map(|i| &i.name), "version": info.map(|i| &i.version),
+                   "abi": info.map(|i| &i.abi), "events": info.map(|i| &i.events), "failure_policy": info.map(|i| &i.failure_policy)})
+        }
+        _ => describe_file(path, refused),
+    };
     v["last_fault"] = faults.get(&path.to_string_lossy().into_owned()).map_or(serde_json::Value::Null, |f| json!(f));
     v
 }
@@ -55,12 +70,13 @@ pub fn list(config: &Config, json_out: bool) -> anyhow::Result<ExitCode> {
     let output = chronicle::output::Output::divert().ok();
     let (candidates, refusals) = plugin::discover(&config.plugin_dirs);
     let faults = last_faults(config);
+    let index = plugin::index::load(&plugin::index::path(&config.data_dir));
     let mut all: Vec<serde_json::Value> = Vec::new();
     for c in &candidates {
-        all.push(describe(&c.path, None, &faults));
+        all.push(describe(&c.path, None, &faults, &index));
     }
     for r in &refusals {
-        all.push(describe(&r.path, Some(&r.reason), &faults));
+        all.push(describe(&r.path, Some(&r.reason), &faults, &index));
     }
     let text = if json_out {
         let mut s = String::new();

@@ -58,11 +58,48 @@ pub struct IndexEntry {
     pub info: Option<PluginInfo>,
     /// Why it did not load, when it did not.
     pub error: Option<String>,
+    /// It killed a host process (see [`super::inflight`]): never loaded again until the file
+    /// changes; its failure policy answers for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantined: Option<String>,
+    /// Calls in a row that timed out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timeouts_in_a_row: u32,
+    /// Not called before this time (Unix ns) after too many timeouts in a row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_until_ns: Option<i64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl IndexEntry {
     pub fn for_candidate(c: &Candidate, info: Option<PluginInfo>, error: Option<String>) -> IndexEntry {
-        IndexEntry { path: c.path.to_string_lossy().into_owned(), size: c.size, mtime_ns: c.mtime_ns, inode: c.inode, info, error }
+        IndexEntry {
+            path: c.path.to_string_lossy().into_owned(),
+            size: c.size,
+            mtime_ns: c.mtime_ns,
+            inode: c.inode,
+            info,
+            error,
+            quarantined: None,
+            timeouts_in_a_row: 0,
+            suspended_until_ns: None,
+        }
+    }
+
+    /// Why the plugin must not be loaded or called now, if it must not.
+    pub fn benched(&self, now_ns: i64) -> Option<super::Fault> {
+        if let Some(why) = &self.quarantined {
+            return Some(super::Fault::Quarantined(why.clone()));
+        }
+        let until = self.suspended_until_ns.filter(|u| *u > now_ns)?;
+        Some(super::Fault::Suspended(format!(
+            "timed out on its last {} calls; not called for another {} s (or until its file changes)",
+            self.timeouts_in_a_row,
+            (until - now_ns) / 1_000_000_000 + 1
+        )))
     }
 
     /// True when the entry describes the file as it is now.

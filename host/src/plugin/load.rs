@@ -94,6 +94,9 @@ fn first_line(s: &str) -> String {
 /// Loads `path` and reads its manifest. The library stays mapped for the life of the process
 /// (unloading Rust code with thread-locals or leaked statics is a known crash source).
 pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
+    // The dynamic loader maps what the headers promise: a file cut short (caught mid-copy)
+    // would be mapped past its end and kill the process with SIGBUS on first touch.
+    complete_elf(path).map_err(|why| LoadError::Refused(format!("{}: {why}", file_label(path))))?;
     let raw = RawLibrary::load_at(path)
         .map_err(|e| LoadError::Refused(format!("{}: not a loadable library: {}", file_label(path), first_line(&open_error_text(&e)))))?;
     // SAFETY: the header is only used while the library stays loaded, which is forever (below).
@@ -122,6 +125,75 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
     };
     std::mem::forget(raw);
     Ok(loaded)
+}
+
+/// Checks that `path` is an ELF shared object whose headers fit inside the file: every loadable
+/// segment's file bytes, the program headers and the section headers. Not a full validation
+/// (the loader does that); what the loader would otherwise discover by faulting.
+pub fn complete_elf(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let size = std::fs::metadata(path).map_err(|e| format!("cannot stat: {e}"))?.len();
+    let mut head = [0u8; 64];
+    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let n = f.read(&mut head).map_err(|e| format!("cannot read: {e}"))?;
+    if n < 64 || head[..4] != *b"\x7fELF" {
+        return Err(format!("not an ELF shared object ({size} bytes); a plugin is a .{} built as a cdylib", super::LIBRARY_EXTENSION));
+    }
+    let little = match head[5] {
+        1 => true,
+        2 => false,
+        _ => return Err("not an ELF shared object (unknown byte order)".into()),
+    };
+    if head[4] != 2 {
+        return Err("a 32-bit ELF file; this host loads 64-bit plugins".into());
+    }
+    let u16_at = |b: &[u8], at: usize| {
+        let v = [b[at], b[at + 1]];
+        u64::from(if little { u16::from_le_bytes(v) } else { u16::from_be_bytes(v) })
+    };
+    let u64_at = |b: &[u8], at: usize| {
+        let mut v = [0u8; 8];
+        v.copy_from_slice(&b[at..at + 8]);
+        if little {
+            u64::from_le_bytes(v)
+        } else {
+            u64::from_be_bytes(v)
+        }
+    };
+    let cut = |what: &str, end: u64| {
+        format!("incomplete file: its {what} end at byte {end} but the file has {size} (still being copied? install plugins with `chronicle plugins install`)")
+    };
+    let (phoff, shoff) = (u64_at(&head, 32), u64_at(&head, 40));
+    let (phentsize, phnum, shentsize, shnum) = (u16_at(&head, 54), u16_at(&head, 56), u16_at(&head, 58), u16_at(&head, 60));
+    let ph_end = phoff.saturating_add(phentsize.saturating_mul(phnum));
+    if ph_end > size {
+        return Err(cut("program headers", ph_end));
+    }
+    let sh_end = shoff.saturating_add(shentsize.saturating_mul(shnum));
+    if sh_end > size {
+        return Err(cut("section headers", sh_end));
+    }
+    if phentsize < 56 {
+        return Err("not an ELF shared object (bad program header size)".into());
+    }
+    let mut table = vec![0u8; (phentsize * phnum) as usize];
+    use std::io::Seek;
+    f.seek(std::io::SeekFrom::Start(phoff))
+        .and_then(|_| f.read_exact(&mut table))
+        .map_err(|e| format!("cannot read its program headers: {e}"))?;
+    for ph in table.chunks_exact(phentsize as usize) {
+        const PT_LOAD: u64 = 1;
+        let kind = u64::from(if little {
+            u32::from_le_bytes([ph[0], ph[1], ph[2], ph[3]])
+        } else {
+            u32::from_be_bytes([ph[0], ph[1], ph[2], ph[3]])
+        });
+        let end = u64_at(ph, 8).saturating_add(u64_at(ph, 32));
+        if kind == PT_LOAD && end > size {
+            return Err(cut("loadable segments", end));
+        }
+    }
+    Ok(())
 }
 
 fn open_error_text(e: &LibraryError) -> String {

@@ -11,6 +11,7 @@
 
 mod cabi;
 pub mod index;
+pub mod inflight;
 mod load;
 pub mod matcher;
 
@@ -182,6 +183,10 @@ pub enum Fault {
     Garbage(String),
     /// Not called: the event was cut at the size cap before what the plugin reads.
     TooLarge(String),
+    /// Not loaded: it killed a host process; until its file changes.
+    Quarantined(String),
+    /// Not called: it timed out too often in a row.
+    Suspended(String),
 }
 
 impl Fault {
@@ -193,12 +198,20 @@ impl Fault {
             Fault::TimedOut(_) => "timeout",
             Fault::Garbage(_) => "garbage",
             Fault::TooLarge(_) => "too_large",
+            Fault::Quarantined(_) => "quarantined",
+            Fault::Suspended(_) => "suspended",
         }
     }
 
     pub fn message(&self) -> String {
         match self {
-            Fault::InitFailed(m) | Fault::Error(m) | Fault::Panicked(m) | Fault::Garbage(m) | Fault::TooLarge(m) => m.clone(),
+            Fault::InitFailed(m)
+            | Fault::Error(m)
+            | Fault::Panicked(m)
+            | Fault::Garbage(m)
+            | Fault::TooLarge(m)
+            | Fault::Quarantined(m)
+            | Fault::Suspended(m) => m.clone(),
             Fault::TimedOut(d) => format!("no answer within {} ms; abandoned", d.as_millis()),
         }
     }

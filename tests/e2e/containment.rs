@@ -1,0 +1,223 @@
+//! A plugin that crashes costs that plugin, never the answer or the event: C plugins written
+//! from the public header that segfault, abort, overflow their stack or call `exit()`, and a
+//! plugin file caught half-copied — each on the resident host and in process, beside
+//! bash-guard, whose deny must survive, with exact row counts. And plugins that keep timing out
+//! are suspended.
+
+use std::process::Command;
+
+use chronicle_e2e::{bash_event, plugin_lib, set_mode, Env};
+
+const CRASH_C: &str = r#"
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+static char mode[16] = "segv";
+const char *chronicle_plugin_manifest(void) {
+    return "{\"name\":\"c-crash\",\"version\":\"1\",\"abi_version\":1,\"events\":[\"PreToolUse\"],"
+           "\"tool_matcher\":\"Bash\",\"failure_policy\":\"" POLICY "\"}";
+}
+int chronicle_plugin_init(const char *config, size_t len) {
+    (void)len;
+    const char *k = strstr(config, "\"mode\":\"");
+    if (k) { k += 8; const char *e = strchr(k, '"'); if (!e || e - k >= 15) return 1; memcpy(mode, k, e - k); mode[e - k] = 0; }
+    return 0;
+}
+static int deep(int n) { volatile char buf[4096]; buf[0] = (char)n; return deep(n + 1) + buf[0]; }
+char *chronicle_plugin_handle(const char *event, size_t len) {
+    (void)event; (void)len;
+    if (!strcmp(mode, "segv")) { volatile int *p = NULL; *p = 1; }
+    if (!strcmp(mode, "abort")) abort();
+    if (!strcmp(mode, "overflow")) return (char *)(long)deep(0);
+    if (!strcmp(mode, "exit")) exit(0);
+    return NULL;
+}
+void chronicle_plugin_free(char *p) { free(p); }
+"#;
+
+/// Compiles the crashing plugin into `env`'s plugin directory, failing `policy`-wise.
+fn install_crasher(env: &Env, policy: &str) {
+    let src = env.home().join("crash.c");
+    std::fs::write(&src, CRASH_C).unwrap();
+    let lib = env.plugin_dir().join("libc_crash.so");
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O0", "-w"])
+        .arg(format!("-DPOLICY=\"{policy}\""))
+        .arg("-o")
+        .arg(&lib)
+        .arg(&src)
+        .status()
+        .expect("a C compiler (cc)");
+    assert!(status.success());
+    set_mode(&lib, 0o644);
+}
+
+/// An environment with bash-guard and the crashing plugin; the resident host's pid when `path`
+/// is "resident".
+fn env_for(path: &str, mode: &str, policy: &str) -> (Env, Option<u32>) {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    env.set_env("HOME", "/home/dev");
+    install_crasher(&env, policy);
+    std::fs::write(env.home().join("config.toml"), format!("[plugins.c-crash]\nmode = \"{mode}\"\n")).unwrap();
+    if path == "in process" {
+        env.set_env("CHRONICLE_RESIDENT", "0");
+        (env, None)
+    } else {
+        let pid = env.start_resident();
+        (env, Some(pid))
+    }
+}
+
+#[test]
+fn a_crashing_plugin_is_quarantined_and_the_guards_deny_survives() {
+    for path in ["resident", "in process"] {
+        for (mode, death) in [("segv", "SIGSEGV"), ("abort", "SIGABRT"), ("overflow", "SIGSEGV"), ("exit", "called exit")] {
+            let (env, resident) = env_for(path, mode, "open");
+            let case = format!("{path}, {mode}");
+            let run = env.hook(&bash_event("rm -rf /"));
+            assert_eq!(run.code, 0, "{case}: {}", run.stderr);
+            assert_eq!(run.permission_decision(), "deny", "{case}: bash-guard's deny survives: {}", run.stdout);
+            assert_eq!(env.count("SELECT COUNT(*) FROM events"), 1, "{case}: exactly one row");
+            let crash = env.query("SELECT plugin, message FROM faults WHERE message LIKE 'crash:%'");
+            assert_eq!(crash.len(), 1, "{case}: one crash fault: {crash:?}");
+            assert_eq!(crash[0][0], "c-crash", "{case}: attributed");
+            assert!(crash[0][1].contains(death) && crash[0][1].contains("quarantined"), "{case}: {}", crash[0][1]);
+            if let Some(pid) = resident {
+                // The resident host's own death is attributed: no second process had to die.
+                assert!(crash[0][1].contains(&format!("(pid {pid})")), "{case}: {}", crash[0][1]);
+            }
+
+            // Quarantined: not loaded again; a fail-open plugin then has no opinion.
+            let run = env.hook(&bash_event("ls"));
+            assert_eq!(run.code, 0, "{case}: {}", run.stderr);
+            assert_eq!(run.stdout, "", "{case}");
+            assert_eq!(env.count("SELECT COUNT(*) FROM events"), 2, "{case}: exactly two rows");
+            assert_eq!(env.count("SELECT COUNT(*) FROM plugin_calls WHERE plugin = 'c-crash' AND status = 'quarantined'"), 2, "{case}");
+            let list = env.run(&["plugins", "list", "--json"]);
+            assert!(list.stdout.contains("\"status\":\"quarantined\""), "{case}: {}", list.stdout);
+
+            // A new file lifts the quarantine (here: the same code, rebuilt, which crashes again).
+            install_crasher(&env, "open");
+            let run = env.hook(&bash_event("rm -rf /"));
+            assert_eq!(run.permission_decision(), "deny", "{case}");
+            assert_eq!(env.count("SELECT COUNT(*) FROM events"), 3, "{case}");
+            assert_eq!(
+                env.count("SELECT COUNT(*) FROM faults WHERE message LIKE 'crash:%'"),
+                2,
+                "{case}: called, crashed, quarantined again"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_fail_closed_plugin_that_crashes_denies_with_its_name() {
+    for path in ["resident", "in process"] {
+        let (env, _) = env_for(path, "segv", "closed");
+        for command in ["ls", "git status"] {
+            let run = env.hook(&bash_event(command));
+            assert_eq!(run.permission_decision(), "deny", "{path}: {}", run.stdout);
+            assert!(run.stdout.contains("c-crash"), "{path}: the reason names the plugin: {}", run.stdout);
+        }
+        assert_eq!(env.count("SELECT COUNT(*) FROM events"), 2, "{path}");
+    }
+}
+
+#[test]
+fn a_half_copied_plugin_file_is_refused_before_it_is_mapped() {
+    for path in ["resident", "in process"] {
+        let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+        env.set_env("HOME", "/home/dev");
+        let whole = std::fs::read(plugin_lib("chronicle_file_guard")).unwrap();
+        let half = env.plugin_dir().join("libchronicle_file_guard.so");
+        std::fs::write(&half, &whole[..300_000.min(whole.len() / 2)]).unwrap();
+        set_mode(&half, 0o644);
+        if path == "in process" {
+            env.set_env("CHRONICLE_RESIDENT", "0");
+        } else {
+            env.start_resident();
+        }
+        let run = env.hook(&bash_event("rm -rf /"));
+        assert_eq!(run.code, 0, "{path}: {}", run.stderr);
+        assert_eq!(run.permission_decision(), "deny", "{path}");
+        // An event the half file would not even subscribe to.
+        assert_eq!(env.hook(&chronicle_e2e::event("Stop", serde_json::json!({}))).code, 0, "{path}");
+        assert_eq!(env.count("SELECT COUNT(*) FROM events"), 2, "{path}");
+        assert!(env.count("SELECT COUNT(*) FROM faults WHERE message LIKE '%incomplete file%'") >= 1, "{path}");
+        for args in [&["plugins", "list"][..], &["plugins", "check", half.to_str().unwrap()], &["doctor"]] {
+            let run = env.run(args);
+            assert!(matches!(run.code, 0 | 1), "{path}: {args:?} ended with {}: {}", run.code, run.stderr);
+            assert!(run.stdout.contains("incomplete file"), "{path}: {args:?}: {}", run.stdout);
+        }
+    }
+}
+
+#[test]
+fn a_plugin_that_keeps_timing_out_is_suspended() {
+    for path in ["resident", "in process"] {
+        let mut env = Env::with_plugins(&["fixture_hang"]);
+        if path == "in process" {
+            env.set_env("CHRONICLE_RESIDENT", "0");
+        }
+        // fixture-hang fails closed with a 150 ms deadline.
+        for i in 0..3 {
+            let run = env.hook(&bash_event("hang-me"));
+            assert_eq!(run.permission_decision(), "deny", "{path}, call {i}");
+        }
+        let started = std::time::Instant::now();
+        let run = env.hook(&bash_event("hang-me"));
+        let took = started.elapsed();
+        assert_eq!(run.permission_decision(), "deny", "{path}: suspended, its failure policy still answers");
+        assert_eq!(env.count("SELECT COUNT(*) FROM plugin_calls WHERE status = 'suspended'"), 1, "{path}");
+        assert_eq!(env.count("SELECT COUNT(*) FROM plugin_calls WHERE status = 'timeout'"), 3, "{path}");
+        assert_eq!(env.count("SELECT COUNT(*) FROM events"), 4, "{path}");
+        let list = env.run(&["plugins", "list", "--json"]);
+        assert!(list.stdout.contains("\"status\":\"suspended\""), "{path}: {}", list.stdout);
+        // Not a timing assertion on the machine: the suspended call waits for no deadline.
+        assert!(run.stdout.contains("suspended"), "{path}: {} ({took:?})", run.stdout);
+    }
+}
+
+#[test]
+fn a_plugin_reads_the_environment_of_the_invocation_it_serves() {
+    let mut env = Env::new();
+    let src = env.home().join("envfile.c");
+    std::fs::write(
+        &src,
+        r#"#include <stdio.h>
+#include <stdlib.h>
+const char *chronicle_plugin_manifest(void) {
+    return "{\"name\":\"c-env\",\"version\":\"1\",\"abi_version\":1,\"events\":[\"SessionStart\"],\"failure_policy\":\"open\"}";
+}
+int chronicle_plugin_init(const char *c, size_t n) { (void)c; (void)n; return 0; }
+char *chronicle_plugin_handle(const char *e, size_t n) {
+    (void)e; (void)n;
+    const char *f = getenv("CLAUDE_ENV_FILE");
+    char *out = malloc(512);
+    snprintf(out, 512, "{\"additional_context\":\"env file: %s\"}", f ? f : "none");
+    return out;
+}
+void chronicle_plugin_free(char *p) { free(p); }
+"#,
+    )
+    .unwrap();
+    let lib = env.plugin_dir().join("libc_env.so");
+    assert!(Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&lib).arg(&src).status().unwrap().success());
+    set_mode(&lib, 0o644);
+    let start = chronicle_e2e::event("SessionStart", serde_json::json!({"source": "startup"}));
+    let context = |env: &Env| env.hook(&start).json()["hookSpecificOutput"]["additionalContext"].as_str().unwrap_or("").to_owned();
+    let mut seen = Vec::new();
+    for (session, rounds) in [("a", 3), ("b", 3), ("a", 1)] {
+        env.extra_env.retain(|(k, _)| k != "CLAUDE_ENV_FILE" && k != "CLAUDE_CODE_SESSION_ID");
+        env.set_env("CLAUDE_ENV_FILE", &format!("/tmp/session-{session}.env"));
+        env.set_env("CLAUDE_CODE_SESSION_ID", session);
+        for _ in 0..rounds {
+            let got = context(&env);
+            assert_eq!(got, format!("env file: /tmp/session-{session}.env"), "session {session}");
+            seen.push(got);
+        }
+    }
+    // The later events of each session were served by a resident host (not only in process).
+    let flags = env.resident_flags();
+    assert!(flags.iter().filter(|f| **f).count() >= 4, "{flags:?}");
+}
