@@ -24,7 +24,8 @@ pub enum Mode {
     /// `chronicle-host hook`: ask the resident host, else handle it here.
     Standalone,
     /// `--in-process STARTED_NS`: the client found no resident host (and started one); stdin is
-    /// untouched.
+    /// untouched. Clients since crash containment hand over instead; kept for a client from an
+    /// older build still running while a newer host is installed beside it.
     InProcess { started_unix_ns: i64 },
     /// `--handover SPEC`: the client read the event but the resident host did not answer it;
     /// stdin holds exactly the bytes the client read.
