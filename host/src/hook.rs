@@ -195,21 +195,39 @@ impl Host {
 
     /// Handles and records one event and says what to tell Claude Code. `faults` are problems
     /// found before the host saw the event (a broken config file, a lost resident host).
-    pub fn answer(&mut self, input: &RawInput, received_at_ns: i64, stages: &mut Stages, origin: Origin, faults: Vec<FaultRow>) -> Reply {
+    /// `invocation` identifies the invocation: a second answer to the same one records nothing
+    /// more.
+    pub fn answer(
+        &mut self,
+        input: &RawInput,
+        invocation: crate::resident::InvocationId,
+        received_at_ns: i64,
+        stages: &mut Stages,
+        origin: Origin,
+        faults: Vec<FaultRow>,
+    ) -> Reply {
         if matches!(origin, Origin::Client { .. }) {
             self.rss_at_start = crate::clock::peak_rss_bytes();
         }
         let handled = self.handle(input, received_at_ns, stages);
         let mut record = handled.record;
+        record.invocation_id = Some(invocation.text());
         record.faults.extend(faults);
         let mut stderr = Vec::new();
         // By reference: the record holds the payload (up to the input cap); no copy on the hot path.
         if let Err(e) = self.record(&mut record, stages, origin) {
             tracing::error!("cannot record the event: {e}");
-            // Also one line on stderr: Claude Code keeps it in its debug log.
-            stderr.push(format!("chronicle: cannot record the event: {e} (kept in the spool)"));
-            if let Err(spool_err) = crate::spool::append(&self.config.data_dir, &record, &e) {
-                tracing::error!("cannot spool the event either: {spool_err}");
+            // Also one line on stderr: Claude Code keeps it in its debug log. Say where the
+            // event went only once it is there.
+            match crate::spool::append(&self.config.data_dir, &record, &e) {
+                Ok(()) => stderr.push(format!(
+                    "chronicle: cannot record the event: {e} (kept in {})",
+                    crate::spool::path(&self.config.data_dir).display()
+                )),
+                Err(spool_err) => {
+                    tracing::error!("cannot spool the event either: {spool_err}");
+                    stderr.push(format!("chronicle: the event was lost: cannot record it ({e}) nor spool it ({spool_err})"));
+                }
             }
         }
         tracing::debug!(

@@ -222,9 +222,48 @@ fn check_private(dir: &Path) -> Result<(), ResidentError> {
     Ok(())
 }
 
+/// The identity of one `chronicle hook` invocation: when the client received the event and 64
+/// random bits, made by the process Claude Code started before anything can fail. Every path
+/// that records the event (the resident host, a handover child, a spool line) records it with
+/// this id, and the store keeps one row per id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InvocationId {
+    pub received_at_ns: u64,
+    pub random: u64,
+}
+
+impl InvocationId {
+    pub fn new(received_at_ns: i64) -> InvocationId {
+        let mut random = 0u64;
+        // SAFETY: getrandom fills the 8 bytes of a u64 it is given.
+        let got = unsafe { libc::getrandom((&mut random as *mut u64).cast(), 8, libc::GRND_NONBLOCK) };
+        if got != 8 {
+            // No entropy yet (early boot): the process id and the clock still separate invocations.
+            random = (u64::from(std::process::id()) << 32) ^ crate::clock::unix_ns() as u64;
+        }
+        InvocationId { received_at_ns: received_at_ns as u64, random }
+    }
+
+    /// 32 hex digits, as stored in `events.invocation_id`.
+    pub fn text(&self) -> String {
+        format!("{:016x}{:016x}", self.received_at_ns, self.random)
+    }
+
+    pub fn parse(text: &str) -> Option<InvocationId> {
+        if text.len() != 32 || !text.is_ascii() {
+            return None;
+        }
+        Some(InvocationId {
+            received_at_ns: u64::from_str_radix(&text[..16], 16).ok()?,
+            random: u64::from_str_radix(&text[16..], 16).ok()?,
+        })
+    }
+}
+
 /// What the client sends: the event bytes as read, and the client's own clock and memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
+    pub invocation: InvocationId,
     pub input: RawInput,
     pub received_at_ns: i64,
     pub client_started_unix_ns: i64,
@@ -290,6 +329,7 @@ impl Request {
     /// started and which received the event at `received_at_ns`.
     pub fn new(input: RawInput, received_at_ns: i64, read: Duration) -> Request {
         Request {
+            invocation: InvocationId::new(received_at_ns),
             input,
             received_at_ns,
             client_started_unix_ns: received_at_ns - crate::clock::since_start().as_nanos() as i64,
@@ -298,14 +338,16 @@ impl Request {
         }
     }
 
-    /// Bytes before the payload: magic, five u64 fields, flags, the payload's length.
-    pub const HEADER_LEN: usize = 4 + 5 * 8 + 1 + 8;
+    /// Bytes before the payload: magic, seven u64 fields, flags, the payload's length.
+    pub const HEADER_LEN: usize = 4 + 7 * 8 + 1 + 8;
 
     /// Everything before the payload. Sent separately from it, so a large payload is never
     /// copied into a message buffer.
     pub fn header(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::HEADER_LEN);
         out.extend_from_slice(MAGIC);
+        put_u64(&mut out, self.invocation.received_at_ns);
+        put_u64(&mut out, self.invocation.random);
         put_u64(&mut out, self.received_at_ns as u64);
         put_u64(&mut out, self.client_started_unix_ns as u64);
         put_u64(&mut out, self.client_peak_rss_bytes);
@@ -323,6 +365,7 @@ impl Request {
         if c.take(4)? != MAGIC {
             return Err(invalid("not a chronicle request"));
         }
+        let invocation = InvocationId { received_at_ns: c.u64()?, random: c.u64()? };
         let received_at_ns = c.u64()? as i64;
         let client_started_unix_ns = c.u64()? as i64;
         let client_peak_rss_bytes = c.u64()?;
@@ -331,6 +374,7 @@ impl Request {
         let flags = c.take(1)?[0];
         let len = usize::try_from(c.u64()?).map_err(|_| invalid("length out of range"))?;
         let request = Request {
+            invocation,
             input: RawInput { bytes: Vec::new(), total_bytes, truncated: flags & 1 != 0, timed_out: flags & 2 != 0 },
             received_at_ns,
             client_started_unix_ns,
@@ -438,6 +482,7 @@ pub struct Handover {
     pub lost: bool,
     /// How long the client took to read stdin (the event's `hook.read`).
     pub read_ns: u64,
+    pub invocation: InvocationId,
 }
 
 impl Handover {
@@ -450,12 +495,13 @@ impl Handover {
             timed_out: request.input.timed_out,
             lost,
             read_ns: request.read_ns,
+            invocation: request.invocation,
         }
     }
 
     pub fn format(&self) -> String {
         let flags = u8::from(self.truncated) | (u8::from(self.timed_out) << 1) | (u8::from(self.lost) << 2);
-        format!("{}:{}:{}:{flags}:{}", self.started_unix_ns, self.received_at_ns, self.total_bytes, self.read_ns)
+        format!("{}:{}:{}:{flags}:{}:{}", self.started_unix_ns, self.received_at_ns, self.total_bytes, self.read_ns, self.invocation.text())
     }
 
     pub fn parse(spec: &str) -> Option<Handover> {
@@ -468,17 +514,22 @@ impl Handover {
             timed_out: false,
             lost: false,
             read_ns: 0,
+            invocation: InvocationId::default(),
         };
         let flags: u8 = parts.next()?.parse().ok()?;
-        // Absent in specs from clients older than this field.
+        // Absent in specs from clients older than these fields (a new id is made then).
         let read_ns = match parts.next() {
             Some(n) => n.parse().ok()?,
             None => 0,
         };
+        let invocation = match parts.next() {
+            Some(id) => InvocationId::parse(id)?,
+            None => InvocationId::new(h.received_at_ns),
+        };
         if parts.next().is_some() {
             return None;
         }
-        let h = Handover { read_ns, ..h };
+        let h = Handover { read_ns, invocation, ..h };
         Some(Handover { truncated: flags & 1 != 0, timed_out: flags & 2 != 0, lost: flags & 4 != 0, ..h })
     }
 }
@@ -596,18 +647,30 @@ fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
     if !same_user(&stream) {
         return Err(io::Error::new(io::ErrorKind::PermissionDenied, "peer is another user"));
     }
-    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
     let received = Instant::now();
+    // One deadline for the whole request: a peer sending a byte at a time must not hold the
+    // host (and every client queued behind it) for longer.
+    let mut reader = Deadline { stream: &stream, until: received + REQUEST_TIMEOUT };
     let mut header = [0u8; Request::HEADER_LEN];
-    match stream.read_exact(&mut header) {
+    match reader.read_exact(&mut header) {
         Ok(()) => {}
         // A probe (`chronicle doctor`): connected and left.
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(true),
         Err(e) => return Err(e),
     }
-    let request = Request::read_from(&mut stream, &header)?;
+    let request = Request::read_from(&mut reader, &header)?;
     let receive = received.elapsed();
+    // A client waits `patience`, then hands its event to a child of its own: a request that
+    // waited longer than that (this host was stopped, or stuck behind a slow event) has been
+    // handled already. Its id would keep the record single anyway; not running the plugins
+    // again keeps their side effects single too.
+    let budget = host.config.file.hook.dispatch_budget_ms.max(crate::config::HookSettings::default().dispatch_budget_ms);
+    let waited = Duration::from_nanos(crate::clock::unix_ns().saturating_sub(request.received_at_ns).max(0) as u64);
+    if waited >= patience(budget) {
+        tracing::warn!(waited_ms = waited.as_millis() as u64, "dropping a request whose client has given up");
+        return Ok(true);
+    }
     if host.plugins_changed() {
         tracing::info!("a plugin file changed; handing this event back and retiring");
         stream.write_all(&Response::Retry.encode())?;
@@ -617,7 +680,8 @@ fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
     stages.add("hook.read", Duration::from_nanos(request.read_ns));
     stages.add("resident.receive", receive);
     let origin = Origin::Client { started_unix_ns: request.client_started_unix_ns, peak_rss_bytes: request.client_peak_rss_bytes };
-    let Reply { exit_code, stdout, stderr, retire } = host.answer(&request.input, request.received_at_ns, &mut stages, origin, Vec::new());
+    let Reply { exit_code, stdout, stderr, retire } =
+        host.answer(&request.input, request.invocation, request.received_at_ns, &mut stages, origin, Vec::new());
     let sent = stream.write_all(&Response::Answered { exit_code, stdout, stderr }.encode());
     if retire {
         tracing::warn!("a plugin hung and was abandoned on its thread; the resident host retires");
@@ -626,6 +690,23 @@ fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
     drop(stream);
     host.upkeep();
     Ok(!retire)
+}
+
+/// Reads a stream against one deadline for all reads together.
+struct Deadline<'a> {
+    stream: &'a UnixStream,
+    until: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the request did not arrive within its deadline"));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        (&mut &*self.stream).read(buf)
+    }
 }
 
 enum Wake {
@@ -683,6 +764,7 @@ mod tests {
     #[test]
     fn requests_and_responses_round_trip() {
         let r = Request {
+            invocation: InvocationId { received_at_ns: 17, random: u64::MAX - 1 },
             input: RawInput { bytes: b"{\"a\":1}".to_vec(), total_bytes: 99, truncated: true, timed_out: false },
             received_at_ns: 17,
             client_started_unix_ns: -3,
@@ -718,12 +800,25 @@ mod tests {
             timed_out: false,
             lost: true,
             read_ns: 42,
+            invocation: InvocationId { received_at_ns: 7, random: 0xdead_beef },
         };
         assert_eq!(Handover::parse(&h.format()), Some(h));
         assert_eq!(Handover::parse("1:2:3"), None);
-        assert_eq!(Handover::parse("1:2:3:0:9:1"), None);
-        // From a client older than read_ns.
-        assert_eq!(Handover::parse("1:2:3:4").map(|h| (h.lost, h.read_ns)), Some((true, 0)));
+        assert_eq!(Handover::parse("1:2:3:0:9:00000000000000070000000000000001:1"), None);
+        assert_eq!(Handover::parse("1:2:3:0:9:not-an-id"), None);
+        // From a client older than read_ns and the invocation id: a fresh id.
+        let old = Handover::parse("1:2:3:4").unwrap();
+        assert_eq!((old.lost, old.read_ns, old.invocation.received_at_ns), (true, 0, 2));
+    }
+
+    #[test]
+    fn invocation_ids_are_distinct_and_round_trip_as_text() {
+        let a = InvocationId::new(5);
+        let b = InvocationId::new(5);
+        assert_ne!(a, b);
+        assert_eq!(a.text().len(), 32);
+        assert_eq!(InvocationId::parse(&a.text()), Some(a));
+        assert_eq!(InvocationId::parse("xyz"), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub fn append(data_dir: &Path, record: &EventRecord, why: &str) -> std::io::Resu
     use std::os::unix::fs::OpenOptionsExt;
     crate::store::create_private_dir(data_dir)?;
     let line = json!({
+        "invocation_id": record.invocation_id,
         "kind": record.kind,
         "hook_event_name": record.hook_event_name,
         "session_id": record.session_id,

@@ -8,6 +8,7 @@ mod cli;
 mod concurrency;
 mod containment;
 mod corpus;
+mod exactly_once;
 mod gate;
 mod guards;
 mod merge;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chronicle::config::Config;
 use chronicle::hook::{Host, Origin, Reply, Stages};
 use chronicle::input::RawInput;
-use chronicle::resident::{self, AskError, Endpoint, Handover, Request, Response};
+use chronicle::resident::{self, AskError, Endpoint, Handover, InvocationId, Request, Response};
 use chronicle::store::FaultRow;
 
 /// How this process came to handle the event.
@@ -80,7 +80,7 @@ pub fn run(mode: Mode) -> ! {
                 message: "the resident host took the event but did not answer; handled in process".into(),
             });
         }
-        in_process(config, &input, received_at_ns, stages, faults, Origin::TakenOver { started_unix_ns: h.started_unix_ns })
+        in_process(config, &input, h.invocation, received_at_ns, stages, faults, Origin::TakenOver { started_unix_ns: h.started_unix_ns })
     }
     let cap = config.file.hook.max_input_bytes;
     let read_timeout = config.read_timeout();
@@ -92,14 +92,15 @@ pub fn run(mode: Mode) -> ! {
             RawInput::default()
         }
     };
+    let invocation = InvocationId::new(received_at_ns);
     if let Mode::InProcess { started_unix_ns } = mode {
-        in_process(config, &input, received_at_ns, stages, faults, Origin::TakenOver { started_unix_ns })
+        in_process(config, &input, invocation, received_at_ns, stages, faults, Origin::TakenOver { started_unix_ns })
     }
     if config_ok {
         match Endpoint::for_config(&config) {
             Ok(endpoint) => {
                 let read = stages.entries.first().map_or(Duration::ZERO, |(_, d)| *d);
-                let request = Request::new(input, received_at_ns, read);
+                let request = Request { invocation, ..Request::new(input, received_at_ns, read) };
                 match resident::ask(&endpoint, &request, resident::patience(config.file.hook.dispatch_budget_ms)) {
                     Ok(Response::Answered { exit_code, stdout, stderr }) => {
                         let direct = chronicle::output::Output::direct();
@@ -117,20 +118,28 @@ pub fn run(mode: Mode) -> ! {
                         faults.push(FaultRow { source: "resident", plugin: None, path: None, message: e.to_string() });
                     }
                 }
-                in_process(config, &request.input, received_at_ns, stages, faults, Origin::InProcess)
+                in_process(config, &request.input, invocation, received_at_ns, stages, faults, Origin::InProcess)
             }
             Err(e) => tracing::debug!("resident host not used: {e}"),
         }
     }
-    in_process(config, &input, received_at_ns, stages, faults, Origin::InProcess)
+    in_process(config, &input, invocation, received_at_ns, stages, faults, Origin::InProcess)
 }
 
-fn in_process(config: Config, input: &RawInput, received_at_ns: i64, mut stages: Stages, mut faults: Vec<FaultRow>, origin: Origin) -> ! {
+fn in_process(
+    config: Config,
+    input: &RawInput,
+    invocation: InvocationId,
+    received_at_ns: i64,
+    mut stages: Stages,
+    mut faults: Vec<FaultRow>,
+    origin: Origin,
+) -> ! {
     let mut host = Host::new(config);
     // A host that died in plugin code before this one (the client runs this process again after
     // such a death): its plugin is quarantined before anything is loaded.
     faults.extend(host.attribute_crashes());
-    let answer = host.answer(input, received_at_ns, &mut stages, origin, faults);
+    let answer = host.answer(input, invocation, received_at_ns, &mut stages, origin, faults);
     reply(|b| host.write_answer(b), &answer)
 }
 

@@ -119,6 +119,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         last_checkpoint_ns INTEGER NOT NULL
     );
     "#,
+    // 3: the identity of each invocation, given by the client before anything can fail: a
+    // retry (a handover after a host died between its commit and its reply, a stalled host
+    // resuming, a spooled copy) can never add a second row for one invocation.
+    r#"
+    ALTER TABLE events ADD COLUMN invocation_id TEXT;
+    CREATE UNIQUE INDEX events_by_invocation ON events (invocation_id);
+    "#,
 ];
 
 pub(super) fn latest() -> i64 {

@@ -109,6 +109,9 @@ pub struct ViolationRow {
 /// Everything one invocation writes, in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct EventRecord {
+    /// The invocation's identity (see [`crate::resident::InvocationId`]); a second record with
+    /// the same one is not written.
+    pub invocation_id: Option<String>,
     pub kind: String,
     pub hook_event_name: Option<String>,
     pub session_id: Option<String>,
@@ -256,7 +259,15 @@ impl Store {
         let sql = |source| StoreError::Sqlite { path: path.clone(), source };
         let started = std::time::Instant::now();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
-        let event_id = write_event(&tx, rec).map_err(sql)?;
+        let event_id = match write_event(&tx, rec).map_err(sql)? {
+            Written::New(id) => id,
+            Written::Already(id) => {
+                // This invocation is recorded already (by a host that died before it could
+                // answer, or one that kept working after its client gave up): nothing to add.
+                tx.commit().map_err(sql)?;
+                return Ok(id);
+            }
+        };
         // The store's own stages: this event's rows (all but the measurements themselves), and
         // the previous event's commit.
         let insert_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -413,11 +424,25 @@ fn lower_this_threads_priority() {
     }
 }
 
-fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::Result<i64> {
+/// Whether [`write_event`] wrote a row, or found the invocation's row there already.
+enum Written {
+    New(i64),
+    Already(i64),
+}
+
+fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::Result<Written> {
+    if let Some(id) = &rec.invocation_id {
+        let existing = tx.prepare_cached("SELECT id FROM events WHERE invocation_id = ?1")?.query_row([id], |r| r.get(0));
+        match existing {
+            Ok(event_id) => return Ok(Written::Already(event_id)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => {}
+            Err(e) => return Err(e),
+        }
+    }
     tx.prepare_cached(
         "INSERT INTO events (kind, hook_event_name, session_id, tool_name, tool_use_id, agent_id, received_at_ns,
-                             payload, payload_bytes, redacted, truncated, error, decision, exit_code, answer)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                             payload, payload_bytes, redacted, truncated, error, decision, exit_code, answer, invocation_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         rec.kind,
@@ -435,6 +460,7 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
         rec.decision,
         rec.exit_code,
         rec.answer,
+        rec.invocation_id,
     ])?;
     let event_id = tx.last_insert_rowid();
 
@@ -548,7 +574,7 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
             stmt.execute(params![k])?;
         }
     }
-    Ok(event_id)
+    Ok(Written::New(event_id))
 }
 
 /// The event's measurements and violations, with the store's own (`late`: event id, name,
