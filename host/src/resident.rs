@@ -151,6 +151,10 @@ impl Endpoint {
     /// binaries, the config file and [`KEY_ENV`]. The client, the host and the server all
     /// compute it this way.
     pub fn compute(data_dir: &Path, config_file: Option<&Path>) -> Result<Endpoint, ResidentError> {
+        // Never a socket (nor a host writing events) in another user's data directory.
+        if data_dir.exists() {
+            crate::store::check_ours(data_dir).map_err(|e| ResidentError::Unsafe(e.to_string()))?;
+        }
         let dir = data_dir.join("resident");
         let mut h = std::hash::DefaultHasher::new();
         for bin in [CLIENT_BIN, HOST_BIN] {
@@ -201,7 +205,13 @@ impl Endpoint {
     /// Connects to the server, if one is listening in a directory only we control.
     pub fn connect(&self) -> io::Result<UnixStream> {
         check_private(self.dir()).map_err(|e| io::Error::other(e.to_string()))?;
-        UnixStream::connect(&self.socket)
+        let stream = UnixStream::connect(&self.socket)?;
+        // The server must be us too: the private directory makes another user's socket there
+        // impossible short of root, and this makes it certain.
+        if !same_user(&stream) {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "the resident host's socket is served by another user"));
+        }
+        Ok(stream)
     }
 }
 

@@ -156,3 +156,50 @@ fn a_slow_peer_holds_the_host_for_one_request_deadline_at_most() {
     assert_exactly_once(&env, &sent, "a slow peer");
     drop(peer);
 }
+
+#[test]
+fn the_database_and_its_log_are_private_to_the_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    env.start_resident();
+    for i in 0..3 {
+        assert_eq!(env.hook(&bash_event(&format!("echo private-{i}"))).code, 0);
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", env.db().display());
+        let mode = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{path}: {e}")).permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{path}");
+    }
+}
+
+#[test]
+fn another_users_data_directory_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        // Making a directory another user's takes root (CI runs as root).
+        eprintln!("skipped: needs root to hand a directory to another user");
+        return;
+    }
+    let mut env = Env::new();
+    let theirs = env.home().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    env.set_env("CHRONICLE_HOME", theirs.to_str().unwrap());
+    for resident in ["0", "1"] {
+        env.extra_env.retain(|(k, _)| k != "CHRONICLE_RESIDENT");
+        env.set_env("CHRONICLE_RESIDENT", resident);
+        let run = env.hook(&bash_event("echo hello"));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stderr.contains("is owned by uid 65534, not by you"), "{}", run.stderr);
+        assert!(run.stderr.contains("the event was lost"), "no false claim of a spool: {}", run.stderr);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    }
+    let written: Vec<_> = std::fs::read_dir(&theirs).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert!(written.is_empty(), "nothing written into another user's directory: {written:?}");
+    let doctor = env.run(&["doctor"]);
+    assert_eq!(doctor.code, 1);
+    assert!(doctor.stdout.contains("FAIL  data directory") && doctor.stdout.contains("use a directory of your own"), "{}", doctor.stdout);
+    assert!(!doctor.stdout.contains("chmod 700"), "{}", doctor.stdout);
+}

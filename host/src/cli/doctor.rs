@@ -230,6 +230,12 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
     if let Some(q) = quiet {
         q.restore();
     }
+    if config.data_dir.exists() {
+        match chronicle::store::check_ours(&config.data_dir) {
+            Ok(()) => r.add(Status::Ok, "data directory", format!("{} is yours and private", config.data_dir.display())),
+            Err(e) => r.add(Status::Fail, "data directory", e.to_string()),
+        }
+    }
     match Store::open(&config.db_path) {
         Ok(store) => match store.integrity_check() {
             Ok(s) if s == "ok" => {
@@ -279,7 +285,7 @@ fn resident_check(r: &mut Report, config: &Config) {
     match Endpoint::for_config(config) {
         Ok(e) => match (e.unsafe_dir(), e.connect()) {
             (Some(why), _) => {
-                r.add(Status::Warn, "resident host", format!("not used: {why}; every event is handled in process (fix with `chmod 700`)"))
+                r.add(Status::Warn, "resident host", format!("not used: {why}; every event is handled by a short-lived process"))
             }
             (None, Ok(_)) => r.add(Status::Ok, "resident host", format!("listening at {}", e.socket.display())),
             (None, Err(_)) => r.add(Status::Ok, "resident host", "not running; the next event starts one"),

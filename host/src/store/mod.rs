@@ -24,6 +24,9 @@ pub use read::{EventFilter, EventRow, SessionRow};
 pub enum StoreError {
     #[error("cannot create the database directory {path}: {source}")]
     CreateDir { path: PathBuf, source: std::io::Error },
+    /// The database or its directory belongs to someone else, or others can write it.
+    #[error("{0}")]
+    NotPrivate(std::io::Error),
     #[error("database {path}: {source}")]
     Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error("database {path} has schema version {found}, newer than this chronicle ({supported}): upgrade chronicle")]
@@ -163,7 +166,10 @@ impl Store {
     /// or locked answer while opening is retried (with jitter) for up to two seconds.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            create_private_dir(dir).map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source })?;
+            create_private_dir(dir).map_err(|source| match source.kind() {
+                std::io::ErrorKind::PermissionDenied => StoreError::NotPrivate(source),
+                _ => StoreError::CreateDir { path: dir.to_owned(), source },
+            })?;
         }
         let started = std::time::Instant::now();
         let mut attempt: u32 = 0;
@@ -182,6 +188,7 @@ impl Store {
 
     fn open_once(path: &Path) -> Result<Store, StoreError> {
         let sql = |source| StoreError::Sqlite { path: path.to_owned(), source };
+        private_file(path).map_err(StoreError::NotPrivate)?;
         let mut conn = Connection::open(path).map_err(sql)?;
         wait_when_busy(&mut conn, BUSY_TIMEOUT).map_err(sql)?;
         // Unknown until the first commit reports it.
@@ -610,10 +617,65 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 /// Creates `dir` (and parents) readable only by the owner: events hold prompts and file bodies.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
+    if !dir.is_dir() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     }
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    check_ours(dir)
+}
+
+/// The database file exists, is the user's, and is readable by nobody else. Created 0600 here
+/// (SQLite gives its `-wal` and `-shm` files the database's mode); an older one that is more
+/// open is narrowed.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let m = std::fs::metadata(path)?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if m.uid() != me {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{} is owned by uid {}, not by you (uid {me}); use a database of your own (CHRONICLE_DB)", path.display(), m.uid()),
+        ));
+    }
+    if m.mode() & 0o077 != 0 {
+        let sibling = |suffix: &str| PathBuf::from(format!("{}{suffix}", path.display()));
+        for p in [path.to_owned(), sibling("-wal"), sibling("-shm")] {
+            let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+    Ok(())
+}
+
+/// A directory Chronicle writes events, markers or sockets into must be the user's own and
+/// writable by nobody else: another user's (a `CHRONICLE_HOME` under /tmp that someone else
+/// created first) could read every event and swap the files under us.
+pub fn check_ours(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir)?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let refuse = |why: String| Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, why));
+    if m.uid() != me {
+        return refuse(format!(
+            "{} is owned by uid {}, not by you (uid {me}): anyone owning it could read every event; use a directory of your own (set CHRONICLE_HOME, or remove it and let chronicle create it)",
+            dir.display(),
+            m.uid()
+        ));
+    }
+    if m.mode() & 0o022 != 0 {
+        return refuse(format!(
+            "{} is writable by others (mode {:o}); fix with `chmod 700 {}`",
+            dir.display(),
+            m.mode() & 0o7777,
+            dir.display()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
