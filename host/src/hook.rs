@@ -121,6 +121,8 @@ pub struct Host {
     /// Peak RSS when the host was created (or, in a resident host, when the current event
     /// arrived), to measure growth per event.
     rss_at_start: u64,
+    /// The last event was written to the database (so spooled ones may be ingested).
+    recorded: bool,
 }
 
 impl Host {
@@ -141,6 +143,7 @@ impl Host {
             checkpointed: None,
             index: None,
             rss_at_start: crate::clock::peak_rss_bytes(),
+            recorded: false,
         }
     }
 
@@ -215,7 +218,9 @@ impl Host {
         record.faults.extend(faults);
         let mut stderr = Vec::new();
         // By reference: the record holds the payload (up to the input cap); no copy on the hot path.
-        if let Err(e) = self.record(&mut record, stages, origin) {
+        let written = self.record(&mut record, stages, origin);
+        self.recorded = written.is_ok();
+        if let Err(e) = written {
             tracing::error!("cannot record the event: {e}");
             // Also one line on stderr: Claude Code keeps it in its debug log. Say where the
             // event went only once it is there.
@@ -247,6 +252,71 @@ impl Host {
         Reply { exit_code: answer.exit_code, stdout: answer.stdout, stderr, retire: record.calls.iter().any(|c| c.status == "timeout") }
     }
 
+    /// Whether the last event was written to the database.
+    pub fn recorded(&self) -> bool {
+        self.recorded
+    }
+
+    /// Records what waits in the spool (see [`crate::spool`]), each line under its invocation id,
+    /// and says how many lines were recorded. Lines that still cannot be recorded go back.
+    /// Spooled records were redacted before they were spooled; raw inputs (from a client that
+    /// could not start a host) are classified and redacted here, with no plugin run.
+    pub fn ingest_spool(&mut self) -> usize {
+        if !self.recorded && self.store().is_err() {
+            return 0;
+        }
+        let Some(lines) = crate::spool::claim(&self.config.data_dir) else { return 0 };
+        let mut recorded = 0;
+        for line in lines {
+            let text = |k: &str| line.get(k).and_then(Value::as_str).map(str::to_owned);
+            let why = text("spooled_because").unwrap_or_default();
+            let invocation_id = text("invocation_id");
+            let received_at_ns = line.get("received_at_ns").and_then(Value::as_i64).unwrap_or(0);
+            let mut record = match line.get("raw").and_then(Value::as_str) {
+                Some(raw) => {
+                    let input = RawInput { bytes: raw.as_bytes().to_vec(), total_bytes: raw.len() as u64, ..RawInput::default() };
+                    let payload = payload::classify(&input);
+                    let text: Option<Arc<str>> = std::str::from_utf8(&input.bytes).ok().map(Arc::from);
+                    self.base_record(&payload, &input, text.as_ref(), received_at_ns, &mut Stages::default())
+                }
+                None => EventRecord {
+                    kind: text("kind").unwrap_or_else(|| "event".into()),
+                    hook_event_name: text("hook_event_name"),
+                    session_id: text("session_id"),
+                    tool_name: text("tool_name"),
+                    tool_use_id: text("tool_use_id"),
+                    received_at_ns,
+                    payload: Arc::from(text("payload").unwrap_or_default()),
+                    payload_bytes: text("payload").map_or(0, |p| p.len() as u64),
+                    redacted: line.get("redacted").and_then(Value::as_bool).unwrap_or(false),
+                    truncated: line.get("truncated").and_then(Value::as_bool).unwrap_or(false),
+                    decision: text("decision").unwrap_or_else(|| "none".into()),
+                    exit_code: line.get("exit_code").and_then(Value::as_i64).unwrap_or(0) as i32,
+                    error: text("error"),
+                    ..EventRecord::default()
+                },
+            };
+            record.invocation_id = invocation_id;
+            record.faults.push(FaultRow {
+                source: "spool",
+                plugin: None,
+                path: None,
+                message: format!("recorded late from the spool: {why}"),
+            });
+            let stored = self.store().and_then(|s| s.record(&record).map_err(|e| e.to_string()));
+            match stored {
+                Ok(_) => recorded += 1,
+                Err(e) => {
+                    tracing::warn!("cannot ingest a spooled event yet: {e}");
+                    if let Err(e) = crate::spool::put_back(&self.config.data_dir, &line) {
+                        tracing::error!("a spooled event could not be put back: {e}");
+                    }
+                }
+            }
+        }
+        recorded
+    }
+
     /// Loads every plugin file now (not calling it) and opens the store: a resident host does
     /// this once, before its first event, so no event pays for it.
     pub fn warm_up(&mut self) {
@@ -264,11 +334,15 @@ impl Host {
             }
         }
         let _ = self.store();
+        self.ingest_spool();
     }
 
     /// Work that can wait until the answer is out (a resident host calls this after each
     /// answer): the store's log is checkpointed on a background thread instead of in `record`.
     pub fn upkeep(&mut self) {
+        if self.recorded {
+            self.ingest_spool();
+        }
         if self.checkpointer.is_none() {
             self.start_checkpointer();
         }

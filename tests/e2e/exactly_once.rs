@@ -203,3 +203,121 @@ fn another_users_data_directory_is_refused_with_the_fix() {
     assert!(doctor.stdout.contains("FAIL  data directory") && doctor.stdout.contains("use a directory of your own"), "{}", doctor.stdout);
     assert!(!doctor.stdout.contains("chmod 700"), "{}", doctor.stdout);
 }
+
+#[test]
+fn spooled_events_are_ingested_once_when_the_database_works_again() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    let blocker = env.home().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    env.set_env("CHRONICLE_DB", blocker.join("chronicle.db").to_str().unwrap());
+    let sent: Vec<String> = (0..3).map(|i| format!("echo spooled-{i}")).collect();
+    for m in &sent {
+        let run = env.hook(&bash_event(m));
+        assert_eq!(run.code, 0);
+        assert!(run.stderr.contains("kept in") && run.stderr.contains("spool.jsonl"), "{}", run.stderr);
+    }
+    let spool = env.home().join("spool.jsonl");
+    assert_eq!(std::fs::read_to_string(&spool).unwrap().lines().count(), 3);
+    // A copy of one line: the same invocation twice in the spool.
+    let first = std::fs::read_to_string(&spool).unwrap().lines().next().unwrap().to_owned();
+    std::fs::OpenOptions::new().append(true).open(&spool).unwrap().write_all(format!("{first}\n").as_bytes()).unwrap();
+
+    // The database works again: the next event ingests what waited.
+    env.extra_env.retain(|(k, _)| k != "CHRONICLE_DB");
+    let mut all = sent.clone();
+    all.push("echo after".into());
+    assert_eq!(env.hook(&bash_event("echo after")).code, 0);
+    assert_exactly_once(&env, &all, "spool ingested by the next event");
+    assert_eq!(env.count("SELECT COUNT(*) FROM faults WHERE source = 'spool'"), 3);
+    assert!(std::fs::metadata(&spool).map_or(true, |m| m.len() == 0), "the spool is drained");
+    let again = env.run(&["spool", "ingest"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.starts_with("ingested 0 event(s)"), "{}", again.stdout);
+    assert_exactly_once(&env, &all, "ingest run again");
+}
+
+/// A copy of the two binaries in a directory of their own, as an installation would have them.
+fn installed_binaries(env: &Env) -> std::path::PathBuf {
+    let bin = env.home().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for b in ["chronicle", "chronicle-host"] {
+        std::fs::copy(chronicle_e2e::target_dir().join(b), bin.join(b)).unwrap();
+    }
+    bin
+}
+
+fn hook_with(env: &Env, client: &std::path::Path, stdin: &[u8]) -> (i32, String) {
+    // The environment the harness gives `chronicle`, for another copy of it.
+    let cmd = env.command(&["hook"]);
+    let mut child = std::process::Command::new(client);
+    child.arg("hook");
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => child.env(k, v),
+            None => child.env_remove(k),
+        };
+    }
+    let mut child = child.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_client_without_its_host_spools_the_raw_event_and_the_next_host_records_it_redacted() {
+    let env = Env::new();
+    let bin = installed_binaries(&env);
+    std::fs::remove_file(bin.join("chronicle-host")).unwrap();
+    let started = Instant::now();
+    let (code, stderr) = hook_with(&env, &bin.join("chronicle"), &bash_event("echo AKIAIOSFODNN7EXAMPLE lonely"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("cannot run") && stderr.contains("the event is kept in"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "it waited for an upgrade to finish first");
+    let ingest = env.run(&["spool", "ingest"]);
+    assert!(ingest.stdout.starts_with("ingested 1 event(s)"), "{}", ingest.stdout);
+    let rows = env.query("SELECT kind, hook_event_name, redacted, payload FROM events");
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0][0].as_str(), rows[0][1].as_str(), rows[0][2].as_str()), ("event", "PreToolUse", "1"));
+    assert!(!rows[0][3].contains("AKIAIOSFODNN7EXAMPLE"), "redacted when ingested: {}", rows[0][3]);
+}
+
+#[test]
+fn a_host_binary_replaced_during_traffic_loses_nothing() {
+    let env = Arc::new(Env::with_plugins(&["chronicle_bash_guard"]));
+    let bin = installed_binaries(&env);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..3)
+        .map(|c| {
+            let (env, stop, client) = (Arc::clone(&env), Arc::clone(&stop), bin.join("chronicle"));
+            std::thread::spawn(move || {
+                let mut sent = Vec::new();
+                for i in 0.. {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let marker = format!("echo upgrade-c{c}-e{i}");
+                    let (code, stderr) = hook_with(&env, &client, &bash_event(&marker));
+                    assert_eq!(code, 0, "{marker}: {stderr}");
+                    assert!(!stderr.contains("cannot run"), "{marker}: {stderr}");
+                    sent.push(marker);
+                }
+                sent
+            })
+        })
+        .collect();
+    // `install` removes the old file and writes the new one in place: for a moment there is no
+    // chronicle-host, then one without its exec bit.
+    let source = chronicle_e2e::target_dir().join("chronicle-host");
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(150));
+        let status =
+            std::process::Command::new("install").arg("-m").arg("0755").arg(&source).arg(bin.join("chronicle-host")).status().unwrap();
+        assert!(status.success());
+    }
+    stop.store(true, Ordering::SeqCst);
+    let sent: Vec<String> = clients.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    assert!(sent.len() >= 15, "{}", sent.len());
+    assert_exactly_once(&env, &sent, &format!("{} events across 15 upgrades", sent.len()));
+}

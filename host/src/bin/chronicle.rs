@@ -100,6 +100,28 @@ fn answer(stdout: Option<&[u8]>, stderr: &[String], exit_code: i32) -> ! {
     std::process::exit(exit_code)
 }
 
+/// How long the client keeps trying to start a `chronicle-host` that is being replaced.
+const UPGRADE_PATIENCE: Duration = Duration::from_secs(2);
+
+/// No `chronicle-host` could be started: the raw event goes to the spool (the next host
+/// process records it), Claude Code gets no opinion and one line saying why.
+fn unstartable(data_dir: &Path, request: &Request, host: &Path, e: &std::io::Error) -> ! {
+    let why = format!("cannot run {}: {e}", host.display());
+    match chronicle::spool::append_raw(data_dir, &request.invocation.text(), request.received_at_ns, &request.input.bytes, &why) {
+        Ok(()) => {
+            eprintln!(
+                "chronicle: {why}; the event is kept in {} (install chronicle and chronicle-host side by side)",
+                chronicle::spool::path(data_dir).display()
+            );
+            std::process::exit(0)
+        }
+        Err(spool_err) => {
+            eprintln!("chronicle: {why}, and the event was lost: cannot spool it ({spool_err})");
+            std::process::exit(1)
+        }
+    }
+}
+
 /// How many times a dying host process is replaced for one event: each death in plugin code
 /// quarantines that plugin, so only several crashing plugins at once could use them all up.
 const MAX_RUNS: usize = 4;
@@ -118,22 +140,34 @@ fn supervise(data_dir: &Path, request: &Request, lost: bool) -> ! {
     };
     for run in 0..MAX_RUNS {
         let spec = Handover::new(request, lost && run == 0).format();
-        let stdin = file.rewind().and_then(|()| file.try_clone());
-        let child = stdin.and_then(|stdin| {
-            Command::new(&host)
-                .args(["hook", "--handover", &spec])
-                .arg0("chronicle")
-                .stdin(stdin)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-        });
+        let started = std::time::Instant::now();
+        let child = loop {
+            let stdin = file.rewind().and_then(|()| file.try_clone());
+            let child = stdin.and_then(|stdin| {
+                Command::new(&host)
+                    .args(["hook", "--handover", &spec])
+                    .arg0("chronicle")
+                    .stdin(stdin)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            });
+            // An upgrade in progress: `install` or `cp` is writing chronicle-host (no exec bit
+            // yet, or busy): it is back within moments.
+            let transient = |e: &std::io::Error| {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound | std::io::ErrorKind::ExecutableFileBusy
+                )
+            };
+            match child {
+                Err(e) if transient(&e) && started.elapsed() < UPGRADE_PATIENCE => std::thread::sleep(Duration::from_millis(10)),
+                other => break other,
+            }
+        };
         let child = match child {
             Ok(c) => c,
-            Err(e) => {
-                eprintln!("chronicle: cannot run {}: {e} (install both binaries side by side)", host.display());
-                std::process::exit(1)
-            }
+            Err(e) => unstartable(data_dir, request, &host, &e),
         };
         let pid = child.id();
         let Ok(out) = child.wait_with_output() else { continue };

@@ -144,6 +144,11 @@ fn in_process(
     // such a death): its plugin is quarantined before anything is loaded.
     faults.extend(host.attribute_crashes());
     let answer = host.answer(input, invocation, received_at_ns, &mut stages, origin, faults);
+    // The database works again: what an earlier event had to spool goes in now (a stat when
+    // there is none; this answer waits for it only when there is).
+    if host.recorded() {
+        host.ingest_spool();
+    }
     reply(|b| host.write_answer(b), &answer)
 }
 

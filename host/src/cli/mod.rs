@@ -102,6 +102,9 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Events kept in the spool because the database could not be written.
+    #[command(subcommand)]
+    Spool(SpoolCommand),
     /// Scaffold a standalone plugin crate that builds a drop-in against chronicle-plugin-api.
     ///
     /// Example: chronicle new-plugin no-terraform-destroy --path ~/src/no-terraform-destroy
@@ -266,6 +269,16 @@ enum RegressCommand {
 }
 
 #[derive(Subcommand)]
+enum SpoolCommand {
+    /// Record every spooled event in the database (once each, by invocation id); exit 1 if some
+    /// still cannot be recorded (they stay in the spool). Hook processes do this by themselves
+    /// after an event they could record.
+    ///
+    /// Example: chronicle spool ingest
+    Ingest,
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// The effective configuration and where each value comes from.
     ///
@@ -362,6 +375,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { db, keep } => demo::run(&config, db, keep),
         Command::Install { target, no_plugins } => install::install(&config, target.project, target.settings, target.dry_run, no_plugins),
         Command::Config(ConfigCommand::Show) => config::show(&config),
+        Command::Spool(SpoolCommand::Ingest) => {
+            let spool = chronicle::spool::path(&config.data_dir);
+            let mut host = chronicle::hook::Host::new(config);
+            let recorded = host.ingest_spool();
+            let left = std::fs::read_to_string(&spool).map_or(0, |s| s.lines().count());
+            show::out(&format!("ingested {recorded} event(s) from {}; {left} left\n", spool.display()))?;
+            Ok(if left == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
         Command::NewPlugin { name, path, api_path } => scaffold::run(&name, path, api_path),
         Command::Bench { runs, out, csv, binary, extra_plugins } => {
             bench::bench(&config, bench::BenchOptions { runs, out, csv, binary, extra_plugins, quiet: false })
