@@ -343,6 +343,9 @@ impl Host {
         if self.recorded {
             self.ingest_spool();
         }
+        if let Some(Ok(store)) = self.store.as_mut() {
+            store.enforce_wal_bound();
+        }
         if self.checkpointer.is_none() {
             self.start_checkpointer();
         }

@@ -321,3 +321,46 @@ fn a_host_binary_replaced_during_traffic_loses_nothing() {
     assert!(sent.len() >= 15, "{}", sent.len());
     assert_exactly_once(&env, &sent, &format!("{} events across 15 upgrades", sent.len()));
 }
+
+#[test]
+fn a_steady_stream_keeps_the_write_ahead_log_within_its_bound() {
+    // The corpus session's events, 4 clients, no pause: the background checkpointer (lowest CPU
+    // priority) gets no idle time, so the host must bound the log itself.
+    let env = Arc::new(Env::with_plugins(&["chronicle_bash_guard", "chronicle_secret_guard"]));
+    let lines = chronicle_e2e::corpus_lines("session.jsonl");
+    let wal = std::path::PathBuf::from(format!("{}-wal", env.db().display()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (stop, wal) = (Arc::clone(&stop), wal.clone());
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(Ordering::SeqCst) {
+                peak = peak.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        })
+    };
+    let per_client = 600;
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (env, lines) = (Arc::clone(&env), lines.clone());
+            std::thread::spawn(move || {
+                for i in 0..per_client {
+                    let mut event: serde_json::Value = serde_json::from_str(&lines[(c * per_client + i) % lines.len()]).unwrap();
+                    event["soak"] = serde_json::json!(c * per_client + i);
+                    assert_eq!(env.hook(event.to_string().as_bytes()).code, 0);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    let peak = sampler.join().unwrap();
+    assert_eq!(env.count("SELECT COUNT(DISTINCT json_extract(payload, '$.soak')) FROM events"), 4 * per_client as i64);
+    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 4 * per_client as i64);
+    // README: the host checkpoints in line past 8 MiB of log; one large event may come on top.
+    assert!(peak <= 12 << 20, "the log reached {:.1} MiB", peak as f64 / (1 << 20) as f64);
+}

@@ -48,6 +48,12 @@ const WAL_LIMIT_BYTES: u64 = 1024 * 1024;
 /// allocated again, and on a filesystem mounted with `discard` each trim waited for the device.
 const WAL_KEEP_BYTES: u64 = 4 * WAL_LIMIT_BYTES;
 
+/// Log content past which a resident host stops waiting for its background checkpointer and
+/// checkpoints itself, between two events. The checkpointer runs at the lowest CPU priority so
+/// that it only uses idle time; under a steady stream on a busy machine there is none, and the
+/// log grew without bound (79 MiB after 5,000 events from 4 clients).
+const WAL_HARD_LIMIT_BYTES: u64 = 2 * WAL_KEEP_BYTES;
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -355,6 +361,21 @@ impl Store {
             .map(drop);
         let restored = wait_when_busy(&mut self.conn, BUSY_TIMEOUT);
         result.and(restored).map_err(|e| self.err(e))
+    }
+
+    /// For a long-lived process whose background checkpointer cannot keep up (see
+    /// [`WAL_HARD_LIMIT_BYTES`]): past that much log, checkpoint and truncate it now. Called
+    /// between events, after an answer.
+    pub fn enforce_wal_bound(&mut self) {
+        let bytes = self.log_bytes();
+        if bytes == i64::MAX || bytes <= WAL_HARD_LIMIT_BYTES as i64 {
+            return;
+        }
+        let result = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+        tracing::info!(log_bytes = bytes, "the background checkpointer fell behind; checkpointed in line: {result:?}");
+        if result.is_ok() {
+            self.log_frames.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Bytes the write-ahead log holds after the last commit (`i64::MAX` before any).
