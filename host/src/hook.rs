@@ -225,10 +225,7 @@ impl Host {
             // Also one line on stderr: Claude Code keeps it in its debug log. Say where the
             // event went only once it is there.
             match crate::spool::append(&self.config.data_dir, &record, &e) {
-                Ok(()) => stderr.push(format!(
-                    "chronicle: cannot record the event: {e} (kept in {})",
-                    crate::spool::path(&self.config.data_dir).display()
-                )),
+                Ok(kept) => stderr.push(format!("chronicle: cannot record the event: {e} (kept in {})", kept.display())),
                 Err(spool_err) => {
                     tracing::error!("cannot spool the event either: {spool_err}");
                     stderr.push(format!("chronicle: the event was lost: cannot record it ({e}) nor spool it ({spool_err})"));

@@ -187,13 +187,18 @@ fn another_users_data_directory_is_refused_with_the_fix() {
     std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o777)).unwrap();
     std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
     env.set_env("CHRONICLE_HOME", theirs.to_str().unwrap());
+    let run_dir = env.home().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    chronicle_e2e::set_mode(&run_dir, 0o700);
+    env.set_env("XDG_RUNTIME_DIR", run_dir.to_str().unwrap());
     for resident in ["0", "1"] {
         env.extra_env.retain(|(k, _)| k != "CHRONICLE_RESIDENT");
         env.set_env("CHRONICLE_RESIDENT", resident);
         let run = env.hook(&bash_event("echo hello"));
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert!(run.stderr.contains("is owned by uid 65534, not by you"), "{}", run.stderr);
-        assert!(run.stderr.contains("the event was lost"), "no false claim of a spool: {}", run.stderr);
+        // Kept privately, off the other user's directory, until a directory of one's own is used.
+        assert!(run.stderr.contains(&format!("kept in {}", run_dir.display())), "{}", run.stderr);
         assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
     }
     let written: Vec<_> = std::fs::read_dir(&theirs).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
@@ -363,4 +368,95 @@ fn a_steady_stream_keeps_the_write_ahead_log_within_its_bound() {
     assert_eq!(env.count("SELECT COUNT(*) FROM events"), 4 * per_client as i64);
     // README: the host checkpoints in line past 8 MiB of log; one large event may come on top.
     assert!(peak <= 12 << 20, "the log reached {:.1} MiB", peak as f64 / (1 << 20) as f64);
+}
+
+/// A small tmpfs mounted for one test (root only: CI runs as root), unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .ok()?
+            .success();
+        ok.then(|| Tmpfs(dir.to_owned()))
+    }
+
+    fn remount(&self, options: &str) {
+        let status = std::process::Command::new("mount").args(["-o", &format!("remount,{options}")]).arg(&self.0).status().unwrap();
+        assert!(status.success(), "remount {options}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_or_read_only_data_directory_loses_nothing() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    let data = env.home().join("data");
+    let Some(fs) = Tmpfs::mount(&data, "8m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let run_dir = env.home().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    chronicle_e2e::set_mode(&run_dir, 0o700);
+    env.set_env("CHRONICLE_HOME", data.to_str().unwrap());
+    env.set_env("CHRONICLE_PLUGIN_PATH", env.plugin_dir().to_str().unwrap());
+    env.set_env("XDG_RUNTIME_DIR", run_dir.to_str().unwrap());
+    // A filesystem is remounted read-only only when nothing holds a file open for writing on
+    // it, as a resident host holds the database: events are handled by short-lived processes.
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    let db_env = |env: &Env| env.db().parent().unwrap().join("data").join("chronicle.db");
+    let count = |env: &Env, sql: &str| -> i64 {
+        let conn = rusqlite::Connection::open(db_env(env)).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    };
+    let mut sent = vec!["echo before".to_owned()];
+    assert_eq!(env.hook(&bash_event("echo before")).code, 0);
+
+    // Full: a filler takes every block that is left.
+    let filler = data.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    while f.write_all(&[0u8; 1 << 16]).is_ok() {}
+    drop(f);
+    for i in 0..10 {
+        let m = format!("echo full-{i}");
+        let run = env.hook(&bash_event(&m));
+        assert_eq!(run.code, 0, "{m}: {}", run.stderr);
+        assert!(!run.stderr.contains("lost"), "{m}: {}", run.stderr);
+        sent.push(m);
+    }
+    let deny = env.hook(&bash_event("rm -rf /"));
+    assert_eq!(deny.permission_decision(), "deny", "guards decide on a full disk: {}", deny.stderr);
+    sent.push("rm -rf /".into());
+    std::fs::remove_file(&filler).unwrap();
+
+    // Read-only: nothing can be written there at all; the fallback spool takes the events.
+    fs.remount("ro");
+    for i in 0..5 {
+        let m = format!("echo read-only-{i}");
+        let run = env.hook(&bash_event(&m));
+        assert_eq!(run.code, 0, "{m}: {}", run.stderr);
+        assert!(run.stderr.contains(&format!("kept in {}", run_dir.display())), "{m}: {}", run.stderr);
+        sent.push(m);
+    }
+    fs.remount("rw");
+    // Writable again: the next event ingests what waited, each once.
+    assert_eq!(env.hook(&bash_event("echo after")).code, 0);
+    sent.push("echo after".into());
+    let conn = rusqlite::Connection::open(db_env(&env)).unwrap();
+    let mut stmt = conn.prepare("SELECT json_extract(payload, '$.tool_input.command'), COUNT(*) FROM events GROUP BY 1").unwrap();
+    let rows: HashMap<String, i64> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    for m in &sent {
+        assert_eq!(rows.get(m), Some(&1), "{m}: {rows:?}");
+    }
+    assert_eq!(count(&env, "SELECT COUNT(*) FROM events"), sent.len() as i64);
 }

@@ -152,6 +152,8 @@ impl Env {
             .env_remove("CLAUDE_PROJECT_DIR")
             .env_remove("NO_COLOR")
             .env("CHRONICLE_HOME", self.home())
+            // The spool's fallback directory (see chronicle::spool) stays inside the test's home.
+            .env("XDG_RUNTIME_DIR", self.home())
             .env("RUST_BACKTRACE", "1");
         for (k, v) in &self.extra_env {
             c.env(k, v);

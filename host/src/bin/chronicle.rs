@@ -108,11 +108,8 @@ const UPGRADE_PATIENCE: Duration = Duration::from_secs(2);
 fn unstartable(data_dir: &Path, request: &Request, host: &Path, e: &std::io::Error) -> ! {
     let why = format!("cannot run {}: {e}", host.display());
     match chronicle::spool::append_raw(data_dir, &request.invocation.text(), request.received_at_ns, &request.input.bytes, &why) {
-        Ok(()) => {
-            eprintln!(
-                "chronicle: {why}; the event is kept in {} (install chronicle and chronicle-host side by side)",
-                chronicle::spool::path(data_dir).display()
-            );
+        Ok(kept) => {
+            eprintln!("chronicle: {why}; the event is kept in {} (install chronicle and chronicle-host side by side)", kept.display());
             std::process::exit(0)
         }
         Err(spool_err) => {

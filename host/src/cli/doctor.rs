@@ -249,18 +249,17 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
         Err(e) => r.add(Status::Fail, "database", format!("{e}; check the directory's permissions or set CHRONICLE_DB")),
     }
     resident_check(&mut r, &config);
-    let spool = chronicle::spool::path(&config.data_dir);
-    match std::fs::read_to_string(&spool) {
-        Ok(s) if !s.trim().is_empty() => r.add(
+    match chronicle::spool::waiting(&config.data_dir) {
+        0 => r.add(Status::Ok, "spool", "no events waiting outside the database"),
+        n => r.add(
             Status::Warn,
             "spool",
             format!(
-                "{} holds {} event(s) that could not be written to the database; they are kept there as JSON lines",
-                spool.display(),
-                s.lines().count()
+                "{n} event(s) could not be written to the database and wait in {} or {}; the next recorded event ingests them, or run `chronicle spool ingest`",
+                chronicle::spool::path(&config.data_dir).display(),
+                chronicle::spool::fallback_path(&config.data_dir).display()
             ),
         ),
-        _ => r.add(Status::Ok, "spool", "no events waiting outside the database"),
     }
 
     let mut text = r.lines.join("\n");

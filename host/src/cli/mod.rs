@@ -377,9 +377,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Show) => config::show(&config),
         Command::Spool(SpoolCommand::Ingest) => {
             let spool = chronicle::spool::path(&config.data_dir);
+            let data_dir = config.data_dir.clone();
             let mut host = chronicle::hook::Host::new(config);
             let recorded = host.ingest_spool();
-            let left = std::fs::read_to_string(&spool).map_or(0, |s| s.lines().count());
+            let left = chronicle::spool::waiting(&data_dir);
             show::out(&format!("ingested {recorded} event(s) from {}; {left} left\n", spool.display()))?;
             Ok(if left == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }

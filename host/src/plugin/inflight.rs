@@ -64,8 +64,10 @@ pub fn install(data_dir: &Path) {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(&path)
         };
-        let map = file.and_then(|f| {
-            f.set_len(SIZE as u64)?;
+        let map = file.and_then(|mut f| {
+            // Real blocks, not a sparse file: a store into an unbacked page of a full
+            // filesystem is a SIGBUS. With no room, there is no marker (and no crash).
+            std::io::Write::write_all(&mut f, &[0u8; SIZE])?;
             // SAFETY: a fresh shared mapping of a file this process just sized; kept for the life
             // of the process (never unmapped), so the pointer stays valid.
             let p =
