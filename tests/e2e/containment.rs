@@ -221,3 +221,78 @@ void chronicle_plugin_free(char *p) { free(p); }
     let flags = env.resident_flags();
     assert!(flags.iter().filter(|f| **f).count() >= 4, "{flags:?}");
 }
+
+#[test]
+fn a_rust_plugin_calling_process_exit_is_quarantined_and_the_deny_survives() {
+    for path in ["resident", "in process"] {
+        let mut env = Env::with_plugins(&["fixture_panic", "chronicle_bash_guard"]);
+        env.set_env("HOME", "/home/dev");
+        if path == "in process" {
+            env.set_env("CHRONICLE_RESIDENT", "0");
+        } else {
+            env.start_resident();
+        }
+        // exit(0) with nothing on stdout would read as "no opinion": the deny must survive.
+        let run = env.hook(&bash_event("rm -rf / # exit-me"));
+        assert_eq!(run.code, 0, "{path}: {}", run.stderr);
+        assert_eq!(run.permission_decision(), "deny", "{path}: {}", run.stdout);
+        assert_eq!(env.count("SELECT COUNT(*) FROM events"), 1, "{path}");
+        let crash = env.query("SELECT plugin, message FROM faults WHERE message LIKE 'crash:%'");
+        assert_eq!(crash.len(), 1, "{path}: {crash:?}");
+        assert_eq!(crash[0][0], "fixture-panic");
+        assert!(crash[0][1].contains("called exit"), "{path}: {}", crash[0][1]);
+        assert_eq!(env.hook(&bash_event("echo fine # exit-me")).code, 0, "{path}: quarantined, not called");
+        assert_eq!(env.count("SELECT COUNT(*) FROM events"), 2, "{path}");
+    }
+}
+
+#[test]
+fn a_library_that_crashes_while_loading_costs_neither_the_hook_nor_the_cli() {
+    for path in ["resident", "in process"] {
+        let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+        env.set_env("HOME", "/home/dev");
+        let src = env.home().join("boom.c");
+        std::fs::write(&src, "__attribute__((constructor)) static void boom(void) { *(volatile int *)0 = 1; }\nconst char *chronicle_plugin_manifest(void) { return \"{}\"; }\n").unwrap();
+        let lib = env.plugin_dir().join("libboom.so");
+        assert!(Command::new("cc").args(["-shared", "-fPIC", "-w", "-o"]).arg(&lib).arg(&src).status().unwrap().success());
+        set_mode(&lib, 0o644);
+        if path == "in process" {
+            env.set_env("CHRONICLE_RESIDENT", "0");
+        } else {
+            env.start_resident();
+        }
+        for i in 0..2 {
+            let run = env.hook(&bash_event("rm -rf /"));
+            assert_eq!(run.code, 0, "{path}, event {i}: {}", run.stderr);
+            assert_eq!(run.permission_decision(), "deny", "{path}, event {i}");
+        }
+        assert_eq!(env.count("SELECT COUNT(*) FROM events"), 2, "{path}");
+        // Every host that died loading it is attributed (a resident host's warm-up loads every
+        // plugin, and a new host may start before the first death is claimed) ...
+        let crashes = env.count("SELECT COUNT(*) FROM faults WHERE message LIKE 'crash:%during load%'");
+        assert!(crashes >= 1, "{path}");
+        // ... and once it is quarantined, nothing loads it again.
+        for _ in 0..3 {
+            assert_eq!(env.hook(&bash_event("rm -rf /")).permission_decision(), "deny", "{path}");
+        }
+        assert_eq!(env.count("SELECT COUNT(*) FROM events"), 5, "{path}");
+        assert_eq!(env.count("SELECT COUNT(*) FROM faults WHERE message LIKE 'crash:%'"), crashes, "{path}: no crash after the quarantine");
+        for args in [&["plugins", "list"][..], &["plugins", "check", lib.to_str().unwrap()], &["doctor"]] {
+            let run = env.run(args);
+            assert!(matches!(run.code, 0 | 1), "{path}: {args:?} ended with {}: {}", run.code, run.stderr);
+            assert!(
+                run.stdout.contains("quarantined") || run.stdout.contains("killed the process with SIGSEGV"),
+                "{path}: {args:?}: {}",
+                run.stdout
+            );
+        }
+        // Probed in a child even before any hook ran into it.
+        let fresh = Env::new();
+        let copy = fresh.plugin_dir().join("libboom.so");
+        std::fs::copy(&lib, &copy).unwrap();
+        set_mode(&copy, 0o644);
+        let check = fresh.run(&["plugins", "check", copy.to_str().unwrap()]);
+        assert_eq!(check.code, 1, "{}", check.stderr);
+        assert!(check.stdout.contains("loading it killed the process with SIGSEGV"), "{}", check.stdout);
+    }
+}

@@ -83,7 +83,7 @@ fn a_storm_of_kill_9s_loses_nothing_and_doubles_nothing() {
     let kills = AtomicUsize::new(0);
     let started = Instant::now();
     let mut seed = 0x2545_f491_4f6c_dd1du64;
-    while kills.load(Ordering::SeqCst) < 150 && started.elapsed() < Duration::from_secs(60) {
+    while kills.load(Ordering::SeqCst) < 200 && started.elapsed() < Duration::from_secs(90) {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
@@ -98,7 +98,7 @@ fn a_storm_of_kill_9s_loses_nothing_and_doubles_nothing() {
     stop.store(true, Ordering::SeqCst);
     let sent: Vec<String> = clients.into_iter().flat_map(|t| t.join().unwrap()).collect();
     let kills = kills.load(Ordering::SeqCst);
-    assert!(kills >= 100, "only {kills} kills in 60 s");
+    assert!(kills >= 150, "only {kills} kills in 90 s");
     assert_exactly_once(&env, &sent, &format!("{} events, {kills} kills", sent.len()));
 }
 

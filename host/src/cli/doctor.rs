@@ -201,11 +201,11 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
             r.add(Status::Warn, "plugin", format!("{} is {}: {}; {fix}", c.path.display(), fault.kind(), fault.message()));
             continue;
         }
-        match chronicle::plugin::load(&c.path) {
-            Ok(p) => r.add(
+        match super::plugins::probe(&c.path) {
+            Ok(info) => r.add(
                 Status::Ok,
                 "plugin",
-                format!("{} {} loads from {} ({})", p.info.name, p.info.version, c.path.display(), p.info.events.join(",")),
+                format!("{} {} loads from {} ({})", info.name, info.version, c.path.display(), info.events.join(",")),
             ),
             Err(e) => r.add(Status::Fail, "plugin", format!("{e}; see `chronicle plugins check {}`", c.path.display())),
         }

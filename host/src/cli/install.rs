@@ -133,23 +133,19 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> anyhow::Res
 /// to: events some plugin can answer (it subscribes, and the event takes an answer), and
 /// events some plugin names in its manifest (not through `*`).
 pub fn plugin_subscriptions(config: &Config, extra: &[PathBuf]) -> (BTreeSet<String>, BTreeSet<String>) {
-    let quiet = chronicle::output::Output::divert().ok();
     let (candidates, _) = chronicle::plugin::discover(&config.plugin_dirs);
     let mut answerable = BTreeSet::new();
     let mut named = BTreeSet::new();
     let files = candidates.into_iter().map(|c| c.path).chain(extra.iter().cloned());
     for file in files {
-        if let Ok(p) = chronicle::plugin::load(&file) {
+        if let Ok(info) = super::plugins::probe(&file) {
             for spec in EVENTS {
-                if p.info.subscribes_to(spec.name) && answers(spec) {
+                if info.subscribes_to(spec.name) && answers(spec) {
                     answerable.insert(spec.name.to_owned());
                 }
             }
-            named.extend(p.info.events.iter().filter(|e| *e != "*").cloned());
+            named.extend(info.events.iter().filter(|e| *e != "*").cloned());
         }
-    }
-    if let Some(q) = quiet {
-        q.restore();
     }
     (answerable, named)
 }

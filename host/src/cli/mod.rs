@@ -299,6 +299,10 @@ enum PluginsCommand {
     ///
     /// Example: chronicle plugins check ~/.local/share/chronicle/plugins/libmy_plugin.so
     Check { file: PathBuf },
+    /// Load FILE in this process and print its manifest as JSON (what `list`, `check`, `doctor`
+    /// and `install` run in a child, so that a crashing library costs only the child).
+    #[command(hide = true)]
+    Probe { file: PathBuf },
     /// Install a plugin file: check that it loads, copy it into the user plugin directory
     /// (write-then-rename), and register the hooks again so that Claude Code waits for every
     /// event it can answer.
@@ -367,6 +371,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sessions { json } => show::sessions(&config, json),
         Command::Plugins(PluginsCommand::List { json }) => plugins::list(&config, json),
         Command::Plugins(PluginsCommand::Check { file }) => plugins::check(&config, &file),
+        Command::Plugins(PluginsCommand::Probe { file }) => plugins::probe_here(&file),
         Command::Plugins(PluginsCommand::Install { file, project, settings }) => {
             plugins::install(&config, &file, install::Target { project, settings })
         }

@@ -11,6 +11,49 @@ use serde_json::json;
 
 use super::table::Table;
 
+/// Loads `path` in a child process (`chronicle-host plugins probe FILE`) and returns its
+/// manifest: a library whose loading crashes (a constructor that segfaults) costs the child,
+/// never the command that asked.
+pub fn probe(path: &Path) -> Result<plugin::PluginInfo, String> {
+    use std::os::unix::process::ExitStatusExt;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find chronicle-host: {e}"))?;
+    let out = std::process::Command::new(exe)
+        .args(["plugins", "probe"])
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run chronicle-host to load it: {e}"))?;
+    if let Some(signal) = out.status.signal() {
+        return Err(format!(
+            "{}: loading it killed the process with {} ({signal}); remove the file or replace it with a fixed build",
+            path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            plugin::inflight::signal_name(signal)
+        ));
+    }
+    match serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+        Ok(v) if v.get("info").is_some() => serde_json::from_value(v["info"].clone()).map_err(|e| format!("bad probe answer: {e}")),
+        Ok(v) => Err(v["error"].as_str().unwrap_or("the probe said nothing").to_owned()),
+        Err(_) => Err(format!("loading it ended the process (status {})", out.status)),
+    }
+}
+
+/// `plugins probe FILE` (internal): loads FILE here and prints its manifest or why it does not
+/// load, as one JSON object.
+pub fn probe_here(file: &Path) -> anyhow::Result<ExitCode> {
+    let output = chronicle::output::Output::divert().ok();
+    let answer = match plugin::load(file) {
+        Ok(p) => json!({"info": p.info}),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    let text = format!("{answer}\n");
+    match output {
+        Some(o) => o.write_answer(text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The last recorded fault of each plugin file (empty when there is no database yet).
 pub fn last_faults(config: &Config) -> HashMap<String, FaultInfo> {
     chronicle::store::Store::open_existing(&config.db_path).and_then(|s| s.last_faults()).unwrap_or_default()
@@ -47,21 +90,21 @@ fn describe_file(path: &Path, refused: Option<&str>) -> serde_json::Value {
     if let Some(reason) = refused {
         return json!({"path": path, "status": "refused", "reason": reason});
     }
-    match plugin::load(path) {
-        Ok(p) => json!({
+    match probe(path) {
+        Ok(info) => json!({
             "path": path,
             "status": "ok",
-            "name": p.info.name,
-            "version": p.info.version,
-            "abi": p.info.abi,
-            "abi_version": p.info.abi_version,
-            "events": p.info.events,
-            "tool_matcher": p.info.tool_matcher,
-            "timeout_ms": p.info.timeout_ms,
-            "failure_policy": p.info.failure_policy,
-            "cache_ttl_ms": p.info.cache_ttl_ms,
+            "name": info.name,
+            "version": info.version,
+            "abi": info.abi,
+            "abi_version": info.abi_version,
+            "events": info.events,
+            "tool_matcher": info.tool_matcher,
+            "timeout_ms": info.timeout_ms,
+            "failure_policy": info.failure_policy,
+            "cache_ttl_ms": info.cache_ttl_ms,
         }),
-        Err(e) => json!({"path": path, "status": "refused", "reason": e.to_string()}),
+        Err(reason) => json!({"path": path, "status": "refused", "reason": reason}),
     }
 }
 
@@ -129,21 +172,20 @@ pub fn check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
     } else if !candidates.iter().any(|c| c.path == file) {
         Err("not found in its directory listing".to_owned())
     } else {
-        match plugin::load(file) {
-            Ok(p) => Ok(format!(
+        probe(file).map(|info| {
+            format!(
                 "{} loads: {} {} ({} ABI {}), events {}, matcher {}, timeout {}, fail-{}",
                 file.display(),
-                p.info.name,
-                p.info.version,
-                p.info.abi,
-                p.info.abi_version,
-                p.info.events.join(","),
-                p.info.tool_matcher.as_deref().unwrap_or("*"),
-                p.info.timeout_ms.map_or("host default".to_owned(), |t| format!("{t} ms")),
-                p.info.failure_policy
-            )),
-            Err(e) => Err(e.to_string()),
-        }
+                info.name,
+                info.version,
+                info.abi,
+                info.abi_version,
+                info.events.join(","),
+                info.tool_matcher.as_deref().unwrap_or("*"),
+                info.timeout_ms.map_or("host default".to_owned(), |t| format!("{t} ms")),
+                info.failure_policy
+            )
+        })
     };
     let (mut text, code) = match verdict {
         Ok(msg) => (format!("ok: {msg}\n"), ExitCode::SUCCESS),
@@ -164,12 +206,7 @@ pub fn check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
 /// registers the hooks again so that every event it can answer is one Claude Code waits for.
 pub fn install(config: &Config, file: &Path, target: super::install::Target) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
-    let quiet = chronicle::output::Output::divert().ok();
-    let loaded = plugin::load(file).map(|p| p.info);
-    if let Some(q) = quiet {
-        q.restore();
-    }
-    let info = match loaded {
+    let info = match probe(file) {
         Ok(info) => info,
         Err(e) => {
             eprintln!("chronicle: {} is not a loadable plugin: {e}; nothing was installed", file.display());
