@@ -2,9 +2,7 @@
 //! which nobody is asked, a config edit that cached outcomes must see, and what is reported as
 //! redacted. Each case runs through the real binary, on the resident host and in process.
 
-use std::process::Command;
-
-use chronicle_e2e::{bash_event, set_mode, Env, Run};
+use chronicle_e2e::{bash_event, c_plugin, Env, Run};
 use serde_json::{json, Value};
 
 /// The two ways an event is handled: by a resident host, and in the hook's own process.
@@ -178,9 +176,9 @@ fn a_config_edit_reaches_the_next_event_in_both_directions() {
 #[test]
 fn a_c_plugins_cached_outcome_follows_its_config() {
     let env = Env::new();
-    let src = env.home().join("deny_word.c");
-    std::fs::write(
-        &src,
+    c_plugin(
+        &env,
+        "c_cached",
         r#"#include <stdlib.h>
 #include <string.h>
 static char word[64] = "terraform";
@@ -202,20 +200,8 @@ char *chronicle_plugin_handle(const char *event, size_t len) {
 }
 void chronicle_plugin_free(char *p) { free(p); }
 "#,
-    )
-    .unwrap();
-    let lib = env.plugin_dir().join("libc_cached.so");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-I"])
-        .arg(root.join("plugin-api/include"))
-        .arg("-o")
-        .arg(&lib)
-        .arg(&src)
-        .status()
-        .expect("a C compiler (cc)");
-    assert!(status.success());
-    set_mode(&lib, 0o644);
+        &[],
+    );
     let config = env.home().join("config.toml");
     for (text, want) in [("", "none"), ("[plugins.c-cached]\nword = \"kubectl\"\n", "deny"), ("", "none")] {
         std::fs::write(&config, text).unwrap();

@@ -4,9 +4,7 @@
 //! bash-guard, whose deny must survive, with exact row counts. And plugins that keep timing out
 //! are suspended.
 
-use std::process::Command;
-
-use chronicle_e2e::{bash_event, plugin_lib, set_mode, Env};
+use chronicle_e2e::{bash_event, c_plugin, plugin_lib, set_mode, Env};
 
 const CRASH_C: &str = r#"
 #include <stdlib.h>
@@ -37,19 +35,7 @@ void chronicle_plugin_free(char *p) { free(p); }
 
 /// Compiles the crashing plugin into `env`'s plugin directory, failing `policy`-wise.
 fn install_crasher(env: &Env, policy: &str) {
-    let src = env.home().join("crash.c");
-    std::fs::write(&src, CRASH_C).unwrap();
-    let lib = env.plugin_dir().join("libc_crash.so");
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O0", "-w"])
-        .arg(format!("-DPOLICY=\"{policy}\""))
-        .arg("-o")
-        .arg(&lib)
-        .arg(&src)
-        .status()
-        .expect("a C compiler (cc)");
-    assert!(status.success());
-    set_mode(&lib, 0o644);
+    c_plugin(env, "c_crash", CRASH_C, &[&format!("-DPOLICY=\"{policy}\"")]);
 }
 
 /// An environment with bash-guard and the crashing plugin; the resident host's pid when `path`
@@ -181,9 +167,9 @@ fn a_plugin_that_keeps_timing_out_is_suspended() {
 #[test]
 fn a_plugin_reads_the_environment_of_the_invocation_it_serves() {
     let mut env = Env::new();
-    let src = env.home().join("envfile.c");
-    std::fs::write(
-        &src,
+    c_plugin(
+        &env,
+        "c_env",
         r#"#include <stdio.h>
 #include <stdlib.h>
 const char *chronicle_plugin_manifest(void) {
@@ -199,11 +185,8 @@ char *chronicle_plugin_handle(const char *e, size_t n) {
 }
 void chronicle_plugin_free(char *p) { free(p); }
 "#,
-    )
-    .unwrap();
-    let lib = env.plugin_dir().join("libc_env.so");
-    assert!(Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&lib).arg(&src).status().unwrap().success());
-    set_mode(&lib, 0o644);
+        &[],
+    );
     let start = chronicle_e2e::event("SessionStart", serde_json::json!({"source": "startup"}));
     let context = |env: &Env| env.hook(&start).json()["hookSpecificOutput"]["additionalContext"].as_str().unwrap_or("").to_owned();
     let mut seen = Vec::new();
@@ -251,11 +234,8 @@ fn a_library_that_crashes_while_loading_costs_neither_the_hook_nor_the_cli() {
     for path in ["resident", "in process"] {
         let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
         env.set_env("HOME", "/home/dev");
-        let src = env.home().join("boom.c");
-        std::fs::write(&src, "__attribute__((constructor)) static void boom(void) { *(volatile int *)0 = 1; }\nconst char *chronicle_plugin_manifest(void) { return \"{}\"; }\n").unwrap();
-        let lib = env.plugin_dir().join("libboom.so");
-        assert!(Command::new("cc").args(["-shared", "-fPIC", "-w", "-o"]).arg(&lib).arg(&src).status().unwrap().success());
-        set_mode(&lib, 0o644);
+        let boom = "__attribute__((constructor)) static void boom(void) { *(volatile int *)0 = 1; }\nconst char *chronicle_plugin_manifest(void) { return \"{}\"; }\n";
+        let lib = c_plugin(&env, "boom", boom, &[]);
         if path == "in process" {
             env.set_env("CHRONICLE_RESIDENT", "0");
         } else {

@@ -294,6 +294,28 @@ impl Env {
     }
 }
 
+/// Compiles the C plugin `source` with `cc` (extra `flags`, e.g. `-DPOLICY="open"`) into
+/// `env`'s plugin directory as `lib<name>.so`, mode 0644, as a plugin author would from the
+/// public header. Returns its path.
+pub fn c_plugin(env: &Env, name: &str, source: &str, flags: &[&str]) -> PathBuf {
+    let src = env.home().join(format!("{name}.c"));
+    std::fs::write(&src, source).expect("write C source");
+    let lib = env.plugin_dir().join(format!("lib{name}.so"));
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api/include");
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O0", "-w", "-I"])
+        .arg(include)
+        .args(flags)
+        .arg("-o")
+        .arg(&lib)
+        .arg(&src)
+        .status()
+        .expect("a C compiler (cc)");
+    assert!(status.success(), "cc {name}.c");
+    set_mode(&lib, 0o644);
+    lib
+}
+
 pub fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
