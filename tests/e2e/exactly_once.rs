@@ -460,3 +460,28 @@ fn a_full_or_read_only_data_directory_loses_nothing() {
     }
     assert_eq!(count(&env, "SELECT COUNT(*) FROM events"), sent.len() as i64);
 }
+
+#[test]
+fn a_database_locked_past_the_busy_timeout_spools_and_still_records_each_event_once() {
+    // What a host stopped in the middle of its transaction does to everyone else: the write
+    // lock is held, the others wait out their busy timeout, spool, and are ingested later.
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    assert_eq!(env.hook(&bash_event("echo before")).code, 0);
+    let holder = rusqlite::Connection::open(env.db()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut sent = vec!["echo before".to_owned()];
+    // One event: each waits out the 10 s busy timeout before it spools.
+    for i in 0..1 {
+        let m = format!("echo locked-{i}");
+        let run = env.hook(&bash_event(&m));
+        assert_eq!(run.code, 0, "{m}");
+        assert!(run.stderr.contains("kept in"), "{m}: {}", run.stderr);
+        sent.push(m);
+    }
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    assert_eq!(env.hook(&bash_event("echo after")).code, 0);
+    sent.push("echo after".into());
+    assert_exactly_once(&env, &sent, "a database locked past the busy timeout");
+}
