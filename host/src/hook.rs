@@ -259,58 +259,43 @@ impl Host {
     /// Spooled records were redacted before they were spooled; raw inputs (from a client that
     /// could not start a host) are classified and redacted here, with no plugin run.
     pub fn ingest_spool(&mut self) -> usize {
-        if !self.recorded && self.store().is_err() {
+        if self.store().is_err() {
             return 0;
         }
-        let Some(lines) = crate::spool::claim(&self.config.data_dir) else { return 0 };
+        let Some(claimed) = crate::spool::claim(&self.config.data_dir) else { return 0 };
         let mut recorded = 0;
-        for line in lines {
-            let text = |k: &str| line.get(k).and_then(Value::as_str).map(str::to_owned);
-            let why = text("spooled_because").unwrap_or_default();
-            let invocation_id = text("invocation_id");
-            let received_at_ns = line.get("received_at_ns").and_then(Value::as_i64).unwrap_or(0);
-            let mut record = match line.get("raw").and_then(Value::as_str) {
+        for line in &claimed.lines {
+            let mut record = match &line.raw {
                 Some(raw) => {
                     let input = RawInput { bytes: raw.as_bytes().to_vec(), total_bytes: raw.len() as u64, ..RawInput::default() };
                     let payload = payload::classify(&input);
-                    let text: Option<Arc<str>> = std::str::from_utf8(&input.bytes).ok().map(Arc::from);
-                    self.base_record(&payload, &input, text.as_ref(), received_at_ns, &mut Stages::default())
+                    let text: Option<Arc<str>> = Some(Arc::from(raw.as_str()));
+                    let mut record = self.base_record(&payload, &input, text.as_ref(), line.received_at_ns, &mut Stages::default());
+                    record.invocation_id = line.invocation_id.clone();
+                    record
                 }
-                None => EventRecord {
-                    kind: text("kind").unwrap_or_else(|| "event".into()),
-                    hook_event_name: text("hook_event_name"),
-                    session_id: text("session_id"),
-                    tool_name: text("tool_name"),
-                    tool_use_id: text("tool_use_id"),
-                    received_at_ns,
-                    payload: Arc::from(text("payload").unwrap_or_default()),
-                    payload_bytes: text("payload").map_or(0, |p| p.len() as u64),
-                    redacted: line.get("redacted").and_then(Value::as_bool).unwrap_or(false),
-                    truncated: line.get("truncated").and_then(Value::as_bool).unwrap_or(false),
-                    decision: text("decision").unwrap_or_else(|| "none".into()),
-                    exit_code: line.get("exit_code").and_then(Value::as_i64).unwrap_or(0) as i32,
-                    error: text("error"),
-                    ..EventRecord::default()
-                },
+                None => line.record(),
             };
-            record.invocation_id = invocation_id;
             record.faults.push(FaultRow {
                 source: "spool",
                 plugin: None,
                 path: None,
-                message: format!("recorded late from the spool: {why}"),
+                message: format!("recorded late from the spool: {}", line.spooled_because),
             });
             let stored = self.store().and_then(|s| s.record(&record).map_err(|e| e.to_string()));
             match stored {
                 Ok(_) => recorded += 1,
                 Err(e) => {
                     tracing::warn!("cannot ingest a spooled event yet: {e}");
-                    if let Err(e) = crate::spool::put_back(&self.config.data_dir, &line) {
+                    if let Err(e) = crate::spool::put_back(&self.config.data_dir, line) {
                         tracing::error!("a spooled event could not be put back: {e}");
+                        // Left in the claimed file for the next ingestion.
+                        return recorded;
                     }
                 }
             }
         }
+        claimed.done();
         recorded
     }
 

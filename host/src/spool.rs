@@ -15,8 +15,9 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::store::EventRecord;
 
@@ -36,50 +37,150 @@ pub fn fallback_path(data_dir: &Path) -> PathBuf {
     base.join(format!("chronicle-{uid}")).join(format!("spool-{:016x}.jsonl", h.finish()))
 }
 
-/// Appends the raw input of an event no host process could handle (the client found no
-/// `chronicle-host` to run). `raw` is the input as text (invalid UTF-8 replaced).
-pub fn append_raw(data_dir: &Path, invocation_id: &str, received_at_ns: i64, raw: &[u8], why: &str) -> std::io::Result<PathBuf> {
-    let line = json!({
-        "invocation_id": invocation_id,
-        "received_at_ns": received_at_ns,
-        "raw": String::from_utf8_lossy(raw),
-        "spooled_because": why,
-    });
+/// One spooled event: the record as it would have been stored, or (`raw`) the input of an event
+/// no host process could handle. The one definition of the spool's line format.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Line {
+    pub invocation_id: Option<String>,
+    pub received_at_ns: i64,
+    pub spooled_because: String,
+    /// The input as text (invalid UTF-8 replaced), classified and redacted when ingested.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    pub kind: String,
+    pub hook_event_name: Option<String>,
+    pub session_id: Option<String>,
+    pub tool_name: Option<String>,
+    pub tool_use_id: Option<String>,
+    pub redacted: bool,
+    pub truncated: bool,
+    pub decision: String,
+    pub exit_code: i32,
+    pub error: Option<String>,
+    pub payload: String,
+}
+
+impl Line {
+    /// The record a host line describes (not for `raw` lines, which need classifying).
+    pub fn record(&self) -> EventRecord {
+        EventRecord {
+            invocation_id: self.invocation_id.clone(),
+            kind: if self.kind.is_empty() { "event".into() } else { self.kind.clone() },
+            hook_event_name: self.hook_event_name.clone(),
+            session_id: self.session_id.clone(),
+            tool_name: self.tool_name.clone(),
+            tool_use_id: self.tool_use_id.clone(),
+            received_at_ns: self.received_at_ns,
+            payload_bytes: self.payload.len() as u64,
+            payload: Arc::from(self.payload.as_str()),
+            redacted: self.redacted,
+            truncated: self.truncated,
+            decision: if self.decision.is_empty() { "none".into() } else { self.decision.clone() },
+            exit_code: self.exit_code,
+            error: self.error.clone(),
+            ..EventRecord::default()
+        }
+    }
+}
+
+/// Appends one line (atomic for lines below PIPE_BUF on local filesystems; larger lines may
+/// interleave only with other spool writers, which are themselves a failure path). Says where
+/// the line went.
+pub fn append(data_dir: &Path, record: &EventRecord, why: &str) -> std::io::Result<PathBuf> {
+    let line = Line {
+        invocation_id: record.invocation_id.clone(),
+        received_at_ns: record.received_at_ns,
+        spooled_because: why.to_owned(),
+        raw: None,
+        kind: record.kind.clone(),
+        hook_event_name: record.hook_event_name.clone(),
+        session_id: record.session_id.clone(),
+        tool_name: record.tool_name.clone(),
+        tool_use_id: record.tool_use_id.clone(),
+        redacted: record.redacted,
+        truncated: record.truncated,
+        decision: record.decision.clone(),
+        exit_code: record.exit_code,
+        error: record.error.clone(),
+        payload: record.payload.to_string(),
+    };
     append_line(data_dir, &line)
 }
 
-/// Takes the spool for ingestion: renames it so that lines appended meanwhile start a new one.
-/// None when there is nothing to ingest.
-pub fn claim(data_dir: &Path) -> Option<Vec<serde_json::Value>> {
-    let mut lines = Vec::new();
-    for spool in [path(data_dir), fallback_path(data_dir)] {
-        if std::fs::metadata(&spool).map_or(true, |m| m.len() == 0) {
-            continue;
-        }
-        let claimed = spool.with_extension(format!("{}.ingesting", std::process::id()));
-        if std::fs::rename(&spool, &claimed).is_err() {
-            continue;
-        }
-        let text = std::fs::read_to_string(&claimed).unwrap_or_default();
-        let _ = std::fs::remove_file(&claimed);
-        lines.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
-    }
-    (!lines.is_empty()).then_some(lines)
+/// Appends the raw input of an event no host process could handle (the client found no
+/// `chronicle-host` to run).
+pub fn append_raw(data_dir: &Path, invocation_id: &str, received_at_ns: i64, raw: &[u8], why: &str) -> std::io::Result<PathBuf> {
+    let line = Line {
+        invocation_id: Some(invocation_id.to_owned()),
+        received_at_ns,
+        spooled_because: why.to_owned(),
+        raw: Some(String::from_utf8_lossy(raw).into_owned()),
+        ..Line::default()
+    };
+    append_line(data_dir, &line)
 }
 
-/// Lines waiting in the spool and in its fallback.
+/// Spooled lines taken for ingestion. The files they came from are removed by
+/// [`Claimed::done`], once every line is recorded or put back: a process that dies while
+/// ingesting leaves them, and the next claim takes them again (their ids keep that from
+/// recording anything twice).
+pub struct Claimed {
+    files: Vec<PathBuf>,
+    pub lines: Vec<Line>,
+}
+
+impl Claimed {
+    pub fn done(self) {
+        for f in self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// Takes the spool and its fallback for ingestion (renamed, so that lines appended meanwhile
+/// start new files), with whatever an earlier ingestion left behind. None when nothing waits.
+pub fn claim(data_dir: &Path) -> Option<Claimed> {
+    let mut claimed = Claimed { files: Vec::new(), lines: Vec::new() };
+    for spool in [path(data_dir), fallback_path(data_dir)] {
+        let (Some(dir), Some(name)) = (spool.parent(), spool.file_name().and_then(|n| n.to_str())) else { continue };
+        if std::fs::metadata(&spool).is_ok_and(|m| m.len() > 0) {
+            let _ = std::fs::rename(&spool, dir.join(format!("{name}.ingesting.{}", std::process::id())));
+        }
+        let prefix = format!("{name}.ingesting.");
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for file in entries.filter_map(Result::ok).map(|e| e.path()) {
+            if file.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)) {
+                let text = std::fs::read_to_string(&file).unwrap_or_default();
+                claimed.lines.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+                claimed.files.push(file);
+            }
+        }
+    }
+    (!claimed.files.is_empty()).then_some(claimed)
+}
+
+/// Lines waiting in the spool and in its fallback (including any being ingested).
 pub fn waiting(data_dir: &Path) -> usize {
-    [path(data_dir), fallback_path(data_dir)].iter().map(|p| std::fs::read_to_string(p).map_or(0, |s| s.lines().count())).sum()
+    let mut n = 0;
+    for spool in [path(data_dir), fallback_path(data_dir)] {
+        let (Some(dir), Some(name)) = (spool.parent(), spool.file_name().and_then(|n| n.to_str())) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for file in entries.filter_map(Result::ok).filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(name))) {
+            n += std::fs::read_to_string(file.path()).map_or(0, |s| s.lines().count());
+        }
+    }
+    n
 }
 
 /// Puts a line that could not be ingested back.
-pub fn put_back(data_dir: &Path, line: &serde_json::Value) -> std::io::Result<PathBuf> {
+pub fn put_back(data_dir: &Path, line: &Line) -> std::io::Result<PathBuf> {
     append_line(data_dir, line)
 }
 
 /// Appends to the spool, else to its fallback; says where the line went.
-fn append_line(data_dir: &Path, line: &serde_json::Value) -> std::io::Result<PathBuf> {
-    let text = format!("{line}\n");
+fn append_line(data_dir: &Path, line: &Line) -> std::io::Result<PathBuf> {
+    let text = format!("{}\n", serde_json::to_string(line).map_err(std::io::Error::other)?);
     let primary = append_to(data_dir, &path(data_dir), &text);
     let Err(first) = primary else { return Ok(path(data_dir)) };
     let fallback = fallback_path(data_dir);
@@ -102,24 +203,28 @@ fn append_to(dir: &Path, file: &Path, text: &str) -> std::io::Result<()> {
     })
 }
 
-/// Appends one line (atomic for lines below PIPE_BUF on local filesystems; larger lines may
-/// interleave only with other spool writers, which are themselves a failure path).
-pub fn append(data_dir: &Path, record: &EventRecord, why: &str) -> std::io::Result<PathBuf> {
-    let line = json!({
-        "invocation_id": record.invocation_id,
-        "kind": record.kind,
-        "hook_event_name": record.hook_event_name,
-        "session_id": record.session_id,
-        "tool_name": record.tool_name,
-        "tool_use_id": record.tool_use_id,
-        "received_at_ns": record.received_at_ns,
-        "redacted": record.redacted,
-        "truncated": record.truncated,
-        "decision": record.decision,
-        "exit_code": record.exit_code,
-        "error": record.error,
-        "payload": &*record.payload,
-        "spooled_because": why,
-    });
-    append_line(data_dir, &line)
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_claim_not_finished_is_taken_again_and_a_finished_one_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::env::set_var("XDG_RUNTIME_DIR", dir.path());
+        let record = EventRecord { invocation_id: Some("a".repeat(32)), payload: Arc::from("{}"), ..EventRecord::default() };
+        assert_eq!(append(&data, &record, "test").unwrap(), path(&data));
+        let first = claim(&data).unwrap();
+        assert_eq!(first.lines.len(), 1);
+        // The process ingesting it dies here: nothing is lost.
+        drop(first);
+        append(&data, &record, "again").unwrap();
+        let second = claim(&data).unwrap();
+        assert_eq!(second.lines.len(), 2, "the leftover and the new line");
+        assert_eq!(waiting(&data), 2);
+        second.done();
+        assert!(claim(&data).is_none());
+        assert_eq!(waiting(&data), 0);
+    }
 }
