@@ -145,7 +145,8 @@ pub fn claim(data_dir: &Path) -> Option<Claimed> {
     for spool in [path(data_dir), fallback_path(data_dir)] {
         let (Some(dir), Some(name)) = (spool.parent(), spool.file_name().and_then(|n| n.to_str())) else { continue };
         if std::fs::metadata(&spool).is_ok_and(|m| m.len() > 0) {
-            let _ = std::fs::rename(&spool, dir.join(format!("{name}.ingesting.{}", std::process::id())));
+            // Unique per claim: a leftover of this same process must not be renamed over.
+            let _ = std::fs::rename(&spool, dir.join(format!("{name}.ingesting.{}.{}", std::process::id(), crate::clock::unix_ns())));
         }
         let prefix = format!("{name}.ingesting.");
         let Ok(entries) = std::fs::read_dir(dir) else { continue };
