@@ -10,7 +10,8 @@
 //! - The server is keyed by everything that shapes an invocation: the binary file, the config
 //!   file (path, size, mtime), the environment variables the host and the built-in plugins
 //!   read ([`KEY_ENV`]) and every variable whose name starts with `CLAUDE` (what Claude Code
-//!   gives a hook: plugins see the values of the invocation they serve). A client with a different key talks to a different server (or none).
+//!   gives a hook: plugins see the values of the invocation they serve). A client with a
+//!   different key talks to a different server (or none).
 //! - The server is started by the first `chronicle hook` that finds none (that event is handled
 //!   in process) and exits after `hook.resident_idle_s` without events, when its socket is
 //!   removed, or right after an event in which a plugin hung (its thread cannot be reclaimed).

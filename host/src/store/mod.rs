@@ -459,37 +459,37 @@ enum Written {
 }
 
 fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::Result<Written> {
-    if let Some(id) = &rec.invocation_id {
-        let existing = tx.prepare_cached("SELECT id FROM events WHERE invocation_id = ?1")?.query_row([id], |r| r.get(0));
-        match existing {
-            Ok(event_id) => return Ok(Written::Already(event_id)),
-            Err(rusqlite::Error::QueryReturnedNoRows) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    tx.prepare_cached(
-        "INSERT INTO events (kind, hook_event_name, session_id, tool_name, tool_use_id, agent_id, received_at_ns,
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO events (kind, hook_event_name, session_id, tool_name, tool_use_id, agent_id, received_at_ns,
                              payload, payload_bytes, redacted, truncated, error, decision, exit_code, answer, invocation_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    )?
-    .execute(params![
-        rec.kind,
-        rec.hook_event_name,
-        rec.session_id,
-        rec.tool_name,
-        rec.tool_use_id,
-        rec.agent_id,
-        rec.received_at_ns,
-        &*rec.payload,
-        rec.payload_bytes as i64,
-        rec.redacted,
-        rec.truncated,
-        rec.error,
-        rec.decision,
-        rec.exit_code,
-        rec.answer,
-        rec.invocation_id,
-    ])?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         ON CONFLICT (invocation_id) DO NOTHING",
+        )?
+        .execute(params![
+            rec.kind,
+            rec.hook_event_name,
+            rec.session_id,
+            rec.tool_name,
+            rec.tool_use_id,
+            rec.agent_id,
+            rec.received_at_ns,
+            &*rec.payload,
+            rec.payload_bytes as i64,
+            rec.redacted,
+            rec.truncated,
+            rec.error,
+            rec.decision,
+            rec.exit_code,
+            rec.answer,
+            rec.invocation_id,
+        ])?;
+    // One statement in the usual case; only a second record of an invocation looks it up.
+    if inserted == 0 {
+        let existing =
+            tx.prepare_cached("SELECT id FROM events WHERE invocation_id = ?1")?.query_row([&rec.invocation_id], |r| r.get(0))?;
+        return Ok(Written::Already(existing));
+    }
     let event_id = tx.last_insert_rowid();
 
     if let Some(session) = &rec.session_id {
