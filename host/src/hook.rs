@@ -308,9 +308,7 @@ impl Host {
         }
         let index = self.plugin_index(&plugin::index::path(&self.config.data_dir));
         let now = crate::clock::unix_ns();
-        let benched =
-            |c: &plugin::Candidate| index.get(&*c.path.to_string_lossy()).is_some_and(|e| e.is_fresh_for(c) && e.benched(now).is_some());
-        for c in candidates.iter().filter(|c| !benched(c)) {
+        for c in candidates.iter().filter(|c| plugin::index::benched(&index, c, now).is_none()) {
             if let Err(e) = self.load(c) {
                 tracing::info!("{}: not loaded: {e}", c.path.display());
             }
@@ -634,7 +632,7 @@ impl Host {
         let mut selected: Vec<Chosen> = Vec::new();
         for c in &candidates {
             let key = c.path.to_string_lossy().into_owned();
-            let known = index.get(&key).filter(|e| e.is_fresh_for(c));
+            let known = plugin::index::fresh(&index, c);
             // Quarantined (it killed a host) or suspended (it keeps timing out): never loaded
             // or called; its failure policy answers for it below, when its manifest is known.
             let benched = known.and_then(|e| e.benched(crate::clock::unix_ns()));
@@ -897,8 +895,7 @@ impl Host {
         let mut updates = Vec::new();
         for &(i, timed_out) in calls {
             let p = &selected[i];
-            let key = p.candidate.path.to_string_lossy();
-            let before = index.get(&*key).filter(|e| e.is_fresh_for(&p.candidate));
+            let before = plugin::index::fresh(index, &p.candidate);
             let count = before.map_or(0, |e| e.timeouts_in_a_row);
             if !timed_out && count == 0 {
                 continue;
@@ -932,7 +929,7 @@ impl Host {
         let mut faults = Vec::new();
         for d in dead {
             let key = d.plugin.path.to_string_lossy().into_owned();
-            let known = index.get(&key).filter(|e| e.is_fresh_for(&d.plugin));
+            let known = plugin::index::fresh(&index, &d.plugin);
             let name = known.and_then(|e| e.info.as_ref()).map(|i| i.name.clone());
             let what = d.describe();
             if d.death == Death::Vanished {

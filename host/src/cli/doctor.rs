@@ -195,8 +195,7 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
     let now = chronicle::clock::unix_ns();
     for c in &candidates {
         // Quarantined or suspended: reported, not loaded (loading may be what crashed a host).
-        let benched = index.get(&*c.path.to_string_lossy()).filter(|e| e.is_fresh_for(c)).and_then(|e| e.benched(now));
-        if let Some(fault) = benched {
+        if let Some(fault) = chronicle::plugin::index::benched(&index, c, now) {
             let fix = "replace the file with a fixed build (that lifts it), or remove it";
             r.add(Status::Warn, "plugin", format!("{} is {}: {}; {fix}", c.path.display(), fault.kind(), fault.message()));
             continue;

@@ -72,7 +72,7 @@ fn describe(
     faults: &HashMap<String, FaultInfo>,
     index: &HashMap<String, plugin::index::IndexEntry>,
 ) -> serde_json::Value {
-    let entry = index.get(&*path.to_string_lossy()).filter(|e| plugin::Candidate::stat(path).is_some_and(|c| e.is_fresh_for(&c)));
+    let entry = plugin::Candidate::stat(path).and_then(|c| plugin::index::fresh(index, &c));
     let benched = entry.and_then(|e| e.benched(chronicle::clock::unix_ns()));
     let mut v = match (benched, refused) {
         (Some(fault), None) => {

@@ -47,6 +47,16 @@ pub fn update(file: &Path, updates: &[IndexEntry]) -> std::io::Result<()> {
     std::fs::rename(&tmp, file)
 }
 
+/// The entry that describes `c` as it is now, if the index has one.
+pub fn fresh<'a>(index: &'a HashMap<String, IndexEntry>, c: &Candidate) -> Option<&'a IndexEntry> {
+    index.get(&*c.path.to_string_lossy()).filter(|e| e.is_fresh_for(c))
+}
+
+/// Why `c` must not be loaded or called now (quarantined or suspended), if it must not.
+pub fn benched(index: &HashMap<String, IndexEntry>, c: &Candidate, now_ns: i64) -> Option<super::Fault> {
+    fresh(index, c).and_then(|e| e.benched(now_ns))
+}
+
 /// One remembered plugin file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexEntry {
