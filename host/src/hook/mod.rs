@@ -30,6 +30,12 @@ use crate::plugin::{self, index::IndexEntry, Fault, LoadedPlugin, Refusal};
 use crate::redact::Redactor;
 use crate::store::{CallRow, EventRecord, FaultRow, MetricRow, Store, StoreError, ViolationRow};
 
+mod health;
+mod ingest;
+mod truncation;
+
+use truncation::Truncation;
+
 /// Bytes of an unparseable input kept in a `parse_error` record.
 const MAX_PARSE_ERROR_BYTES: usize = 64 * 1024;
 
@@ -252,51 +258,6 @@ impl Host {
     /// Whether the last event was written to the database.
     pub fn recorded(&self) -> bool {
         self.recorded
-    }
-
-    /// Records what waits in the spool (see [`crate::spool`]), each line under its invocation id,
-    /// and says how many lines were recorded. Lines that still cannot be recorded go back.
-    /// Spooled records were redacted before they were spooled; raw inputs (from a client that
-    /// could not start a host) are classified and redacted here, with no plugin run.
-    pub fn ingest_spool(&mut self) -> usize {
-        if self.store().is_err() {
-            return 0;
-        }
-        let Some(claimed) = crate::spool::claim(&self.config.data_dir) else { return 0 };
-        let mut recorded = 0;
-        for line in &claimed.lines {
-            let mut record = match &line.raw {
-                Some(raw) => {
-                    let input = RawInput { bytes: raw.as_bytes().to_vec(), total_bytes: raw.len() as u64, ..RawInput::default() };
-                    let payload = payload::classify(&input);
-                    let text: Option<Arc<str>> = Some(Arc::from(raw.as_str()));
-                    let mut record = self.base_record(&payload, &input, text.as_ref(), line.received_at_ns, &mut Stages::default());
-                    record.invocation_id = line.invocation_id.clone();
-                    record
-                }
-                None => line.record(),
-            };
-            record.faults.push(FaultRow {
-                source: "spool",
-                plugin: None,
-                path: None,
-                message: format!("recorded late from the spool: {}", line.spooled_because),
-            });
-            let stored = self.store().and_then(|s| s.record(&record).map_err(|e| e.to_string()));
-            match stored {
-                Ok(_) => recorded += 1,
-                Err(e) => {
-                    tracing::warn!("cannot ingest a spooled event yet: {e}");
-                    if let Err(e) = crate::spool::put_back(&self.config.data_dir, line) {
-                        tracing::error!("a spooled event could not be put back: {e}");
-                        // Left in the claimed file for the next ingestion.
-                        return recorded;
-                    }
-                }
-            }
-        }
-        claimed.done();
-        recorded
     }
 
     /// Loads every plugin file now (not calling it) and opens the store: a resident host does
@@ -887,73 +848,6 @@ impl Host {
         self.merge(spec, event.top, opinions, stages)
     }
 
-    /// Counts timeouts in a row per plugin file in the index and suspends a plugin that reached
-    /// `[hook] suspend_after_timeouts`; a call that did not time out resets its count. Writes
-    /// the index only when a count changed.
-    fn track_timeouts(&self, index: &HashMap<String, IndexEntry>, index_file: &Path, selected: &[Chosen], calls: &[(usize, bool)]) {
-        let limit = self.config.file.hook.suspend_after_timeouts;
-        let mut updates = Vec::new();
-        for &(i, timed_out) in calls {
-            let p = &selected[i];
-            let before = plugin::index::fresh(index, &p.candidate);
-            let count = before.map_or(0, |e| e.timeouts_in_a_row);
-            if !timed_out && count == 0 {
-                continue;
-            }
-            let mut entry = before.cloned().unwrap_or_else(|| IndexEntry::for_candidate(&p.candidate, Some(p.info.clone()), None));
-            entry.timeouts_in_a_row = if timed_out { count + 1 } else { 0 };
-            entry.suspended_until_ns = (limit > 0 && entry.timeouts_in_a_row >= limit)
-                .then(|| crate::clock::unix_ns() + self.config.file.hook.suspend_s as i64 * 1_000_000_000);
-            updates.push(entry);
-        }
-        if !updates.is_empty() {
-            if let Err(e) = plugin::index::update(index_file, &updates) {
-                tracing::warn!("cannot update the plugin index {}: {e}", index_file.display());
-            }
-        }
-    }
-
-    /// Finds host processes that died inside plugin code (their in-flight markers, see
-    /// [`plugin::inflight`]), quarantines each plugin that killed one, and returns the faults to
-    /// record with the event being handled now. A process killed from outside while a plugin
-    /// ran is reported, not blamed on the plugin.
-    pub fn attribute_crashes(&mut self) -> Vec<FaultRow> {
-        use plugin::inflight::{claim_dead, Death};
-        let dead = claim_dead(&self.config.data_dir);
-        if dead.is_empty() {
-            return Vec::new();
-        }
-        let index_file = plugin::index::path(&self.config.data_dir);
-        let index = plugin::index::load(&index_file);
-        let mut updates = Vec::new();
-        let mut faults = Vec::new();
-        for d in dead {
-            let key = d.plugin.path.to_string_lossy().into_owned();
-            let known = plugin::index::fresh(&index, &d.plugin);
-            let name = known.and_then(|e| e.info.as_ref()).map(|i| i.name.clone());
-            let what = d.describe();
-            if d.death == Death::Vanished {
-                let message = format!("the host process was killed from outside while a plugin {what}; not quarantined");
-                faults.push(FaultRow { source: "host", plugin: name, path: Some(key), message });
-                continue;
-            }
-            let mut entry = known.cloned().unwrap_or_else(|| IndexEntry::for_candidate(&d.plugin, None, None));
-            let at = crate::store::read::rfc3339(crate::clock::unix_ns());
-            entry.quarantined = Some(format!("it {what}; quarantined at {at} until its file changes"));
-            updates.push(entry);
-            faults.push(FaultRow {
-                source: "plugin_call",
-                plugin: name,
-                path: Some(key),
-                message: format!("crash: it {what}; quarantined until its file changes"),
-            });
-        }
-        if let Err(e) = plugin::index::update(&index_file, &updates) {
-            tracing::warn!("cannot quarantine in {}: {e}", index_file.display());
-        }
-        faults
-    }
-
     /// Merges opinions into the answer, after applying the unattended-mode rule
     /// ([`answer::deny_unattended_asks`], unless `[hook] unattended_ask = "ask"`).
     fn merge(&self, spec: &EventSpec, top: &Value, mut opinions: Vec<Opinion>, stages: &mut Stages) -> Answer {
@@ -1012,35 +906,6 @@ impl Host {
         let calls = record.calls.clone();
         finish_measurements(record, &stage_list, &calls, &thresholds, rss_at_start, origin);
         store.record(record).map_err(|e: StoreError| e.to_string())
-    }
-}
-
-/// An event cut at `hook.max_input_bytes`: what arrived is known, the rest is not.
-struct Truncation<'a> {
-    /// The top-level field the cut fell in (its members that arrived whole are in the value).
-    incomplete_field: Option<&'a str>,
-    total_bytes: u64,
-    cap: usize,
-}
-
-impl Truncation<'_> {
-    fn visible(&self, top: &Value, pointer: &str) -> bool {
-        payload::visible_in_truncated(top, self.incomplete_field, pointer)
-    }
-
-    /// What `info` reads that did not arrive, or None when everything it reads did. A plugin
-    /// says what it reads through its cache key (JSON pointers); one that declares none could
-    /// read anything.
-    fn unseen(&self, top: &Value, info: &plugin::PluginInfo, tool_event: bool) -> Option<String> {
-        let size = format!("the event is {} bytes, over hook.max_input_bytes ({})", self.total_bytes, self.cap);
-        let cut = self.incomplete_field.map(|f| format!(" and was cut inside `{f}`")).unwrap_or_default();
-        let pointers: Vec<&str> = info.cache_key.iter().map(String::as_str).filter(|k| k.starts_with('/')).collect();
-        if pointers.is_empty() {
-            return Some(format!("{size}{cut}; the plugin declares no cache key, so what it reads is unknown"));
-        }
-        let tool = tool_event.then_some("/tool_name");
-        let missing: Vec<&str> = tool.into_iter().chain(pointers).filter(|p| !self.visible(top, p)).collect();
-        (!missing.is_empty()).then(|| format!("{size}{cut}; {} did not arrive whole", missing.join(", ")))
     }
 }
 
