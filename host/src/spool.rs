@@ -140,11 +140,18 @@ impl Claimed {
 
 /// Takes the spool and its fallback for ingestion (renamed, so that lines appended meanwhile
 /// start new files), with whatever an earlier ingestion left behind. None when nothing waits.
-pub fn claim(data_dir: &Path) -> Option<Claimed> {
+/// `thorough`: also look for leftovers when no new line waits (a directory listing; after each
+/// event only a `stat` of the two files is paid, and leftovers wait for a new line, a resident
+/// host's start or `chronicle spool ingest`).
+pub fn claim(data_dir: &Path, thorough: bool) -> Option<Claimed> {
     let mut claimed = Claimed { files: Vec::new(), lines: Vec::new() };
     for spool in [path(data_dir), fallback_path(data_dir)] {
         let (Some(dir), Some(name)) = (spool.parent(), spool.file_name().and_then(|n| n.to_str())) else { continue };
-        if std::fs::metadata(&spool).is_ok_and(|m| m.len() > 0) {
+        let new = std::fs::metadata(&spool).is_ok_and(|m| m.len() > 0);
+        if !new && !thorough {
+            continue;
+        }
+        if new {
             // Unique per claim: a leftover of this same process must not be renamed over.
             let _ = std::fs::rename(&spool, dir.join(format!("{name}.ingesting.{}.{}", std::process::id(), crate::clock::unix_ns())));
         }
@@ -216,16 +223,16 @@ mod tests {
         std::env::set_var("XDG_RUNTIME_DIR", dir.path());
         let record = EventRecord { invocation_id: Some("a".repeat(32)), payload: Arc::from("{}"), ..EventRecord::default() };
         assert_eq!(append(&data, &record, "test").unwrap(), path(&data));
-        let first = claim(&data).unwrap();
+        let first = claim(&data, false).unwrap();
         assert_eq!(first.lines.len(), 1);
         // The process ingesting it dies here: nothing is lost.
         drop(first);
         append(&data, &record, "again").unwrap();
-        let second = claim(&data).unwrap();
+        let second = claim(&data, false).unwrap();
         assert_eq!(second.lines.len(), 2, "the leftover and the new line");
         assert_eq!(waiting(&data), 2);
         second.done();
-        assert!(claim(&data).is_none());
+        assert!(claim(&data, true).is_none());
         assert_eq!(waiting(&data), 0);
     }
 }

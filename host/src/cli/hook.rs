@@ -147,7 +147,7 @@ fn in_process(
     // The database works again: what an earlier event had to spool goes in now (a stat when
     // there is none; this answer waits for it only when there is).
     if host.recorded() {
-        host.ingest_spool();
+        host.ingest_spool(false);
     }
     reply(|b| host.write_answer(b), &answer)
 }

@@ -384,7 +384,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let spool = chronicle::spool::path(&config.data_dir);
             let data_dir = config.data_dir.clone();
             let mut host = chronicle::hook::Host::new(config);
-            let recorded = host.ingest_spool();
+            let recorded = host.ingest_spool(true);
             let left = chronicle::spool::waiting(&data_dir);
             show::out(&format!("ingested {recorded} event(s) from {}; {left} left\n", spool.display()))?;
             Ok(if left == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -13,11 +13,12 @@ impl Host {
     /// and says how many lines were recorded. Lines that still cannot be recorded go back.
     /// Spooled records were redacted before they were spooled; raw inputs (from a client that
     /// could not start a host) are classified and redacted here, with no plugin run.
-    pub fn ingest_spool(&mut self) -> usize {
+    /// `thorough`: also take what an interrupted ingestion left (see [`crate::spool::claim`]).
+    pub fn ingest_spool(&mut self, thorough: bool) -> usize {
         if self.store().is_err() {
             return 0;
         }
-        let Some(claimed) = crate::spool::claim(&self.config.data_dir) else { return 0 };
+        let Some(claimed) = crate::spool::claim(&self.config.data_dir, thorough) else { return 0 };
         let mut recorded = 0;
         for line in &claimed.lines {
             let mut record = match &line.raw {

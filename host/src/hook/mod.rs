@@ -275,14 +275,14 @@ impl Host {
             }
         }
         let _ = self.store();
-        self.ingest_spool();
+        self.ingest_spool(true);
     }
 
     /// Work that can wait until the answer is out (a resident host calls this after each
     /// answer): the store's log is checkpointed on a background thread instead of in `record`.
     pub fn upkeep(&mut self) {
         if self.recorded {
-            self.ingest_spool();
+            self.ingest_spool(false);
         }
         if let Some(Ok(store)) = self.store.as_mut() {
             store.enforce_wal_bound();
