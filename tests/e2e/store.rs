@@ -144,3 +144,41 @@ fn hook_processes_keep_the_write_ahead_log_bounded() {
     assert!(wal < 2 << 20, "eight 400 KB events left a {wal}-byte log");
     assert_eq!(env.count("SELECT count(*) FROM events"), 8);
 }
+
+/// Claude Code is a ~200 MiB process: `ru_maxrss` survives `exec`, so a hook that reads it
+/// reports its parent's peak. Run under a parent holding 300 MiB, on both paths, the recorded
+/// figures must be Chronicle's own.
+#[test]
+fn peak_memory_is_the_hook_s_own_under_a_large_parent() {
+    for resident in [false, true] {
+        let mut env = Env::with_plugins(&["fixture_echo"]);
+        env.set_env("CHRONICLE_RESIDENT", if resident { "1" } else { "0" });
+        let parent = "import subprocess, sys\n\
+                      held = b'\\x01' * (300 << 20)\n\
+                      for _ in range(3):\n    subprocess.run(sys.argv[1:], input=b'{\"session_id\":\"s\",\"hook_event_name\":\"Stop\"}', check=True)\n";
+        let hook = env.command(&["hook"]);
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg("-c").arg(parent).arg(hook.get_program()).arg("hook");
+        for (k, v) in hook.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let status = cmd.status().expect("python3 runs");
+        assert!(status.success());
+        let peaks: Vec<f64> = env
+            .query("SELECT value, name FROM metrics WHERE name IN ('process.peak_rss_mb', 'resident.peak_rss_mb')")
+            .iter()
+            .map(|r| r[0].parse().unwrap())
+            .collect();
+        assert!(peaks.len() >= 3, "{peaks:?}");
+        assert!(
+            peaks.iter().all(|&mb| mb < 100.0),
+            "resident {resident}: a parent's 300 MiB leaked into {peaks:?}: {:?}",
+            env.query("SELECT name, value FROM metrics WHERE name LIKE '%rss%'")
+        );
+        let growth = env.count("SELECT count(*) FROM violations WHERE metric = 'memory.growth'");
+        assert_eq!(growth, 0, "no memory-growth violation is invented from the parent's peak");
+    }
+}

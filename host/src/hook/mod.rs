@@ -216,7 +216,7 @@ impl Host {
         faults: Vec<FaultRow>,
     ) -> Reply {
         if matches!(origin, Origin::Client { .. }) {
-            self.rss_at_start = crate::clock::peak_rss_bytes();
+            self.rss_at_start = crate::clock::rusage_max_rss_bytes();
         }
         let handled = self.handle(input, received_at_ns, stages);
         let mut record = handled.record;
@@ -972,7 +972,11 @@ fn finish_measurements(
         violate(record, "memory.growth", &c.plugin, mb, t.memory_growth_mb);
     }
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
-    let rss = crate::clock::peak_rss_bytes();
+    let rss = match origin {
+        // Once per event in the resident host, which the client started: `ru_maxrss` is its own.
+        Origin::Client { .. } => crate::clock::rusage_max_rss_bytes(),
+        _ => crate::clock::peak_rss_bytes(),
+    };
     let growth = mib(rss.saturating_sub(rss_at_start));
     violate(record, "memory.growth", "host", growth, t.memory_growth_mb);
     record.insert_threshold_ms = Some(t.database_operation_ms);
