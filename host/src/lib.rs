@@ -24,5 +24,6 @@ pub mod redact;
 pub mod report;
 pub mod resident;
 pub mod settings;
+pub mod shutdown;
 pub mod spool;
 pub mod store;

@@ -485,3 +485,47 @@ fn a_database_locked_past_the_busy_timeout_spools_and_still_records_each_event_o
     sent.push("echo after".into());
     assert_exactly_once(&env, &sent, "a database locked past the busy timeout");
 }
+
+/// Claude Code ends a `-p` session by sending SIGTERM to the process group of every async hook
+/// still running, a few ms after starting it, often while a large Stop event is still being
+/// written. The hook must finish handing the event over: recorded once, complete, on both paths.
+#[test]
+fn sigterm_to_the_hook_s_process_group_mid_event_loses_nothing() {
+    use std::os::unix::process::CommandExt;
+    for resident in [true, false] {
+        let mut env = Env::with_plugins(&["fixture_echo"]);
+        env.set_env("CHRONICLE_RESIDENT", if resident { "1" } else { "0" });
+        if resident {
+            env.start_resident();
+        }
+        let mut sent = Vec::new();
+        for (i, at) in [Duration::from_millis(0), Duration::from_millis(5), Duration::from_millis(30)].into_iter().enumerate() {
+            let marker = format!("final-message-{i}");
+            let message = format!("{marker} {}", "x".repeat(5 << 20));
+            let payload = serde_json::json!({"session_id": "s", "hook_event_name": "Stop", "last_assistant_message": message});
+            let bytes = serde_json::to_vec(&payload).unwrap();
+            let mut child =
+                env.command(&["hook"]).process_group(0).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+            let pgid = child.id() as i32;
+            let mut pipe = child.stdin.take().unwrap();
+            let (head, tail) = bytes.split_at(bytes.len() / 2);
+            pipe.write_all(head).unwrap();
+            std::thread::sleep(at);
+            // SAFETY: signalling the process group this test started.
+            unsafe { libc::kill(-pgid, libc::SIGTERM) };
+            pipe.write_all(tail).unwrap();
+            drop(pipe);
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "resident {resident}: {}", String::from_utf8_lossy(&out.stderr));
+            sent.push(marker);
+        }
+        let stored: Vec<(String, i64)> = env
+            .query("SELECT substr(json_extract(payload, '$.last_assistant_message'), 1, 15), length(payload) FROM events ORDER BY id")
+            .into_iter()
+            .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+            .collect();
+        let markers: Vec<&str> = stored.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(markers, sent.iter().map(String::as_str).collect::<Vec<_>>(), "resident {resident}: each once, in order");
+        assert!(stored.iter().all(|(_, len)| *len > 5 << 20), "resident {resident}: complete payloads");
+    }
+}

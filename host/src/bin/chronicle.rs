@@ -55,6 +55,7 @@ fn host_hook(extra: &[String], stdin: Option<std::fs::File>) -> ! {
 
 fn hook() -> ! {
     let received_at_ns = chronicle::clock::unix_ns();
+    chronicle::shutdown::finish_on_sigterm();
     let config_file = match client_config_file() {
         Ok(f) => f,
         Err(()) => host_hook(&[], None),

@@ -45,6 +45,7 @@ impl Mode {
 }
 
 pub fn run(mode: Mode) -> ! {
+    chronicle::shutdown::finish_on_sigterm();
     let received_at_ns = match &mode {
         Mode::Handover(h) => h.received_at_ns,
         _ => chronicle::clock::unix_ns(),
