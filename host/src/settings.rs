@@ -140,6 +140,14 @@ pub fn is_ours(handler: &Value) -> bool {
 /// pairs with it. Registered only when a plugin names the event in its manifest.
 pub const REPLACES_BUILTIN: &[&str] = &["WorktreeCreate", "WorktreeRemove"];
 
+/// Events registered without `async` even when no plugin answers them, because `async` would not
+/// be true of them (measured with Claude Code 2.1.332, tests/e2e/claude_code.rs):
+/// MessageDisplay is waited for all the same; Stop, StopFailure and SessionEnd come as a `-p`
+/// session ends, when Claude Code SIGTERMs the async hooks still running and reports each as
+/// `cancelled` in its log. Chronicle's hook finishes its handover anyway (see
+/// `chronicle::shutdown`), but a hook that returns in ~1 ms costs nothing to wait for.
+pub const NEVER_ASYNC: &[&str] = &["MessageDisplay", "Stop", "StopFailure", "SessionEnd"];
+
 /// What `install` registers, and what it leaves out and why.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -149,7 +157,7 @@ pub struct Plan {
 
 /// The registrations for the installed plugins: every event, except those in
 /// [`REPLACES_BUILTIN`] that no plugin names (`named`); `async` where no plugin can answer
-/// (`answerable`), so Claude Code does not wait for a mere recording.
+/// (`answerable`), so Claude Code does not wait for a mere recording, except [`NEVER_ASYNC`].
 pub fn plan(answerable: &std::collections::BTreeSet<String>, named: &std::collections::BTreeSet<String>) -> Plan {
     let mut regs = Vec::new();
     let mut skipped = Vec::new();
@@ -160,7 +168,7 @@ pub fn plan(answerable: &std::collections::BTreeSet<String>, named: &std::collec
         }
         regs.push(Registration {
             event: spec,
-            is_async: !answerable.contains(spec.name),
+            is_async: !answerable.contains(spec.name) && !NEVER_ASYNC.contains(&spec.name),
             timeout_secs: if spec.name == "SessionEnd" { 2 } else { 30 },
         });
     }

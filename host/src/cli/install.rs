@@ -226,6 +226,13 @@ pub fn install(config: &Config, project: bool, explicit: Option<PathBuf>, dry_ru
         if dry_run { "would be" } else { "are" },
         asyncs.join(", ")
     ));
+    let waited: Vec<&str> = plan.regs.iter().filter(|r| !r.is_async && !answerable.contains(r.event.name)).map(|r| r.event.name).collect();
+    if !waited.is_empty() {
+        out.push_str(&format!(
+            "waited for although no plugin answers them: {} (Claude Code waits for MessageDisplay anyway, and cancels async hooks still running when a session ends)\n",
+            waited.join(", ")
+        ));
+    }
     for (event, why) in &plan.skipped {
         out.push_str(&format!("not registered: {event}: {why}\n"));
     }
