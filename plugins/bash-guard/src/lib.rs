@@ -9,7 +9,7 @@
 //! guard itself faults, the host denies the command rather than letting it through unchecked.
 //!
 //! Config (`[plugins.bash-guard]`): `allowed_paths` (directories where recursive deletes are
-//! fine besides the project and /tmp), `protected_branches` (default `["main", "master"]`).
+//! fine besides the project; shared temporary directories such as /tmp are not), `protected_branches` (default `["main", "master"]`).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -16,7 +16,8 @@ pub struct Context<'a> {
     pub cwd: &'a str,
     pub project: &'a str,
     pub home: &'a str,
-    /// Extra directories where recursive deletes are fine (besides the project and /tmp).
+    /// Extra directories where recursive deletes are fine (besides the project). Shared temporary
+    /// directories are not among the defaults: they hold other sessions' and users' files.
     pub allowed_paths: &'a [String],
     pub protected_branches: &'a [String],
 }
@@ -236,12 +237,21 @@ fn describe(target: &str, ctx: &Context) -> Option<&'static str> {
         // `rm -rf $DIR/` deletes / when DIR is unset; without the value we cannot tell.
         return None;
     }
-    let safe = is_within(&n, ctx.project)
-        || (is_within(&n, "/tmp") && n != "/tmp")
-        || (is_within(&n, "/var/tmp") && n != "/var/tmp")
-        || ctx.allowed_paths.iter().any(|a| is_within(&n, &normalize(a, ctx.cwd, ctx.home)));
-    (!safe).then_some("a path outside the project")
+    let safe = is_within(&n, ctx.project) || ctx.allowed_paths.iter().any(|a| is_within(&n, &normalize(a, ctx.cwd, ctx.home)));
+    if safe {
+        return None;
+    }
+    // Under bypassPermissions nobody sees the command: `rm -rf /tmp/<someone's dir>` ran.
+    if SHARED_TEMP.iter().any(|t| is_within(&n, t)) {
+        return Some(
+            "a shared temporary directory (other sessions' and users' files live there; add a scratch directory to allowed_paths)",
+        );
+    }
+    Some("a path outside the project")
 }
+
+/// Temporary directories every session and user shares.
+const SHARED_TEMP: &[&str] = &["/tmp", "/var/tmp", "/dev/shm"];
 
 fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
     for target in &s.redirects_out {
@@ -426,10 +436,34 @@ pub fn check(command: &str, ctx: &Context) -> Option<Verdict> {
     if is_fork_bomb(command) {
         verdicts.push(Verdict::Deny("this is a fork bomb: it would exhaust the machine's processes; refused".into()));
     }
+    // `cd /tmp && rm -r x` deletes /tmp/x: a `cd` moves where the later commands' relative
+    // paths point. A target that cannot be known here (`cd "$DIR"`) leaves it where it was.
+    let mut cwd = ctx.cwd.to_owned();
     for p in crate::shell::parse(command) {
-        check_pipeline(&p, ctx, &mut verdicts);
+        check_pipeline(&p, &Context { cwd: &cwd, ..*ctx }, &mut verdicts);
+        if let [only] = p.as_slice() {
+            if let Some(dir) = cd_target(only, ctx.home) {
+                cwd = normalize(&dir, &cwd, ctx.home);
+            }
+        }
     }
     verdicts.iter().find(|v| matches!(v, Verdict::Deny(_))).or_else(|| verdicts.first()).cloned()
+}
+
+/// Where a `cd`/`pushd` on its own moves to, if that can be known without running anything.
+fn cd_target(s: &Simple, home: &str) -> Option<String> {
+    let words = strip_wrappers(&s.words);
+    if !matches!(words.first().map(|w| program_name(w)), Some("cd" | "pushd")) {
+        return None;
+    }
+    let Some(dir) = words[1..].iter().find(|w| !w.starts_with('-') || w.as_str() == "-") else { return Some(home.to_owned()) };
+    let dir = match dir.as_str() {
+        "-" => return None,
+        "~" => home.to_owned(),
+        d if d.contains('$') || d.contains('`') || d.contains('*') => return None,
+        d => d.to_owned(),
+    };
+    Some(dir)
 }
 
 fn is_fork_bomb(command: &str) -> bool {
