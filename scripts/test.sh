@@ -12,6 +12,8 @@ if ! command -v chromium >/dev/null 2>&1; then
         echo "chromium is missing: install Debian's chromium package (the report test needs it)" >&2
     fi
 fi
+# The real Claude Code client (pinned in tests/claude-code.version), for tests/e2e/claude_code.rs.
+scripts/claude-code.sh
 # Formatting is part of the test: rustfmt.toml sets the width.
 cargo fmt --all -- --check
 cargo build --workspace --locked

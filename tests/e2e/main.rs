@@ -4,6 +4,7 @@
 mod adversarial;
 mod authoring;
 mod boundary;
+mod claude_code;
 mod cli;
 mod concurrency;
 mod containment;

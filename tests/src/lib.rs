@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod claude_code;
+pub mod fake_api;
+
 /// `target/<profile>`, where cargo put the binary and the plugin libraries.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -269,29 +272,34 @@ impl Env {
 
     /// Rows of an SQL query against the store, as strings.
     pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
-        let conn = rusqlite::Connection::open(self.db()).expect("open db");
-        let mut stmt = conn.prepare(sql).expect("prepare");
-        let n = stmt.column_count();
-        stmt.query_map([], |r| {
-            (0..n)
-                .map(|i| {
-                    Ok(match r.get_ref(i)? {
-                        rusqlite::types::ValueRef::Null => "NULL".into(),
-                        rusqlite::types::ValueRef::Integer(x) => x.to_string(),
-                        rusqlite::types::ValueRef::Real(x) => x.to_string(),
-                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
-                    })
-                })
-                .collect()
-        })
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+        query_db(&self.db(), sql)
     }
 
     pub fn count(&self, sql: &str) -> i64 {
         self.query(sql)[0][0].parse().expect("a count")
     }
+}
+
+/// Rows of an SQL query against the database at `db`, every column as text (NULL as "NULL").
+pub fn query_db(db: &Path, sql: &str) -> Vec<Vec<String>> {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                Ok(match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null => "NULL".into(),
+                    rusqlite::types::ValueRef::Integer(x) => x.to_string(),
+                    rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+                })
+            })
+            .collect()
+    })
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("rows")
 }
 
 /// Compiles the C plugin `source` with `cc` (extra `flags`, e.g. `-DPOLICY="open"`) into
