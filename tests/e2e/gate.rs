@@ -2,7 +2,7 @@
 
 use chronicle_e2e::{plugin_lib, Env};
 
-/// The CI gate's noise band (scripts/gate.sh).
+/// The noise band of the gate's stored-baseline mode (scripts/gate.sh).
 const GATE_BAND: &str = "20";
 const RUNS: usize = 40;
 

@@ -73,12 +73,15 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     Ok(p)
 }
 
-/// A private home with the built-in plugins (and any extra plugin directory's libraries).
-fn bench_home(config: &Config, extra_plugins: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
+/// A private home with the built-in plugins (from `builtins`, else where `demo` finds them) and
+/// any extra plugin directory's libraries.
+fn bench_home(config: &Config, builtins: Option<PathBuf>, extra_plugins: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
     let home = tempfile::Builder::new().prefix("chronicle-bench-").tempdir()?;
     let plugins = home.path().join("plugins");
     chronicle::store::create_private_dir(&plugins)?;
-    let source = builtin_plugin_source(config).context("the built-in plugins are not built: `cargo build --release --workspace`")?;
+    let source = builtins
+        .or_else(|| builtin_plugin_source(config))
+        .context("the built-in plugins are not built: `cargo build --release --workspace`")?;
     for l in BUILTIN_LIBS {
         std::fs::copy(source.join(lib_file(l)), plugins.join(lib_file(l)))?;
     }
@@ -122,7 +125,7 @@ pub fn measure(config: &Config, o: &BenchOptions) -> anyhow::Result<SampleSet> {
         None => sibling(chronicle::resident::CLIENT_BIN)?,
     };
     let cat = PathBuf::from("cat");
-    let home = bench_home(config, o.extra_plugins.as_deref())?;
+    let home = bench_home(config, None, o.extra_plugins.as_deref())?;
     let events = bench_events();
     let warmup = 3;
     let bar = if o.quiet { None } else { progress((o.runs + warmup) as u64) };
@@ -370,6 +373,12 @@ pub fn compare_cmd(
     Ok(exit_for(&report))
 }
 
+/// The directory of `bin` when every built-in plugin was built beside it.
+fn builtins_beside(bin: &Path) -> Option<PathBuf> {
+    let dir = bin.parent()?;
+    BUILTIN_LIBS.iter().all(|l| dir.join(lib_file(l)).exists()).then(|| dir.to_path_buf())
+}
+
 /// Interleaved A/B: the two builds alternate (in a random order within each pair) on the same
 /// events, each with its own home; samples pair by round.
 pub struct AbOptions<'a> {
@@ -387,7 +396,9 @@ pub fn ab(config: &Config, old: &Path, new: &Path, o: &AbOptions, settings: &Set
             bail!("{} is not a file", b.display());
         }
     }
-    let (home_a, home_b) = (bench_home(config, None)?, bench_home(config, candidate_plugins)?);
+    // Each build brings its own built-in plugins, the ones built beside its binary: a plugin
+    // that got slower is part of what is compared.
+    let (home_a, home_b) = (bench_home(config, builtins_beside(old), None)?, bench_home(config, builtins_beside(new), candidate_plugins)?);
     let events = bench_events();
     let (mut base, mut cand) = (SampleSet::default(), SampleSet::default());
     let mut rng = Rng::new(0xab);
