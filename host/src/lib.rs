@@ -6,6 +6,9 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+/// The version and the commit it was built from, as `chronicle --version` prints it.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CHRONICLE_COMMIT"), ")");
+
 pub mod answer;
 pub mod cache;
 pub mod clock;

@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand};
 use chronicle::config::Config;
 
 #[derive(Parser)]
-#[command(name = "chronicle", version, about = "A fast hook host for Claude Code", long_about = None)]
+#[command(name = "chronicle", version = chronicle::VERSION, about = "A fast hook host for Claude Code", long_about = None)]
 #[command(after_help = "Claude Code runs `chronicle hook` for every hook event; see README.md.")]
 pub struct Cli {
     /// Config file (default: $CHRONICLE_CONFIG, $CHRONICLE_HOME/config.toml or the XDG config dir)
@@ -350,7 +350,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         return doctor::run(config);
     }
     if let Command::Uninstall { target } = cli.command {
-        return install::uninstall(target.project, target.settings, target.dry_run);
+        // Even with a broken config file: where the binaries are comes from the environment then.
+        let data_dir = Config::load(cli.config.as_deref()).map(|c| c.data_dir).or_else(|_| Config::data_dir_from_env()).ok();
+        return install::uninstall(data_dir.as_deref(), target.project, target.settings, target.dry_run);
     }
     let config = load_config(cli.config.as_deref())?;
     if matches!(cli.command, Command::Serve) {
