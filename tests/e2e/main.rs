@@ -13,6 +13,7 @@ mod exactly_once;
 mod gate;
 mod guards;
 mod merge;
+mod packaging;
 mod plugin_faults;
 mod report;
 mod resident;

@@ -24,15 +24,14 @@ pub fn lib_file(name: &str) -> String {
     format!("{}{name}.{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_EXTENSION)
 }
 
-/// Where the built-in plugins are: the user's plugin directory when installed there, else
-/// beside this executable (a `cargo build` puts them in the same target directory).
+/// Where the built-in plugins are: this build's own (beside this executable, as `cargo build`
+/// leaves them, or in `../lib/chronicle/plugins`, as the release tarball does), else the user's
+/// plugin directory when `install` put them there. This build's first: installing a newer
+/// build must copy its plugins, not find the old ones already installed.
 pub fn builtin_plugin_source(config: &Config) -> Option<PathBuf> {
-    let installed = config.user_plugin_dir();
-    if BUILTIN_LIBS.iter().all(|l| installed.join(lib_file(l)).exists()) {
-        return Some(installed);
-    }
     let exe_dir = std::env::current_exe().ok()?.parent()?.to_path_buf();
-    BUILTIN_LIBS.iter().all(|l| exe_dir.join(lib_file(l)).exists()).then_some(exe_dir)
+    let packaged = exe_dir.join("../lib/chronicle/plugins");
+    [exe_dir, packaged, config.user_plugin_dir()].into_iter().find(|dir| BUILTIN_LIBS.iter().all(|l| dir.join(lib_file(l)).exists()))
 }
 
 fn copy_plugins(from: &Path, to: &Path) -> anyhow::Result<()> {

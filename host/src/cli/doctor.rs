@@ -181,6 +181,8 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
         }
     }
 
+    client_check(&mut r, &config);
+
     let quiet = chronicle::output::Output::divert().ok();
     for dir in &config.plugin_dirs {
         if !dir.exists() {
@@ -268,6 +270,68 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
 }
 
 /// Both binaries in place, and whether a resident host serves this configuration.
+/// The client the settings register: the copy `install` owns, the fast (static) build, and the
+/// same version as this binary.
+fn client_check(r: &mut Report, config: &Config) {
+    let mut commands: Vec<PathBuf> = Vec::new();
+    for project in [false, true] {
+        let Ok(path) = super::install::settings_path(project, None) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(v) = chronicle::settings::parse(&text, &path.display().to_string()) else { continue };
+        for group in v["hooks"].as_object().into_iter().flat_map(|h| h.values()).filter_map(|g| g.as_array()).flatten() {
+            for h in group["hooks"].as_array().into_iter().flatten().filter(|h| chronicle::settings::is_ours(h)) {
+                let cmd = PathBuf::from(h["command"].as_str().unwrap_or("").split_whitespace().next().unwrap_or(""));
+                if cmd.is_file() && !commands.contains(&cmd) {
+                    commands.push(cmd);
+                }
+            }
+        }
+    }
+    let owned = super::install::bin_dir(&config.data_dir);
+    for cmd in commands {
+        let mut problems = Vec::new();
+        if cmd.parent() != Some(owned.as_path()) {
+            problems.push(format!(
+                "it is not the copy `chronicle install` keeps in {} (a `cargo clean` or a rebuild changes it under running sessions)",
+                owned.display()
+            ));
+        }
+        if dynamically_linked(&cmd) {
+            problems.push("it is dynamically linked: every event pays ~0.25 ms for the loader (build with `cargo build --release` on Linux/glibc, which links it statically)".to_owned());
+        }
+        let version =
+            std::process::Command::new(&cmd).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        let ours = format!("chronicle {}", chronicle::VERSION);
+        match version.as_deref() {
+            Some(v) if v == ours => {}
+            Some(v) => problems.push(format!(
+                "it is {} while this binary is {ours}; run `chronicle install` from the build you mean to use",
+                if v.is_empty() { "unrunnable" } else { v }
+            )),
+            None => problems.push("it does not run".to_owned()),
+        }
+        if problems.is_empty() {
+            r.add(Status::Ok, "client", format!("{} ({ours}, static)", cmd.display()));
+        } else {
+            r.add(Status::Warn, "client", format!("{}: {}; run `chronicle install`", cmd.display(), problems.join("; ")));
+        }
+    }
+}
+
+/// Whether an ELF executable asks for a dynamic loader (has a PT_INTERP program header).
+fn dynamically_linked(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else { return false };
+    let u16_at = |o: usize| bytes.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u32_at = |o: usize| bytes.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let u64_at = |o: usize| bytes.get(o..o + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+    // 64-bit little-endian ELF only (what Chronicle builds on Linux); anything else: unknown.
+    if bytes.get(..6) != Some(&[0x7f, b'E', b'L', b'F', 2, 1][..]) {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else { return false };
+    (0..phnum).any(|i| u32_at(phoff as usize + i * phentsize) == Some(3))
+}
+
 fn resident_check(r: &mut Report, config: &Config) {
     use chronicle::resident::{self, Endpoint, CLIENT_BIN, HOST_BIN};
     for bin in [CLIENT_BIN, HOST_BIN] {

@@ -188,6 +188,44 @@ fn install_plugins(config: &Config, dry_run: bool, out: &mut String) -> anyhow::
     Ok(())
 }
 
+/// Where `install` puts the binaries it registers: owned by Chronicle, not the build tree, so
+/// that `cargo clean` or a rebuild never turns the guards off or swaps files under a session.
+pub fn bin_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("bin")
+}
+
+/// Copies `chronicle` and `chronicle-host` from beside this binary into [`bin_dir`] (each by
+/// write-then-rename: a running hook keeps the file it started from, a new one gets a complete
+/// file) and returns the client to register.
+fn install_binaries(config: &Config, dry_run: bool, out: &mut String) -> anyhow::Result<PathBuf> {
+    use chronicle::resident::{sibling, CLIENT_BIN, HOST_BIN};
+    let dest = bin_dir(&config.data_dir);
+    let client = sibling(CLIENT_BIN);
+    let source = client
+        .canonicalize()
+        .with_context(|| format!("{} is missing: install `chronicle` and `chronicle-host` side by side", client.display()))?;
+    let source_dir = source.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dest.canonicalize().is_ok_and(|d| d == source_dir) {
+        return Ok(source);
+    }
+    if !dry_run {
+        chronicle::store::create_private_dir(&dest)?;
+    }
+    for name in [CLIENT_BIN, HOST_BIN] {
+        let from = source_dir.join(name);
+        let to = dest.join(name);
+        let new = std::fs::read(&from).with_context(|| format!("cannot read {}", from.display()))?;
+        if std::fs::read(&to).is_ok_and(|old| old == new) {
+            continue;
+        }
+        if !dry_run {
+            atomic_write(&to, &new, Some(0o755))?;
+        }
+        out.push_str(&format!("{} {}\n", if dry_run { "would install" } else { "installed" }, to.display()));
+    }
+    Ok(dest.join(CLIENT_BIN))
+}
+
 pub fn install(config: &Config, project: bool, explicit: Option<PathBuf>, dry_run: bool, no_plugins: bool) -> anyhow::Result<ExitCode> {
     let path = settings_path(project, explicit)?;
     let (old_text, old) = read_settings(&path)?;
@@ -195,11 +233,8 @@ pub fn install(config: &Config, project: bool, explicit: Option<PathBuf>, dry_ru
     if !no_plugins {
         install_plugins(config, dry_run, &mut out)?;
     }
-    // Claude Code runs the small client; it needs chronicle-host beside it.
-    let exe = chronicle::resident::sibling(chronicle::resident::CLIENT_BIN);
-    let exe = exe
-        .canonicalize()
-        .with_context(|| format!("{} is missing: install `chronicle` and `chronicle-host` side by side", exe.display()))?;
+    // Claude Code runs the small client, from a copy Chronicle owns, with chronicle-host beside it.
+    let exe = install_binaries(config, dry_run, &mut out)?;
     // The dry run must show what install writes: count the built-ins it is about to copy.
     let extra = if no_plugins || !dry_run { Vec::new() } else { builtin_files(config) };
     let (answerable, named) = plugin_subscriptions(config, &extra);
@@ -240,10 +275,15 @@ pub fn install(config: &Config, project: bool, explicit: Option<PathBuf>, dry_ru
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn uninstall(project: bool, explicit: Option<PathBuf>, dry_run: bool) -> anyhow::Result<ExitCode> {
+/// `data_dir`: where `install` put the binaries (None: the configuration cannot say).
+pub fn uninstall(data_dir: Option<&Path>, project: bool, explicit: Option<PathBuf>, dry_run: bool) -> anyhow::Result<ExitCode> {
     let path = settings_path(project, explicit)?;
+    let binaries = match data_dir {
+        Some(d) => remove_binaries(d, &path, project, dry_run)?,
+        None => String::new(),
+    };
     if !path.exists() {
-        super::show::out(&format!("{}: nothing to remove (no such file)\n", path.display()))?;
+        super::show::out(&format!("{binaries}{}: nothing to remove (no such file)\n", path.display()))?;
         return Ok(ExitCode::SUCCESS);
     }
     let (old_text, old) = read_settings(&path)?;
@@ -260,6 +300,34 @@ pub fn uninstall(project: bool, explicit: Option<PathBuf>, dry_run: bool) -> any
             backup.map(|b| format!("; backup: {}", b.display())).unwrap_or_default()
         )
     };
-    super::show::out(&out)?;
+    super::show::out(&format!("{binaries}{out}"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the binaries `install` copied, unless the other settings file (user or project) still
+/// registers them. Says what it did.
+fn remove_binaries(data_dir: &Path, path: &Path, project: bool, dry_run: bool) -> anyhow::Result<String> {
+    use chronicle::resident::{CLIENT_BIN, HOST_BIN};
+    let dir = bin_dir(data_dir);
+    let client = dir.join(CLIENT_BIN);
+    if !client.exists() {
+        return Ok(String::new());
+    }
+    let other = settings_path(!project, None).ok().filter(|o| o != path);
+    let still_used = other.and_then(|o| std::fs::read_to_string(o).ok()).is_some_and(|t| t.contains(&*client.to_string_lossy()));
+    if still_used {
+        return Ok(format!("kept {} (the {} settings still register it)\n", dir.display(), if project { "user" } else { "project" }));
+    }
+    if !dry_run {
+        for name in [CLIENT_BIN, HOST_BIN] {
+            let f = dir.join(name);
+            if let Err(e) = std::fs::remove_file(&f) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(e).with_context(|| format!("cannot remove {}", f.display()));
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(&dir);
+    }
+    Ok(format!("{} {}\n", if dry_run { "would remove" } else { "removed" }, dir.display()))
 }
