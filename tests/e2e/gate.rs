@@ -163,3 +163,61 @@ fn interleaved_ab_pairs_its_samples_and_saves_them_for_reanalysis() {
         );
     }
 }
+
+/// A plugin that busy-waits `SPIN_US` µs on every Bash PreToolUse (a C plugin, built out of tree
+/// from the public header, as a third party would).
+const SPIN_C: &str = r#"
+#include <stdlib.h>
+#include <time.h>
+const char *chronicle_plugin_manifest(void) {
+    return "{\"name\":\"c-slow\",\"version\":\"1\",\"abi_version\":1,\"events\":[\"PreToolUse\"],\"tool_matcher\":\"Bash\"}";
+}
+int chronicle_plugin_init(const char *config, size_t len) { (void)config; (void)len; return 0; }
+char *chronicle_plugin_handle(const char *event, size_t len) {
+    (void)event; (void)len;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    do { clock_gettime(CLOCK_MONOTONIC, &b); } while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 < SPIN_US);
+    return NULL;
+}
+void chronicle_plugin_free(char *p) { free(p); }
+"#;
+
+/// The plugin guide's CI recipe (plugin-api/README.md), its Gate step run as written: an
+/// author's plugin made 20 % slower fails it, naming the plugin's own call time.
+#[test]
+fn the_plugin_authors_recipe_catches_their_plugin_made_20_percent_slower() {
+    let env = Env::new();
+    let work = tempfile::tempdir().unwrap();
+    for (dir, spin) in [("old-plugin", 400), ("new-plugin", 480)] {
+        let lib = chronicle_e2e::c_plugin(&env, "c_slow", SPIN_C, &[&format!("-DSPIN_US={spin}")]);
+        std::fs::create_dir_all(work.path().join(dir)).unwrap();
+        std::fs::rename(&lib, work.path().join(dir).join("libc_slow.so")).unwrap();
+    }
+    std::fs::create_dir(work.path().join("perf")).unwrap();
+    let events: Vec<String> =
+        ["ls -la", "git status", "cargo test"].iter().map(|c| String::from_utf8(chronicle_e2e::bash_event(c)).unwrap()).collect();
+    std::fs::write(work.path().join("perf/events.jsonl"), events.join("\n")).unwrap();
+
+    let guide = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api/README.md")).unwrap();
+    let step = guide.lines().map(str::trim).find(|l| l.starts_with("chronicle regress ab")).expect("the recipe's Gate step");
+    // Fewer rounds than a CI job would use: a 20 % slowdown of the plugin shows at 30.
+    let step = step.replace("--runs 100", "--runs 30");
+    let summary = work.path().join("summary.md");
+    let path = format!("{}:{}", chronicle_e2e::target_dir().display(), std::env::var("PATH").unwrap_or_default());
+    let harness = env.command(&[]);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&step)
+        .current_dir(work.path())
+        .env("PATH", path)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .envs(harness.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
+        .output()
+        .unwrap();
+    let table = std::fs::read_to_string(&summary).unwrap_or_default();
+    assert_eq!(out.status.code(), Some(1), "the gate fails: {table}\n{}", String::from_utf8_lossy(&out.stderr));
+    let row = table.lines().find(|l| l.contains("plugin.c-slow")).unwrap_or_else(|| panic!("no plugin row: {table}"));
+    assert!(row.contains("regressed"), "{table}");
+    eprintln!("{table}");
+}

@@ -73,17 +73,26 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     Ok(p)
 }
 
-/// A private home with the built-in plugins (from `builtins`, else where `demo` finds them) and
-/// any extra plugin directory's libraries.
-fn bench_home(config: &Config, builtins: Option<PathBuf>, extra_plugins: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
+/// Which built-in plugins a bench home gets.
+enum Builtins {
+    /// None: only the plugins given are measured.
+    Left,
+    /// From this directory, else where `demo` finds them.
+    From(Option<PathBuf>),
+}
+
+/// A private home with the built-in plugins and any extra plugin directory's libraries.
+fn bench_home(config: &Config, builtins: Builtins, extra_plugins: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
     let home = tempfile::Builder::new().prefix("chronicle-bench-").tempdir()?;
     let plugins = home.path().join("plugins");
     chronicle::store::create_private_dir(&plugins)?;
-    let source = builtins
-        .or_else(|| builtin_plugin_source(config))
-        .context("the built-in plugins are not built: `cargo build --release --workspace`")?;
-    for l in BUILTIN_LIBS {
-        std::fs::copy(source.join(lib_file(l)), plugins.join(lib_file(l)))?;
+    if let Builtins::From(dir) = builtins {
+        let source = dir
+            .or_else(|| builtin_plugin_source(config))
+            .context("the built-in plugins are not built: `cargo build --release --workspace`")?;
+        for l in BUILTIN_LIBS {
+            std::fs::copy(source.join(lib_file(l)), plugins.join(lib_file(l)))?;
+        }
     }
     if let Some(dir) = extra_plugins {
         for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
@@ -125,7 +134,7 @@ pub fn measure(config: &Config, o: &BenchOptions) -> anyhow::Result<SampleSet> {
         None => sibling(chronicle::resident::CLIENT_BIN)?,
     };
     let cat = PathBuf::from("cat");
-    let home = bench_home(config, None, o.extra_plugins.as_deref())?;
+    let home = bench_home(config, Builtins::From(None), o.extra_plugins.as_deref())?;
     let events = bench_events();
     let warmup = 3;
     let bar = if o.quiet { None } else { progress((o.runs + warmup) as u64) };
@@ -373,6 +382,48 @@ pub fn compare_cmd(
     Ok(exit_for(&report))
 }
 
+/// The `n`-th successful call of each plugin recorded in a bench home: (plugin, n, wall ns).
+fn plugin_calls(home: &Path) -> anyhow::Result<Vec<(String, u64, f64)>> {
+    let Ok(store) = chronicle::store::Store::open_existing(&home.join("chronicle.db")) else { return Ok(Vec::new()) };
+    let mut seen: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for row in store.query_json("SELECT plugin, wall_ns FROM plugin_calls WHERE status = 'ok' ORDER BY id", &[])? {
+        if let (Some(p), Some(ns)) = (row["plugin"].as_str(), row["wall_ns"].as_f64()) {
+            let n = seen.entry(p.to_owned()).or_default();
+            out.push((p.to_owned(), *n, ns));
+            *n += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Scenarios from a JSON-lines file of hook events, named `hook.<event>[.<tool>]` (a second
+/// event of the same kind gets `.2`, and so on).
+pub fn events_from_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut kinds: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}:{}: not a JSON hook event", path.display(), i + 1))?;
+        let Some(event) = v["hook_event_name"].as_str() else {
+            bail!("{}:{}: no \"hook_event_name\"", path.display(), i + 1);
+        };
+        let base = match v["tool_name"].as_str() {
+            Some(tool) => format!("hook.{event}.{tool}"),
+            None => format!("hook.{event}"),
+        };
+        let seen = kinds.entry(base.clone()).or_default();
+        *seen += 1;
+        let name = if *seen == 1 { base } else { format!("{base}.{seen}") };
+        out.push((name, line.to_owned()));
+    }
+    if out.is_empty() {
+        bail!("{}: no events", path.display());
+    }
+    Ok(out)
+}
+
 /// The directory of `bin` when every built-in plugin was built beside it.
 fn builtins_beside(bin: &Path) -> Option<PathBuf> {
     let dir = bin.parent()?;
@@ -383,14 +434,19 @@ fn builtins_beside(bin: &Path) -> Option<PathBuf> {
 /// events, each with its own home; samples pair by round.
 pub struct AbOptions<'a> {
     pub runs: usize,
+    pub baseline_plugins: Option<&'a Path>,
     pub candidate_plugins: Option<&'a Path>,
+    /// JSON lines to replay instead of the built-in scenarios.
+    pub events: Option<&'a Path>,
+    /// Whether both sides get their build's built-in plugins.
+    pub builtins: bool,
     /// Prefix of the two sample files to write.
     pub out: Option<&'a Path>,
     pub html: Option<&'a Path>,
 }
 
 pub fn ab(config: &Config, old: &Path, new: &Path, o: &AbOptions, settings: &Settings, style: Style) -> anyhow::Result<ExitCode> {
-    let (runs, candidate_plugins, html) = (o.runs, o.candidate_plugins, o.html);
+    let (runs, html) = (o.runs, o.html);
     for b in [old, new] {
         if !b.is_file() {
             bail!("{} is not a file", b.display());
@@ -398,8 +454,13 @@ pub fn ab(config: &Config, old: &Path, new: &Path, o: &AbOptions, settings: &Set
     }
     // Each build brings its own built-in plugins, the ones built beside its binary: a plugin
     // that got slower is part of what is compared.
-    let (home_a, home_b) = (bench_home(config, builtins_beside(old), None)?, bench_home(config, builtins_beside(new), candidate_plugins)?);
-    let events = bench_events();
+    let builtins = |bin: &Path| if o.builtins { Builtins::From(builtins_beside(bin)) } else { Builtins::Left };
+    let home_a = bench_home(config, builtins(old), o.baseline_plugins)?;
+    let home_b = bench_home(config, builtins(new), o.candidate_plugins)?;
+    let events = match o.events {
+        Some(file) => events_from_file(file)?,
+        None => bench_events(),
+    };
     let (mut base, mut cand) = (SampleSet::default(), SampleSet::default());
     let mut rng = Rng::new(0xab);
     let warmup = 3;
@@ -432,6 +493,12 @@ pub fn ab(config: &Config, old: &Path, new: &Path, o: &AbOptions, settings: &Set
     }
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    // Each plugin's own call time, paired by call: both sides saw the same events in the same order.
+    for (set, home) in [(&mut base, &home_a), (&mut cand, &home_b)] {
+        for (plugin, k, ns) in plugin_calls(home.path())? {
+            set.push(&format!("plugin.{plugin}"), ns, Some(k));
+        }
     }
     if let Some(prefix) = o.out {
         for (set, side) in [(&base, "baseline"), (&cand, "candidate")] {

@@ -228,15 +228,27 @@ enum RegressCommand {
     ///
     /// Example: chronicle regress ab --baseline-bin old/chronicle --candidate-bin target/release/chronicle --runs 100
     Ab {
+        /// The baseline build's client (default: this build's)
         #[arg(long, value_name = "PATH")]
-        baseline_bin: PathBuf,
+        baseline_bin: Option<PathBuf>,
+        /// The candidate build's client (default: this build's)
         #[arg(long, value_name = "PATH")]
-        candidate_bin: PathBuf,
+        candidate_bin: Option<PathBuf>,
         #[arg(long, default_value_t = 100)]
         runs: usize,
-        /// Extra plugins installed for the candidate only (e.g. to measure a plugin's cost)
+        /// Plugins installed for the baseline only (a plugin's old build)
+        #[arg(long, value_name = "DIR")]
+        baseline_plugins: Option<PathBuf>,
+        /// Plugins installed for the candidate only (a plugin's new build, or one to measure the cost of)
         #[arg(long, value_name = "DIR")]
         candidate_plugins: Option<PathBuf>,
+        /// The events to replay, as JSON lines (one hook event per line, like
+        /// tests/corpus/session.jsonl), instead of the built-in scenarios
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+        /// Leave the built-in plugins out of both sides: only the plugins given are measured
+        #[arg(long)]
+        no_builtins: bool,
         /// Also write the samples, paired by `iteration`: the baseline's to FILE.baseline.json,
         /// the candidate's to FILE.candidate.json (re-analyse with `regress compare`)
         #[arg(long, value_name = "FILE")]
@@ -395,10 +407,29 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { runs, out, csv, binary, extra_plugins } => {
             bench::bench(&config, bench::BenchOptions { runs, out, csv, binary, extra_plugins, quiet: false })
         }
-        Command::Regress(RegressCommand::Ab { baseline_bin, candidate_bin, runs, candidate_plugins, out, gate }) => {
-            let o =
-                bench::AbOptions { runs, candidate_plugins: candidate_plugins.as_deref(), out: out.as_deref(), html: gate.html.as_deref() };
-            bench::ab(&config, &baseline_bin, &candidate_bin, &o, &gate.settings(), gate.style())
+        Command::Regress(RegressCommand::Ab {
+            baseline_bin,
+            candidate_bin,
+            runs,
+            baseline_plugins,
+            candidate_plugins,
+            events,
+            no_builtins,
+            out,
+            gate,
+        }) => {
+            let this_build = || chronicle::resident::sibling(chronicle::resident::CLIENT_BIN);
+            let (old, new) = (baseline_bin.unwrap_or_else(this_build), candidate_bin.unwrap_or_else(this_build));
+            let o = bench::AbOptions {
+                runs,
+                baseline_plugins: baseline_plugins.as_deref(),
+                candidate_plugins: candidate_plugins.as_deref(),
+                events: events.as_deref(),
+                builtins: !no_builtins,
+                out: out.as_deref(),
+                html: gate.html.as_deref(),
+            };
+            bench::ab(&config, &old, &new, &o, &gate.settings(), gate.style())
         }
         Command::Regress(RegressCommand::Save { name, from }) => bench::save(&config, &name, &from),
         Command::Regress(RegressCommand::Compare { baseline, candidate, scenario, gate }) => {
