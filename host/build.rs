@@ -3,10 +3,16 @@
 //! - `chronicle-host` links as a non-PIE binary on Linux: a position-independent executable pays
 //!   for its dynamic relocations (and the pages they dirty) at every start, and it starts once
 //!   per event it handles in process. Plugins stay PIC.
-//! - `chronicle`, the client, is relinked statically by `scripts/build.sh` (`crt-static`):
-//!   stable cargo cannot scope that flag to one binary, and a workspace-wide one refuses to
-//!   build the plugins (cdylibs). `-static` as a link argument alone is not enough either: rustc
-//!   still links libgcc_s and libc dynamically (the result segfaults at start).
+//! - `chronicle`, the client Claude Code starts for every event, links statically on
+//!   Linux/glibc: the dynamic loader costs more than everything else it does (~0.25 ms a
+//!   start). Every ordinary build does it (`cargo build --release`, `cargo install`), not only
+//!   `scripts/build.sh`. Stable cargo cannot give one binary `crt-static` (workspace-wide it
+//!   refuses the plugin cdylibs), and `-static` alone is not enough: rustc still asks for
+//!   `-lgcc_s -lc …` after `-Bdynamic` (the result segfaults at start). So the client's link
+//!   line also gets a directory, searched before the system's, where each of those names is a
+//!   linker script for the static archive (`libgcc_s.so` → `libgcc_eh.a`, `libc.so` →
+//!   `libc.a`, …): what `crt-static` links, chosen per binary. Without the archives (no
+//!   `libc6-dev`), the client stays dynamic and the build says so.
 //! - `CHRONICLE_COMMIT`: the commit built from (`git` at build time; the variable of the same
 //!   name when building from a tarball), for `chronicle --version` and `doctor`.
 use std::path::Path;
@@ -14,13 +20,65 @@ use std::process::Command;
 
 fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os == "linux" {
         println!("cargo:rustc-link-arg-bin=chronicle-host=-no-pie");
+        if env == "gnu" {
+            static_client();
+        }
     }
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CHRONICLE_COMMIT");
     let commit = std::env::var("CHRONICLE_COMMIT").ok().filter(|c| !c.is_empty()).or_else(git_commit).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=CHRONICLE_COMMIT={commit}");
+}
+
+/// The libraries rustc links a glibc binary against, and the archive each stands for.
+const STATIC_FOR: &[(&str, &[&str])] = &[
+    ("gcc_s", &["libgcc_eh.a", "libgcc.a"]),
+    ("c", &["libc.a", "libgcc_eh.a", "libgcc.a"]),
+    ("m", &["libm.a"]),
+    ("rt", &["librt.a"]),
+    ("pthread", &["libpthread.a"]),
+    ("dl", &["libdl.a"]),
+    ("util", &["libutil.a"]),
+];
+
+fn static_client() {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let find = |archive: &str| -> Option<String> {
+        let out = Command::new(&cc).arg(format!("-print-file-name={archive}")).output().ok()?;
+        let path = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+        // Not found: cc echoes the bare name back.
+        (Path::new(&path).is_absolute() && Path::new(&path).is_file()).then_some(path)
+    };
+    let Ok(out_dir) = std::env::var("OUT_DIR") else { return };
+    let dir = Path::new(&out_dir).join("static-client");
+    let mut scripts = Vec::new();
+    for (name, archives) in STATIC_FOR {
+        let mut paths = Vec::new();
+        for a in *archives {
+            match find(a) {
+                Some(p) => paths.push(p),
+                None => {
+                    println!("cargo:warning=no {a}: the `chronicle` client is linked dynamically (~0.25 ms more per event; install glibc's static libraries, e.g. libc6-dev)");
+                    return;
+                }
+            }
+        }
+        scripts.push((format!("lib{name}.so"), format!("GROUP ( {} )\n", paths.join(" "))));
+    }
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    for (file, text) in scripts {
+        if std::fs::write(dir.join(file), text).is_err() {
+            return;
+        }
+    }
+    println!("cargo:rustc-link-arg-bin=chronicle=-static");
+    println!("cargo:rustc-link-arg-bin=chronicle=-no-pie");
+    println!("cargo:rustc-link-arg-bin=chronicle=-L{}", dir.display());
 }
 
 /// The checkout's HEAD commit (12 hex digits), watching the files that move it.

@@ -138,6 +138,19 @@ fn doctor_says_when_the_registered_client_is_another_build() {
     assert!(line.contains("0.0.1") && line.contains("not the copy"), "{doctor}");
 }
 
+/// An ordinary `cargo build` (this test's own build) gives the fast client on Linux/glibc: no
+/// dynamic loader to run at every event.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_client_of_a_plain_cargo_build_is_static() {
+    let bytes = std::fs::read(chronicle_e2e::chronicle_bin()).unwrap();
+    assert_eq!(&bytes[..6], &[0x7f, b'E', b'L', b'F', 2, 1], "a 64-bit little-endian ELF file");
+    let at = |o: usize, n: usize| bytes[o..o + n].iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)) as usize;
+    let (phoff, phentsize, phnum) = (at(0x20, 8), at(0x36, 2), at(0x38, 2));
+    let interp = (0..phnum).any(|i| at(phoff + i * phentsize, 4) == 3);
+    assert!(!interp, "the client asks for a dynamic loader (PT_INTERP): every event pays for it");
+}
+
 #[test]
 fn version_names_the_commit() {
     let user = User::new();
