@@ -234,3 +234,35 @@ fn the_release_tarball_installs_and_runs_an_event() {
     assert!(stdout.contains("\"permissionDecision\":\"deny\""), "{stdout}");
     assert_eq!(user.count("SELECT count(*) FROM events"), 1);
 }
+
+/// A database written by a newer Chronicle: this build refuses it, and doctor says what to do.
+#[test]
+fn doctor_refuses_a_database_from_a_newer_chronicle_with_the_fix() {
+    let env = chronicle_e2e::Env::new();
+    env.hook(&bash_event("ls"));
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    conn.pragma_update(None, "user_version", version + 1).unwrap();
+    drop(conn);
+    let doctor = env.run(&["doctor"]);
+    let line = doctor.stdout.lines().find(|l| l.contains("database")).unwrap_or_default().to_owned();
+    assert!(line.contains("newer than this chronicle") && line.contains("upgrade chronicle"), "{}", doctor.stdout);
+    assert_ne!(doctor.code, 0);
+}
+
+/// Client and host are one build (they speak a private protocol): doctor names a host of
+/// another version beside the registered client.
+#[test]
+fn doctor_says_when_the_host_beside_the_client_is_another_build() {
+    let user = User::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let tree = build_tree(scratch.path(), "a");
+    assert_eq!(user.run(&tree.join("chronicle"), &["install"]).0, 0);
+    let host = user.data_dir().join("bin/chronicle-host");
+    std::fs::remove_file(&host).unwrap();
+    std::fs::write(&host, "#!/bin/sh\necho chronicle 9.9.9 '(commit 999999999999)'\n").unwrap();
+    set_mode(&host, 0o755);
+    let (_, doctor, _) = user.run(&tree.join("chronicle"), &["doctor"]);
+    let line = doctor.lines().find(|l| l.contains("client")).unwrap_or_default().to_owned();
+    assert!(line.contains("chronicle-host beside it is chronicle 9.9.9"), "{doctor}");
+}

@@ -31,6 +31,11 @@ fn main() {
     if args.len() == 1 && args[0] == "hook" {
         hook();
     }
+    // The client's own version (`chronicle-host --version` is the host's): doctor compares them.
+    if args.len() == 1 && (args[0] == "--version" || args[0] == "-V") {
+        println!("chronicle {}", chronicle::VERSION);
+        std::process::exit(0);
+    }
     exec_host(&args, None);
 }
 

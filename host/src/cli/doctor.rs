@@ -299,16 +299,28 @@ fn client_check(r: &mut Report, config: &Config) {
         if dynamically_linked(&cmd) {
             problems.push("it is dynamically linked: every event pays ~0.25 ms for the loader (build with `cargo build --release` on Linux/glibc, which links it statically)".to_owned());
         }
-        let version =
-            std::process::Command::new(&cmd).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        let version_of = |bin: &Path| {
+            std::process::Command::new(bin).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        };
         let ours = format!("chronicle {}", chronicle::VERSION);
-        match version.as_deref() {
+        match version_of(&cmd).as_deref() {
             Some(v) if v == ours => {}
             Some(v) => problems.push(format!(
                 "it is {} while this binary is {ours}; run `chronicle install` from the build you mean to use",
                 if v.is_empty() { "unrunnable" } else { v }
             )),
             None => problems.push("it does not run".to_owned()),
+        }
+        // The host beside it must be the same build: the two speak a private protocol.
+        let host = cmd.with_file_name(chronicle::resident::HOST_BIN);
+        match version_of(&host) {
+            Some(v) if v == ours => {}
+            Some(v) => problems.push(format!(
+                "the {} beside it is {}",
+                chronicle::resident::HOST_BIN,
+                if v.is_empty() { "unrunnable" } else { &v }
+            )),
+            None => problems.push(format!("there is no runnable {} beside it", chronicle::resident::HOST_BIN)),
         }
         if problems.is_empty() {
             r.add(Status::Ok, "client", format!("{} ({ours}, static)", cmd.display()));
