@@ -266,3 +266,21 @@ fn doctor_says_when_the_host_beside_the_client_is_another_build() {
     let line = doctor.lines().find(|l| l.contains("client")).unwrap_or_default().to_owned();
     assert!(line.contains("chronicle-host beside it is chronicle 9.9.9"), "{doctor}");
 }
+
+/// A registered client that needs the dynamic loader (a plain build on a machine without glibc's
+/// static archives) works but is slower: doctor says so.
+#[test]
+fn doctor_says_when_the_registered_client_is_dynamically_linked() {
+    let user = User::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let tree = build_tree(scratch.path(), "a");
+    assert_eq!(user.run(&tree.join("chronicle"), &["install"]).0, 0);
+    // chronicle-host is a dynamically linked build of the same version that answers --version.
+    let client = user.data_dir().join("bin/chronicle");
+    std::fs::remove_file(&client).unwrap();
+    std::fs::copy(user.data_dir().join("bin/chronicle-host"), &client).unwrap();
+    let (_, doctor, _) = user.run(&tree.join("chronicle"), &["doctor"]);
+    let line = doctor.lines().find(|l| l.contains("client")).unwrap_or_default().to_owned();
+    assert!(line.contains("dynamically linked"), "{doctor}");
+    assert!(!line.contains("not the copy"), "{doctor}");
+}

@@ -173,18 +173,22 @@ fn install_plugins(config: &Config, dry_run: bool, out: &mut String) -> anyhow::
         chronicle::store::create_private_dir(&dest)?;
     }
     for lib in BUILTIN_LIBS {
-        let from = source.join(lib_file(lib));
-        let to = dest.join(lib_file(lib));
-        let new = std::fs::read(&from).with_context(|| format!("cannot read {}", from.display()))?;
-        if std::fs::read(&to).is_ok_and(|old| old == new) {
-            continue;
-        }
-        if !dry_run {
-            // Never overwrite a library in place: a running hook may have it mapped.
-            atomic_write(&to, &new, Some(0o644))?;
-        }
-        out.push_str(&format!("{} plugin {}\n", if dry_run { "would install" } else { "installed" }, to.display()));
+        copy_in(&source.join(lib_file(lib)), &dest.join(lib_file(lib)), 0o644, dry_run, "plugin ", out)?;
     }
+    Ok(())
+}
+
+/// Copies `from` to `to` unless it holds the same bytes, by write-then-rename: never in place,
+/// since a running hook may have the old file mapped or be about to exec it. Says what it did.
+fn copy_in(from: &Path, to: &Path, mode: u32, dry_run: bool, what: &str, out: &mut String) -> anyhow::Result<()> {
+    let new = std::fs::read(from).with_context(|| format!("cannot read {}", from.display()))?;
+    if std::fs::read(to).is_ok_and(|old| old == new) {
+        return Ok(());
+    }
+    if !dry_run {
+        atomic_write(to, &new, Some(mode))?;
+    }
+    out.push_str(&format!("{} {what}{}\n", if dry_run { "would install" } else { "installed" }, to.display()));
     Ok(())
 }
 
@@ -212,16 +216,7 @@ fn install_binaries(config: &Config, dry_run: bool, out: &mut String) -> anyhow:
         chronicle::store::create_private_dir(&dest)?;
     }
     for name in [CLIENT_BIN, HOST_BIN] {
-        let from = source_dir.join(name);
-        let to = dest.join(name);
-        let new = std::fs::read(&from).with_context(|| format!("cannot read {}", from.display()))?;
-        if std::fs::read(&to).is_ok_and(|old| old == new) {
-            continue;
-        }
-        if !dry_run {
-            atomic_write(&to, &new, Some(0o755))?;
-        }
-        out.push_str(&format!("{} {}\n", if dry_run { "would install" } else { "installed" }, to.display()));
+        copy_in(&source_dir.join(name), &dest.join(name), 0o755, dry_run, "", out)?;
     }
     Ok(dest.join(CLIENT_BIN))
 }
