@@ -49,6 +49,8 @@ fn the_gate_fails_on_a_real_injected_slowdown_and_names_the_scenario() {
         "ab",
         "--candidate-plugins",
         busy.to_str().unwrap(),
+        "--scenario",
+        "hook.",
         "--runs",
         runs.as_str(),
         "--out",
@@ -82,8 +84,9 @@ fn the_gate_fails_on_a_real_injected_slowdown_and_names_the_scenario() {
     ]);
     let html = std::fs::read_to_string(&plot).unwrap();
     assert!(html.contains("data-scenario=\"hook.PreToolUse.Bash\"") && html.contains("data-regressed=\"true\""));
-    let hook_scenarios =
-        report["scenarios"].as_array().unwrap().iter().filter(|s| s["name"].as_str().unwrap().starts_with("hook.")).count();
+    // The gate decides on the whole hook only (`--scenario hook.`), as scripts/gate.sh does.
+    let hook_scenarios = report["scenarios"].as_array().unwrap().len();
+    assert!(report["scenarios"].as_array().unwrap().iter().all(|s| s["name"].as_str().unwrap().starts_with("hook.")), "{report}");
     assert_eq!(html.matches("class=\"base\"").count(), RUNS * hook_scenarios, "one dot per baseline sample");
     assert_eq!(html.matches("class=\"cand\"").count(), RUNS * hook_scenarios);
 

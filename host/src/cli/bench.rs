@@ -440,6 +440,8 @@ pub struct AbOptions<'a> {
     pub events: Option<&'a Path>,
     /// Whether both sides get their build's built-in plugins.
     pub builtins: bool,
+    /// Decide only on scenarios with these prefixes (all when empty).
+    pub scenarios: &'a [String],
     /// Prefix of the two sample files to write.
     pub out: Option<&'a Path>,
     pub html: Option<&'a Path>,
@@ -507,7 +509,11 @@ pub fn ab(config: &Config, old: &Path, new: &Path, o: &AbOptions, settings: &Set
             std::fs::write(&path, set.to_json()).with_context(|| format!("cannot write {}", Path::new(&path).display()))?;
         }
     }
+    let (base, cand) = (filter(&base, o.scenarios), filter(&cand, o.scenarios));
     let report = compare(&base, &cand, settings);
+    if report.scenarios.is_empty() {
+        bail!("no scenario starts with {}", o.scenarios.join(" or "));
+    }
     write_plot(html, &report, &base, &cand)?;
     super::show::out(&render(&report, style))?;
     Ok(exit_for(&report))

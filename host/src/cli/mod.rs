@@ -249,6 +249,10 @@ enum RegressCommand {
         /// Leave the built-in plugins out of both sides: only the plugins given are measured
         #[arg(long)]
         no_builtins: bool,
+        /// Decide only on scenarios starting with this prefix (repeatable), e.g. hook. (the
+        /// samples written with --out keep every scenario)
+        #[arg(long, value_name = "PREFIX")]
+        scenario: Vec<String>,
         /// Also write the samples, paired by `iteration`: the baseline's to FILE.baseline.json,
         /// the candidate's to FILE.candidate.json (re-analyse with `regress compare`)
         #[arg(long, value_name = "FILE")]
@@ -415,6 +419,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             candidate_plugins,
             events,
             no_builtins,
+            scenario,
             out,
             gate,
         }) => {
@@ -426,6 +431,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 candidate_plugins: candidate_plugins.as_deref(),
                 events: events.as_deref(),
                 builtins: !no_builtins,
+                scenarios: &scenario,
                 out: out.as_deref(),
                 html: gate.html.as_deref(),
             };
