@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    if args.first().is_some_and(|a| a == "hook") {
+    // `hook --help` is a question for clap, like any other command's.
+    let help = args.get(1).is_some_and(|a| a == "--help" || a == "-h");
+    if args.first().is_some_and(|a| a == "hook") && !help {
         // Exits the process itself: abandoned plugin threads must not keep it alive.
         match cli::hook::Mode::parse(&args[1..]) {
             Some(mode) => cli::hook::run(mode),

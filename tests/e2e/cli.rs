@@ -207,3 +207,19 @@ fn demo_replays_the_bundled_session_and_reports() {
         assert!(run.stdout.contains(want), "missing {want:?} in\n{}", run.stdout);
     }
 }
+
+#[test]
+fn hook_help_completions_and_the_man_page_are_there_for_the_asking() {
+    let env = Env::new();
+    let help = env.run(&["hook", "--help"]);
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert!(help.stdout.contains("Handle one hook event from stdin"), "{}", help.stdout);
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef chronicle"), ("fish", "complete -c chronicle")] {
+        let run = env.run(&["completions", shell]);
+        assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
+        assert!(run.stdout.contains(marker) && run.stdout.contains("doctor"), "{shell}: {}", &run.stdout[..run.stdout.len().min(300)]);
+    }
+    let man = env.run(&["man"]);
+    assert_eq!(man.code, 0, "{}", man.stderr);
+    assert!(man.stdout.contains(".TH chronicle") && man.stdout.contains("install"), "{}", &man.stdout[..man.stdout.len().min(300)]);
+}

@@ -222,9 +222,25 @@ fn the_release_tarball_installs_and_runs_an_event() {
     let unpack = tempfile::tempdir().unwrap();
     assert!(Command::new("tar").arg("-xzf").arg(&tarball).arg("-C").arg(unpack.path()).status().unwrap().success());
     let top = std::fs::read_dir(unpack.path()).unwrap().next().unwrap().unwrap().path();
-    for want in ["bin/chronicle", "bin/chronicle-host", "include/chronicle_plugin.h", "README.md", "LICENSE-MIT", "LICENSE-APACHE"] {
+    for want in [
+        "bin/chronicle",
+        "bin/chronicle-host",
+        "include/chronicle_plugin.h",
+        "share/man/man1/chronicle.1",
+        "share/bash-completion/completions/chronicle",
+        "share/zsh/site-functions/_chronicle",
+        "share/fish/vendor_completions.d/chronicle.fish",
+        "README.md",
+        "LICENSE-MIT",
+        "LICENSE-APACHE",
+    ] {
         assert!(top.join(want).is_file(), "{want} in the tarball");
     }
+    let man = std::fs::read_to_string(top.join("share/man/man1/chronicle.1")).unwrap();
+    assert!(man.starts_with(".ie") || man.contains(".TH chronicle"), "a roff page: {}", &man[..man.len().min(200)]);
+    assert!(man.contains("install") && man.contains("doctor"), "the page lists the commands");
+    let bash = std::fs::read_to_string(top.join("share/bash-completion/completions/chronicle")).unwrap();
+    assert!(bash.contains("complete -F") && bash.contains("doctor"), "a bash completion for the commands");
     let (code, out, err) = user.run(&top.join("bin/chronicle"), &["install"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("installed plugin"), "the packaged plugins are installed: {out}");

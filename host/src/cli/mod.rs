@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use chronicle::config::Config;
 
@@ -118,6 +118,17 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         api_path: Option<PathBuf>,
     },
+    /// Print a shell completion script.
+    ///
+    /// Example: chronicle completions bash > ~/.local/share/bash-completion/completions/chronicle
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from these very definitions.
+    ///
+    /// Example: chronicle man > ~/.local/share/man/man1/chronicle.1
+    Man,
     /// Check the installation: binary, settings wiring, plugins, database, config (exit 1 on failure).
     ///
     /// Example: chronicle doctor
@@ -361,6 +372,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if matches!(cli.command, Command::Hook) {
         hook::run(hook::Mode::Standalone);
     }
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "chronicle", &mut text);
+            show::out(&String::from_utf8_lossy(&text))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            let mut text = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut text)?;
+            show::out(&String::from_utf8_lossy(&text))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     if matches!(cli.command, Command::Doctor) {
         let config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string());
         return doctor::run(config);
@@ -441,6 +467,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Regress(RegressCommand::Compare { baseline, candidate, scenario, gate }) => {
             bench::compare_cmd(&config, &baseline, &candidate, &gate.settings(), gate.style(), &scenario, gate.html.as_deref())
         }
-        Command::Doctor | Command::Uninstall { .. } => unreachable!("handled above"),
+        Command::Doctor | Command::Uninstall { .. } | Command::Completions { .. } | Command::Man => unreachable!("handled above"),
     }
 }
