@@ -223,3 +223,45 @@ fn hook_help_completions_and_the_man_page_are_there_for_the_asking() {
     assert_eq!(man.code, 0, "{}", man.stderr);
     assert!(man.stdout.contains(".TH chronicle") && man.stdout.contains("install"), "{}", &man.stdout[..man.stdout.len().min(300)]);
 }
+
+#[test]
+fn events_take_session_prefixes_filters_and_a_default_limit() {
+    let env = Env::with_plugins(&["chronicle_bash_guard"]);
+    let bash = |session: &str, command: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "session_id": session, "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_input": {"command": command}, "cwd": "/home/dev/project"
+        }))
+        .unwrap()
+    };
+    env.hook(&bash("alpha-0001", "rm -rf /"));
+    env.hook(&bash("alpha-0002", "ls"));
+    for i in 0..55 {
+        env.hook(&bash("beta-0001", &format!("echo {i}")));
+    }
+    let ids =
+        |run: &chronicle_e2e::Run| run.stdout.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).collect::<Vec<_>>();
+
+    let beta = env.run(&["events", "--session", "be", "--json"]);
+    assert_eq!(beta.code, 0, "{}", beta.stderr);
+    assert_eq!(ids(&beta).len(), 50, "the newest 50 by default");
+    assert_eq!(ids(&beta).last().unwrap()["payload"]["tool_input"]["command"], "echo 54", "the newest, not the oldest");
+    assert_eq!(ids(&env.run(&["events", "--session", "be", "--all", "--json"])).len(), 55);
+
+    let ambiguous = env.run(&["events", "--session", "alpha"]);
+    assert_eq!(ambiguous.code, 2);
+    assert!(ambiguous.stderr.contains("alpha-0001") && ambiguous.stderr.contains("alpha-0002"), "{}", ambiguous.stderr);
+    let none = env.run(&["events", "--session", "gamma"]);
+    assert_eq!(none.code, 2);
+    assert!(none.stderr.contains("no session starts with"), "{}", none.stderr);
+
+    let denies = ids(&env.run(&["events", "--decision", "deny", "--tool", "Bash", "--since", "1h", "--json"]));
+    assert_eq!(denies.len(), 1);
+    assert_eq!(denies[0]["session_id"], "alpha-0001");
+    let nothing = env.run(&["events", "--decision", "deny", "--tool", "Write"]);
+    assert_eq!((nothing.code, nothing.stdout.as_str()), (0, ""));
+    assert!(nothing.stderr.contains("no events match"), "{}", nothing.stderr);
+    // stats takes the same prefixes.
+    let stats = env.run(&["stats", "--session", "alpha-0001", "--json"]);
+    assert_eq!(stats.code, 0, "{}", stats.stderr);
+}

@@ -265,7 +265,7 @@ impl Env {
 
     /// `chronicle events --json`, parsed.
     pub fn events(&self) -> Vec<Value> {
-        let r = self.run(&["events", "--json"]);
+        let r = self.run(&["events", "--json", "--all"]);
         assert_eq!(r.code, 0, "events --json failed: {}", r.stderr);
         r.stdout.lines().map(|l| serde_json::from_str(l).expect("events --json line")).collect()
     }

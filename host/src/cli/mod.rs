@@ -43,16 +43,28 @@ enum Command {
     /// Run the resident host for this configuration (`chronicle hook` starts it on demand;
     /// it exits after `hook.resident_idle_s` without events). Returns at once if one is running.
     Serve,
-    /// List recorded events.
+    /// List recorded events (the newest 50 unless told otherwise).
     ///
-    /// Example: chronicle events --session 6f1c2a9e --limit 20
+    /// Example: chronicle events --session 6f1c2a9e --decision deny --since 2h
     Events {
-        /// Only this session
+        /// Only this session (any unique prefix of its id)
         #[arg(long)]
         session: Option<String>,
         /// Only the newest N
+        #[arg(long, default_value_t = 50, conflicts_with = "all")]
+        limit: usize,
+        /// Every matching event, however many
         #[arg(long)]
-        limit: Option<usize>,
+        all: bool,
+        /// Only events newer than this (30s, 10m, 2h, 7d)
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Only events with this decision (deny, ask, block, context, none, ...)
+        #[arg(long)]
+        decision: Option<String>,
+        /// Only events of this tool (Bash, Write, ...)
+        #[arg(long, value_name = "NAME")]
+        tool: Option<String>,
         /// One JSON object per line: kind, hook_event_name, tool_name, session_id, redacted, truncated, payload, ...
         #[arg(long)]
         json: bool,
@@ -77,7 +89,7 @@ enum Command {
         /// Only events newer than this (30s, 10m, 2h, 7d)
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
-        /// Only this session
+        /// Only this session (any unique prefix of its id)
         #[arg(long)]
         session: Option<String>,
     },
@@ -411,7 +423,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Hook | Command::Serve => unreachable!("handled above"),
-        Command::Events { session, limit, json } => show::events(&config, session, limit, json),
+        Command::Events { session, limit, all, since, decision, tool, json } => {
+            let limit = (!all).then_some(limit);
+            show::events(&config, show::EventsQuery { session, limit, since, decision, tool, json })
+        }
         Command::Sessions { json } => show::sessions(&config, json),
         Command::Plugins(PluginsCommand::List { json }) => plugins::list(&config, json),
         Command::Plugins(PluginsCommand::Check { file }) => plugins::check(&config, &file),

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use chronicle::config::Config;
-use chronicle::store::{EventFilter, Store};
+use chronicle::store::{EventFilter, SessionMatch, Store};
 
 use super::table::{self, Table};
 
@@ -17,9 +17,40 @@ pub fn out(text: &str) -> anyhow::Result<()> {
     }
 }
 
-pub fn events(config: &Config, session: Option<String>, limit: Option<usize>, json: bool) -> anyhow::Result<ExitCode> {
+/// The full session id a `--session` value names: any unique prefix (tables show 8 characters).
+pub fn resolve_session(store: &Store, session: Option<String>) -> anyhow::Result<Option<String>> {
+    let Some(prefix) = session else { return Ok(None) };
+    match store.resolve_session(&prefix)? {
+        SessionMatch::One(id) => Ok(Some(id)),
+        SessionMatch::None => anyhow::bail!("no session starts with {prefix:?} (`chronicle sessions` lists them)"),
+        SessionMatch::Several(ids) => {
+            anyhow::bail!("{prefix:?} could be any of these sessions; give more of the id:\n  {}", ids.join("\n  "))
+        }
+    }
+}
+
+/// What `chronicle events` shows.
+pub struct EventsQuery {
+    pub session: Option<String>,
+    /// None: all of them.
+    pub limit: Option<usize>,
+    pub since: Option<String>,
+    pub decision: Option<String>,
+    pub tool: Option<String>,
+    pub json: bool,
+}
+
+pub fn events(config: &Config, q: EventsQuery) -> anyhow::Result<ExitCode> {
     let store = Store::open_existing(&config.db_path)?;
-    let rows = store.events(&EventFilter { session, limit, since_ns: None })?;
+    let session = resolve_session(&store, q.session)?;
+    let since_ns = super::stats::window(q.since.as_deref(), None)?.since_ns;
+    let filtered = session.is_some() || since_ns.is_some() || q.decision.is_some() || q.tool.is_some();
+    let rows = store.events(&EventFilter { session, limit: q.limit, since_ns, decision: q.decision, tool: q.tool })?;
+    if rows.is_empty() {
+        eprintln!("{}", if filtered { "no events match these filters" } else { "no events recorded yet" });
+        return Ok(ExitCode::SUCCESS);
+    }
+    let json = q.json;
     if json {
         let mut text = String::new();
         for r in &rows {

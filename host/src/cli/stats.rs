@@ -22,6 +22,7 @@ pub fn window(since: Option<&str>, session: Option<String>) -> anyhow::Result<Wi
 
 pub fn run(config: &Config, json: bool, since: Option<&str>, session: Option<String>) -> anyhow::Result<ExitCode> {
     let store = Store::open_existing(&config.db_path)?;
+    let session = super::show::resolve_session(&store, session)?;
     let stats = store.stats(&window(since, session)?, &config.file.thresholds)?;
     if json {
         super::show::out(&format!("{}\n", serde_json::to_string_pretty(&stats)?))?;
@@ -33,6 +34,7 @@ pub fn run(config: &Config, json: bool, since: Option<&str>, session: Option<Str
 
 pub fn report(config: &Config, file: &std::path::Path, since: Option<&str>, session: Option<String>) -> anyhow::Result<ExitCode> {
     let store = Store::open_existing(&config.db_path)?;
+    let session = super::show::resolve_session(&store, session)?;
     let w = window(since, session)?;
     let stats = store.stats(&w, &config.file.thresholds)?;
     let title = match &w.session {

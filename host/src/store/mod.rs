@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-pub use read::{EventFilter, EventRow, SessionRow};
+pub use read::{EventFilter, EventRow, SessionMatch, SessionRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

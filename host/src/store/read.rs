@@ -12,6 +12,10 @@ pub struct EventFilter {
     pub session: Option<String>,
     pub limit: Option<usize>,
     pub since_ns: Option<i64>,
+    /// Only events with this recorded decision (`deny`, `ask`, `block`, ...).
+    pub decision: Option<String>,
+    /// Only events of this tool.
+    pub tool: Option<String>,
 }
 
 /// One stored event. `--json` prints these field names; tools rely on them.
@@ -95,7 +99,35 @@ pub fn rfc3339(ns: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", tod / 3600, tod % 3600 / 60, tod % 60)
 }
 
+/// What a session id prefix names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionMatch {
+    One(String),
+    None,
+    /// Every session it could be (at most 10).
+    Several(Vec<String>),
+}
+
 impl Store {
+    /// The session a prefix names (tables show ids 8 characters long); an exact id wins.
+    pub fn resolve_session(&self, prefix: &str) -> Result<SessionMatch, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT DISTINCT session_id FROM events
+                 WHERE substr(session_id, 1, length(?1)) = ?1 ORDER BY session_id = ?1 DESC, session_id LIMIT 11",
+            )
+            .map_err(|e| self.err(e))?;
+        let ids: Vec<String> =
+            stmt.query_map(params![prefix], |r| r.get(0)).map_err(|e| self.err(e))?.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        Ok(match ids.as_slice() {
+            [] => SessionMatch::None,
+            [one] => SessionMatch::One(one.clone()),
+            [first, ..] if first == prefix => SessionMatch::One(first.clone()),
+            _ => SessionMatch::Several(ids.into_iter().take(10).collect()),
+        })
+    }
+
     /// Events, oldest first (the newest `limit` when a limit is given).
     pub fn events(&self, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
         let limit = filter.limit.map_or(-1, |l| l as i64);
@@ -107,12 +139,13 @@ impl Store {
                             redacted, truncated, decision, exit_code, error, payload_bytes, payload
                      FROM events
                      WHERE (?1 IS NULL OR session_id = ?1) AND (?2 IS NULL OR received_at_ns >= ?2)
+                       AND (?4 IS NULL OR decision = ?4) AND (?5 IS NULL OR tool_name = ?5)
                      ORDER BY id DESC LIMIT ?3)
                  ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![filter.session, filter.since_ns, limit], |r| {
+            .query_map(params![filter.session, filter.since_ns, limit, filter.decision, filter.tool], |r| {
                 let kind: String = r.get(1)?;
                 let text: String = r.get(14)?;
                 let payload =
