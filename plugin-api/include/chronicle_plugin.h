@@ -26,7 +26,11 @@ extern "C" {
  *   {"name": "my-plugin", "version": "1.0.0", "abi_version": 1,
  *    "events": ["PreToolUse"],            // hook event names, or ["*"]
  *    "tool_matcher": "Bash",              // optional: Claude Code matcher on tool_name
- *    "timeout_ms": 100,                   // optional: per-call deadline
+ *    "timeout_ms": 100,                   // optional: per-call deadline (default: the host's
+ *                                         //   hook.plugin_timeout_ms, 1000; every plugin of one
+ *                                         //   event shares hook.dispatch_budget_ms, 5000, and
+ *                                         //   SessionEnd at most 1000: Claude Code waits that
+ *                                         //   long, so a slow plugin costs every event its time)
  *    "failure_policy": "open",            // optional: "open" (default) or "closed"
  *    "cache_ttl_ms": 60000,               // optional: outcome may be reused this long...
  *    "cache_key": ["/tool_input/command"] // ...for events equal at these JSON pointers
@@ -37,12 +41,17 @@ const char *chronicle_plugin_manifest(void);
 
 /*
  * Optional. Receives the plugin's config section (`[plugins.<name>]`) as JSON text (`null` when
- * there is none). Return 0 on success; anything else disables the plugin for this event.
+ * there is none): NUL-terminated, `len` bytes not counting the NUL, valid only until init
+ * returns (copy what you keep). Called once per host process before the first handle; a
+ * resident host lives for many events, an in-process host for one, so keep nothing in memory
+ * that must survive a process. Return 0 on success; anything else disables the plugin for this
+ * event.
  */
 int chronicle_plugin_init(const char *config_json, size_t len);
 
 /*
- * Required. Receives the event JSON (Claude Code's stdin payload, snake_case keys). Returns NULL
+ * Required. Receives the event JSON (Claude Code's stdin payload, snake_case keys):
+ * NUL-terminated, `len` bytes not counting the NUL, valid only until handle returns. Returns NULL
  * for "no opinion", or a NUL-terminated JSON object allocated by the plugin, which the host
  * passes back to chronicle_plugin_free:
  *   {"decision": "deny",                  // none | allow | ask | defer | deny | block
@@ -53,6 +62,8 @@ int chronicle_plugin_init(const char *config_json, size_t len);
  *    "stop_reason": "stops Claude entirely (continue:false)",
  *    "error": "the plugin failed; the host applies its failure policy"}
  * Every key is optional. Never answer "allow" for "no opinion": it bypasses Claude Code's prompts.
+ * The returned string must stay valid until the host passes it to chronicle_plugin_free, which
+ * it does once, right after reading it.
  */
 char *chronicle_plugin_handle(const char *event_json, size_t len);
 
