@@ -134,6 +134,27 @@ fn config_show_names_the_source_of_each_value() {
 }
 
 #[test]
+fn config_show_prints_what_is_in_effect_as_a_config_file_that_loads() {
+    let mut env = Env::new();
+    std::fs::write(env.home().join("config.toml"), "redact_patterns = [\"tok_[a-z0-9]{8}\"]\n[hook]\nresident = true\n").unwrap();
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    env.set_env("CHRONICLE_RESIDENT_IDLE_S", "90");
+    env.set_env("CHRONICLE_LOG", "debug");
+    let run = env.run(&["config", "show"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("resident = false  # env CHRONICLE_RESIDENT"), "{}", run.stdout);
+    assert!(run.stdout.contains("resident_idle_s = 90  # env CHRONICLE_RESIDENT_IDLE_S"), "{}", run.stdout);
+    assert!(run.stdout.contains("level = \"debug\"  # env CHRONICLE_LOG"), "{}", run.stdout);
+    assert!(run.stdout.contains(r#"redact_patterns = ["tok_[a-z0-9]{8}"]"#), "{}", run.stdout);
+    // The output is a config file: fed back, it loads (unknown keys would be errors).
+    let shown = env.home().join("shown.toml");
+    std::fs::write(&shown, &run.stdout).unwrap();
+    env.set_env("CHRONICLE_CONFIG", shown.to_str().unwrap());
+    let again = env.run(&["config", "show"]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stderr, run.stdout);
+}
+
+#[test]
 fn stats_counts_match_a_known_replay_and_the_second_pass_hits_the_cache() {
     let env = Env::with_plugins(crate::adversarial::BUILTINS);
     let lines = corpus_lines("session.jsonl");

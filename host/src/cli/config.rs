@@ -44,7 +44,7 @@ pub fn show(config: &Config) -> anyhow::Result<ExitCode> {
     out.push_str(&format!("plugin_dirs = [{}]  # {dirs_src}\n", dirs.join(", ")));
     let f: &FileConfig = &config.file;
     out.push_str(&format!("disabled_plugins = {:?}  # {}\n", f.disabled_plugins, src("", "disabled_plugins")));
-    out.push_str(&format!("redact_patterns = {} pattern(s)  # {}\n", f.redact_patterns.len(), src("", "redact_patterns")));
+    out.push_str(&format!("redact_patterns = {}  # {}\n", toml::Value::try_from(&f.redact_patterns)?, src("", "redact_patterns")));
 
     let sections: [(&str, toml::Value); 3] = [
         ("hook", toml::Value::try_from(&f.hook)?),
@@ -55,13 +55,10 @@ pub fn show(config: &Config) -> anyhow::Result<ExitCode> {
         out.push_str(&format!("\n[{name}]\n"));
         if let Some(t) = value.as_table() {
             for (k, v) in t {
-                out.push_str(&format!("{k} = {v}  # {}\n", src(name, k)));
-            }
-        }
-        if name == "log" {
-            let level_src = if std::env::var_os(env::LOG).is_some() { "env CHRONICLE_LOG overrides" } else { "" };
-            if !level_src.is_empty() {
-                out.push_str(&format!("# level: {level_src}\n"));
+                match env_override(name, k, config) {
+                    Some((value, var)) => out.push_str(&format!("{k} = {value}  # env {var} (config file or default: {v})\n")),
+                    None => out.push_str(&format!("{k} = {v}  # {}\n", src(name, k))),
+                }
             }
         }
     }
@@ -73,4 +70,20 @@ pub fn show(config: &Config) -> anyhow::Result<ExitCode> {
     }
     super::show::out(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The value an environment variable gives `[section] key` in effect, if one does, and its name:
+/// what the hook really uses, not what the file says.
+fn env_override(section: &str, key: &str, config: &Config) -> Option<(toml::Value, &'static str)> {
+    match (section, key) {
+        ("hook", "resident") => chronicle::resident::enabled_by_env().map(|on| (toml::Value::Boolean(on), env::RESIDENT)),
+        ("hook", "resident_idle_s") => {
+            std::env::var_os(env::RESIDENT_IDLE)?;
+            let secs = chronicle::resident::idle_limit(config).as_secs_f64();
+            let value = if secs.fract() == 0.0 { toml::Value::Integer(secs as i64) } else { toml::Value::Float(secs) };
+            Some((value, env::RESIDENT_IDLE))
+        }
+        ("log", "level") => std::env::var(env::LOG).ok().filter(|l| !l.is_empty()).map(|l| (toml::Value::String(l), env::LOG)),
+        _ => None,
+    }
 }
