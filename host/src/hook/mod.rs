@@ -124,9 +124,11 @@ pub struct Host {
     /// The plugin index as last read, and the identity of the file it was read from: a
     /// resident host re-reads it only when it was replaced (updates rename a new file in).
     index: Option<(std::fs::Metadata, Arc<HashMap<String, IndexEntry>>)>,
-    /// Peak RSS when the host was created (or, in a resident host, when the current event
-    /// arrived), to measure growth per event.
+    /// Peak RSS once the current event's plugins are loaded (or when the host was created, for
+    /// an event that calls none): `memory.growth` is what the event adds beyond the host's setup.
     rss_at_start: u64,
+    /// How this process reads its peak RSS (see [`peak_rss_of`]).
+    rss_of: fn() -> u64,
     /// The last event was written to the database (so spooled ones may be ingested).
     recorded: bool,
 }
@@ -149,6 +151,7 @@ impl Host {
             checkpointed: None,
             index: None,
             rss_at_start: crate::clock::peak_rss_bytes(),
+            rss_of: crate::clock::peak_rss_bytes,
             recorded: false,
         }
     }
@@ -215,8 +218,9 @@ impl Host {
         origin: Origin,
         faults: Vec<FaultRow>,
     ) -> Reply {
+        self.rss_of = peak_rss_of(origin);
         if matches!(origin, Origin::Client { .. }) {
-            self.rss_at_start = crate::clock::rusage_max_rss_bytes();
+            self.rss_at_start = (self.rss_of)();
         }
         let handled = self.handle(input, received_at_ns, stages);
         let mut record = handled.record;
@@ -734,6 +738,8 @@ impl Host {
             stages.add("hook.load.cache_miss", late_load.elapsed());
         }
 
+        // Loading plugins (and opening the store) is the host's setup, not the event's growth.
+        self.rss_at_start = (self.rss_of)();
         let mut jobs = Vec::new();
         let mut job_plugin = Vec::new();
         for (i, p) in selected.iter().enumerate() {
@@ -938,6 +944,16 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// How a host process reads its peak RSS: in the resident host, which the small client started,
+/// `ru_maxrss` is its own and 70× cheaper than `VmHWM`; a process Claude Code may have started
+/// (in process, handed over) reads `VmHWM`, since `ru_maxrss` survives `exec`.
+fn peak_rss_of(origin: Origin) -> fn() -> u64 {
+    match origin {
+        Origin::Client { .. } => crate::clock::rusage_max_rss_bytes,
+        _ => crate::clock::peak_rss_bytes,
+    }
+}
+
 /// Adds metrics and violations to the record. Stage names are documented in README.md.
 fn finish_measurements(
     record: &mut EventRecord,
@@ -972,11 +988,7 @@ fn finish_measurements(
         violate(record, "memory.growth", &c.plugin, mb, t.memory_growth_mb);
     }
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
-    let rss = match origin {
-        // Once per event in the resident host, which the client started: `ru_maxrss` is its own.
-        Origin::Client { .. } => crate::clock::rusage_max_rss_bytes(),
-        _ => crate::clock::peak_rss_bytes(),
-    };
+    let rss = peak_rss_of(origin)();
     let growth = mib(rss.saturating_sub(rss_at_start));
     violate(record, "memory.growth", "host", growth, t.memory_growth_mb);
     record.insert_threshold_ms = Some(t.database_operation_ms);
