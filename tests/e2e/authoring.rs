@@ -72,3 +72,32 @@ fn a_c_plugin_loads_through_the_c_abi_and_answers() {
     let mem = env.query("SELECT memory_source FROM plugin_calls LIMIT 1");
     assert_eq!(mem[0][0], "mallinfo2", "C plugins get heap deltas instead of the counting allocator");
 }
+
+/// A C plugin author gets advice in C terms: the header and its ABI number, or the symbols a
+/// library is missing, not "rebuild against chronicle-plugin-api" or "no manifest".
+#[test]
+fn c_plugins_are_refused_with_advice_for_c() {
+    let env = chronicle_e2e::Env::new();
+    let manifest = |abi: u32| {
+        format!(
+            "const char *chronicle_plugin_manifest(void) {{ return \"{{\\\"name\\\":\\\"c-old\\\",\\\"version\\\":\\\"1\\\",\\\"abi_version\\\":{abi},\\\"events\\\":[\\\"Stop\\\"]}}\"; }}\n"
+        )
+    };
+    let full = |abi: u32| {
+        format!(
+            "#include <stdlib.h>\n{}char *chronicle_plugin_handle(const char *e, size_t n) {{ (void)e; (void)n; return NULL; }}\nvoid chronicle_plugin_free(char *p) {{ free(p); }}\n",
+            manifest(abi)
+        )
+    };
+    let old = chronicle_e2e::c_plugin(&env, "c_old", &full(99), &[]);
+    let run = env.run(&["plugins", "check", old.to_str().unwrap()]);
+    assert_ne!(run.code, 0);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("chronicle_plugin.h") && said.contains("abi_version") && !said.contains("chronicle-plugin-api"), "{said}");
+
+    let half = chronicle_e2e::c_plugin(&env, "c_half", &format!("#include <stddef.h>\n{}", manifest(1)), &[]);
+    let run = env.run(&["plugins", "check", half.to_str().unwrap()]);
+    assert_ne!(run.code, 0);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("but not chronicle_plugin_handle nor chronicle_plugin_free"), "{said}");
+}

@@ -62,15 +62,30 @@ struct COutcome {
 }
 
 impl CPlugin {
-    pub(super) fn find(raw: &RawLibrary) -> Option<CPlugin> {
+    /// The C entry points, if the library has a manifest: Ok(None) without one (not a C
+    /// plugin), Err naming what is missing when it has the manifest but not the rest.
+    pub(super) fn find(raw: &RawLibrary) -> Result<Option<CPlugin>, String> {
         // SAFETY: the symbol types are those declared in chronicle_plugin.h; a library that
         // exports these names with other signatures is outside what any check could catch.
         unsafe {
-            let manifest = *raw.get::<ManifestFn>(b"chronicle_plugin_manifest\0").ok()?;
-            let handle = *raw.get::<HandleFn>(b"chronicle_plugin_handle\0").ok()?;
-            let free = *raw.get::<FreeFn>(b"chronicle_plugin_free\0").ok()?;
+            let Ok(manifest) = raw.get::<ManifestFn>(b"chronicle_plugin_manifest\0").map(|s| *s) else { return Ok(None) };
+            let handle = raw.get::<HandleFn>(b"chronicle_plugin_handle\0").ok().map(|s| *s);
+            let free = raw.get::<FreeFn>(b"chronicle_plugin_free\0").ok().map(|s| *s);
             let init = raw.get::<InitFn>(b"chronicle_plugin_init\0").ok().map(|s| *s);
-            Some(CPlugin { manifest, init, handle, free })
+            match (handle, free) {
+                (Some(handle), Some(free)) => Ok(Some(CPlugin { manifest, init, handle, free })),
+                (h, f) => {
+                    let missing: Vec<&str> = [("chronicle_plugin_handle", h.is_none()), ("chronicle_plugin_free", f.is_none())]
+                        .into_iter()
+                        .filter(|(_, m)| *m)
+                        .map(|(n, _)| n)
+                        .collect();
+                    Err(format!(
+                        "exports chronicle_plugin_manifest but not {} (chronicle_plugin.h: manifest, handle and free are all required)",
+                        missing.join(" nor ")
+                    ))
+                }
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use abi_stable::std_types::RStr;
 use chronicle_plugin_api::abi::PluginModuleRef;
 use chronicle_plugin_api::{Manifest, Outcome};
 
-use super::{cabi, validate_manifest, CallResult, Fault, LoadedPlugin, PluginInfo};
+use super::{cabi, validate_manifest, Built, CallResult, Fault, LoadedPlugin, PluginInfo};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -105,16 +105,17 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
             let module = header.init_root_module::<PluginModuleRef>().map_err(|e| LoadError::Refused(condense(path, &e)))?;
             let manifest = Manifest::from_raw(&(module.manifest())())
                 .map_err(|e| LoadError::Refused(format!("{}: bad manifest: {e}", file_label(path))))?;
-            validate_manifest(&manifest).map_err(LoadError::Refused)?;
+            validate_manifest(&manifest, Built::Rust).map_err(LoadError::Refused)?;
             LoadedPlugin { path: path.to_owned(), info: PluginInfo::from_manifest(&manifest, "abi_stable"), backend: Backend::Abi(module), initialised: Default::default() }
         }
         Err(LibraryError::GetSymbolError { .. }) => match cabi::CPlugin::find(&raw) {
-            Some(c) => {
+            Ok(Some(c)) => {
                 let manifest = c.manifest().map_err(|e| LoadError::Refused(format!("{}: bad C manifest: {e}", file_label(path))))?;
-                validate_manifest(&manifest).map_err(LoadError::Refused)?;
+                validate_manifest(&manifest, Built::C).map_err(LoadError::Refused)?;
                 LoadedPlugin { path: path.to_owned(), info: PluginInfo::from_manifest(&manifest, "c"), backend: Backend::C(c), initialised: Default::default() }
             }
-            None => {
+            Err(missing) => return Err(LoadError::Refused(format!("{}: {missing}", file_label(path)))),
+            Ok(None) => {
                 return Err(LoadError::Refused(format!(
                     "{}: not a Chronicle plugin (no abi_stable root module and no chronicle_plugin_manifest symbol); build it with chronicle-plugin-api's export_plugin! or plugin-api/include/chronicle_plugin.h",
                     file_label(path)

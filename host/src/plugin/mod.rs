@@ -255,17 +255,32 @@ impl std::fmt::Debug for LoadedPlugin {
 }
 
 /// Checks a manifest the way the loader does; the reason names what to fix.
-pub fn validate_manifest(m: &Manifest) -> Result<(), String> {
+/// How a plugin was built, for advice that fits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Built {
+    /// With chronicle-plugin-api (Rust, abi_stable).
+    Rust,
+    /// From `chronicle_plugin.h` (C, C++, Zig, ...).
+    C,
+}
+
+pub fn validate_manifest(m: &Manifest, built: Built) -> Result<(), String> {
     if m.name.trim().is_empty() {
         return Err("plugin manifest has an empty name".into());
     }
     if m.abi_version != chronicle_plugin_api::abi::ABI_VERSION {
+        let fix = match built {
+            Built::Rust => format!("rebuild it against chronicle-plugin-api {}", api_version()),
+            Built::C => format!(
+                "build it from the chronicle_plugin.h of this version (CHRONICLE_PLUGIN_ABI_VERSION {}) and put that number in its manifest's \"abi_version\"",
+                chronicle_plugin_api::abi::ABI_VERSION
+            ),
+        };
         return Err(format!(
-            "plugin {} speaks plugin ABI {}, this host speaks {}: rebuild it against chronicle-plugin-api {}",
+            "plugin {} speaks plugin ABI {}, this host speaks {}: {fix}",
             m.name,
             m.abi_version,
-            chronicle_plugin_api::abi::ABI_VERSION,
-            api_version()
+            chronicle_plugin_api::abi::ABI_VERSION
         ));
     }
     if m.events.is_empty() {
