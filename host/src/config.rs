@@ -46,6 +46,8 @@ pub struct Thresholds {
     pub security_validation_ms: f64,
     pub cache_operation_ms: f64,
     pub database_operation_ms: f64,
+    /// In MiB (the name is the original's): per plugin call, its peak heap; per event, how far
+    /// the host's peak RSS rose once the event's plugins were loaded.
     pub memory_growth_mb: f64,
 }
 

@@ -81,6 +81,14 @@ enum Command {
     Plugins(PluginsCommand),
     /// The metrics report: per-operation timings, violations, cache, plugins, events.
     ///
+    /// Operations: hook.total (the whole hook, from the start of the process Claude Code started
+    /// to the database write; the rest are parts of it), hook.read (stdin), hook.parse,
+    /// hook.redact, hook.discover (listing plugin files), hook.index (their manifests),
+    /// hook.load (loading plugins), cache.lookup, hook.dispatch (calling plugins), hook.merge
+    /// (combining their answers), hook.git (the branch), store.wait (the database opening),
+    /// store.insert and store.commit (writing the event), resident.receive (the resident host
+    /// reading the event), plugin.NAME (one plugin's call). Memory in MiB.
+    ///
     /// Example: chronicle stats --since 2h --json
     Stats {
         /// JSON in the documented shape (performance_stats, cache_stats, thresholds, plugins, events, memory)

@@ -53,7 +53,17 @@ fn ms(v: f64) -> String {
     } else if v >= 1.0 {
         format!("{v:.2} ms")
     } else {
-        format!("{:.1} µs", v * 1000.0)
+        // Microseconds are whole: "80 µs", not "80.0 µs".
+        format!("{:.0} µs", v * 1000.0)
+    }
+}
+
+/// A violation's value or limit in its metric's unit.
+fn in_unit(metric: &str, v: f64) -> String {
+    if metric.starts_with("memory") {
+        format!("{v:.2} MiB")
+    } else {
+        ms(v)
     }
 }
 
@@ -71,8 +81,15 @@ pub fn render(s: &Stats) -> String {
         ("P99", 10, true),
         ("MAX", 10, true),
     ]);
-    for (name, o) in &p.operations {
-        t.row(vec![name.clone(), o.count.to_string(), ms(o.avg_ms), ms(o.p50_ms), ms(o.p95_ms), ms(o.p99_ms), ms(o.max_ms)]);
+    // The whole hook first: the stages below are parts of it.
+    let ordered = p
+        .operations
+        .iter()
+        .filter(|(n, _)| n.as_str() == "hook.total")
+        .chain(p.operations.iter().filter(|(n, _)| n.as_str() != "hook.total"));
+    for (name, o) in ordered {
+        let name = if name == "hook.total" { name.clone() } else { format!("  {name}") };
+        t.row(vec![name, o.count.to_string(), ms(o.avg_ms), ms(o.p50_ms), ms(o.p95_ms), ms(o.p99_ms), ms(o.max_ms)]);
     }
     out.push_str(&t.render());
 
@@ -132,7 +149,7 @@ pub fn render(s: &Stats) -> String {
     ));
     let th = &s.thresholds;
     out.push_str(&format!(
-        "{}  hook {} ms, security/validation {} ms, cache {} ms, database {} ms, memory growth {} MB\n",
+        "{}  hook {} ms, security/validation {} ms, cache {} ms, database {} ms, memory growth {} MiB\n",
         bold("Thresholds"),
         th.hook_execution_ms,
         th.security_validation_ms,
@@ -156,8 +173,8 @@ pub fn render(s: &Stats) -> String {
                 v.at.clone(),
                 v.metric.clone(),
                 v.subject.clone(),
-                format!("{:.2}", v.value),
-                format!("{}", v.threshold),
+                in_unit(&v.metric, v.value),
+                in_unit(&v.metric, v.threshold),
             ]);
         }
         out.push_str(&t.render());
