@@ -13,6 +13,8 @@ fn a_scaffolded_plugin_builds_on_its_own_and_its_decision_comes_back() {
     let run = env.run(&["new-plugin", "no-terraform", "--path", crate_dir.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(crate_dir.join("src/lib.rs").exists());
+    // The hint names this user's plugin directory (CHRONICLE_HOME here), not a fixed path.
+    assert!(run.stdout.contains(&env.plugin_dir().display().to_string()), "{}", run.stdout);
 
     // A separate cargo project (its own [workspace]); the target dir is shared across runs only
     // to save build time.

@@ -456,7 +456,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             show::out(&format!("ingested {recorded} event(s) from {}; {left} left\n", spool.display()))?;
             Ok(if left == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::NewPlugin { name, path, api_path } => scaffold::run(&name, path, api_path),
+        Command::NewPlugin { name, path, api_path } => scaffold::run(&name, path, api_path, &config.user_plugin_dir()),
         Command::Bench { runs, out, csv, binary, extra_plugins } => {
             bench::bench(&config, bench::BenchOptions { runs, out, csv, binary, extra_plugins, quiet: false })
         }

@@ -19,7 +19,9 @@ fn valid_name(name: &str) -> bool {
         && name.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
-pub fn run(name: &str, path: Option<PathBuf>, api_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+/// `plugin_dir`: where this user's plugins go (the config's user plugin directory, which
+/// follows CHRONICLE_HOME).
+pub fn run(name: &str, path: Option<PathBuf>, api_path: Option<PathBuf>, plugin_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     if !valid_name(name) {
         bail!("plugin name {name:?}: use lowercase letters, digits, '-' and '_', starting with a letter");
     }
@@ -92,8 +94,8 @@ export_plugin!(Guard);
 "#
     );
     let readme = format!(
-        "# {name}\n\nA Chronicle plugin.\n\n```sh\ncargo build --release\nmkdir -p ~/.local/share/chronicle/plugins\n\
-         cp target/release/lib{lib}.so ~/.local/share/chronicle/plugins/\nchronicle plugins check ~/.local/share/chronicle/plugins/lib{lib}.so\n```\n\n\
+        "# {name}\n\nA Chronicle plugin.\n\n```sh\ncargo build --release\n\
+         chronicle plugins install target/release/lib{lib}.so   # checks it, copies it into the user plugin directory, registers its events\n```\n\n\
          Configure it in Chronicle's config.toml:\n\n```toml\n[plugins.{name}]\nwords = [\"terraform destroy\"]\n```\n"
     );
     std::fs::write(dir.join("Cargo.toml"), cargo)?;
@@ -101,8 +103,9 @@ export_plugin!(Guard);
     std::fs::write(dir.join("README.md"), readme)?;
     std::fs::write(dir.join(".gitignore"), "/target\n")?;
     super::show::out(&format!(
-        "created {0}\nbuild it:   cd {0} && cargo build --release\ndrop it in: cp target/release/lib{lib}.{ext} ~/.local/share/chronicle/plugins/\n",
+        "created {0}\nbuild it:   cd {0} && cargo build --release\ninstall it: chronicle plugins install target/release/lib{lib}.{ext}   (checks it, copies it into {1}, registers its events)\n",
         dir.display(),
+        plugin_dir.display(),
         ext = std::env::consts::DLL_EXTENSION
     ))?;
     Ok(ExitCode::SUCCESS)
