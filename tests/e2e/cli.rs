@@ -289,6 +289,11 @@ fn events_take_session_prefixes_filters_and_a_default_limit() {
     let nothing = env.run(&["events", "--decision", "deny", "--tool", "Write"]);
     assert_eq!((nothing.code, nothing.stdout.as_str()), (0, ""));
     assert!(nothing.stderr.contains("no events match"), "{}", nothing.stderr);
+    // The table fits 80 columns; --wide shows full ids.
+    let table = env.run(&["events", "--limit", "5"]);
+    assert!(table.stdout.lines().all(|l| l.chars().count() <= 80), "{}", table.stdout);
+    assert!(!table.stdout.contains("beta-0001") && table.stdout.contains("beta-000"), "{}", table.stdout);
+    assert!(env.run(&["events", "--limit", "5", "--wide"]).stdout.contains("beta-0001"));
     // stats takes the same prefixes.
     let stats = env.run(&["stats", "--session", "alpha-0001", "--json"]);
     assert_eq!(stats.code, 0, "{}", stats.stderr);

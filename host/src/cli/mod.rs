@@ -45,6 +45,9 @@ enum Command {
     Serve,
     /// List recorded events (the newest 50 unless told otherwise).
     ///
+    /// The table fits 80 columns: local times (TZ), the first 8 characters of session ids,
+    /// FLAGS R (redacted) and T (truncated); --wide shows everything.
+    ///
     /// Example: chronicle events --session 6f1c2a9e --decision deny --since 2h
     Events {
         /// Only this session (any unique prefix of its id)
@@ -65,6 +68,9 @@ enum Command {
         /// Only events of this tool (Bash, Write, ...)
         #[arg(long, value_name = "NAME")]
         tool: Option<String>,
+        /// Full UTC times, session ids and cells (the table fits 80 columns otherwise)
+        #[arg(long)]
+        wide: bool,
         /// One JSON object per line: kind, hook_event_name, tool_name, session_id, redacted, truncated, payload, ...
         #[arg(long)]
         json: bool,
@@ -431,9 +437,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Hook | Command::Serve => unreachable!("handled above"),
-        Command::Events { session, limit, all, since, decision, tool, json } => {
+        Command::Events { session, limit, all, since, decision, tool, wide, json } => {
             let limit = (!all).then_some(limit);
-            show::events(&config, show::EventsQuery { session, limit, since, decision, tool, json })
+            show::events(&config, show::EventsQuery { session, limit, since, decision, tool, json, wide })
         }
         Command::Sessions { json } => show::sessions(&config, json),
         Command::Plugins(PluginsCommand::List { json }) => plugins::list(&config, json),

@@ -38,6 +38,8 @@ pub struct EventsQuery {
     pub decision: Option<String>,
     pub tool: Option<String>,
     pub json: bool,
+    /// Full times and cells instead of a table that fits 80 columns.
+    pub wide: bool,
 }
 
 pub fn events(config: &Config, q: EventsQuery) -> anyhow::Result<ExitCode> {
@@ -50,8 +52,7 @@ pub fn events(config: &Config, q: EventsQuery) -> anyhow::Result<ExitCode> {
         eprintln!("{}", if filtered { "no events match these filters" } else { "no events recorded yet" });
         return Ok(ExitCode::SUCCESS);
     }
-    let json = q.json;
-    if json {
+    if q.json {
         let mut text = String::new();
         for r in &rows {
             text.push_str(&serde_json::to_string(r)?);
@@ -60,31 +61,37 @@ pub fn events(config: &Config, q: EventsQuery) -> anyhow::Result<ExitCode> {
         out(&text)?;
         return Ok(ExitCode::SUCCESS);
     }
+    // 80 columns by default: local short times, the kind folded into the event column.
+    let w = |narrow: usize, wide: usize| if q.wide { wide } else { narrow };
     let mut t = Table::new(&[
-        ("ID", 8, true),
-        ("TIME", 23, false),
-        ("KIND", 18, false),
-        ("EVENT", 20, false),
-        ("TOOL", 24, false),
-        ("SESSION", 8, false),
+        ("ID", 10, true),
+        ("TIME", w(14, 24), false),
+        ("EVENT", w(16, 40), false),
+        ("TOOL", w(10, 40), false),
+        ("SESSION", w(8, 40), false),
         ("DECISION", 8, false),
-        ("FLAGS", 12, false),
+        ("FLAGS", w(5, 20), false),
     ]);
     for r in &rows {
         let mut flags = Vec::new();
         if r.redacted {
-            flags.push("redacted");
+            flags.push(if q.wide { "redacted" } else { "R" });
         }
         if r.truncated {
-            flags.push("truncated");
+            flags.push(if q.wide { "truncated" } else { "T" });
         }
+        let event = match (r.kind.as_str(), &r.hook_event_name) {
+            ("event", Some(name)) => name.clone(),
+            (kind, Some(name)) => format!("{name} ({kind})"),
+            (kind, None) => format!("({kind})"),
+        };
+        let session = r.session_id.clone().unwrap_or_default();
         t.row(vec![
             r.id.to_string(),
-            r.received_at.clone(),
-            r.kind.clone(),
-            r.hook_event_name.clone().unwrap_or_else(|| "-".into()),
+            table::time(r.received_at_ns, q.wide),
+            event,
             r.tool_name.clone().unwrap_or_default(),
-            r.session_id.as_deref().map(|s| s.chars().take(8).collect()).unwrap_or_default(),
+            if q.wide { session } else { session.chars().take(8).collect() },
             table::decision(&r.decision),
             flags.join(","),
         ]);

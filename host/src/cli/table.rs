@@ -37,6 +37,24 @@ pub fn decision(s: &str) -> String {
     format!("\x1b[{code}m{s}\x1b[0m")
 }
 
+/// A time for a table: `MM-DD HH:MM:SS` in the local time zone (the `TZ` variable, else the
+/// system's), as people read times; `wide`: the stored RFC 3339 UTC time with milliseconds.
+pub fn time(ns: i64, wide: bool) -> String {
+    if wide {
+        return chronicle::store::read::rfc3339(ns);
+    }
+    let secs = ns.div_euclid(1_000_000_000) as libc::time_t;
+    // SAFETY: localtime_r writes into the zeroed struct we own; it reads TZ itself.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&secs, &mut tm).is_null() {
+            return chronicle::store::read::rfc3339(ns);
+        }
+        tm
+    };
+    format!("{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)
+}
+
 fn visible_len(s: &str) -> usize {
     // Skip ANSI escape sequences when measuring.
     let mut n = 0;
@@ -123,6 +141,19 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_local_and_short_or_wide_and_utc() {
+        // 2026-12-04T23:30:00Z
+        let ns = 1_796_427_000_000_000_000;
+        assert_eq!(time(ns, true), "2026-12-04T23:30:00.000Z");
+        let short = time(ns, false);
+        assert_eq!(short.len(), 14, "{short}");
+        assert!(
+            short.ends_with(":30:00") || short.ends_with(":00:00") || short.ends_with(":45:00") || short.ends_with(":15:00"),
+            "{short}"
+        );
+    }
 
     #[test]
     fn aligns_and_cuts() {
