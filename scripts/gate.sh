@@ -35,7 +35,12 @@ if [ -n "$base_commit" ] && have_base; then
         rm -rf "$base/src"
         mkdir -p "$base/src"
         git archive "$base_commit" | tar -x -C "$base/src"
-        CARGO_TARGET_DIR="$PWD/$base/target" "$base/src/scripts/build.sh"
+        # The base's own build script, as it was then (its messages describe its own build,
+        # so they go to a log, shown if the build fails).
+        if ! CARGO_TARGET_DIR="$PWD/$base/target" "$base/src/scripts/build.sh" > "$base/build.log" 2>&1; then
+            cat "$base/build.log" >&2
+            exit 1
+        fi
         echo "$base_commit" > "$base/built-from"
     fi
     runs="${GATE_RUNS:-200}"
