@@ -31,6 +31,13 @@ pub fn client() -> Option<PathBuf> {
     let dir = install_dir();
     let bin = dir.join("node_modules/.bin/claude");
     if bin.exists() {
+        // The suite judges the pinned release, not whatever an older run left here.
+        static CHECKED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let version = CHECKED.get_or_init(|| {
+            let out = Command::new(&bin).arg("--version").output().expect("claude --version");
+            String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned()
+        });
+        assert_eq!(*version, pinned_version(), "{} is not the pinned release: run scripts/claude-code.sh", bin.display());
         return Some(bin);
     }
     if let Ok(why) = std::fs::read_to_string(dir.join("unreachable")) {
