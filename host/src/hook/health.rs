@@ -8,7 +8,8 @@ use std::path::Path;
 use crate::plugin::{self, index::IndexEntry};
 use crate::store::FaultRow;
 
-use super::{Chosen, Host};
+use super::plugins::Chosen;
+use super::Host;
 
 impl Host {
     /// Counts timeouts in a row per plugin file in the index and suspends a plugin that reached

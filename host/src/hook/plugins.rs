@@ -1,0 +1,382 @@
+//! The plugins of one event: which subscribe and may see it, loading them (lazily, behind the
+//! outcome cache), calling them under deadlines, standing in for the faulted by their failure
+//! policy, and merging what they said.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chronicle_plugin_api::{Decision, FailurePolicy, Outcome};
+use serde_json::Value;
+
+use crate::answer::{self, Answer, Opinion};
+use crate::cache;
+use crate::config::UnattendedAsk;
+use crate::dispatch::{self, CallRecord, Job};
+use crate::events::EventSpec;
+use crate::output::Output;
+use crate::plugin::{self, index::IndexEntry, Fault, LoadedPlugin, Refusal};
+use crate::store::{CallRow, EventRecord, FaultRow};
+
+use super::truncation::Truncation;
+use super::{EventView, Host, Stages};
+
+impl Host {
+    /// Selects, loads and calls the plugins for a known event, and merges their outcomes.
+    /// `truncation`: the event was cut at the size cap; plugins that cannot see what they read
+    /// are not called but answered for by their failure policy, and nothing is cached.
+    pub(super) fn dispatch(
+        &mut self,
+        spec: &'static EventSpec,
+        event: &EventView,
+        event_json: Arc<str>,
+        truncation: Option<&Truncation>,
+        record: &mut EventRecord,
+        stages: &mut Stages,
+    ) -> Answer {
+        let tool_name = event.top.get("tool_name").and_then(Value::as_str);
+        // In a cut event whose tool_name did not arrive, every plugin of the event is a
+        // candidate: none can be ruled out.
+        let tool_known = truncation.is_none_or(|t| t.visible(event.top, "/tool_name"));
+        // Opinions of plugins that were not called (a cut event), merged with the rest.
+        let mut forced: Vec<Opinion> = Vec::new();
+        let (candidates, refusals) = stages.time("hook.discover", || plugin::discover(&self.config.plugin_dirs));
+        for r in refusals {
+            record.faults.push(load_fault(&r));
+        }
+        if candidates.is_empty() {
+            return Answer::nothing();
+        }
+
+        let index_file = plugin::index::path(&self.config.data_dir);
+        let index = stages.time("hook.index", || self.plugin_index(&index_file));
+
+        let load_started = Instant::now();
+        let mut index_updates = Vec::new();
+        // Plugins that want this event. A cacheable one whose manifest the index already knows
+        // is not loaded yet: a cache hit means it never needs to be.
+        let mut selected: Vec<Chosen> = Vec::new();
+        for c in &candidates {
+            let key = c.path.to_string_lossy().into_owned();
+            let known = plugin::index::fresh(&index, c);
+            // Quarantined (it killed a host) or suspended (it keeps timing out): never loaded
+            // or called; its failure policy answers for it below, when its manifest is known.
+            let benched = known.and_then(|e| e.benched(crate::clock::unix_ns()));
+            if let (Some(fault), Some(IndexEntry { info: None, .. })) = (&benched, known) {
+                record.faults.push(load_fault(&Refusal {
+                    path: c.path.clone(),
+                    name: None,
+                    reason: format!("{}: {}", fault.kind(), fault.message()),
+                }));
+                continue;
+            }
+            let (info, loaded) = match known {
+                Some(IndexEntry { error: Some(reason), .. }) => {
+                    record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: None, reason: reason.clone() }));
+                    continue;
+                }
+                Some(IndexEntry { info: Some(info), .. }) => (info.clone(), None),
+                _ => {
+                    self.divert_stdout();
+                    match self.load(c) {
+                        Ok(p) => {
+                            index_updates.push(IndexEntry::for_candidate(c, Some(p.info.clone()), None));
+                            (p.info.clone(), Some(p))
+                        }
+                        Err(reason) => {
+                            index_updates.push(IndexEntry::for_candidate(c, None, Some(reason.clone())));
+                            record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: None, reason }));
+                            continue;
+                        }
+                    }
+                }
+            };
+            if self.config.file.disabled_plugins.contains(&info.name) {
+                continue;
+            }
+            match info.wants(spec.name, spec.tool_event && tool_known, tool_name) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(e) => {
+                    record.faults.push(FaultRow { source: "plugin_load", plugin: Some(info.name.clone()), path: Some(key), message: e });
+                    continue;
+                }
+            }
+            let not_called = benched.or_else(|| truncation.and_then(|t| t.unseen(event.top, &info, spec.tool_event)).map(Fault::TooLarge));
+            if let Some(fault) = not_called {
+                record.faults.push(FaultRow {
+                    source: "plugin_call",
+                    plugin: Some(info.name.clone()),
+                    path: Some(key.clone()),
+                    message: format!("{}: {}", fault.kind(), fault.message()),
+                });
+                let outcome = fail_closed(spec, info.failure_policy(), &info.name, &fault);
+                record.calls.push(CallRow {
+                    plugin: info.name.clone(),
+                    version: info.version.clone(),
+                    path: key,
+                    status: fault.kind().into(),
+                    decision: outcome.as_ref().map_or(Decision::None, Outcome::decision).as_str().into(),
+                    fault: Some(fault.message()),
+                    memory_source: "none".into(),
+                    ..CallRow::default()
+                });
+                if let Some(outcome) = outcome {
+                    forced.push(Opinion { plugin: info.name.clone(), outcome });
+                }
+                continue;
+            }
+            let plugin = match loaded {
+                Some(p) => Some(p),
+                None if info.cache_ttl_ms.is_some() => None,
+                None => {
+                    self.divert_stdout();
+                    match self.load(c) {
+                        Ok(p) => Some(p),
+                        Err(reason) => {
+                            record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: Some(info.name), reason }));
+                            continue;
+                        }
+                    }
+                }
+            };
+            selected.push(Chosen { info, candidate: c.clone(), plugin });
+        }
+        stages.add("hook.load", load_started.elapsed());
+        if !index_updates.is_empty() {
+            if let Err(e) = plugin::index::update(&index_file, &index_updates) {
+                tracing::warn!("cannot update the plugin index {}: {e}", index_file.display());
+            }
+        }
+        if selected.is_empty() {
+            return if forced.is_empty() { Answer::nothing() } else { self.merge(spec, event.top, forced, stages) };
+        }
+
+        // Cached outcomes first; only the rest are loaded (if not yet) and called.
+        let now_ns = crate::clock::unix_ns();
+        let mut cached: Vec<Option<(Outcome, String)>> = Vec::with_capacity(selected.len());
+        if selected.iter().any(|p| p.info.cache_ttl_ms.is_some()) {
+            // The persistent tier lives in the store: wait for it to open (it has had the
+            // whole load phase to do so), outside the cache timing.
+            let waited = Instant::now();
+            let _ = self.store();
+            stages.add("store.wait", waited.elapsed());
+        }
+        let cache_started = Instant::now();
+        // A cut event's outcome is not one the whole event would get: neither reused nor kept.
+        let keys: Vec<Option<String>> =
+            selected.iter().map(|p| if truncation.is_some() { None } else { self.cache_key(p, event.full()) }).collect();
+        for key in &keys {
+            let hit = key.as_ref().and_then(|key| {
+                let found = self.cache.get(key, now_ns).or_else(|| {
+                    let text = self.store().ok()?.cache_get(key, now_ns).ok()??;
+                    let outcome = cache::decode(&text)?;
+                    Some(outcome)
+                });
+                found.map(|o| (o, key.clone()))
+            });
+            cached.push(hit);
+        }
+        let cache_lookup = cache_started.elapsed();
+        if selected.iter().any(|p| p.info.cache_ttl_ms.is_some()) {
+            stages.add("cache.lookup", cache_lookup);
+        }
+        let late_load = Instant::now();
+        let mut late = false;
+        for (i, p) in selected.iter_mut().enumerate() {
+            if cached[i].is_none() && p.plugin.is_none() {
+                late = true;
+                self.divert_stdout();
+                match self.load(&p.candidate) {
+                    Ok(loaded) => p.plugin = Some(loaded),
+                    Err(reason) => {
+                        record.faults.push(load_fault(&Refusal { path: p.candidate.path.clone(), name: Some(p.info.name.clone()), reason }))
+                    }
+                }
+            }
+        }
+        if late {
+            stages.add("hook.load.cache_miss", late_load.elapsed());
+        }
+
+        // Loading plugins (and opening the store) is the host's setup, not the event's growth.
+        self.rss_at_start = (self.rss_of)();
+        let mut jobs = Vec::new();
+        let mut job_plugin = Vec::new();
+        for (i, p) in selected.iter().enumerate() {
+            if let (None, Some(plugin)) = (&cached[i], &p.plugin) {
+                jobs.push(Job {
+                    plugin: Arc::clone(plugin),
+                    candidate: p.candidate.clone(),
+                    config_json: self.config.plugin_config_json(&p.info.name),
+                    timeout: p.info.timeout(Duration::from_millis(self.config.file.hook.plugin_timeout_ms)),
+                });
+                job_plugin.push(i);
+            }
+        }
+        let budget = Duration::from_millis(if spec.name == "SessionEnd" {
+            self.config.file.hook.dispatch_budget_ms.min(1000)
+        } else {
+            self.config.file.hook.dispatch_budget_ms
+        });
+        let probe = self.output.as_ref().and_then(Output::probe);
+        let calls: Vec<CallRecord> =
+            if jobs.is_empty() { Vec::new() } else { stages.time("hook.dispatch", || dispatch::run(jobs, event_json, budget, probe)) };
+        let mut results: Vec<Option<CallRecord>> = vec![None; selected.len()];
+        for c in calls {
+            let slot = job_plugin[c.index];
+            results[slot] = Some(CallRecord { index: slot, ..c });
+        }
+
+        let mut opinions = forced;
+        // (selected plugin, whether its call timed out), for suspension.
+        let mut timeouts: Vec<(usize, bool)> = Vec::new();
+        for (i, p) in selected.iter().enumerate() {
+            let info = &p.info;
+            if let Some((outcome, key)) = cached[i].take() {
+                record.cache_hits.push(key);
+                record.calls.push(CallRow {
+                    plugin: info.name.clone(),
+                    version: info.version.clone(),
+                    path: p.candidate.path.to_string_lossy().into_owned(),
+                    status: "cached".into(),
+                    decision: outcome.decision().as_str().into(),
+                    memory_source: "none".into(),
+                    cache: Some("hit"),
+                    ..CallRow::default()
+                });
+                opinions.push(Opinion { plugin: info.name.clone(), outcome });
+                continue;
+            }
+            let Some(call) = results[i].take() else { continue };
+            timeouts.push((i, matches!(call.result, Err(Fault::TimedOut(_)))));
+            if call.stdout_bytes > 0 {
+                record.faults.push(FaultRow {
+                    source: "plugin_call",
+                    plugin: Some(info.name.clone()),
+                    path: Some(p.candidate.path.to_string_lossy().into_owned()),
+                    message: format!(
+                        "wrote {} bytes to stdout; discarded (plugins must not print: stdout is Claude Code's)",
+                        call.stdout_bytes
+                    ),
+                });
+            }
+            let mut row = CallRow {
+                plugin: info.name.clone(),
+                version: info.version.clone(),
+                path: p.candidate.path.to_string_lossy().into_owned(),
+                status: "ok".into(),
+                decision: "none".into(),
+                fault: None,
+                wall_ns: call.wall_ns,
+                cpu_ns: call.cpu_ns,
+                allocations: call.stats.allocations,
+                bytes_allocated: call.stats.bytes_allocated,
+                peak_live_bytes: call.stats.peak_live_bytes,
+                memory_source: call.memory_source.into(),
+                stdout_bytes: call.stdout_bytes,
+                cache: info.cache_ttl_ms.map(|_| "miss"),
+            };
+            match call.result {
+                Ok(outcome) => {
+                    row.decision = outcome.decision().as_str().into();
+                    if let Some(key) = keys[i].clone() {
+                        let ttl_ns = info.cache_ttl_ms.unwrap_or(0) as i64 * 1_000_000;
+                        let encoded = cache::encode(&outcome);
+                        self.cache.put(key.clone(), outcome.clone(), now_ns + ttl_ns);
+                        record.cache_puts.push(crate::store::CachePut {
+                            key,
+                            plugin: info.name.clone(),
+                            value: encoded,
+                            expires_at_ns: now_ns + ttl_ns,
+                        });
+                    }
+                    opinions.push(Opinion { plugin: info.name.clone(), outcome });
+                }
+                Err(fault) => {
+                    row.status = fault.kind().into();
+                    row.fault = Some(fault.message());
+                    record.faults.push(FaultRow {
+                        source: "plugin_call",
+                        plugin: Some(info.name.clone()),
+                        path: Some(p.candidate.path.to_string_lossy().into_owned()),
+                        message: format!("{}: {}", fault.kind(), fault.message()),
+                    });
+                    if let Some(outcome) = fail_closed(spec, info.failure_policy(), &info.name, &fault) {
+                        row.decision = outcome.decision().as_str().into();
+                        opinions.push(Opinion { plugin: info.name.clone(), outcome });
+                    }
+                }
+            }
+            record.calls.push(row);
+        }
+
+        self.track_timeouts(&index, &index_file, &selected, &timeouts);
+        self.merge(spec, event.top, opinions, stages)
+    }
+
+    /// Merges opinions into the answer, after applying the unattended-mode rule
+    /// ([`answer::deny_unattended_asks`], unless `[hook] unattended_ask = "ask"`).
+    fn merge(&self, spec: &EventSpec, top: &Value, mut opinions: Vec<Opinion>, stages: &mut Stages) -> Answer {
+        let stop_hook_active = top.get("stop_hook_active").and_then(Value::as_bool) == Some(true);
+        stages.time("hook.merge", || {
+            let mut notes = Vec::new();
+            if self.config.file.hook.unattended_ask == UnattendedAsk::Deny {
+                let mode = top.get("permission_mode").and_then(Value::as_str);
+                notes = answer::deny_unattended_asks(spec, mode, &mut opinions);
+            }
+            let mut answer = answer::merge(spec, stop_hook_active, &opinions, self.config.file.hook.max_text_chars);
+            answer.notes.extend(notes);
+            answer
+        })
+    }
+
+    /// The cache key of a cacheable plugin's outcome on `event`: its manifest's key, its file
+    /// and its effective configuration (an edit reaches the next event).
+    fn cache_key(&self, p: &Chosen, event: &Value) -> Option<String> {
+        p.info.cache_ttl_ms?;
+        let config = self.config.plugin_config_json(&p.info.name);
+        let file = p.candidate.identity();
+        let subject = cache::Subject { name: &p.info.name, version: &p.info.version, key: &p.info.cache_key, file: &file, config: &config };
+        Some(cache::key_for(&subject, event))
+    }
+
+    pub(super) fn load(&mut self, c: &plugin::Candidate) -> Result<Arc<LoadedPlugin>, String> {
+        if let Some((seen, p)) = self.loaded.get(&c.path) {
+            if seen != c {
+                return Err("the file changed after this process loaded it; the next event loads the new one".into());
+            }
+            return Ok(Arc::clone(p));
+        }
+        plugin::inflight::enter("load", c);
+        let loaded = plugin::load(&c.path);
+        plugin::inflight::leave();
+        let p = Arc::new(loaded.map_err(|e| e.to_string())?);
+        self.loaded.insert(c.path.clone(), (c.clone(), Arc::clone(&p)));
+        Ok(p)
+    }
+}
+
+/// A plugin chosen for the current event; `plugin` is None until it has to be loaded.
+pub(super) struct Chosen {
+    pub(super) info: plugin::PluginInfo,
+    pub(super) candidate: plugin::Candidate,
+    pub(super) plugin: Option<Arc<LoadedPlugin>>,
+}
+
+/// The stand-in opinion for a faulted fail-closed plugin on an event that can be blocked.
+fn fail_closed(spec: &EventSpec, policy: FailurePolicy, plugin: &str, fault: &Fault) -> Option<Outcome> {
+    if policy != FailurePolicy::Closed || !spec.can_block() {
+        return None;
+    }
+    let reason = match fault {
+        Fault::TooLarge(unseen) => {
+            format!("chronicle: this call is too large to check and {plugin} fails closed: {unseen}; split it into smaller calls")
+        }
+        _ => format!("chronicle: plugin {plugin} failed ({}) and is configured to fail closed", fault.kind()),
+    };
+    Some(if spec.name == "PreToolUse" || spec.name == "PermissionRequest" { Outcome::deny(reason) } else { Outcome::block(reason) })
+}
+
+fn load_fault(r: &Refusal) -> FaultRow {
+    FaultRow { source: "plugin_load", plugin: r.name.clone(), path: Some(r.path.to_string_lossy().into_owned()), message: r.reason.clone() }
+}
