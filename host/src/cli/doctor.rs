@@ -332,16 +332,8 @@ fn client_check(r: &mut Report, config: &Config) {
 
 /// Whether an ELF executable asks for a dynamic loader (has a PT_INTERP program header).
 fn dynamically_linked(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else { return false };
-    let u16_at = |o: usize| bytes.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
-    let u32_at = |o: usize| bytes.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    let u64_at = |o: usize| bytes.get(o..o + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
-    // 64-bit little-endian ELF only (what Chronicle builds on Linux); anything else: unknown.
-    if bytes.get(..6) != Some(&[0x7f, b'E', b'L', b'F', 2, 1][..]) {
-        return false;
-    }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else { return false };
-    (0..phnum).any(|i| u32_at(phoff as usize + i * phentsize) == Some(3))
+    use chronicle::plugin::{elf_segments, PT_INTERP};
+    elf_segments(path).is_ok_and(|(segments, _)| segments.iter().any(|s| s.kind == PT_INTERP))
 }
 
 fn resident_check(r: &mut Report, config: &Config) {

@@ -128,11 +128,20 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
     Ok(loaded)
 }
 
-/// Checks that `path` is an ELF shared object whose headers fit inside the file: every loadable
-/// segment's file bytes, the program headers and the section headers. Not a full validation
-/// (the loader does that); what the loader would otherwise discover by faulting.
-pub fn complete_elf(path: &Path) -> Result<(), String> {
-    use std::io::Read;
+/// One program header of an ELF file: its type and where its file bytes end.
+pub struct Segment {
+    pub kind: u32,
+    pub file_end: u64,
+}
+
+/// ELF program header types read here.
+pub const PT_LOAD: u32 = 1;
+pub const PT_INTERP: u32 = 3;
+
+/// The program headers of a 64-bit ELF file, after checking that the program and section
+/// header tables fit inside it; with the file's size.
+pub fn elf_segments(path: &Path) -> Result<(Vec<Segment>, u64), String> {
+    use std::io::{Read, Seek};
     let size = std::fs::metadata(path).map_err(|e| format!("cannot stat: {e}"))?.len();
     let mut head = [0u8; 64];
     let mut f = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
@@ -152,6 +161,14 @@ pub fn complete_elf(path: &Path) -> Result<(), String> {
         let v = [b[at], b[at + 1]];
         u64::from(if little { u16::from_le_bytes(v) } else { u16::from_be_bytes(v) })
     };
+    let u32_at = |b: &[u8], at: usize| {
+        let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if little {
+            u32::from_le_bytes(v)
+        } else {
+            u32::from_be_bytes(v)
+        }
+    };
     let u64_at = |b: &[u8], at: usize| {
         let mut v = [0u8; 8];
         v.copy_from_slice(&b[at..at + 8]);
@@ -161,40 +178,42 @@ pub fn complete_elf(path: &Path) -> Result<(), String> {
             u64::from_be_bytes(v)
         }
     };
-    let cut = |what: &str, end: u64| {
-        format!("incomplete file: its {what} end at byte {end} but the file has {size} (still being copied? install plugins with `chronicle plugins install`)")
-    };
     let (phoff, shoff) = (u64_at(&head, 32), u64_at(&head, 40));
     let (phentsize, phnum, shentsize, shnum) = (u16_at(&head, 54), u16_at(&head, 56), u16_at(&head, 58), u16_at(&head, 60));
     let ph_end = phoff.saturating_add(phentsize.saturating_mul(phnum));
     if ph_end > size {
-        return Err(cut("program headers", ph_end));
+        return Err(cut(size, "program headers", ph_end));
     }
     let sh_end = shoff.saturating_add(shentsize.saturating_mul(shnum));
     if sh_end > size {
-        return Err(cut("section headers", sh_end));
+        return Err(cut(size, "section headers", sh_end));
     }
     if phentsize < 56 {
         return Err("not an ELF shared object (bad program header size)".into());
     }
     let mut table = vec![0u8; (phentsize * phnum) as usize];
-    use std::io::Seek;
     f.seek(std::io::SeekFrom::Start(phoff))
         .and_then(|_| f.read_exact(&mut table))
         .map_err(|e| format!("cannot read its program headers: {e}"))?;
-    for ph in table.chunks_exact(phentsize as usize) {
-        const PT_LOAD: u64 = 1;
-        let kind = u64::from(if little {
-            u32::from_le_bytes([ph[0], ph[1], ph[2], ph[3]])
-        } else {
-            u32::from_be_bytes([ph[0], ph[1], ph[2], ph[3]])
-        });
-        let end = u64_at(ph, 8).saturating_add(u64_at(ph, 32));
-        if kind == PT_LOAD && end > size {
-            return Err(cut("loadable segments", end));
-        }
+    let segments = table
+        .chunks_exact(phentsize as usize)
+        .map(|ph| Segment { kind: u32_at(ph, 0), file_end: u64_at(ph, 8).saturating_add(u64_at(ph, 32)) });
+    Ok((segments.collect(), size))
+}
+
+fn cut(size: u64, what: &str, end: u64) -> String {
+    format!("incomplete file: its {what} end at byte {end} but the file has {size} (still being copied? install plugins with `chronicle plugins install`)")
+}
+
+/// Checks that `path` is an ELF shared object whose headers fit inside the file: every loadable
+/// segment's file bytes, the program headers and the section headers. Not a full validation
+/// (the loader does that); what the loader would otherwise discover by faulting.
+pub fn complete_elf(path: &Path) -> Result<(), String> {
+    let (segments, size) = elf_segments(path)?;
+    match segments.iter().find(|s| s.kind == PT_LOAD && s.file_end > size) {
+        Some(s) => Err(cut(size, "loadable segments", s.file_end)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn open_error_text(e: &LibraryError) -> String {

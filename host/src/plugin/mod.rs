@@ -23,7 +23,7 @@ use std::time::Duration;
 use chronicle_plugin_api::{FailurePolicy, Manifest, Outcome};
 use serde::{Deserialize, Serialize};
 
-pub use load::{load, LoadError};
+pub use load::{elf_segments, load, LoadError, Segment, PT_INTERP, PT_LOAD};
 use matcher::Matcher;
 
 /// The platform's shared-library extension.
