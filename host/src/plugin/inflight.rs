@@ -174,7 +174,10 @@ pub fn claim_dead(data_dir: &Path) -> Vec<DeadMarker> {
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        if pid == me || alive(pid) {
+        // A process whose marker names its death (a fault signal caught, exit called in plugin
+        // code) is gone for our purposes even while the kernel still tears it down: its client
+        // can see the socket close first, and a replacement must not load the plugin again.
+        if pid == me || (alive(pid) && !dying(&entry.path())) {
             continue;
         }
         // Two processes may look at once: the one whose rename succeeds owns the marker.
@@ -189,6 +192,15 @@ pub fn claim_dead(data_dir: &Path) -> Vec<DeadMarker> {
         }
     }
     dead
+}
+
+/// Whether a marker records its process's death in plugin code (`S<signal>` or `EXIT`).
+fn dying(marker: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    let n = std::fs::File::open(marker).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    let status = head[..n].split(|b| *b == b'\t').next().unwrap_or_default();
+    status == EXIT || (status.len() > 1 && status[0] == b'S' && status[1..].iter().all(u8::is_ascii_digit))
 }
 
 fn parse(pid: u32, text: &[u8]) -> Option<DeadMarker> {
