@@ -26,6 +26,10 @@ pub mod env {
     pub const PROJECT_DIR: &str = "CLAUDE_PROJECT_DIR";
     pub const RESIDENT: &str = "CHRONICLE_RESIDENT";
     pub const RESIDENT_IDLE: &str = "CHRONICLE_RESIDENT_IDLE_S";
+    /// The team database (`[sync] url`).
+    pub const SYNC_URL: &str = "CHRONICLE_SYNC_URL";
+    /// This machine's name in the team database (`[sync] machine`).
+    pub const MACHINE: &str = "CHRONICLE_MACHINE";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +148,32 @@ impl Default for LogSettings {
     }
 }
 
+/// The `[sync]` section: pushing this machine's rows to the team's PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncSettings {
+    /// `postgresql://user@host:port/db?sslmode=...` (env `CHRONICLE_SYNC_URL` wins). The password
+    /// may be in it, in `PGPASSWORD` or in `~/.pgpass`; it is never stored or shown.
+    pub url: Option<String>,
+    /// This machine's name in the team database (env `CHRONICLE_MACHINE` wins; default: the
+    /// host name).
+    pub machine: Option<String>,
+    /// Seconds between the resident host's background pushes.
+    pub interval_s: u64,
+    /// `disable`, `prefer` (default), `require`, `verify-ca` or `verify-full`; an `sslmode` in
+    /// the URL wins.
+    pub sslmode: Option<String>,
+    /// The CA certificates (PEM) that `verify-ca`/`verify-full` trust (an `sslrootcert` in the
+    /// URL wins; default `~/.postgresql/root.crt`).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings { url: None, machine: None, interval_s: 30, sslmode: None, ca_file: None }
+    }
+}
+
 /// The config file as written by a person (every key optional).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -159,6 +189,7 @@ pub struct FileConfig {
     pub disabled_plugins: Vec<String>,
     /// Per-plugin sections, passed as JSON to each plugin's `init`.
     pub plugins: BTreeMap<String, toml::Value>,
+    pub sync: SyncSettings,
 }
 
 /// The effective configuration of one invocation.
@@ -174,6 +205,22 @@ pub struct Config {
 
 fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// The kernel's host name (`unknown` if it has none).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            let mut buf = [0u8; 256];
+            // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+            let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+            (rc == 0).then(|| String::from_utf8_lossy(&buf[..buf.iter().position(|&b| b == 0).unwrap_or(0)]).into_owned())
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn home_dir() -> Option<PathBuf> {
@@ -266,6 +313,17 @@ impl Config {
 
     pub fn read_timeout(&self) -> Duration {
         Duration::from_millis(self.file.hook.read_timeout_ms)
+    }
+
+    /// The team database's URL: `CHRONICLE_SYNC_URL`, else `[sync] url`.
+    pub fn sync_url(&self) -> Option<String> {
+        std::env::var(env::SYNC_URL).ok().filter(|v| !v.is_empty()).or_else(|| self.file.sync.url.clone())
+    }
+
+    /// This machine's name in the team database: `CHRONICLE_MACHINE`, `[sync] machine`, else
+    /// the host name.
+    pub fn machine(&self) -> String {
+        std::env::var(env::MACHINE).ok().filter(|v| !v.is_empty()).or_else(|| self.file.sync.machine.clone()).unwrap_or_else(host_name)
     }
 
     /// A plugin's config section as JSON text (`null` when absent).

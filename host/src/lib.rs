@@ -30,3 +30,4 @@ pub mod settings;
 pub mod shutdown;
 pub mod spool;
 pub mod store;
+pub mod team;

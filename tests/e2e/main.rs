@@ -18,4 +18,5 @@ mod plugin_faults;
 mod report;
 mod resident;
 mod store;
+mod team;
 mod wiring;

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 pub mod claude_code;
 pub mod fake_api;
+pub mod postgres;
 
 /// `target/<profile>`, where cargo put the binary and the plugin libraries.
 pub fn target_dir() -> PathBuf {

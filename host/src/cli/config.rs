@@ -62,6 +62,35 @@ pub fn show(config: &Config) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // [sync]: unset keys are comments (TOML has no null); the URL's password is never shown.
+    out.push_str("\n[sync]\n");
+    match (std::env::var(env::SYNC_URL).ok().filter(|v| !v.is_empty()), &f.sync.url) {
+        (Some(url), file) => out.push_str(&format!(
+            "url = {:?}  # env CHRONICLE_SYNC_URL (password masked; config file or default: {})\n",
+            chronicle::team::mask_url(&url),
+            file.as_deref().map_or_else(|| "unset".to_owned(), chronicle::team::mask_url)
+        )),
+        (None, Some(url)) => out.push_str(&format!("url = {:?}  # config file (password masked)\n", chronicle::team::mask_url(url))),
+        (None, None) => out.push_str("# url: unset, nothing is pushed (chronicle sync --url, or CHRONICLE_SYNC_URL)\n"),
+    }
+    let machine_src = if std::env::var(env::MACHINE).is_ok_and(|v| !v.is_empty()) {
+        "env CHRONICLE_MACHINE"
+    } else if f.sync.machine.is_some() {
+        "config file"
+    } else {
+        "default: the host name"
+    };
+    out.push_str(&format!("machine = {:?}  # {machine_src}\n", config.machine()));
+    out.push_str(&format!("interval_s = {}  # {}\n", f.sync.interval_s, src("sync", "interval_s")));
+    out.push_str(&format!(
+        "sslmode = {:?}  # {}\n",
+        f.sync.sslmode.as_deref().unwrap_or("prefer"),
+        if f.sync.sslmode.is_some() { "config file (an sslmode in the URL wins)" } else { "default (an sslmode in the URL wins)" }
+    ));
+    match &f.sync.ca_file {
+        Some(p) => out.push_str(&format!("ca_file = {:?}  # config file\n", p.display().to_string())),
+        None => out.push_str("# ca_file: unset (verify-ca/verify-full read ~/.postgresql/root.crt)\n"),
+    }
     for (plugin, section) in &f.plugins {
         out.push_str(&format!(
             "\n[plugins.{plugin}]  # config file, passed to the plugin's init\n{}",

@@ -13,6 +13,7 @@ mod plugins;
 mod scaffold;
 mod show;
 mod stats;
+mod sync;
 pub mod table;
 
 use std::path::PathBuf;
@@ -193,6 +194,20 @@ enum Command {
         session: Option<String>,
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
+    },
+    /// Push every recorded row not yet pushed to the team's PostgreSQL database ([sync] url).
+    ///
+    /// Idempotent and resumable: killed and run again, each row arrives once. Exit 0 when
+    /// everything is pushed, 1 with a one-line reason (server down, authentication, TLS).
+    ///
+    /// Example: chronicle sync --url postgresql://me@db.example/team?sslmode=verify-full
+    Sync {
+        /// The team database (default: $CHRONICLE_SYNC_URL, else [sync] url)
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// One JSON object: machine, target (password masked), pushed (rows per table), seconds
+        #[arg(long)]
+        json: bool,
     },
     /// Replay a bundled real-looking session through `chronicle hook` with the built-in plugins
     /// and show what was recorded and decided.
@@ -451,6 +466,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats { json, since, session } => stats::run(&config, json, since.as_deref(), session),
         Command::Report { html, session, since } => stats::report(&config, &html, since.as_deref(), session),
         Command::Demo { db, keep } => demo::run(&config, db, keep),
+        Command::Sync { url, json } => sync::run(&config, url.as_deref(), json),
         Command::Install { target, no_plugins } => install::install(&config, target.project, target.settings, target.dry_run, no_plugins),
         Command::Config(ConfigCommand::Show) => config::show(&config),
         Command::Spool(SpoolCommand::Ingest) => {

@@ -126,6 +126,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE events ADD COLUMN invocation_id TEXT;
     CREATE UNIQUE INDEX events_by_invocation ON events (invocation_id);
     "#,
+    // 4: this database's identity, for `chronicle sync`: the team database keys every row by
+    // machine, this id and the local row id, so a database deleted and made anew on the same
+    // machine (its ids starting at 1 again) never collides with the rows of the old one.
+    r#"
+    CREATE TABLE identity (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        store_id TEXT NOT NULL
+    );
+    INSERT INTO identity (id, store_id) VALUES (1, lower(hex(randomblob(16))));
+    "#,
 ];
 
 pub(super) fn latest() -> i64 {

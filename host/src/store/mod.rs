@@ -1,6 +1,7 @@
 //! The embedded SQLite store: every event, every plugin call and every measurement.
 //!
-//! **Architecture Invariant:** this module is the only place that holds SQL.
+//! **Architecture Invariant:** this module is the only place that holds SQL for the local
+//! database (the team database's lives in `chronicle::team`).
 //!
 //! Claude Code runs hooks in parallel and inside subagents, so many `chronicle hook` processes
 //! write one file at once. The store therefore runs in WAL mode with `synchronous=NORMAL`
@@ -9,6 +10,7 @@
 //! "database is locked", and writes one event in one short `BEGIN IMMEDIATE` transaction.
 //! The schema evolves by an append-only list of migrations tracked in `PRAGMA user_version`.
 
+pub mod export;
 mod migrations;
 pub mod read;
 pub mod stats;

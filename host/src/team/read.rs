@@ -1,0 +1,1 @@
+//! Team views (filled in below).

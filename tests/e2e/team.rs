@@ -1,0 +1,221 @@
+//! Team sync to a real PostgreSQL server: `chronicle sync`, the schema it keeps, what it does
+//! when killed or refused, and the team views (`--source`).
+
+use std::time::Duration;
+
+use chronicle_e2e::postgres::{Cluster, PASSWORD};
+use chronicle_e2e::{bash_event, corpus_lines, Env};
+use serde_json::Value;
+
+/// An installation with the bundled session recorded, under machine name `machine`.
+fn recorded(machine: &str) -> Env {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard", "chronicle_secret_guard"]);
+    env.set_env("CHRONICLE_MACHINE", machine);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    for line in corpus_lines("session.jsonl") {
+        assert_eq!(env.hook(line.as_bytes()).code, 0);
+    }
+    env
+}
+
+/// Copies the recorded rows `times` more times (fresh ids, children following their events),
+/// for a backlog bigger than one batch without running thousands of hooks.
+fn amplify(env: &Env, times: usize) {
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    let n: i64 = conn.query_row("SELECT max(id) FROM events", [], |r| r.get(0)).unwrap();
+    for i in 1..=times as i64 {
+        let off = i * n;
+        conn.execute_batch(&format!(
+            "BEGIN;
+             INSERT INTO events (id, kind, hook_event_name, session_id, tool_name, tool_use_id, agent_id, received_at_ns, payload,
+                                 payload_bytes, redacted, truncated, error, decision, exit_code, answer)
+               SELECT id + {off}, kind, hook_event_name, session_id, tool_name, tool_use_id, agent_id, received_at_ns + {off},
+                      payload, payload_bytes, redacted, truncated, error, decision, exit_code, answer FROM events WHERE id <= {n};
+             INSERT INTO plugin_calls (event_id, plugin, version, path, status, decision, fault, wall_ns, cpu_ns, allocations,
+                                       bytes_allocated, peak_live_bytes, memory_source, stdout_bytes, cache)
+               SELECT event_id + {off}, plugin, version, path, status, decision, fault, wall_ns, cpu_ns, allocations,
+                      bytes_allocated, peak_live_bytes, memory_source, stdout_bytes, cache FROM plugin_calls WHERE event_id <= {n};
+             INSERT INTO metrics (event_id, name, value) SELECT event_id + {off}, name, value FROM metrics WHERE event_id <= {n};
+             INSERT INTO violations (event_id, metric, subject, value, threshold)
+               SELECT event_id + {off}, metric, subject, value, threshold FROM violations WHERE event_id <= {n};
+             COMMIT;"
+        ))
+        .unwrap();
+    }
+}
+
+fn local_count(env: &Env, table: &str) -> i64 {
+    env.count(&format!("SELECT count(*) FROM {table}"))
+}
+
+fn team_count(pg: &Cluster, table: &str, machine: &str) -> i64 {
+    pg.psql("team", &format!("SELECT count(*) FROM chronicle.{table} WHERE machine = '{machine}'")).parse().unwrap()
+}
+
+const TABLES: [&str; 5] = ["events", "plugin_calls", "faults", "violations", "metrics"];
+
+fn assert_all_pushed(env: &Env, pg: &Cluster, machine: &str) {
+    for t in TABLES {
+        assert_eq!(team_count(pg, t, machine), local_count(env, t), "{t} of {machine}");
+    }
+    let dupes = pg.psql(
+        "team",
+        "SELECT count(*) FROM (SELECT machine, store_id, local_id FROM chronicle.events GROUP BY 1, 2, 3 HAVING count(*) > 1) d",
+    );
+    assert_eq!(dupes, "0");
+}
+
+#[test]
+fn sync_pushes_every_row_once_and_again_nothing() {
+    let pg = Cluster::start(&[]);
+    pg.create_db("team");
+    let env = recorded("ann-laptop");
+    let url = pg.url("team");
+    let run = env.run(&["sync", "--url", &url]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("pushed 86 events"), "{}", run.stdout);
+    assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD), "the password is shown: {}", run.stdout);
+    assert_all_pushed(&env, &pg, "ann-laptop");
+    assert_eq!(team_count(&pg, "sessions", "ann-laptop"), local_count(&env, "sessions"));
+
+    // The contract columns, typed: timestamptz, jsonb payloads, already redacted.
+    let row = pg
+        .psql("team", "SELECT pg_typeof(received_at), pg_typeof(payload), count(DISTINCT session_id) FROM chronicle.events GROUP BY 1, 2");
+    assert_eq!(row, "timestamp with time zone|jsonb|1");
+    let local_secret_free = env.count("SELECT count(*) FROM events WHERE payload LIKE '%sk-ant-%' OR payload LIKE '%AKIA%'");
+    assert_eq!(local_secret_free, 0);
+    let team_secrets = pg.psql("team", "SELECT count(*) FROM chronicle.events WHERE payload::text ~ '(sk-ant-|AKIA)'");
+    assert_eq!(team_secrets, "0");
+    let deny = pg.psql("team", "SELECT count(*) FROM chronicle.events WHERE decision = 'deny'");
+    assert_eq!(deny, env.count("SELECT count(*) FROM events WHERE decision = 'deny'").to_string());
+
+    let again = env.run(&["sync", "--url", &url, "--json"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let v: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(v["pushed"]["events"], 0, "{v}");
+    assert_eq!(v["machine"], "ann-laptop");
+    assert_all_pushed(&env, &pg, "ann-laptop");
+
+    // New events later: only they are pushed.
+    assert_eq!(env.hook(&bash_event("ls -la")).code, 0);
+    let more = env.run(&["sync", "--url", &url, "--json"]);
+    let v: Value = serde_json::from_str(&more.stdout).unwrap();
+    assert_eq!(v["pushed"]["events"], 1, "{v}");
+    assert_all_pushed(&env, &pg, "ann-laptop");
+}
+
+#[test]
+fn a_sync_killed_mid_batch_and_run_again_leaves_each_row_once() {
+    let pg = Cluster::start(&[]);
+    pg.create_db("team");
+    let env = recorded("bob-desktop");
+    amplify(&env, 60); // 86 * 61 = 5,246 events: several batches
+    let url = pg.url("team");
+    // Killed as soon as its first batches are in, twice.
+    for _ in 0..2 {
+        let before = team_count(&pg, "events", "bob-desktop");
+        let mut child = env.command(&["sync", "--url", &url]).stdout(std::process::Stdio::null()).spawn().unwrap();
+        while team_count(&pg, "events", "bob-desktop") == before {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+    }
+    let partial = team_count(&pg, "events", "bob-desktop");
+    assert!(partial > 0 && partial < local_count(&env, "events"), "not killed mid-way: {partial} pushed");
+    let run = env.run(&["sync", "--url", &url]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_all_pushed(&env, &pg, "bob-desktop");
+}
+
+#[test]
+fn a_server_that_is_down_is_one_line_and_loses_nothing() {
+    let mut pg = Cluster::start(&[]);
+    pg.create_db("team");
+    let env = recorded("cat-laptop");
+    let url = pg.url("team");
+    pg.stop();
+    let run = env.run(&["sync", "--url", &url]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot reach PostgreSQL at postgresql://chronicle:***@127.0.0.1"), "{}", run.stderr);
+    assert!(!run.stderr.contains(PASSWORD));
+    pg.restart(&[]);
+    let run = env.run(&["sync", "--url", &url]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_all_pushed(&env, &pg, "cat-laptop");
+}
+
+#[test]
+fn the_password_comes_from_the_url_pgpassword_or_pgpass_and_is_never_shown() {
+    let pg = Cluster::start(&[]);
+    pg.create_db("team");
+    let mut env = recorded("dan");
+    // Wrong password: authentication, in one line, without the password.
+    let wrong = pg.url("team").replace(PASSWORD, "not-the-password");
+    let run = env.run(&["sync", "--url", &wrong]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("authentication failed"), "{}", run.stderr);
+    assert!(!run.stderr.contains("not-the-password"), "{}", run.stderr);
+
+    // ~/.pgpass (here PGPASSFILE), refused when others can read it, as libpq does.
+    let bare = pg.url_without_password("team");
+    let pgpass = env.home().join("pgpass");
+    std::fs::write(&pgpass, format!("127.0.0.1:{}:team:chronicle:{PASSWORD}\n", pg.port)).unwrap();
+    chronicle_e2e::set_mode(&pgpass, 0o644);
+    env.set_env("PGPASSFILE", pgpass.to_str().unwrap());
+    assert_eq!(env.run(&["sync", "--url", &bare]).code, 1);
+    chronicle_e2e::set_mode(&pgpass, 0o600);
+    let run = env.run(&["sync", "--url", &bare]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // PGPASSWORD, and the URL through the environment.
+    let mut env2 = recorded("dan2");
+    env2.set_env("PGPASSWORD", PASSWORD);
+    env2.set_env("CHRONICLE_SYNC_URL", &bare);
+    let run = env2.run(&["sync"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_all_pushed(&env2, &pg, "dan2");
+
+    // config show masks it.
+    env2.set_env("CHRONICLE_SYNC_URL", &pg.url("team"));
+    let shown = env2.run(&["config", "show"]);
+    assert!(shown.stdout.contains("url = \"postgresql://chronicle:***@127.0.0.1"), "{}", shown.stdout);
+    assert!(!shown.stdout.contains(PASSWORD));
+}
+
+#[test]
+fn twenty_machines_push_at_once_into_one_database() {
+    let pg = Cluster::start(&[]);
+    pg.create_db("team");
+    let url = pg.url("team");
+    let template = recorded("template");
+    let envs: Vec<Env> = (0..20)
+        .map(|i| {
+            let mut env = Env::new();
+            rusqlite::Connection::open(template.db()).unwrap().execute("VACUUM INTO ?1", [env.db().to_str().unwrap()]).unwrap();
+            chronicle_e2e::set_mode(&env.db(), 0o600);
+            // Each machine's database is its own: a copy gets a new identity.
+            let conn = rusqlite::Connection::open(env.db()).unwrap();
+            conn.execute("UPDATE identity SET store_id = lower(hex(randomblob(16)))", []).unwrap();
+            drop(conn);
+            env.set_env("CHRONICLE_MACHINE", &format!("dev-{i:02}"));
+            env
+        })
+        .collect();
+    amplify(&envs[0], 10);
+    let children: Vec<_> =
+        envs.iter().map(|e| e.command(&["sync", "--url", &url]).stdout(std::process::Stdio::null()).spawn().unwrap()).collect();
+    // One is killed mid-way and run again.
+    std::thread::sleep(Duration::from_millis(200));
+    unsafe { libc::kill(children[0].id() as i32, libc::SIGKILL) };
+    for mut c in children {
+        let _ = c.wait();
+    }
+    assert_eq!(envs[0].run(&["sync", "--url", &url]).code, 0);
+    for (i, env) in envs.iter().enumerate() {
+        assert_all_pushed(env, &pg, &format!("dev-{i:02}"));
+    }
+    assert_eq!(pg.psql("team", "SELECT count(*) FROM chronicle.machines"), "20");
+    assert_eq!(pg.psql("team", "SELECT max(version) FROM chronicle.schema_version"), "1");
+}
