@@ -49,6 +49,9 @@ fn local_count(env: &Env, table: &str) -> i64 {
 }
 
 fn team_count(pg: &Cluster, table: &str, machine: &str) -> i64 {
+    if pg.psql("team", &format!("SELECT to_regclass('chronicle.{table}') IS NULL")) == "t" {
+        return 0; // no sync has created the schema yet
+    }
     pg.psql("team", &format!("SELECT count(*) FROM chronicle.{table} WHERE machine = '{machine}'")).parse().unwrap()
 }
 
