@@ -619,6 +619,9 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
     let ours = std::fs::metadata(&endpoint.socket)?.ino();
     tracing::info!(socket = %endpoint.socket.display(), "resident host listening");
 
+    if crate::team::background::start(&config) {
+        tracing::info!("pushing to the team database in the background");
+    }
     let mut host = Host::new(config);
     host.warm_up();
     host.upkeep();

@@ -222,3 +222,51 @@ fn twenty_machines_push_at_once_into_one_database() {
     assert_eq!(pg.psql("team", "SELECT count(*) FROM chronicle.machines"), "20");
     assert_eq!(pg.psql("team", "SELECT max(version) FROM chronicle.schema_version"), "1");
 }
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    done()
+}
+
+#[test]
+fn the_resident_host_pushes_in_the_background_and_a_server_that_is_down_costs_the_hooks_nothing() {
+    let mut pg = Cluster::start(&[]);
+    pg.create_db("team");
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    std::fs::write(env.home().join("config.toml"), "[sync]\ninterval_s = 1\nmachine = \"eve\"\n").unwrap();
+    env.set_env("CHRONICLE_SYNC_URL", &pg.url("team"));
+    env.start_resident();
+    let lines = corpus_lines("session.jsonl");
+    for line in &lines[..40] {
+        assert_eq!(env.hook(line.as_bytes()).code, 0);
+    }
+    assert!(wait_until(Duration::from_secs(20), || team_count(&pg, "events", "eve") == 40), "not pushed in the background");
+    let status: Value = serde_json::from_str(&std::fs::read_to_string(env.home().join("sync-status.json")).unwrap()).unwrap();
+    assert_eq!(status["ok"], true, "{status}");
+    assert_eq!(status["by"], "resident");
+
+    // The server goes away: every hook still answers and is recorded; the failure is visible.
+    pg.stop();
+    for line in &lines[40..] {
+        let run = env.hook(line.as_bytes());
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    assert_eq!(local_count(&env, "events"), lines.len() as i64);
+    assert!(wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(env.home().join("sync-status.json")).is_ok_and(|s| s.contains("cannot reach PostgreSQL"))
+    }));
+    let doctor = env.run(&["doctor"]);
+    assert!(doctor.stdout.contains("cannot reach PostgreSQL"), "{}", doctor.stdout);
+    assert!(doctor.stdout.contains(&format!("{} events wait", lines.len() - 40)), "{}", doctor.stdout);
+
+    // Back: the rest arrives, once.
+    pg.restart(&[]);
+    assert!(wait_until(Duration::from_secs(20), || team_count(&pg, "events", "eve") == lines.len() as i64));
+    assert_all_pushed(&env, &pg, "eve");
+}

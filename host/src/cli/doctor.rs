@@ -140,6 +140,43 @@ fn check_settings(r: &mut Report, label: &str, path: &Path, needs: &Needs) {
     }
 }
 
+/// The team sync's last outcome, from the status file its pushes leave (doctor does not connect).
+fn sync_check(r: &mut Report, config: &Config) {
+    if config.sync_url().is_none() {
+        return;
+    }
+    use chronicle::team::background;
+    let status = background::read_status(&config.data_dir);
+    let through = status.as_ref().and_then(|s| s.pushed_through).unwrap_or(0);
+    let waiting = Store::open_existing(&config.db_path)
+        .and_then(|s| s.export_backlog([through, i64::MAX, i64::MAX, i64::MAX, i64::MAX]))
+        .map_or_else(|_| "?".to_owned(), |b| b[0].to_string());
+    match status {
+        None => r.add(
+            Status::Warn,
+            "team sync",
+            format!(
+                "[sync] url is set but nothing has been pushed yet ({waiting} events wait); the resident host pushes every {} s, or run `chronicle sync`",
+                config.file.sync.interval_s
+            ),
+        ),
+        Some(s) if s.ok => r.add(
+            Status::Ok,
+            "team sync",
+            format!("last push {} to {} as {:?} ({}); {waiting} events wait", s.at, s.target, s.machine, s.by),
+        ),
+        Some(s) => r.add(
+            Status::Warn,
+            "team sync",
+            format!(
+                "last push {} failed: {}; {waiting} events wait (nothing is lost; they go with the next push that succeeds)",
+                s.at,
+                s.error.unwrap_or_default()
+            ),
+        ),
+    }
+}
+
 pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
     let mut r = Report { lines: Vec::new(), failed: false };
     let config = match config_result {
@@ -250,6 +287,7 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
         Err(e) => r.add(Status::Fail, "database", format!("{e}; check the directory's permissions or set CHRONICLE_DB")),
     }
     resident_check(&mut r, &config);
+    sync_check(&mut r, &config);
     match chronicle::spool::waiting(&config.data_dir) {
         0 => r.add(Status::Ok, "spool", "no events waiting outside the database"),
         n => r.add(

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use chronicle::config::Config;
 use chronicle::store::Store;
-use chronicle::team::{push, SyncError, Target};
+use chronicle::team::{background, push, SyncError, Target};
 
 /// The team database a command means: `--url`, else `CHRONICLE_SYNC_URL`, else `[sync] url`.
 pub fn target(config: &Config, url: Option<&str>) -> anyhow::Result<Target> {
@@ -50,6 +50,7 @@ pub fn run(config: &Config, url: Option<&str>, json: bool) -> anyhow::Result<Exi
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    background::write_status(&config.data_dir, &background::status(&target, &machine, "sync", &result, &config.data_dir));
     let pushed = match result {
         Ok(p) => p,
         Err(e) => return fail(e),

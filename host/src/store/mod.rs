@@ -445,7 +445,7 @@ fn wait_when_busy(conn: &mut Connection, limit: Duration) -> rusqlite::Result<()
 /// large event. At normal priority it competed for this machine's two cores with the next
 /// event's client and host, and a 482 KB event took 2.5 -> 3.3x `cat` once the database held a
 /// few hundred of them. At the lowest priority it runs in the gaps between events.
-fn lower_this_threads_priority() {
+pub(crate) fn lower_this_threads_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: plain system calls on the calling thread's own id; failure changes nothing.
     unsafe {

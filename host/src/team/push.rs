@@ -38,6 +38,9 @@ pub struct Pushed {
     pub metrics: u64,
     pub tool_durations: u64,
     pub batches: u64,
+    /// The highest local event id in the team database afterwards.
+    #[serde(skip)]
+    pub through: i64,
 }
 
 impl Pushed {
@@ -50,6 +53,7 @@ impl Pushed {
         self.metrics += o.metrics;
         self.tool_durations += o.tool_durations;
         self.batches += o.batches;
+        self.through = self.through.max(o.through);
     }
 }
 
@@ -79,6 +83,9 @@ pub fn push(
             BatchError::Store(e) => SyncError::Store(e),
         })?;
         let Some((pushed, watermarks)) = batch else {
+            if total.through == 0 {
+                total.through = pushed_through(&mut tx, &origin).map_err(pg)?;
+            }
             tx.execute(
                 "INSERT INTO chronicle.machines (machine, chronicle_version) VALUES ($1, $2)
                  ON CONFLICT (machine) DO UPDATE SET last_sync_at = now(), chronicle_version = excluded.chronicle_version",
@@ -93,6 +100,14 @@ pub fn push(
         let left = store.export_backlog(watermarks).map(|b| b[0]).unwrap_or(0);
         progress(&total, left);
     }
+}
+
+fn pushed_through(tx: &mut Transaction<'_>, o: &Origin) -> Result<i64, postgres::Error> {
+    let row = tx.query_opt(
+        "SELECT pushed_through FROM chronicle.sync_state WHERE machine = $1 AND store_id = $2 AND table_name = 'events'",
+        &[&o.machine, &o.store_id],
+    )?;
+    Ok(row.map_or(0, |r| r.get(0)))
 }
 
 enum BatchError {
@@ -135,7 +150,9 @@ fn push_batch(store: &Store, tx: &mut Transaction<'_>, o: &Origin) -> Result<Opt
     if events.is_empty() && calls.is_empty() && faults.is_empty() && violations.is_empty() && metrics.is_empty() {
         return Ok(None);
     }
-    let mut pushed = Pushed { batches: 1, ..Pushed::default() };
+    // (`None` above leaves `through` to the caller, which read the marks in an earlier batch
+    // or finds them with `pushed_through`.)
+    let mut pushed = Pushed { batches: 1, through: marks[0], ..Pushed::default() };
     pushed.events = insert_events(tx, o, &events)?;
     pushed.plugin_calls = insert_calls(tx, o, &calls)?;
     pushed.faults = insert_faults(tx, o, &faults)?;
@@ -158,6 +175,9 @@ fn push_batch(store: &Store, tx: &mut Transaction<'_>, o: &Origin) -> Result<Opt
     for (i, new) in news.iter().enumerate() {
         if let Some(new) = *new {
             marks[i] = new;
+            if i == 0 {
+                pushed.through = new;
+            }
             tx.execute(
                 "INSERT INTO chronicle.sync_state (machine, store_id, table_name, pushed_through) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (machine, store_id, table_name)
