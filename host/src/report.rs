@@ -7,7 +7,35 @@
 use std::fmt::Write as _;
 
 use crate::store::stats::{Stats, Window};
-use crate::store::{Store, StoreError};
+
+/// A failure to read the report's rows (from the local store or the team database).
+pub type RowsError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The row sets the page draws besides the stats, each as JSON objects with these columns:
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// `id`, `received_at_ns`, `name` (event type, or the kind), `decision`: the first 2,000.
+    Timeline,
+    /// `tool_use_id`, `tool_name`, `started_at_ns`, `ended_at_ns`, `duration_ms`, `status`:
+    /// completed tool calls, the first 500.
+    ToolSpans,
+    /// `id`, `received_at_ns`, `hook_event_name`, `tool_name`, `decision`, `answer`: events with
+    /// a decision, the first 500.
+    Decisions,
+    /// `t` (received_at_ns), `cache` (`hit`/`miss`): cacheable plugin calls in order.
+    CacheCalls,
+}
+
+/// Where a report's rows come from: the local store, or the team database (`--source`).
+pub trait ReportRows {
+    fn rows(&mut self, which: Rows, w: &Window) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, RowsError>;
+}
+
+impl ReportRows for crate::store::Store {
+    fn rows(&mut self, which: Rows, w: &Window) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, RowsError> {
+        Ok(self.report_rows(which, w)?)
+    }
+}
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
@@ -54,18 +82,9 @@ fn latency_chart(id: &str, title: &str, rows: &[(String, f64, f64, u64)]) -> Str
 }
 
 /// Events on a time axis (one tick per event, coloured by type) and tool calls as bars.
-fn timeline(store: &Store, w: &Window) -> Result<String, StoreError> {
-    let events = store.query_json(
-        "SELECT id, received_at_ns, coalesce(hook_event_name, kind) AS name, decision FROM events
-         WHERE (?1 IS NULL OR received_at_ns >= ?1) AND (?2 IS NULL OR session_id = ?2) ORDER BY id LIMIT 2000",
-        &[&w.since_ns, &w.session],
-    )?;
-    let tools = store.query_json(
-        "SELECT tool_use_id, tool_name, started_at_ns, ended_at_ns, duration_ms, status FROM tool_durations
-         WHERE started_at_ns IS NOT NULL AND ended_at_ns IS NOT NULL AND (?1 IS NULL OR started_at_ns >= ?1) AND (?2 IS NULL OR session_id = ?2)
-         ORDER BY started_at_ns LIMIT 500",
-        &[&w.since_ns, &w.session],
-    )?;
+fn timeline(source: &mut dyn ReportRows, w: &Window) -> Result<String, RowsError> {
+    let events = source.rows(Rows::Timeline, w)?;
+    let tools = source.rows(Rows::ToolSpans, w)?;
     let times: Vec<i64> = events.iter().filter_map(|e| e["received_at_ns"].as_i64()).collect();
     let (Some(&t0), Some(&t1)) = (times.iter().min(), times.iter().max()) else {
         return Ok("<p>No events in this window.</p>".into());
@@ -125,12 +144,8 @@ fn timeline(store: &Store, w: &Window) -> Result<String, StoreError> {
 }
 
 /// Hit ratio of cacheable plugin calls over time, in up to 20 buckets.
-fn cache_chart(store: &Store, w: &Window) -> Result<String, StoreError> {
-    let rows = store.query_json(
-        "SELECT e.received_at_ns AS t, c.cache AS cache FROM plugin_calls c JOIN events e ON e.id = c.event_id
-         WHERE c.cache IS NOT NULL AND (?1 IS NULL OR e.received_at_ns >= ?1) AND (?2 IS NULL OR e.session_id = ?2) ORDER BY e.id",
-        &[&w.since_ns, &w.session],
-    )?;
+fn cache_chart(source: &mut dyn ReportRows, w: &Window) -> Result<String, RowsError> {
+    let rows = source.rows(Rows::CacheCalls, w)?;
     if rows.is_empty() {
         return Ok("<p>No cacheable plugin calls in this window.</p>".into());
     }
@@ -168,7 +183,7 @@ fn cache_chart(store: &Store, w: &Window) -> Result<String, StoreError> {
 }
 
 /// The whole page.
-pub fn html(store: &Store, stats: &Stats, w: &Window, title: &str) -> Result<String, StoreError> {
+pub fn html(source: &mut dyn ReportRows, stats: &Stats, w: &Window, title: &str) -> Result<String, RowsError> {
     let mut page = String::new();
     let p = &stats.performance_stats;
     let total_events: u64 = stats.events.values().map(|e| e.count).sum();
@@ -215,14 +230,10 @@ pub fn html(store: &Store, stats: &Stats, w: &Window, title: &str) -> Result<Str
     page.push_str(&latency_chart("latency-plugins", "Plugin call time (excluding cache hits)", &pl_rows));
 
     page.push_str("<h2>Timeline</h2>");
-    page.push_str(&timeline(store, w)?);
+    page.push_str(&timeline(source, w)?);
 
     page.push_str("<h2>Decisions</h2>");
-    let decided = store.query_json(
-        "SELECT id, received_at_ns, hook_event_name, tool_name, decision, answer FROM events
-         WHERE decision <> 'none' AND (?1 IS NULL OR received_at_ns >= ?1) AND (?2 IS NULL OR session_id = ?2) ORDER BY id LIMIT 500",
-        &[&w.since_ns, &w.session],
-    )?;
+    let decided = source.rows(Rows::Decisions, w)?;
     if decided.is_empty() {
         page.push_str("<p>No decisions in this window.</p>");
     } else {
@@ -272,7 +283,7 @@ pub fn html(store: &Store, stats: &Stats, w: &Window, title: &str) -> Result<Str
     }
 
     page.push_str("<h2>Cache</h2>");
-    page.push_str(&cache_chart(store, w)?);
+    page.push_str(&cache_chart(source, w)?);
     let _ = writeln!(
         page,
         "<p class=\"axis\">Generated by chronicle {} at {}.</p></body></html>",

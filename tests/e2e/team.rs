@@ -270,3 +270,92 @@ fn the_resident_host_pushes_in_the_background_and_a_server_that_is_down_costs_th
     assert!(wait_until(Duration::from_secs(20), || team_count(&pg, "events", "eve") == lines.len() as i64));
     assert_all_pushed(&env, &pg, "eve");
 }
+
+#[test]
+fn team_views_read_every_machine_in_the_local_shapes() {
+    let pg = Cluster::start(&[]);
+    pg.create_db("team");
+    let url = pg.url("team");
+    let ann = recorded("ann");
+    let bob = recorded("bob");
+    assert_eq!(bob.hook(&bash_event("rm -rf /")).code, 0);
+    for env in [&ann, &bob] {
+        assert_eq!(env.run(&["sync", "--url", &url]).code, 0);
+    }
+    let json_lines = |r: chronicle_e2e::Run| -> Vec<Value> {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+
+    // events: both machines, each row saying where it came from; --machine narrows.
+    let all = json_lines(ann.run(&["events", "--source", &url, "--all", "--json"]));
+    assert_eq!(all.len() as i64, local_count(&ann, "events") + local_count(&bob, "events"));
+    let local: Vec<Value> = bob.events();
+    let bobs = json_lines(ann.run(&["events", "--source", &url, "--machine", "bob", "--all", "--json"]));
+    assert_eq!(bobs.len(), local.len());
+    for (t, l) in bobs.iter().zip(&local) {
+        assert_eq!(t["machine"], "bob");
+        for k in ["kind", "hook_event_name", "tool_name", "session_id", "decision", "received_at", "payload", "faults", "redacted"] {
+            assert_eq!(t[k], l[k], "{k}");
+        }
+    }
+    let denied = json_lines(ann.run(&["events", "--source", &url, "--decision", "deny", "--json"]));
+    assert!(denied.iter().any(|e| e["machine"] == "bob" && e["payload"]["tool_input"]["command"] == "rm -rf /"), "{denied:?}");
+    // The table fits 80 columns with the machine in it.
+    let table = ann.run(&["events", "--source", &url]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(table.stdout.lines().all(|l| l.chars().count() <= 80), "{}", table.stdout);
+    assert!(table.stdout.contains("MACHINE"));
+    // A session prefix, as tables show it.
+    let sid = local[0]["session_id"].as_str().unwrap();
+    let by_prefix = json_lines(ann.run(&["events", "--source", &url, "--machine", "bob", "--session", &sid[..8], "--all", "--json"]));
+    assert_eq!(by_prefix.len(), local.iter().filter(|e| e["session_id"] == sid).count());
+
+    // sessions
+    let sessions = json_lines(ann.run(&["sessions", "--source", &url, "--json"]));
+    assert_eq!(sessions.len() as i64, local_count(&ann, "sessions") + local_count(&bob, "sessions"));
+    assert!(sessions.iter().all(|s| s["machine"] == "ann" || s["machine"] == "bob"));
+
+    // stats: one machine's team stats are its local stats; all of them add a machines section.
+    let local_stats: Value = serde_json::from_str(&bob.run(&["stats", "--json"]).stdout).unwrap();
+    let team_bob = ann.run(&["stats", "--json", "--source", &url, "--machine", "bob"]);
+    assert_eq!(team_bob.code, 0, "{}", team_bob.stderr);
+    let team_bob: Value = serde_json::from_str(&team_bob.stdout).unwrap();
+    assert_eq!(team_bob["events"], local_stats["events"]);
+    for (name, op) in local_stats["performance_stats"]["operations"].as_object().unwrap() {
+        let t = &team_bob["performance_stats"]["operations"][name];
+        for k in ["count", "p50_ms", "p95_ms", "p99_ms", "max_ms"] {
+            assert_eq!(t[k], op[k], "{name} {k}");
+        }
+    }
+    for (name, p) in local_stats["plugins"].as_object().unwrap() {
+        let t = &team_bob["plugins"][name];
+        for k in ["calls", "cached", "faults", "decisions", "max_peak_live_bytes"] {
+            assert_eq!(t[k], p[k], "{name} {k}");
+        }
+        assert_eq!(t["time"]["p50_ms"], p["time"]["p50_ms"]);
+    }
+    assert_eq!(team_bob["performance_stats"]["violations"], local_stats["performance_stats"]["violations"]);
+    let team: Value = serde_json::from_str(&ann.run(&["stats", "--json", "--source", &url]).stdout).unwrap();
+    let machines = team["machines"].as_object().unwrap();
+    assert_eq!(machines.len(), 2);
+    assert_eq!(machines["bob"]["events"], local_count(&bob, "events"));
+    assert_eq!(machines["bob"]["decisions"]["deny"], team_bob["events"]["PreToolUse"]["decisions"]["deny"]);
+    assert!(machines["ann"]["hook_total"]["p50_ms"].as_f64().unwrap() > 0.0);
+    let text = ann.run(&["stats", "--source", &url]);
+    assert!(text.stdout.contains("Machines") && text.stdout.contains("bob"), "{}", text.stdout);
+
+    // report
+    let page = ann.home().join("team.html");
+    let run = ann.run(&["report", "--html", page.to_str().unwrap(), "--source", &url]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("Chronicle team report (2 machines)"));
+    assert!(html.contains(&format!("data-value=\"{}\"", all.len())), "the page counts every machine's events");
+
+    // --source team means [sync] url; --machine needs --source.
+    let mut ann = ann;
+    ann.set_env("CHRONICLE_SYNC_URL", &url);
+    assert_eq!(json_lines(ann.run(&["events", "--source", "team", "--all", "--json"])).len(), all.len());
+    assert_eq!(ann.run(&["events", "--machine", "bob"]).code, 2);
+}

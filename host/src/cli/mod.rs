@@ -12,6 +12,7 @@ mod install;
 mod plugins;
 mod scaffold;
 mod show;
+mod source;
 mod stats;
 mod sync;
 pub mod table;
@@ -75,13 +76,24 @@ enum Command {
         /// One JSON object per line: kind, hook_event_name, tool_name, session_id, redacted, truncated, payload, ...
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        source: source::SourceArgs,
     },
     /// List recorded sessions.
     ///
+    /// The table fits 80 columns (short ids, local times, ~ for the home directory); --wide
+    /// shows everything.
+    ///
     /// Example: chronicle sessions --json
     Sessions {
+        /// One JSON object per line: session_id, first_seen, last_seen, ended_at, end_reason, cwd, git_branch, event_count
         #[arg(long)]
         json: bool,
+        /// Full ids, UTC times and paths
+        #[arg(long)]
+        wide: bool,
+        #[command(flatten)]
+        source: source::SourceArgs,
     },
     /// Inspect plugins.
     #[command(subcommand)]
@@ -107,6 +119,8 @@ enum Command {
         /// Only this session (any unique prefix of its id)
         #[arg(long)]
         session: Option<String>,
+        #[command(flatten)]
+        source: source::SourceArgs,
     },
     /// Register `chronicle hook` for every event in Claude Code's settings (merging, with a
     /// backup; running it twice changes nothing) and install the built-in plugins.
@@ -188,12 +202,17 @@ enum Command {
     ///
     /// Example: chronicle report --html report.html --since 7d
     Report {
+        /// Write the page here
         #[arg(long, value_name = "FILE")]
         html: PathBuf,
+        /// Only this session (any unique prefix of its id)
         #[arg(long)]
         session: Option<String>,
+        /// Only events newer than this (30s, 10m, 2h, 7d)
         #[arg(long, value_name = "DURATION")]
         since: Option<String>,
+        #[command(flatten)]
+        source: source::SourceArgs,
     },
     /// Push every recorded row not yet pushed to the team's PostgreSQL database ([sync] url).
     ///
@@ -452,19 +471,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Hook | Command::Serve => unreachable!("handled above"),
-        Command::Events { session, limit, all, since, decision, tool, wide, json } => {
+        Command::Events { session, limit, all, since, decision, tool, wide, json, source } => {
             let limit = (!all).then_some(limit);
-            show::events(&config, show::EventsQuery { session, limit, since, decision, tool, json, wide })
+            show::events(&config, show::EventsQuery { session, limit, since, decision, tool, json, wide }, &source)
         }
-        Command::Sessions { json } => show::sessions(&config, json),
+        Command::Sessions { json, wide, source } => show::sessions(&config, json, wide, &source),
         Command::Plugins(PluginsCommand::List { json }) => plugins::list(&config, json),
         Command::Plugins(PluginsCommand::Check { file }) => plugins::check(&config, &file),
         Command::Plugins(PluginsCommand::Probe { file }) => plugins::probe_here(&file),
         Command::Plugins(PluginsCommand::Install { file, project, settings }) => {
             plugins::install(&config, &file, install::Target { project, settings })
         }
-        Command::Stats { json, since, session } => stats::run(&config, json, since.as_deref(), session),
-        Command::Report { html, session, since } => stats::report(&config, &html, since.as_deref(), session),
+        Command::Stats { json, since, session, source } => stats::run(&config, json, since.as_deref(), session, &source),
+        Command::Report { html, session, since, source } => stats::report(&config, &html, since.as_deref(), session, &source),
         Command::Demo { db, keep } => demo::run(&config, db, keep),
         Command::Sync { url, json } => sync::run(&config, url.as_deref(), json),
         Command::Install { target, no_plugins } => install::install(&config, target.project, target.settings, target.dry_run, no_plugins),

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use chronicle::config::Config;
 use chronicle::store::{EventFilter, SessionMatch, Store};
 
+use super::source::SourceArgs;
 use super::table::{self, Table};
+use chronicle::team::read::Team;
 
 pub fn out(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
@@ -19,8 +21,17 @@ pub fn out(text: &str) -> anyhow::Result<()> {
 
 /// The full session id a `--session` value names: any unique prefix (tables show 8 characters).
 pub fn resolve_session(store: &Store, session: Option<String>) -> anyhow::Result<Option<String>> {
+    resolve_with(session, |p| Ok(store.resolve_session(p)?))
+}
+
+/// The same, in the team database.
+pub fn resolve_team_session(team: &mut Team, session: Option<String>) -> anyhow::Result<Option<String>> {
+    resolve_with(session, |p| Ok(team.resolve_session(p)?))
+}
+
+fn resolve_with(session: Option<String>, lookup: impl FnOnce(&str) -> anyhow::Result<SessionMatch>) -> anyhow::Result<Option<String>> {
     let Some(prefix) = session else { return Ok(None) };
-    match store.resolve_session(&prefix)? {
+    match lookup(&prefix)? {
         SessionMatch::One(id) => Ok(Some(id)),
         SessionMatch::None => anyhow::bail!("no session starts with {prefix:?} (`chronicle sessions` lists them)"),
         SessionMatch::Several(ids) => {
@@ -42,12 +53,21 @@ pub struct EventsQuery {
     pub wide: bool,
 }
 
-pub fn events(config: &Config, q: EventsQuery) -> anyhow::Result<ExitCode> {
-    let store = Store::open_existing(&config.db_path)?;
-    let session = resolve_session(&store, q.session)?;
+pub fn events(config: &Config, q: EventsQuery, source: &SourceArgs) -> anyhow::Result<ExitCode> {
     let since_ns = super::stats::window(q.since.as_deref(), None)?.since_ns;
-    let filtered = session.is_some() || since_ns.is_some() || q.decision.is_some() || q.tool.is_some();
-    let rows = store.events(&EventFilter { session, limit: q.limit, since_ns, decision: q.decision, tool: q.tool })?;
+    let team = super::source::team(config, source)?;
+    let filtered = q.session.is_some() || since_ns.is_some() || q.decision.is_some() || q.tool.is_some() || source.machine.is_some();
+    let (rows, team_view) = match team {
+        Some(mut team) => {
+            let session = resolve_team_session(&mut team, q.session)?;
+            (team.events(&EventFilter { session, limit: q.limit, since_ns, decision: q.decision, tool: q.tool })?, true)
+        }
+        None => {
+            let store = Store::open_existing(&config.db_path)?;
+            let session = resolve_session(&store, q.session)?;
+            (store.events(&EventFilter { session, limit: q.limit, since_ns, decision: q.decision, tool: q.tool })?, false)
+        }
+    };
     if rows.is_empty() {
         eprintln!("{}", if filtered { "no events match these filters" } else { "no events recorded yet" });
         return Ok(ExitCode::SUCCESS);
@@ -63,15 +83,26 @@ pub fn events(config: &Config, q: EventsQuery) -> anyhow::Result<ExitCode> {
     }
     // 80 columns by default: local short times, the kind folded into the event column.
     let w = |narrow: usize, wide: usize| if q.wide { wide } else { narrow };
-    let mut t = Table::new(&[
+    // The team view adds the machine; to keep 80 columns it narrows the event and tool and
+    // leaves the flags to --wide.
+    let mut columns = vec![
         ("ID", 10, true),
         ("TIME", w(14, 24), false),
-        ("EVENT", w(16, 40), false),
+        ("EVENT", if team_view { w(12, 40) } else { w(16, 40) }, false),
         ("TOOL", w(10, 40), false),
         ("SESSION", w(8, 40), false),
         ("DECISION", 8, false),
         ("FLAGS", w(5, 20), false),
-    ]);
+    ];
+    let flags_shown = !team_view || q.wide;
+    if team_view {
+        columns.insert(1, ("MACHINE", w(8, 30), false));
+        columns[4].1 = w(8, 40);
+        if !flags_shown {
+            columns.pop();
+        }
+    }
+    let mut t = Table::new(&columns);
     for r in &rows {
         let mut flags = Vec::new();
         if r.redacted {
@@ -86,23 +117,36 @@ pub fn events(config: &Config, q: EventsQuery) -> anyhow::Result<ExitCode> {
             (kind, None) => format!("({kind})"),
         };
         let session = r.session_id.clone().unwrap_or_default();
-        t.row(vec![
+        let mut row = vec![
             r.id.to_string(),
             table::time(r.received_at_ns, q.wide),
             event,
             r.tool_name.clone().unwrap_or_default(),
             if q.wide { session } else { session.chars().take(8).collect() },
             table::decision(&r.decision),
-            flags.join(","),
-        ]);
+            if q.wide { flags.join(",") } else { flags.concat() },
+        ];
+        if !flags_shown {
+            row.pop();
+        }
+        if team_view {
+            row.insert(1, r.machine.clone().unwrap_or_default());
+        }
+        t.row(row);
     }
     out(&t.render())?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn sessions(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
-    let store = Store::open_existing(&config.db_path)?;
-    let rows = store.sessions()?;
+pub fn sessions(config: &Config, json: bool, wide: bool, source: &SourceArgs) -> anyhow::Result<ExitCode> {
+    let (rows, team_view) = match super::source::team(config, source)? {
+        Some(mut team) => (team.sessions()?, true),
+        None => (Store::open_existing(&config.db_path)?.sessions()?, false),
+    };
+    if rows.is_empty() {
+        eprintln!("{}", if source.machine.is_some() { "no sessions match these filters" } else { "no sessions recorded yet" });
+        return Ok(ExitCode::SUCCESS);
+    }
     if json {
         let mut text = String::new();
         for r in &rows {
@@ -112,25 +156,39 @@ pub fn sessions(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         out(&text)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut t = Table::new(&[
-        ("SESSION", 36, false),
-        ("FIRST SEEN", 23, false),
-        ("LAST SEEN", 23, false),
-        ("EVENTS", 7, true),
-        ("BRANCH", 20, false),
-        ("ENDED", 18, false),
-        ("CWD", 40, false),
-    ]);
+    // 80 columns by default: short ids, local times, the home directory as `~`.
+    let w = |narrow: usize, full: usize| if wide { full } else { narrow };
+    let mut columns = vec![
+        ("SESSION", w(8, 36), false),
+        ("LAST SEEN", w(14, 24), false),
+        ("EVENTS", 6, true),
+        ("BRANCH", w(12, 30), false),
+        ("ENDED", w(9, 18), false),
+        ("CWD", w(if team_view { 16 } else { 25 }, 60), false),
+    ];
+    if team_view {
+        columns.insert(1, ("MACHINE", w(8, 30), false));
+    }
+    let mut t = Table::new(&columns);
+    let home = std::env::var("HOME").ok().filter(|h| !h.is_empty() && h != "/");
     for r in &rows {
-        t.row(vec![
-            r.session_id.clone(),
-            r.first_seen.clone(),
-            r.last_seen.clone(),
+        let cwd = r.cwd.clone().unwrap_or_default();
+        let cwd = match &home {
+            Some(h) if !wide && (cwd == *h || cwd.starts_with(&format!("{h}/"))) => format!("~{}", &cwd[h.len()..]),
+            _ => cwd,
+        };
+        let mut row = vec![
+            if wide { r.session_id.clone() } else { r.session_id.chars().take(8).collect() },
+            table::time(r.last_seen_ns, wide),
             r.event_count.to_string(),
             r.git_branch.clone().unwrap_or_default(),
             r.end_reason.clone().or_else(|| r.ended_at.as_ref().map(|_| "yes".into())).unwrap_or_default(),
-            r.cwd.clone().unwrap_or_default(),
-        ]);
+            cwd,
+        ];
+        if team_view {
+            row.insert(1, r.machine.clone().unwrap_or_default());
+        }
+        t.row(row);
     }
     out(&t.render())?;
     Ok(ExitCode::SUCCESS)

@@ -7,7 +7,9 @@ use chronicle::config::Config;
 use chronicle::store::stats::{parse_duration_ns, Stats, Window};
 use chronicle::store::Store;
 
+use super::source::SourceArgs;
 use super::table::{bold, Table};
+use chronicle::team::read::MachineStats;
 
 pub fn window(since: Option<&str>, session: Option<String>) -> anyhow::Result<Window> {
     let since_ns = match since {
@@ -20,7 +22,17 @@ pub fn window(since: Option<&str>, session: Option<String>) -> anyhow::Result<Wi
     Ok(Window { since_ns, session })
 }
 
-pub fn run(config: &Config, json: bool, since: Option<&str>, session: Option<String>) -> anyhow::Result<ExitCode> {
+pub fn run(config: &Config, json: bool, since: Option<&str>, session: Option<String>, source: &SourceArgs) -> anyhow::Result<ExitCode> {
+    if let Some(mut team) = super::source::team(config, source)? {
+        let session = super::show::resolve_team_session(&mut team, session)?;
+        let stats = team.stats(&window(since, session)?, &config.file.thresholds)?;
+        if json {
+            super::show::out(&format!("{}\n", serde_json::to_string_pretty(&stats)?))?;
+        } else {
+            super::show::out(&format!("{}{}", render(&stats.stats), render_machines(&stats.machines)))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let store = Store::open_existing(&config.db_path)?;
     let session = super::show::resolve_session(&store, session)?;
     let stats = store.stats(&window(since, session)?, &config.file.thresholds)?;
@@ -32,16 +44,66 @@ pub fn run(config: &Config, json: bool, since: Option<&str>, session: Option<Str
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn report(config: &Config, file: &std::path::Path, since: Option<&str>, session: Option<String>) -> anyhow::Result<ExitCode> {
-    let store = Store::open_existing(&config.db_path)?;
-    let session = super::show::resolve_session(&store, session)?;
-    let w = window(since, session)?;
-    let stats = store.stats(&w, &config.file.thresholds)?;
-    let title = match &w.session {
-        Some(s) => format!("Chronicle report: session {s}"),
-        None => "Chronicle report".to_owned(),
+/// The team view's per-machine table.
+fn render_machines(machines: &std::collections::BTreeMap<String, MachineStats>) -> String {
+    let mut t = Table::new(&[
+        ("MACHINE", 16, false),
+        ("EVENTS", 7, true),
+        ("SESSIONS", 8, true),
+        ("P50 TOTAL", 10, true),
+        ("P95 TOTAL", 10, true),
+        ("VIOLATIONS", 10, true),
+        ("DECISIONS", 30, false),
+    ]);
+    for (name, m) in machines {
+        let decisions = m.decisions.iter().filter(|(d, _)| *d != "none").map(|(d, n)| format!("{d}:{n}")).collect::<Vec<_>>().join(" ");
+        t.row(vec![
+            name.clone(),
+            m.events.to_string(),
+            m.sessions.to_string(),
+            ms(m.hook_total.p50_ms),
+            ms(m.hook_total.p95_ms),
+            m.violations.to_string(),
+            decisions,
+        ]);
+    }
+    format!("\n{}\n{}", bold("Machines"), t.render())
+}
+
+pub fn report(
+    config: &Config,
+    file: &std::path::Path,
+    since: Option<&str>,
+    session: Option<String>,
+    source: &SourceArgs,
+) -> anyhow::Result<ExitCode> {
+    let page = match super::source::team(config, source)? {
+        Some(mut team) => {
+            let session = super::show::resolve_team_session(&mut team, session)?;
+            let w = window(since, session)?;
+            let stats = team.stats(&w, &config.file.thresholds)?;
+            let scope = match &source.machine {
+                Some(m) => format!("machine {m}"),
+                None => format!("{} machines", stats.machines.len()),
+            };
+            let title = match &w.session {
+                Some(s) => format!("Chronicle team report: session {s} ({scope})"),
+                None => format!("Chronicle team report ({scope})"),
+            };
+            chronicle::report::html(&mut team, &stats.stats, &w, &title).map_err(|e| anyhow::anyhow!(e))?
+        }
+        None => {
+            let mut store = Store::open_existing(&config.db_path)?;
+            let session = super::show::resolve_session(&store, session)?;
+            let w = window(since, session)?;
+            let stats = store.stats(&w, &config.file.thresholds)?;
+            let title = match &w.session {
+                Some(s) => format!("Chronicle report: session {s}"),
+                None => "Chronicle report".to_owned(),
+            };
+            chronicle::report::html(&mut store, &stats, &w, &title).map_err(|e| anyhow::anyhow!(e))?
+        }
     };
-    let page = chronicle::report::html(&store, &stats, &w, &title)?;
     std::fs::write(file, page).with_context(|| format!("cannot write {}", file.display()))?;
     super::show::out(&format!("wrote {}\n", file.display()))?;
     Ok(ExitCode::SUCCESS)

@@ -40,6 +40,9 @@ pub struct EventRow {
     pub payload: Value,
     /// What went wrong while handling it: plugin faults, input problems, merge notes.
     pub faults: Vec<FaultInfo>,
+    /// The machine it was recorded on (team views only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
 }
 
 /// One recorded fault. `kind` is the fault's kind for plugin calls (`panic`, `timeout`,
@@ -56,7 +59,7 @@ pub struct FaultInfo {
 }
 
 impl FaultInfo {
-    fn new(source: &str, plugin: Option<String>, path: Option<String>, message: String, at: Option<String>) -> FaultInfo {
+    pub(crate) fn new(source: &str, plugin: Option<String>, path: Option<String>, message: String, at: Option<String>) -> FaultInfo {
         // Plugin call faults are stored as "<kind>: <message>".
         let (kind, message) = match message.split_once(": ") {
             Some((kind, rest)) if source == "plugin_call" && !kind.contains(' ') => (kind.to_owned(), rest.to_owned()),
@@ -78,6 +81,11 @@ pub struct SessionRow {
     pub project_dir: Option<String>,
     pub git_branch: Option<String>,
     pub event_count: i64,
+    #[serde(skip)]
+    pub last_seen_ns: i64,
+    /// The machine it ran on (team views only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
 }
 
 /// Unix nanoseconds as RFC 3339 UTC with milliseconds.
@@ -169,6 +177,7 @@ impl Store {
                     payload_bytes: r.get::<_, i64>(13)? as u64,
                     payload,
                     faults: Vec::new(),
+                    machine: None,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -233,10 +242,42 @@ impl Store {
                     project_dir: r.get(6)?,
                     git_branch: r.get(7)?,
                     event_count: r.get(8)?,
+                    last_seen_ns: r.get(2)?,
+                    machine: None,
                 })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The HTML report's row sets (see [`crate::report::Rows`] for their columns).
+    pub fn report_rows(
+        &self,
+        which: crate::report::Rows,
+        w: &super::stats::Window,
+    ) -> Result<Vec<serde_json::Map<String, Value>>, StoreError> {
+        use crate::report::Rows;
+        let sql = match which {
+            Rows::Timeline => {
+                "SELECT id, received_at_ns, coalesce(hook_event_name, kind) AS name, decision FROM events
+                 WHERE (?1 IS NULL OR received_at_ns >= ?1) AND (?2 IS NULL OR session_id = ?2) ORDER BY id LIMIT 2000"
+            }
+            Rows::ToolSpans => {
+                "SELECT tool_use_id, tool_name, started_at_ns, ended_at_ns, duration_ms, status FROM tool_durations
+                 WHERE started_at_ns IS NOT NULL AND ended_at_ns IS NOT NULL AND (?1 IS NULL OR started_at_ns >= ?1)
+                   AND (?2 IS NULL OR session_id = ?2)
+                 ORDER BY started_at_ns LIMIT 500"
+            }
+            Rows::Decisions => {
+                "SELECT id, received_at_ns, hook_event_name, tool_name, decision, answer FROM events
+                 WHERE decision <> 'none' AND (?1 IS NULL OR received_at_ns >= ?1) AND (?2 IS NULL OR session_id = ?2) ORDER BY id LIMIT 500"
+            }
+            Rows::CacheCalls => {
+                "SELECT e.received_at_ns AS t, c.cache AS cache FROM plugin_calls c JOIN events e ON e.id = c.event_id
+                 WHERE c.cache IS NOT NULL AND (?1 IS NULL OR e.received_at_ns >= ?1) AND (?2 IS NULL OR e.session_id = ?2) ORDER BY e.id"
+            }
+        };
+        self.query_json(sql, &[&w.since_ns, &w.session])
     }
 
     /// Rows of a table-shaped query, for reports (column name → value).
