@@ -359,3 +359,123 @@ fn team_views_read_every_machine_in_the_local_shapes() {
     assert_eq!(json_lines(ann.run(&["events", "--source", "team", "--all", "--json"])).len(), all.len());
     assert_eq!(ann.run(&["events", "--machine", "bob"]).code, 2);
 }
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA and a server certificate it signed for `db.example` (not for 127.0.0.1).
+fn certificates(dir: &std::path::Path) {
+    for ca in ["ca", "other-ca"] {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.crt"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+            ],
+        );
+    }
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=db.example",
+        ],
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:db.example\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    chronicle_e2e::set_mode(&dir.join("server.key"), 0o600);
+}
+
+#[test]
+fn tls_modes_behave_as_libpq_says() {
+    let mut pg = Cluster::start(&[]);
+    certificates(pg.dir());
+    for f in ["server.key", "server.crt"] {
+        pg.chown_for_server(&pg.dir().join(f));
+    }
+    let dir = pg.dir().to_path_buf();
+    let ssl = [
+        "ssl=on".to_owned(),
+        format!("ssl_cert_file={}", dir.join("server.crt").display()),
+        format!("ssl_key_file={}", dir.join("server.key").display()),
+        "log_connections=on".to_owned(),
+    ];
+    pg.restart(&ssl.iter().map(String::as_str).collect::<Vec<_>>());
+    pg.create_db("team");
+    let mut env = recorded("tls");
+    let base = pg.url("team").replace("?sslmode=disable", "");
+    let ca = dir.join("ca.crt");
+    let other = dir.join("other-ca.crt");
+    let sync = |env: &Env, url: &str| env.run(&["sync", "--url", url]);
+
+    // require: encrypted, the certificate not checked.
+    let run = sync(&env, &format!("{base}?sslmode=require"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    assert!(log.contains("SSL enabled"), "no TLS connection in the server log:\n{log}");
+    // verify-ca: the chain is checked, the name is not.
+    let run = sync(&env, &format!("{base}?sslmode=verify-ca&sslrootcert={}", ca.display()));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // verify-full: 127.0.0.1 is not db.example.
+    let run = sync(&env, &format!("{base}?sslmode=verify-full&sslrootcert={}", ca.display()));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.starts_with("chronicle sync: TLS:") && run.stderr.trim().lines().count() == 1, "{}", run.stderr);
+    assert!(!run.stderr.contains(PASSWORD));
+    // Another CA: refused in both verifying modes.
+    for mode in ["verify-ca", "verify-full"] {
+        let run = sync(&env, &format!("{base}?sslmode={mode}&sslrootcert={}", other.display()));
+        assert_eq!(run.code, 1, "{mode}: {run:?}");
+        assert!(run.stderr.contains("TLS"), "{}", run.stderr);
+    }
+    // The same through [sync]: sslmode and ca_file.
+    std::fs::write(env.home().join("config.toml"), format!("[sync]\nsslmode = \"verify-ca\"\nca_file = {:?}\n", ca.display().to_string()))
+        .unwrap();
+    env.set_env("CHRONICLE_SYNC_URL", &base);
+    let run = env.run(&["sync"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_all_pushed(&env, &pg, "tls");
+}
