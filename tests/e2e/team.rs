@@ -479,3 +479,24 @@ fn tls_modes_behave_as_libpq_says() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_all_pushed(&env, &pg, "tls");
 }
+
+#[test]
+fn two_pushes_of_one_database_at_once_take_turns() {
+    let pg = Cluster::start(&[]);
+    pg.create_db("team");
+    let env = recorded("fay");
+    amplify(&env, 30);
+    let url = pg.url("team");
+    let children: Vec<_> =
+        (0..3).map(|_| env.command(&["sync", "--url", &url, "--json"]).stdout(std::process::Stdio::piped()).spawn().unwrap()).collect();
+    let mut pushed = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        pushed += v["pushed"]["events"].as_i64().unwrap();
+    }
+    // Between them they inserted each event once.
+    assert_eq!(pushed, local_count(&env, "events"));
+    assert_all_pushed(&env, &pg, "fay");
+}

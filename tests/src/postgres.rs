@@ -95,19 +95,33 @@ impl Cluster {
     }
 
     fn start_server(&mut self, settings: &[&str]) {
+        // The free port may be taken between our probe and the server's bind (tests run in
+        // parallel): another port then.
+        for _ in 0..5 {
+            if self.try_start_server(settings) {
+                return;
+            }
+            let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+            if !log.contains("could not bind") && !log.contains("already in use") {
+                break;
+            }
+            self.port = free_port();
+        }
+        panic!("PostgreSQL did not start; its log:\n{}", std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default());
+    }
+
+    fn try_start_server(&mut self, settings: &[&str]) -> bool {
         let mut opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
         for s in settings {
             opts.push_str(&format!(" -c {s}"));
         }
         let data = self.data();
         let log = self.dir.path().join("server.log");
-        let ok = self.try_run(
+        let _ = std::fs::remove_file(&log);
+        self.try_run(
             "pg_ctl",
             &["-D", data.to_str().expect("utf-8"), "-l", log.to_str().expect("utf-8"), "-o", &opts, "-w", "-t", "60", "start"],
-        );
-        if !ok {
-            panic!("PostgreSQL did not start; its log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
-        }
+        )
     }
 
     /// Stops the server (fast shutdown) and starts it again with the same data.

@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use chronicle::config::Config;
-use chronicle::store::Store;
 use chronicle::team::{background, push, SyncError, Target};
 
 /// The team database a command means: `--url`, else `CHRONICLE_SYNC_URL`, else `[sync] url`.
@@ -25,14 +24,6 @@ pub fn run(config: &Config, url: Option<&str>, json: bool) -> anyhow::Result<Exi
         eprintln!("chronicle sync: {e}");
         Ok(ExitCode::from(1))
     };
-    let store = match Store::open_existing(&config.db_path) {
-        Ok(s) => s,
-        Err(e) => return fail(e.into()),
-    };
-    let mut client = match target.connect() {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -41,7 +32,7 @@ pub fn run(config: &Config, url: Option<&str>, json: bool) -> anyhow::Result<Exi
         );
         bar
     });
-    let result = push::push(&store, &mut client, &target.shown, &machine, |done, left| {
+    let result = push::push(&config.db_path, &target, &machine, |done, left| {
         if let Some(bar) = &bar {
             bar.set_position(done.events);
             bar.set_length(left.max(0) as u64);

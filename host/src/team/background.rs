@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use super::push::{push, Pushed};
 use super::{SyncError, Target};
 use crate::config::Config;
-use crate::store::Store;
 
 /// The last push's outcome (`<data dir>/sync-status.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,26 +93,14 @@ pub fn start(config: &Config) -> bool {
 }
 
 fn run(target: &Target, machine: &str, db: &Path, data_dir: &Path, interval: Duration) {
-    let mut client: Option<postgres::Client> = None;
-    let mut store: Option<Store> = None;
     let mut last_error: Option<String> = None;
     // The first push soon after start (what piled up while no host ran), then every interval.
+    // Each push connects afresh: a few milliseconds every interval, and nothing to go stale.
     let mut wait = Duration::from_secs(1).min(interval);
     loop {
         std::thread::sleep(wait);
         wait = interval;
-        if store.is_none() {
-            store = Store::open_existing(db).ok();
-        }
-        let Some(st) = store.as_ref() else { continue };
-        let result = match client.as_mut() {
-            Some(c) => push(st, c, &target.shown, machine, |_, _| {}),
-            None => target.connect().and_then(|mut c| {
-                let r = push(st, &mut c, &target.shown, machine, |_, _| {});
-                client = Some(c);
-                r
-            }),
-        };
+        let result = push(db, target, machine, |_, _| {});
         match &result {
             Ok(p) => {
                 if p.events > 0 {
@@ -122,8 +109,7 @@ fn run(target: &Target, machine: &str, db: &Path, data_dir: &Path, interval: Dur
                 last_error = None;
             }
             Err(e) => {
-                // A connection that failed is not reused; the same error is logged once.
-                client = None;
+                // The same error is logged once, not every interval.
                 let text = e.to_string();
                 if last_error.as_deref() != Some(&text) {
                     tracing::warn!("team sync: {text}");
