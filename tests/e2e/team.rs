@@ -105,6 +105,13 @@ fn sync_pushes_every_row_once_and_again_nothing() {
     let v: Value = serde_json::from_str(&more.stdout).unwrap();
     assert_eq!(v["pushed"]["events"], 1, "{v}");
     assert_all_pushed(&env, &pg, "ann-laptop");
+
+    // A database a newer chronicle migrated is not written to.
+    pg.psql("team", "INSERT INTO chronicle.schema_version (version) VALUES (99)");
+    assert_eq!(env.hook(&bash_event("ls")).code, 0);
+    let refused = env.run(&["sync", "--url", &url]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("schema is version 99") && refused.stderr.contains("upgrade chronicle"), "{}", refused.stderr);
 }
 
 #[test]
