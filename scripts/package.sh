@@ -3,6 +3,7 @@
 #   bin/chronicle, bin/chronicle-host        the client Claude Code runs, and the host beside it
 #   lib/chronicle/plugins/*.so               the built-in plugins
 #   include/chronicle_plugin.h               the C ABI header for plugin authors
+#   share/chronicle/plugin-api/              the plugin API crate's source (`new-plugin` builds against it)
 #   share/man/man1/chronicle.1, share/{bash-completion,zsh,fish}/...   man page and completions
 #   README.md, ARCHITECTURE.md, LICENSE-*
 # Install from it with `bin/chronicle install`: it copies the binaries and plugins to where it
@@ -29,6 +30,8 @@ for p in bash_guard file_guard secret_guard session_context; do
     install -m 0644 "$built/libchronicle_$p.so" "$stage/lib/chronicle/plugins/"
 done
 install -m 0644 plugin-api/include/chronicle_plugin.h "$stage/include/"
+mkdir -p "$stage/share/chronicle/plugin-api"
+cp -R plugin-api/Cargo.toml plugin-api/README.md plugin-api/src plugin-api/include "$stage/share/chronicle/plugin-api/"
 mkdir -p "$stage/share/man/man1" "$stage/share/bash-completion/completions" "$stage/share/zsh/site-functions" "$stage/share/fish/vendor_completions.d"
 "$built/chronicle" man > "$stage/share/man/man1/chronicle.1"
 "$built/chronicle" completions bash > "$stage/share/bash-completion/completions/chronicle"

@@ -10,7 +10,13 @@ fn a_scaffolded_plugin_builds_on_its_own_and_its_decision_comes_back() {
     let env = Env::new();
     let work = tempfile::tempdir().unwrap();
     let crate_dir = work.path().join("no-terraform");
-    let run = env.run(&["new-plugin", "no-terraform", "--path", crate_dir.to_str().unwrap()]);
+    // The API crate as a plugin author has it: a copy outside our checkout (the release tarball's
+    // share/chronicle/plugin-api), with no workspace around it to inherit settings from.
+    let api = work.path().join("plugin-api");
+    let repo_api = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api");
+    let copied = Command::new("cp").arg("-R").arg(&repo_api).arg(&api).status().unwrap();
+    assert!(copied.success());
+    let run = env.run(&["new-plugin", "no-terraform", "--path", crate_dir.to_str().unwrap(), "--api-path", api.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(crate_dir.join("src/lib.rs").exists());
     // The hint names this user's plugin directory (CHRONICLE_HOME here), not a fixed path.

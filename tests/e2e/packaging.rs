@@ -230,6 +230,8 @@ fn the_release_tarball_installs_and_runs_an_event() {
         "share/bash-completion/completions/chronicle",
         "share/zsh/site-functions/_chronicle",
         "share/fish/vendor_completions.d/chronicle.fish",
+        "share/chronicle/plugin-api/Cargo.toml",
+        "share/chronicle/plugin-api/src/lib.rs",
         "README.md",
         "LICENSE-MIT",
         "LICENSE-APACHE",
@@ -241,6 +243,12 @@ fn the_release_tarball_installs_and_runs_an_event() {
     assert!(man.contains("install") && man.contains("doctor"), "the page lists the commands");
     let bash = std::fs::read_to_string(top.join("share/bash-completion/completions/chronicle")).unwrap();
     assert!(bash.contains("complete -F") && bash.contains("doctor"), "a bash completion for the commands");
+    // A plugin author with only the tarball: the scaffold builds against its API copy.
+    let scaffold = unpack.path().join("my-plugin");
+    let (code, out, err) = user.run(&top.join("bin/chronicle"), &["new-plugin", "my-plugin", "--path", scaffold.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let manifest = std::fs::read_to_string(scaffold.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("share/chronicle/plugin-api"), "{manifest}");
     let (code, out, err) = user.run(&top.join("bin/chronicle"), &["install"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("installed plugin"), "the packaged plugins are installed: {out}");

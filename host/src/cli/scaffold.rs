@@ -6,10 +6,15 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-/// The plugin-api this binary was built from, when its source tree is still there.
+/// The plugin-api source to build against: the release tarball's copy beside this binary
+/// (`share/chronicle/plugin-api`), else the source tree this binary was built from, when it is
+/// still there. The crate is self-contained (no workspace inheritance), so either builds from
+/// anywhere.
 fn local_api() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api");
-    p.join("Cargo.toml").exists().then(|| p.canonicalize().unwrap_or(p))
+    let exe = std::env::current_exe().ok()?;
+    let packaged = exe.parent()?.parent()?.join("share/chronicle/plugin-api");
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api");
+    [packaged, built_from].into_iter().find(|p| p.join("Cargo.toml").exists()).map(|p| p.canonicalize().unwrap_or(p))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -29,9 +34,14 @@ pub fn run(name: &str, path: Option<PathBuf>, api_path: Option<PathBuf>, plugin_
     if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
         bail!("{} already exists and is not empty: choose another --path", dir.display());
     }
-    let api_dep = match api_path.or_else(local_api) {
-        Some(p) => format!("chronicle-plugin-api = {{ path = {:?} }}", p.display().to_string()),
-        None => "chronicle-plugin-api = \"1\"".to_owned(),
+    let api_dep = match api_path.map(|p| p.canonicalize().unwrap_or(p)).or_else(local_api) {
+        Some(p) if p.join("Cargo.toml").exists() => format!("chronicle-plugin-api = {{ path = {:?} }}", p.display().to_string()),
+        Some(p) => bail!("{} holds no chronicle-plugin-api (no Cargo.toml)", p.display()),
+        // Not on crates.io: a version requirement would not resolve.
+        None => bail!(
+            "cannot find chronicle-plugin-api's source: pass --api-path DIR (the release tarball ships it as \
+             share/chronicle/plugin-api; a checkout has it as plugin-api/)"
+        ),
     };
     let lib = name.replace('-', "_");
     std::fs::create_dir_all(dir.join("src")).with_context(|| format!("cannot create {}", dir.display()))?;
