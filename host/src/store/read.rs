@@ -259,8 +259,18 @@ impl Store {
         use crate::report::Rows;
         let sql = match which {
             Rows::Timeline => {
-                "SELECT id, received_at_ns, coalesce(hook_event_name, kind) AS name, decision FROM events
-                 WHERE (?1 IS NULL OR received_at_ns >= ?1) AND (?2 IS NULL OR session_id = ?2) ORDER BY id LIMIT 2000"
+                "SELECT * FROM (
+                     SELECT id, received_at_ns, coalesce(hook_event_name, kind) AS name, decision FROM events
+                     WHERE (?1 IS NULL OR received_at_ns >= ?1) AND (?2 IS NULL OR session_id = ?2) ORDER BY id DESC LIMIT 2000)
+                 ORDER BY id"
+            }
+            Rows::TimelineTotal => {
+                "SELECT count(*) AS n FROM events WHERE (?1 IS NULL OR received_at_ns >= ?1) AND (?2 IS NULL OR session_id = ?2)"
+            }
+            Rows::Sessions => {
+                "SELECT session_id, min(received_at_ns) AS first_ns, max(received_at_ns) AS last_ns, count(*) AS events FROM events
+                 WHERE session_id IS NOT NULL AND (?1 IS NULL OR received_at_ns >= ?1) AND (?2 IS NULL OR session_id = ?2)
+                 GROUP BY session_id ORDER BY last_ns DESC LIMIT 50"
             }
             Rows::ToolSpans => {
                 "SELECT tool_use_id, tool_name, started_at_ns, ended_at_ns, duration_ms, status FROM tool_durations

@@ -468,8 +468,16 @@ impl crate::report::ReportRows for Team {
         use crate::report::Rows;
         let sql = match which {
             Rows::Timeline => format!(
-                "SELECT e.id, e.received_at_ns, coalesce(e.hook_event_name, e.kind) AS name, e.decision FROM chronicle.events e
-                 WHERE {WINDOW} ORDER BY e.received_at, e.id LIMIT 2000"
+                "SELECT * FROM (
+                     SELECT e.id, e.received_at_ns, coalesce(e.hook_event_name, e.kind) AS name, e.decision FROM chronicle.events e
+                     WHERE {WINDOW} ORDER BY e.received_at DESC, e.id DESC LIMIT 2000) x
+                 ORDER BY received_at_ns, id"
+            ),
+            Rows::TimelineTotal => format!("SELECT count(*) AS n FROM chronicle.events e WHERE {WINDOW}"),
+            Rows::Sessions => format!(
+                "SELECT e.session_id, min(e.received_at_ns) AS first_ns, max(e.received_at_ns) AS last_ns, count(*) AS events
+                 FROM chronicle.events e WHERE e.session_id IS NOT NULL AND {WINDOW}
+                 GROUP BY e.session_id ORDER BY last_ns DESC LIMIT 50"
             ),
             Rows::ToolSpans => "SELECT t.tool_use_id, t.tool_name, (extract(epoch FROM t.started_at) * 1e9)::bigint AS started_at_ns,
                         (extract(epoch FROM t.ended_at) * 1e9)::bigint AS ended_at_ns, t.duration_ms, t.status
