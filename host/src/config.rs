@@ -326,6 +326,32 @@ impl Config {
         std::env::var(env::MACHINE).ok().filter(|v| !v.is_empty()).or_else(|| self.file.sync.machine.clone()).unwrap_or_else(host_name)
     }
 
+    /// What a plugin's `init` receives: its section, wrapped with its data directory when its
+    /// glue understands the envelope (`context`; plugin-api ≥ 1.1).
+    pub fn plugin_init_json(&self, plugin: &str, context: bool) -> String {
+        let section = self.plugin_config_json(plugin);
+        if !context {
+            return section;
+        }
+        let dir = self.plugin_data_dir(plugin);
+        format!(
+            "{{\"{}\":1,\"config\":{section},\"data_dir\":{}}}",
+            chronicle_plugin_api::glue::INIT_ENVELOPE,
+            serde_json::Value::String(dir.to_string_lossy().into_owned())
+        )
+    }
+
+    /// A plugin's own directory: `<data dir>/plugin-data/<name>` (a name's characters other
+    /// than letters, digits, `-`, `_` and `.` become `_`, so no name leaves the folder).
+    pub fn plugin_data_dir(&self, plugin: &str) -> PathBuf {
+        let mut safe: String =
+            plugin.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
+        if safe.chars().all(|c| c == '.') {
+            safe = safe.replace('.', "_");
+        }
+        self.data_dir.join("plugin-data").join(safe)
+    }
+
     /// A plugin's config section as JSON text (`null` when absent).
     pub fn plugin_config_json(&self, plugin: &str) -> String {
         self.file.plugins.get(plugin).and_then(|v| serde_json::to_string(v).ok()).unwrap_or_else(|| "null".to_owned())
@@ -335,6 +361,15 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plugin_data_dirs_stay_inside_plugin_data() {
+        let c = Config::in_dir(Path::new("/d"));
+        assert_eq!(c.plugin_data_dir("bash-guard"), Path::new("/d/plugin-data/bash-guard"));
+        assert_eq!(c.plugin_data_dir("../../etc"), Path::new("/d/plugin-data/.._.._etc"));
+        assert_eq!(c.plugin_data_dir(".."), Path::new("/d/plugin-data/__"));
+        assert_eq!(c.plugin_data_dir("a/b"), Path::new("/d/plugin-data/a_b"));
+    }
 
     #[test]
     fn unknown_keys_are_reported() {

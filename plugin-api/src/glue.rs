@@ -19,6 +19,15 @@ use crate::abi::{PluginModule, PluginModuleRef, RawManifest, RawOutcome};
 use crate::{alloc, Event, Outcome, Plugin};
 
 static INSTANCE: OnceLock<Result<Box<dyn Any + Send + Sync>, String>> = OnceLock::new();
+/// This plugin's data directory, when the host gave one (see [`crate::data_dir`]).
+pub(crate) static DATA_DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+/// The manifest extension saying this plugin understands [`INIT_ENVELOPE`].
+pub const INIT_CONTEXT: &str = "init_context";
+/// The key that marks what `init` receives as an envelope from a host that knows
+/// [`INIT_CONTEXT`]: `{"chronicle_init": 1, "config": <the section>, "data_dir": "..."}`. An older
+/// host sends the section itself.
+pub const INIT_ENVELOPE: &str = "chronicle_init";
 static QUIET_HOOK: Once = Once::new();
 
 thread_local! {
@@ -56,11 +65,17 @@ fn caught<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 
 fn instance<P: Plugin>(config: &str) -> Result<&'static P, String> {
     let stored = INSTANCE.get_or_init(|| {
-        let config: serde_json::Value = if config.trim().is_empty() {
+        let mut config: serde_json::Value = if config.trim().is_empty() {
             serde_json::Value::Null
         } else {
             serde_json::from_str(config).map_err(|e| format!("plugin config is not JSON: {e}"))?
         };
+        if config.get(INIT_ENVELOPE).is_some() {
+            if let Some(dir) = config.get("data_dir").and_then(|d| d.as_str()) {
+                let _ = DATA_DIR.set(dir.into());
+            }
+            config = config.get_mut("config").map(serde_json::Value::take).unwrap_or_default();
+        }
         match caught(|| P::init(&config)) {
             Ok(Ok(p)) => Ok(Box::new(p) as Box<dyn Any + Send + Sync>),
             Ok(Err(e)) => Err(format!("init failed: {e}")),
@@ -74,7 +89,15 @@ fn instance<P: Plugin>(config: &str) -> Result<&'static P, String> {
 }
 
 extern "C" fn manifest<P: Plugin>() -> RawManifest {
-    match caught(|| P::manifest().to_raw()) {
+    let with_context = || {
+        let mut m = P::manifest();
+        // Tell the host this glue unwraps the init envelope (and so offers a data directory).
+        let mut ext = m.extensions.take().filter(serde_json::Value::is_object).unwrap_or_else(|| serde_json::json!({}));
+        ext[INIT_CONTEXT] = serde_json::json!(1);
+        m.extensions = Some(ext);
+        m.to_raw()
+    };
+    match caught(with_context) {
         Ok(m) => m,
         // An empty name makes the host refuse the plugin with this reason.
         Err(panic) => RawManifest {

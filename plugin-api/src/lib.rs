@@ -48,6 +48,24 @@ pub use event::Event;
 pub use outcome::{CachePolicy, Decision, FailurePolicy, Manifest, Outcome};
 pub use serde_json;
 
+/// A directory of this plugin's own, for state that must outlive a process: counters, learned
+/// allow-lists, a small database. It is `<chronicle data dir>/plugin-data/<plugin name>/`, the
+/// same for every process that runs the plugin (hook processes, resident hosts), private to the
+/// user (created with mode 0700 on the first call). Several processes may run the plugin at
+/// once (Claude Code runs hooks in parallel): write with a lock or write-then-rename.
+///
+/// `None` before `init` (call it from `init` or `handle`), under a host older than this API
+/// (1.1), and in unit tests that do not go through a host.
+pub fn data_dir() -> Option<&'static std::path::Path> {
+    static CREATED: std::sync::Once = std::sync::Once::new();
+    let dir = glue::DATA_DIR.get()?;
+    CREATED.call_once(|| {
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir);
+    });
+    Some(dir.as_path())
+}
+
 /// What every plugin implements.
 pub trait Plugin: Sized + Send + Sync + 'static {
     /// Identity, subscriptions and policies. Called once per load; keep it cheap and pure.

@@ -109,3 +109,44 @@ fn c_plugins_are_refused_with_advice_for_c() {
     let said = format!("{}{}", run.stdout, run.stderr);
     assert!(said.contains("but not chronicle_plugin_handle nor chronicle_plugin_free"), "{said}");
 }
+
+/// A plugin's data directory outlives every process that runs it: a count kept there goes on
+/// across in-process hooks, a resident host, its restart and parallel hooks, exactly.
+#[test]
+fn a_plugin_keeps_state_in_its_data_directory_across_processes() {
+    let mut env = Env::with_plugins(&["fixture_counter"]);
+    let prompt = chronicle_e2e::event("UserPromptSubmit", serde_json::json!({"prompt": "hi"}));
+    let context = |run: chronicle_e2e::Run| -> String {
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.json()["hookSpecificOutput"]["additionalContext"].as_str().unwrap_or_default().to_owned()
+    };
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    for n in 1..=3 {
+        assert_eq!(context(env.hook(&prompt)), format!("prompts so far: {n}"));
+    }
+    let dir = env.home().join("plugin-data/fixture-counter");
+    assert_eq!(std::fs::read_to_string(dir.join("count")).unwrap(), "3");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+
+    env.set_env("CHRONICLE_RESIDENT", "1");
+    let pid = env.start_resident();
+    assert_eq!(context(env.hook(&prompt)), "prompts so far: 4");
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert_eq!(context(env.hook(&prompt)), "prompts so far: 5", "a new host, the same count");
+
+    // Eight hooks at once, in their own processes: each counted once.
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            let mut c = env.command(&["hook"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).spawn().unwrap();
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(&prompt).unwrap();
+            c
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("count")).unwrap(), "13");
+}

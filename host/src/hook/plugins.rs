@@ -207,7 +207,7 @@ impl Host {
                 jobs.push(Job {
                     plugin: Arc::clone(plugin),
                     candidate: p.candidate.clone(),
-                    config_json: self.config.plugin_config_json(&p.info.name),
+                    config_json: self.config.plugin_init_json(&p.info.name, p.info.init_context),
                     timeout: p.info.timeout(Duration::from_millis(self.config.file.hook.plugin_timeout_ms)),
                 });
                 job_plugin.push(i);

@@ -127,6 +127,9 @@ pub struct PluginInfo {
     pub failure_policy: String,
     pub cache_ttl_ms: Option<u64>,
     pub cache_key: Vec<String>,
+    /// Its glue unwraps the init envelope, so it gets a data directory (plugin-api ≥ 1.1).
+    #[serde(default)]
+    pub init_context: bool,
 }
 
 impl PluginInfo {
@@ -142,6 +145,12 @@ impl PluginInfo {
             failure_policy: m.failure_policy.as_str().to_owned(),
             cache_ttl_ms: m.cache.as_ref().map(|c| c.ttl.as_millis() as u64),
             cache_key: m.cache.as_ref().map(|c| c.key.clone()).unwrap_or_default(),
+            init_context: m
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get(chronicle_plugin_api::glue::INIT_CONTEXT))
+                .and_then(serde_json::Value::as_u64)
+                .is_some_and(|v| v >= 1),
         }
     }
 
