@@ -298,3 +298,56 @@ fn events_take_session_prefixes_filters_and_a_default_limit() {
     let stats = env.run(&["stats", "--session", "alpha-0001", "--json"]);
     assert_eq!(stats.code, 0, "{}", stats.stderr);
 }
+
+/// `--help` reads on an 80-column terminal, every option says what it does, and the commands
+/// people use come before the ones Claude Code runs.
+#[test]
+fn help_fits_80_columns_and_leaves_no_option_unexplained() {
+    let env = Env::new();
+    let top = env.run(&["--help"]);
+    let hook_at = top.stdout.find("\n  hook ").expect("hook is listed");
+    assert!(top.stdout.find("\n  events ").unwrap() < hook_at, "internal commands come last:\n{}", top.stdout);
+    for cmd in [
+        "",
+        "events",
+        "sessions",
+        "stats",
+        "report",
+        "install",
+        "uninstall",
+        "sync",
+        "demo",
+        "bench",
+        "regress ab",
+        "regress save",
+        "regress compare",
+        "plugins list",
+        "plugins check",
+        "plugins install",
+        "new-plugin",
+        "completions",
+        "config show",
+        "spool ingest",
+        "doctor",
+        "serve",
+        "hook",
+    ] {
+        let mut args: Vec<&str> = cmd.split_whitespace().collect();
+        args.push("--help");
+        let long = env.run(&args);
+        assert_eq!(long.code, 0, "{cmd} --help: {}", long.stderr);
+        for line in long.stdout.lines().filter(|l| !l.starts_with("Usage:")) {
+            assert!(line.chars().count() <= 80, "`chronicle {cmd} --help` has a line of {}: {line}", line.chars().count());
+        }
+        *args.last_mut().unwrap() = "-h";
+        let short = env.run(&args);
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let options =
+            short.stdout.lines().filter(|l| indent(l) < 10 && (l.trim_start().starts_with('-') || l.trim_start().starts_with('<')));
+        for line in options {
+            let described = line.trim().split("  ").filter(|p| !p.trim().is_empty()).count() >= 2;
+            let continued = short.stdout.lines().skip_while(|l| *l != line).nth(1).is_some_and(|n| n.starts_with("     "));
+            assert!(described || continued, "`chronicle {cmd}` has an option without help: {line}");
+        }
+    }
+}

@@ -27,6 +27,7 @@ use chronicle::config::Config;
 
 #[derive(Parser)]
 #[command(name = "chronicle", version = chronicle::VERSION, about = "A fast hook host for Claude Code", long_about = None)]
+#[command(max_term_width = 80)]
 #[command(after_help = "Claude Code runs `chronicle hook` for every hook event; see README.md.")]
 pub struct Cli {
     /// Config file (default: $CHRONICLE_CONFIG, $CHRONICLE_HOME/config.toml or the XDG config dir)
@@ -39,9 +40,11 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Handle one hook event from stdin (what Claude Code runs).
+    #[command(display_order = 100)]
     ///
     /// Example: echo '{"hook_event_name":"Stop","session_id":"s"}' | chronicle hook
     Hook,
+    #[command(display_order = 101)]
     /// Run the resident host for this configuration (`chronicle hook` starts it on demand;
     /// it exits after `hook.resident_idle_s` without events). Returns at once if one is running.
     Serve,
@@ -185,7 +188,8 @@ enum Command {
         /// Write the samples here (JSON, or CSV with --csv)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        #[arg(long)]
+        /// Write --out as CSV (one row per sample) instead of JSON
+        #[arg(long, requires = "out")]
         csv: bool,
         /// Benchmark this chronicle binary instead of this one
         #[arg(long, value_name = "PATH")]
@@ -305,6 +309,7 @@ enum RegressCommand {
         /// The candidate build's client (default: this build's)
         #[arg(long, value_name = "PATH")]
         candidate_bin: Option<PathBuf>,
+        /// Rounds (each runs every scenario once on each build, alternating)
         #[arg(long, default_value_t = 100)]
         runs: usize,
         /// Plugins installed for the baseline only (a plugin's old build)
@@ -335,7 +340,9 @@ enum RegressCommand {
     ///
     /// Example: chronicle regress save main --from samples.json
     Save {
+        /// The baseline's name (stored under the data directory's baselines/)
         name: String,
+        /// The samples to store (what `bench --out` or `regress ab --out` wrote)
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
     },
@@ -343,8 +350,10 @@ enum RegressCommand {
     ///
     /// Example: chronicle regress compare --baseline main --candidate samples.json --markdown
     Compare {
+        /// A baseline stored with `regress save`, or a sample file
         #[arg(long, value_name = "NAME|FILE")]
         baseline: String,
+        /// The new samples (`bench --out`)
         #[arg(long, value_name = "FILE")]
         candidate: PathBuf,
         /// Only scenarios starting with this prefix (repeatable), e.g. hook.
@@ -379,13 +388,17 @@ enum PluginsCommand {
     ///
     /// Example: chronicle plugins list --json
     List {
+        /// One JSON object per plugin file: path, loads, name, version, events, last_fault, ...
         #[arg(long)]
         json: bool,
     },
     /// Explain whether and why a file would load as a plugin (exit 1 when it would not).
     ///
     /// Example: chronicle plugins check ~/.local/share/chronicle/plugins/libmy_plugin.so
-    Check { file: PathBuf },
+    Check {
+        /// The library (.so): a path, or a bare name in the current directory
+        file: PathBuf,
+    },
     /// Load FILE in this process and print its manifest as JSON (what `list`, `check`, `doctor`
     /// and `install` run in a child, so that a crashing library costs only the child).
     #[command(hide = true)]
@@ -396,6 +409,7 @@ enum PluginsCommand {
     ///
     /// Example: chronicle plugins install target/release/libmy_plugin.so
     Install {
+        /// The plugin library (.so) to check and copy in
         file: PathBuf,
         /// The project's settings ($CLAUDE_PROJECT_DIR or the current directory, .claude/settings.json)
         #[arg(long)]

@@ -211,7 +211,7 @@ pub fn render(s: &Stats) -> String {
     ));
     let th = &s.thresholds;
     out.push_str(&format!(
-        "{}  hook {} ms, security/validation {} ms, cache {} ms, database {} ms, memory growth {} MiB\n",
+        "{}  hook {} ms, security/validation {} ms, cache {} ms,\n            database {} ms, memory growth {} MiB\n",
         bold("Thresholds"),
         th.hook_execution_ms,
         th.security_validation_ms,
