@@ -47,6 +47,13 @@ pub const KEY_ENV: &[&str] = &[
     env::LOG,
     env::PROJECT_DIR,
     env::RESIDENT_IDLE,
+    // The background push (`chronicle::team::background`) reads these.
+    env::SYNC_URL,
+    env::MACHINE,
+    "PGPASSWORD",
+    "PGPASSFILE",
+    "PGUSER",
+    "PGHOST",
     "HOME",
     "XDG_DATA_HOME",
     "XDG_CONFIG_HOME",
