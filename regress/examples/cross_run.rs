@@ -1,0 +1,103 @@
+//! Stored-baseline detectors on real samples: runs of one unchanged build measured minutes to
+//! hours apart (`chronicle bench --out`, one file per run). Every ordered pair of runs is a
+//! baseline and a candidate; the candidate's hook scenarios are scaled by +0/10/20/50 % (the
+//! calibration workload is left alone) and each detector decides, as the gate would, over all
+//! hook scenarios at once. Prints false alarms (+0 %) and power per detector and n.
+//!
+//! `cargo run --release -p chronicle-regress --example cross_run DIR`
+use std::path::PathBuf;
+
+use chronicle_regress::format::SampleSet;
+use chronicle_regress::{compare, stats, Settings, CALIBRATION};
+
+/// A detector: does the candidate regress against the baseline?
+type Detector = Box<dyn Fn(&SampleSet, &SampleSet) -> bool>;
+
+fn first_n(s: &SampleSet, n: usize) -> SampleSet {
+    let mut out = SampleSet::default();
+    for name in s.names().map(str::to_owned).collect::<Vec<_>>() {
+        for v in s.values(&name).unwrap_or_default().into_iter().take(n) {
+            out.push(&name, v, None);
+        }
+    }
+    out
+}
+
+fn scaled(s: &SampleSet, factor: f64) -> SampleSet {
+    let mut out = SampleSet::default();
+    for name in s.names().map(str::to_owned).collect::<Vec<_>>() {
+        let f = if name.starts_with("hook.") { factor } else { 1.0 };
+        for v in s.values(&name).unwrap_or_default() {
+            out.push(&name, v * f, None);
+        }
+    }
+    out
+}
+
+fn hooks(s: &SampleSet) -> Vec<String> {
+    s.names().filter(|n| n.starts_with("hook.")).map(str::to_owned).collect()
+}
+
+/// Median ratio of each hook scenario (divided by the calibration's when `calibrated`) above
+/// `band`: the simple comparison the issue proposes.
+fn median_band(band: f64, calibrated: bool) -> Detector {
+    Box::new(move |b: &SampleSet, c: &SampleSet| {
+        let cal = if calibrated {
+            let (Some(cb), Some(cc)) = (b.values(CALIBRATION), c.values(CALIBRATION)) else { return false };
+            stats::median(&cc) / stats::median(&cb)
+        } else {
+            1.0
+        };
+        hooks(b).iter().any(|name| {
+            let (Some(vb), Some(vc)) = (b.values(name), c.values(name)) else { return false };
+            stats::median(&vc) / stats::median(&vb) / cal > 1.0 + band / 100.0
+        })
+    })
+}
+
+fn tested(band: f64, calibrate: bool) -> Detector {
+    Box::new(move |b: &SampleSet, c: &SampleSet| {
+        let settings = Settings { noise_band_pct: Some(band), calibrate, resamples: 300, ..Settings::default() };
+        compare(&b.filtered(|n| n.starts_with("hook.") || n == CALIBRATION), &c.filtered(|n| n.starts_with("hook.") || n == CALIBRATION), &settings)
+            .regressed
+    })
+}
+
+fn main() {
+    let dir = PathBuf::from(std::env::args().nth(1).expect("usage: cross_run DIR (of chronicle bench --out files)"));
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("a directory").flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    files.sort();
+    let runs: Vec<SampleSet> =
+        files.iter().filter_map(|f| SampleSet::parse(&std::fs::read_to_string(f).ok()?).ok()).filter(|s| !hooks(s).is_empty()).collect();
+    let pairs: Vec<(usize, usize)> = (0..runs.len()).flat_map(|i| (i + 1..runs.len()).map(move |j| (i, j))).collect();
+    println!("{} runs, {} ordered pairs (baseline earlier than candidate)", runs.len(), pairs.len());
+    let detectors: Vec<(&str, Detector)> = vec![
+        ("calibrated bootstrap, 10 % band (the stored mode so far)", tested(10.0, true)),
+        ("calibrated bootstrap, 20 % band (the gate's fallback so far)", tested(20.0, true)),
+        ("Mann-Whitney, no calibration, 20 % band", tested(20.0, false)),
+        ("median ratio > 15 %", median_band(15.0, false)),
+        ("median ratio > 20 %", median_band(20.0, false)),
+        ("median ratio > 25 %", median_band(25.0, false)),
+        ("calibrated median ratio > 15 %", median_band(15.0, true)),
+        ("calibrated median ratio > 20 %", median_band(20.0, true)),
+        ("calibrated median ratio > 25 %", median_band(25.0, true)),
+    ];
+    println!("| detector | n | +0 % (false alarms) | +10 % | +20 % | +50 % |");
+    println!("|---|---|---|---|---|---|");
+    for (name, detect) in &detectors {
+        for n in [10, 30] {
+            let cells: Vec<String> = [0.0, 0.10, 0.20, 0.50]
+                .iter()
+                .map(|shift| {
+                    let hits = pairs
+                        .iter()
+                        .filter(|(i, j)| detect(&first_n(&runs[*i], n), &scaled(&first_n(&runs[*j], n), 1.0 + shift)))
+                        .count();
+                    format!("{:.1} %", 100.0 * hits as f64 / pairs.len().max(1) as f64)
+                })
+                .collect();
+            println!("| {name} | {n} | {} |", cells.join(" | "));
+        }
+    }
+}
