@@ -58,15 +58,23 @@ fn median_band(band: f64, calibrated: bool) -> Detector {
 fn tested(band: f64, calibrate: bool) -> Detector {
     Box::new(move |b: &SampleSet, c: &SampleSet| {
         let settings = Settings { noise_band_pct: Some(band), calibrate, resamples: 300, ..Settings::default() };
-        compare(&b.filtered(|n| n.starts_with("hook.") || n == CALIBRATION), &c.filtered(|n| n.starts_with("hook.") || n == CALIBRATION), &settings)
-            .regressed
+        compare(
+            &b.filtered(|n| n.starts_with("hook.") || n == CALIBRATION),
+            &c.filtered(|n| n.starts_with("hook.") || n == CALIBRATION),
+            &settings,
+        )
+        .regressed
     })
 }
 
 fn main() {
     let dir = PathBuf::from(std::env::args().nth(1).expect("usage: cross_run DIR (of chronicle bench --out files)"));
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(&dir).expect("a directory").flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("a directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     files.sort();
     let runs: Vec<SampleSet> =
         files.iter().filter_map(|f| SampleSet::parse(&std::fs::read_to_string(f).ok()?).ok()).filter(|s| !hooks(s).is_empty()).collect();
@@ -90,10 +98,8 @@ fn main() {
             let cells: Vec<String> = [0.0, 0.10, 0.20, 0.50]
                 .iter()
                 .map(|shift| {
-                    let hits = pairs
-                        .iter()
-                        .filter(|(i, j)| detect(&first_n(&runs[*i], n), &scaled(&first_n(&runs[*j], n), 1.0 + shift)))
-                        .count();
+                    let hits =
+                        pairs.iter().filter(|(i, j)| detect(&first_n(&runs[*i], n), &scaled(&first_n(&runs[*j], n), 1.0 + shift))).count();
                     format!("{:.1} %", 100.0 * hits as f64 / pairs.len().max(1) as f64)
                 })
                 .collect();

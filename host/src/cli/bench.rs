@@ -107,6 +107,11 @@ fn bench_home(config: &Config, builtins: Builtins, extra_plugins: Option<&Path>)
     Ok(home)
 }
 
+/// A bench home with the built-in plugins (and any extra plugin directory's libraries).
+pub fn bench_home_with_builtins(config: &Config, extra_plugins: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
+    bench_home(config, Builtins::From(None), extra_plugins)
+}
+
 fn progress(total: u64) -> Option<indicatif::ProgressBar> {
     std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(total);

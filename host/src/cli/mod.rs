@@ -10,6 +10,7 @@ mod doctor;
 pub mod hook;
 mod install;
 mod plugins;
+mod replay;
 mod scaffold;
 mod show;
 mod source;
@@ -181,10 +182,22 @@ enum Command {
     /// `cat` reference on the same events, and the calibration workload, interleaved.
     ///
     /// Example: chronicle bench --runs 100 --out samples.json
+    ///
+    /// With --session or --concurrency: a whole session's events in order, by N clients at
+    /// once, against `cat` at the same concurrency: latency ratios and throughput.
+    ///
+    /// Example: chronicle bench --session --concurrency 4
     Bench {
-        /// Rounds (each runs every scenario once)
-        #[arg(long, default_value_t = 100)]
-        runs: usize,
+        /// Rounds: each runs every scenario once (default 100); with --session, each client
+        /// replays the session once (default 5)
+        #[arg(long)]
+        runs: Option<usize>,
+        /// Replay this session (JSON lines, one hook event each; default: the bundled one)
+        #[arg(long, value_name = "FILE", num_args = 0..=1)]
+        session: Option<Option<PathBuf>>,
+        /// Clients at once, each replaying the session (implies --session)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: Option<u16>,
         /// Write the samples here (JSON, or CSV with --csv)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -512,8 +525,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(if left == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::NewPlugin { name, path, api_path } => scaffold::run(&name, path, api_path, &config.user_plugin_dir()),
-        Command::Bench { runs, out, csv, binary, extra_plugins } => {
-            bench::bench(&config, bench::BenchOptions { runs, out, csv, binary, extra_plugins, quiet: false })
+        Command::Bench { runs, session, concurrency, out, csv, binary, extra_plugins } => {
+            if session.is_some() || concurrency.is_some() {
+                anyhow::ensure!(out.is_none(), "--out is for the per-scenario benchmark, not --session");
+                let session = session.flatten();
+                let o = replay::ReplayOptions {
+                    session,
+                    concurrency: usize::from(concurrency.unwrap_or(1)),
+                    rounds: runs.unwrap_or(5),
+                    binary,
+                    extra_plugins,
+                };
+                show::out(&replay::run(&config, &o)?)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            bench::bench(&config, bench::BenchOptions { runs: runs.unwrap_or(100), out, csv, binary, extra_plugins, quiet: false })
         }
         Command::Regress(RegressCommand::Ab {
             baseline_bin,

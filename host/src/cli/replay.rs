@@ -1,0 +1,144 @@
+//! `chronicle bench --session [FILE] [--concurrency N]`: a session's events replayed in order,
+//! as Claude Code sends them, by N clients at once, against `cat` fed the same bytes at the same
+//! concurrency in the same run (passes alternate, so both see the machine in the same state).
+//! Reports latency per event (p50, p99, and their ratios to `cat`'s) and throughput.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::table::Table;
+use chronicle::config::Config;
+use chronicle::store::stats::percentile;
+
+pub struct ReplayOptions {
+    /// JSON lines; `None`: the bundled session.
+    pub session: Option<PathBuf>,
+    pub concurrency: usize,
+    /// Passes of the whole session per side (each client replays it once per pass).
+    pub rounds: usize,
+    pub binary: Option<PathBuf>,
+    pub extra_plugins: Option<PathBuf>,
+}
+
+/// One pass: `clients` threads each feed every event in order to `program`; per-event
+/// latencies (ms) and the pass's wall time (s).
+fn pass(program: &Path, args: &[&str], home: &Path, events: &[String], clients: usize) -> anyhow::Result<(Vec<f64>, f64)> {
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<Vec<f64>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut lat = Vec::with_capacity(events.len());
+                    for e in events {
+                        let t = Instant::now();
+                        let mut child = Command::new(program)
+                            .args(args)
+                            .env("CHRONICLE_HOME", home)
+                            .env_remove("CHRONICLE_DB")
+                            .env_remove("CHRONICLE_PLUGIN_PATH")
+                            .env_remove("CLAUDE_PROJECT_DIR")
+                            .stdin(Stdio::piped())
+                            .stdout(Stdio::null())
+                            .stderr(Stdio::null())
+                            .spawn()
+                            .with_context(|| format!("cannot run {}", program.display()))?;
+                        if let Some(mut pipe) = child.stdin.take() {
+                            use std::io::Write;
+                            let _ = pipe.write_all(e.as_bytes());
+                        }
+                        child.wait()?;
+                        lat.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                    Ok(lat)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a client thread panicked")))).collect()
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok((all, wall))
+}
+
+pub fn run(config: &Config, o: &ReplayOptions) -> anyhow::Result<String> {
+    let text = match &o.session {
+        Some(f) => std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        None => super::demo::SESSION.to_owned(),
+    };
+    let events: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
+    anyhow::ensure!(!events.is_empty(), "the session has no events");
+    let chronicle = match &o.binary {
+        Some(b) => b.clone(),
+        None => chronicle::resident::sibling(chronicle::resident::CLIENT_BIN),
+    };
+    let home = super::bench::bench_home_with_builtins(config, o.extra_plugins.as_deref())?;
+    let cat = PathBuf::from("cat");
+    // Warm: the resident host started, the page cache holding both programs.
+    pass(&chronicle, &["hook"], home.path(), &events, 1)?;
+    pass(&cat, &[], home.path(), &events, 1)?;
+    let (mut ours, mut theirs, mut our_wall, mut their_wall) = (Vec::new(), Vec::new(), 0.0, 0.0);
+    for round in 0..o.rounds.max(1) {
+        // Alternate which goes first, so neither always follows the other.
+        let order: [bool; 2] = if round % 2 == 0 { [true, false] } else { [false, true] };
+        for chronicle_side in order {
+            if chronicle_side {
+                let (l, w) = pass(&chronicle, &["hook"], home.path(), &events, o.concurrency)?;
+                ours.extend(l);
+                our_wall += w;
+            } else {
+                let (l, w) = pass(&cat, &[], home.path(), &events, o.concurrency)?;
+                theirs.extend(l);
+                their_wall += w;
+            }
+        }
+    }
+    ours.sort_by(f64::total_cmp);
+    theirs.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&ours, 50.0), percentile(&ours, 99.0));
+    let (c50, c99) = (percentile(&theirs, 50.0), percentile(&theirs, 99.0));
+    let (rate, cat_rate) = (ours.len() as f64 / our_wall, theirs.len() as f64 / their_wall);
+    let mut t = Table::new(&[
+        ("", 10, false),
+        ("EVENTS", 7, true),
+        ("P50", 9, true),
+        ("P99", 9, true),
+        ("P50/CAT", 7, true),
+        ("P99/CAT", 7, true),
+        ("EVENTS/S", 9, true),
+        ("OF CAT'S", 8, true),
+    ]);
+    t.row(vec![
+        "chronicle".into(),
+        ours.len().to_string(),
+        format!("{p50:.3} ms"),
+        format!("{p99:.3} ms"),
+        format!("{:.2}×", p50 / c50),
+        format!("{:.2}×", p99 / c99),
+        format!("{rate:.0}"),
+        format!("{:.2}", rate / cat_rate),
+    ]);
+    t.row(vec![
+        "cat".into(),
+        theirs.len().to_string(),
+        format!("{c50:.3} ms"),
+        format!("{c99:.3} ms"),
+        String::new(),
+        String::new(),
+        format!("{cat_rate:.0}"),
+        String::new(),
+    ]);
+    let source = o.session.as_ref().map_or_else(|| "the bundled session".to_owned(), |f| f.display().to_string());
+    Ok(format!(
+        "{} events of {source} in order, {} client(s) at once, {} round(s); cat fed the same bytes in the same run\n{}",
+        events.len(),
+        o.concurrency,
+        o.rounds.max(1),
+        t.render()
+    ))
+}
