@@ -351,3 +351,19 @@ fn help_fits_80_columns_and_leaves_no_option_unexplained() {
         }
     }
 }
+
+/// `bench --session FILE --concurrency N` replays every line with N clients against cat.
+#[test]
+fn bench_replays_a_session_with_several_clients() {
+    let env = Env::new();
+    let file = env.home().join("three.jsonl");
+    std::fs::write(&file, corpus_lines("session.jsonl")[..3].join("\n")).unwrap();
+    let run = env.run(&["bench", "--session", file.to_str().unwrap(), "--concurrency", "2", "--runs", "2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("3 events of"), "{}", run.stdout);
+    let rows: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("chronicle") || l.starts_with("cat")).collect();
+    assert_eq!(rows.len(), 2, "{}", run.stdout);
+    // 3 events x 2 clients x 2 rounds on each side.
+    assert!(rows.iter().all(|r| r.split_whitespace().nth(1) == Some("12")), "{}", run.stdout);
+    assert_eq!(env.run(&["bench", "--concurrency", "0"]).code, 2);
+}
