@@ -51,7 +51,8 @@ pub fn summarize(mut values: Vec<f64>) -> Summary {
     }
 }
 
-fn round(v: f64) -> f64 {
+/// Rounded to the microsecond (values are milliseconds), as every report shows them.
+pub fn round(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 

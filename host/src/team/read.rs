@@ -17,7 +17,7 @@ use super::SyncError;
 use crate::config::Thresholds;
 use crate::store::read::{rfc3339, FaultInfo};
 use crate::store::stats::{
-    summarize, CacheStats, EventStats, MemoryStats, PerformanceStats, PluginStats, Stats, Summary, Violation, Window,
+    round, summarize, CacheStats, EventStats, MemoryStats, PerformanceStats, PluginStats, Stats, Summary, Violation, Window,
 };
 use crate::store::{EventFilter, EventRow, SessionMatch, SessionRow};
 
@@ -457,10 +457,6 @@ impl Team {
 fn summary(r: &postgres::Row, from: usize) -> Summary {
     let f = |i: usize| round(r.get::<_, Option<f64>>(from + i).unwrap_or(0.0));
     Summary { count: r.get::<_, i64>(from).max(0) as u64, avg_ms: f(1), max_ms: f(2), p50_ms: f(3), p95_ms: f(4), p99_ms: f(5) }
-}
-
-fn round(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
 }
 
 impl crate::report::ReportRows for Team {
