@@ -139,6 +139,11 @@ impl Target {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
+        // A server that stops answering mid-push (a dropped route, a frozen VM) must not hold
+        // the pushing thread forever: unacknowledged data fails the connection after 60 s, and
+        // an idle one is probed.
+        config.tcp_user_timeout(Duration::from_secs(60));
+        config.keepalives(true).keepalives_idle(Duration::from_secs(30));
         config.application_name("chronicle");
         Ok(Target { config, tls, ca_file: root, shown })
     }
