@@ -144,6 +144,14 @@ impl Target {
         // an idle one is probed.
         config.tcp_user_timeout(Duration::from_secs(60));
         config.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        // And a statement stuck on the server (a lock another push holds, a stalled disk)
+        // fails the push after two minutes instead of stopping every later one.
+        let options = match config.get_options() {
+            Some(o) if o.contains("statement_timeout") => o.to_owned(),
+            Some(o) => format!("{o} -c statement_timeout=120s"),
+            None => "-c statement_timeout=120s".to_owned(),
+        };
+        config.options(&options);
         config.application_name("chronicle");
         Ok(Target { config, tls, ca_file: root, shown })
     }
