@@ -1,0 +1,174 @@
+//! The server's side: the accept loop and one event's exchange.
+
+use super::*;
+
+/// Runs a server for this process's configuration until it is idle for `idle`, its socket is
+/// taken away, or it retires. Returns at once if another server holds the lock.
+pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
+    let endpoint = Endpoint::for_config(&config)?;
+    // SAFETY: setsid has no preconditions; failing (already a group leader) is harmless.
+    unsafe { libc::setsid() };
+    crate::store::create_private_dir(endpoint.dir())?;
+    check_private(endpoint.dir())?;
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&endpoint.lock)?;
+    // SAFETY: flock on a descriptor we own; the lock lives as long as `lock`.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        tracing::debug!("another resident host holds {}", endpoint.lock.display());
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(&endpoint.socket);
+    let listener = UnixListener::bind(&endpoint.socket)?;
+    let ours = std::fs::metadata(&endpoint.socket)?.ino();
+    tracing::info!(socket = %endpoint.socket.display(), "resident host listening");
+
+    if crate::team::background::start(&config) {
+        tracing::info!("pushing to the team database in the background");
+    }
+    let mut host = Host::new(config);
+    host.warm_up();
+    host.upkeep();
+    let mut last_event = Instant::now();
+    loop {
+        match wait(&listener, host.log_checkpointed(), TICK)? {
+            Wake::LogCheckpointed => host.restart_log(),
+            Wake::Tick => {
+                let still_ours = std::fs::metadata(&endpoint.socket).is_ok_and(|m| m.ino() == ours);
+                if !still_ours || last_event.elapsed() >= idle {
+                    tracing::info!(still_ours, "resident host exiting");
+                    break;
+                }
+            }
+            Wake::Client => {
+                let Ok((stream, _)) = listener.accept() else { continue };
+                last_event = Instant::now();
+                match serve_one(&mut host, stream) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => tracing::warn!("resident host: dropped a connection: {e}"),
+                }
+            }
+        }
+    }
+    // Unlink first so new clients start a fresh server instead of queueing on this one.
+    if std::fs::metadata(&endpoint.socket).is_ok_and(|m| m.ino() == ours) {
+        let _ = std::fs::remove_file(&endpoint.socket);
+    }
+    drop(lock);
+    crate::plugin::inflight::finish();
+    Ok(())
+}
+
+/// Handles one connection; false means the server must stop serving.
+fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
+    if !same_user(&stream) {
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, "peer is another user"));
+    }
+    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+    let received = Instant::now();
+    // One deadline for the whole request: a peer sending a byte at a time must not hold the
+    // host (and every client queued behind it) for longer.
+    let mut reader = Deadline { stream: &stream, until: received + REQUEST_TIMEOUT };
+    let mut header = [0u8; Request::HEADER_LEN];
+    match reader.read_exact(&mut header) {
+        Ok(()) => {}
+        // A probe (`chronicle doctor`): connected and left.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(true),
+        Err(e) => return Err(e),
+    }
+    let request = Request::read_from(&mut reader, &header)?;
+    let receive = received.elapsed();
+    // A client waits `patience`, then hands its event to a child of its own: a request that
+    // waited longer than that (this host was stopped, or stuck behind a slow event) has been
+    // handled already. Its id would keep the record single anyway; not running the plugins
+    // again keeps their side effects single too.
+    let budget = host.config.file.hook.dispatch_budget_ms.max(crate::config::HookSettings::default().dispatch_budget_ms);
+    let waited = Duration::from_nanos(crate::clock::unix_ns().saturating_sub(request.received_at_ns).max(0) as u64);
+    if waited >= patience(budget) {
+        tracing::warn!(waited_ms = waited.as_millis() as u64, "dropping a request whose client has given up");
+        return Ok(true);
+    }
+    if host.plugins_changed() {
+        tracing::info!("a plugin file changed; handing this event back and retiring");
+        stream.write_all(&Response::Retry.encode())?;
+        return Ok(false);
+    }
+    let mut stages = Stages::default();
+    stages.add("hook.read", Duration::from_nanos(request.read_ns));
+    stages.add("resident.receive", receive);
+    let origin = Origin::Client { started_unix_ns: request.client_started_unix_ns, peak_rss_bytes: request.client_peak_rss_bytes };
+    let Reply { exit_code, stdout, stderr, retire } =
+        host.answer(&request.input, request.invocation, request.received_at_ns, &mut stages, origin, Vec::new());
+    let sent = stream.write_all(&Response::Answered { exit_code, stdout, stderr }.encode());
+    if retire {
+        tracing::warn!("a plugin hung and was abandoned on its thread; the resident host retires");
+    }
+    sent?;
+    drop(stream);
+    host.upkeep();
+    Ok(!retire)
+}
+
+/// Reads a stream against one deadline for all reads together.
+struct Deadline<'a> {
+    stream: &'a UnixStream,
+    until: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the request did not arrive within its deadline"));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        (&mut &*self.stream).read(buf)
+    }
+}
+
+enum Wake {
+    Client,
+    /// The background checkpointer copied the whole log: restart it before the next event.
+    LogCheckpointed,
+    Tick,
+}
+
+/// Waits for a client (first) or the checkpointer, at most `timeout`.
+fn wait(listener: &UnixListener, checkpointed: Option<std::os::fd::BorrowedFd<'_>>, timeout: Duration) -> io::Result<Wake> {
+    use std::os::fd::AsRawFd;
+    let mut fds = [
+        libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: checkpointed.map_or(-1, |f| f.as_raw_fd()), events: libc::POLLIN, revents: 0 },
+    ];
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: two valid pollfds (a negative fd is ignored by poll).
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted { Ok(Wake::Tick) } else { Err(e) };
+    }
+    Ok(if fds[0].revents != 0 {
+        Wake::Client
+    } else if fds[1].revents != 0 {
+        Wake::LogCheckpointed
+    } else {
+        Wake::Tick
+    })
+}
+
+#[cfg(target_os = "linux")]
+pub(super) fn same_user(stream: &UnixStream) -> bool {
+    let mut cred = libc::ucred { pid: 0, uid: u32::MAX, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED fills a ucred of the length we pass.
+    let rc = unsafe {
+        libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
+    };
+    // SAFETY: geteuid has no preconditions.
+    rc == 0 && cred.uid == unsafe { libc::geteuid() }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(super) fn same_user(_stream: &UnixStream) -> bool {
+    // The socket's directory is private to the user (checked on both sides).
+    true
+}
