@@ -73,3 +73,70 @@ impl EnvRef {
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// The `chronicle-host serve --worker-of` processes serving `env`'s socket.
+fn workers_of(env: &Env) -> Vec<u32> {
+    let home = format!("CHRONICLE_HOME={}", env.home().display());
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            cmdline.split(|b| *b == 0).any(|a| a == b"--worker-of") && environ.split(|b| *b == 0).any(|v| v == home.as_bytes())
+        })
+        .collect()
+}
+
+/// Clients that queue up behind a busy host get a worker (another host on the same socket),
+/// every event is still recorded once, and the worker leaves when the traffic does.
+#[test]
+fn queued_clients_get_a_worker_and_each_event_is_recorded_once() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        eprintln!("SKIP: one core, so a host starts no workers");
+        return;
+    }
+    let mut env = Env::with_plugins(&["chronicle_bash_guard", "fixture_busy"]);
+    env.set_env("CHRONICLE_RESIDENT_IDLE_S", "3");
+    env.start_resident();
+    assert!(workers_of(&env).is_empty(), "no worker before any traffic");
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                seen.fetch_max(workers_of(&env).len(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        let clients: Vec<_> = (0..6)
+            .map(|c| {
+                let env = &env;
+                s.spawn(move || {
+                    for i in 0..20 {
+                        let run = env
+                            .hook(&event("PreToolUse", json!({"tool_name": "Bash", "tool_input": {"command": format!("echo {c}-{i}")}})));
+                        assert_eq!(run.code, 0, "{}", run.stderr);
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(seen.load(std::sync::atomic::Ordering::Relaxed) >= 1, "six clients at once started no worker");
+    assert_eq!(env.count("SELECT count(*) FROM events"), 120);
+    assert_eq!(env.count("SELECT count(DISTINCT invocation_id) FROM events"), 120);
+    assert_eq!(env.count("SELECT count(*) FROM events WHERE payload NOT LIKE '%echo %'"), 0);
+    // The workers leave with the traffic (idle 3 s here; they check every 2 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !workers_of(&env).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "a worker outlived its idle limit");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

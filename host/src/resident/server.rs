@@ -18,7 +18,10 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
     }
     let _ = std::fs::remove_file(&endpoint.socket);
     let listener = UnixListener::bind(&endpoint.socket)?;
+    // Workers accept from it too (`workers`): whoever loses the race must not block in accept.
+    listener.set_nonblocking(true)?;
     let ours = std::fs::metadata(&endpoint.socket)?.ino();
+    let mut workers = super::workers::Workers::new();
     tracing::info!(socket = %endpoint.socket.display(), "resident host listening");
 
     if crate::team::background::start(&config) {
@@ -42,7 +45,7 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
                 let Ok((stream, _)) = listener.accept() else { continue };
                 last_event = Instant::now();
                 match serve_one(&mut host, stream) {
-                    Ok(true) => {}
+                    Ok(true) => workers.after_event(&listener, ours),
                     Ok(false) => break,
                     Err(e) => tracing::warn!("resident host: dropped a connection: {e}"),
                 }
@@ -59,7 +62,7 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
 }
 
 /// Handles one connection; false means the server must stop serving.
-fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
+pub(super) fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
     if !same_user(&stream) {
         return Err(io::Error::new(io::ErrorKind::PermissionDenied, "peer is another user"));
     }
@@ -125,7 +128,7 @@ impl Read for Deadline<'_> {
     }
 }
 
-enum Wake {
+pub(super) enum Wake {
     Client,
     /// The background checkpointer copied the whole log: restart it before the next event.
     LogCheckpointed,
@@ -133,7 +136,7 @@ enum Wake {
 }
 
 /// Waits for a client (first) or the checkpointer, at most `timeout`.
-fn wait(listener: &UnixListener, checkpointed: Option<std::os::fd::BorrowedFd<'_>>, timeout: Duration) -> io::Result<Wake> {
+pub(super) fn wait(listener: &UnixListener, checkpointed: Option<std::os::fd::BorrowedFd<'_>>, timeout: Duration) -> io::Result<Wake> {
     use std::os::fd::AsRawFd;
     let mut fds = [
         libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 },
