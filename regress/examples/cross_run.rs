@@ -57,7 +57,7 @@ fn median_band(band: f64, calibrated: bool) -> Detector {
 
 fn tested(band: f64, calibrate: bool) -> Detector {
     Box::new(move |b: &SampleSet, c: &SampleSet| {
-        let settings = Settings { noise_band_pct: Some(band), calibrate, resamples: 300, ..Settings::default() };
+        let settings = Settings { noise_band_pct: Some(band), calibrate, ..Settings::default() };
         compare(
             &b.filtered(|n| n.starts_with("hook.") || n == CALIBRATION),
             &c.filtered(|n| n.starts_with("hook.") || n == CALIBRATION),
