@@ -145,11 +145,14 @@ impl Target {
         config.tcp_user_timeout(Duration::from_secs(60));
         config.keepalives(true).keepalives_idle(Duration::from_secs(30));
         // And a statement stuck on the server (a lock another push holds, a stalled disk)
-        // fails the push after two minutes instead of stopping every later one.
+        // fails the push after two minutes instead of stopping every later one; a pusher that
+        // stops mid-transaction (SIGSTOP, a laptop lid) has its transaction and advisory lock
+        // ended by the server after a minute.
+        let ours = "-c statement_timeout=120s -c idle_in_transaction_session_timeout=60s";
         let options = match config.get_options() {
             Some(o) if o.contains("statement_timeout") => o.to_owned(),
-            Some(o) => format!("{o} -c statement_timeout=120s"),
-            None => "-c statement_timeout=120s".to_owned(),
+            Some(o) => format!("{o} {ours}"),
+            None => ours.to_owned(),
         };
         config.options(&options);
         config.application_name("chronicle");
