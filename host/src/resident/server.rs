@@ -44,8 +44,10 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
             Wake::Client => {
                 let Ok((stream, _)) = listener.accept() else { continue };
                 last_event = Instant::now();
-                match serve_one(&mut host, stream) {
-                    Ok(true) => workers.after_event(&listener, ours),
+                let mut queued = false;
+                match serve_one(&mut host, stream, &listener, &mut queued) {
+                    Ok(true) if queued => workers.add(&listener, ours),
+                    Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => tracing::warn!("resident host: dropped a connection: {e}"),
                 }
@@ -61,8 +63,10 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
     Ok(())
 }
 
-/// Handles one connection; false means the server must stop serving.
-pub(super) fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<bool> {
+/// Handles one connection; false means the server must stop serving. `queued` says whether
+/// another client was waiting when the answer was ready: one that connected before this client
+/// had its answer, so not this client's next event but a concurrent one.
+pub(super) fn serve_one(host: &mut Host, mut stream: UnixStream, listener: &UnixListener, queued: &mut bool) -> io::Result<bool> {
     if !same_user(&stream) {
         return Err(io::Error::new(io::ErrorKind::PermissionDenied, "peer is another user"));
     }
@@ -101,6 +105,7 @@ pub(super) fn serve_one(host: &mut Host, mut stream: UnixStream) -> io::Result<b
     let origin = Origin::Client { started_unix_ns: request.client_started_unix_ns, peak_rss_bytes: request.client_peak_rss_bytes };
     let Reply { exit_code, stdout, stderr, retire } =
         host.answer(&request.input, request.invocation, request.received_at_ns, &mut stages, origin, Vec::new());
+    *queued = super::workers::pending(listener);
     let sent = stream.write_all(&Response::Answered { exit_code, stdout, stderr }.encode());
     if retire {
         tracing::warn!("a plugin hung and was abandoned on its thread; the resident host retires");

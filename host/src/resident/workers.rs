@@ -1,7 +1,8 @@
 //! More hosts when events arrive together. One host answers one event at a time, so clients of
 //! parallel tool calls and subagents queued behind each other (measured: 0.59-0.72 of `cat`'s
-//! throughput at 2-8 clients). When a host finishes an event and finds another client already
-//! waiting, it starts a worker: another `chronicle-host serve` that inherits the listening
+//! throughput at 2-8 clients). When a host has an event's answer ready and finds another
+//! client already waiting (one that connected before this client got its answer, so not this
+//! client's next event), it starts a worker: another `chronicle-host serve` that inherits the listening
 //! socket and accepts from it too, so the kernel hands each connection to whichever host is
 //! free. Each worker is a whole host (its own plugins, database connection, in-flight marker),
 //! so nothing about one event changes: it is recorded before it is answered, a crash costs only
@@ -33,11 +34,11 @@ impl Workers {
         Workers { children: Vec::new(), max: cores.saturating_sub(1).min(15) }
     }
 
-    /// After an event: if a client is already waiting and fewer workers run than cores allow,
-    /// start one.
-    pub(super) fn after_event(&mut self, listener: &UnixListener, socket_ino: u64) {
+    /// After an event during which another client queued: start a worker, if fewer run than
+    /// cores allow.
+    pub(super) fn add(&mut self, listener: &UnixListener, socket_ino: u64) {
         self.children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
-        if self.children.len() >= self.max || !pending(listener) {
+        if self.children.len() >= self.max {
             return;
         }
         match spawn(listener, socket_ino) {
@@ -51,7 +52,7 @@ impl Workers {
 }
 
 /// Whether a client is waiting to be accepted right now.
-fn pending(listener: &UnixListener) -> bool {
+pub(super) fn pending(listener: &UnixListener) -> bool {
     let mut fd = libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd, no wait.
     unsafe { libc::poll(&mut fd, 1, 0) == 1 && fd.revents & libc::POLLIN != 0 }
@@ -114,7 +115,8 @@ pub fn serve_worker(config: Config, socket_ino: u64, idle: Duration) -> Result<(
                 // Another host may have taken it: that is the point.
                 let Ok((stream, _)) = listener.accept() else { continue };
                 last_event = Instant::now();
-                match serve_one(&mut host, stream) {
+                let mut queued = false;
+                match serve_one(&mut host, stream, &listener, &mut queued) {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(e) => tracing::warn!("resident worker: dropped a connection: {e}"),
