@@ -55,6 +55,43 @@ fn median_band(band: f64, calibrated: bool) -> Detector {
     })
 }
 
+/// The same on a low quantile: the fastest samples of a run are the ones a busy machine
+/// disturbed least.
+fn quantile_band(q: f64, band: f64, calibrated: bool) -> Detector {
+    Box::new(move |b: &SampleSet, c: &SampleSet| {
+        let at = |v: Vec<f64>| {
+            let mut v = v;
+            v.sort_by(f64::total_cmp);
+            // Nearest rank; q = 0 is the minimum.
+            let rank = ((q / 100.0) * v.len() as f64).ceil() as usize;
+            v[rank.clamp(1, v.len()) - 1]
+        };
+        let cal = if calibrated {
+            let (Some(cb), Some(cc)) = (b.values(CALIBRATION), c.values(CALIBRATION)) else { return false };
+            at(cc) / at(cb)
+        } else {
+            1.0
+        };
+        hooks(b).iter().any(|name| {
+            let (Some(vb), Some(vc)) = (b.values(name), c.values(name)) else { return false };
+            at(vc) / at(vb) / cal > 1.0 + band / 100.0
+        })
+    })
+}
+
+/// The median ratio, but only between runs whose calibration workload agrees within `steady`
+/// (the machine in the same state); otherwise no verdict (counted as no alarm).
+fn steady_median(band: f64, steady: f64) -> Detector {
+    Box::new(move |b: &SampleSet, c: &SampleSet| {
+        let (Some(cb), Some(cc)) = (b.values(CALIBRATION), c.values(CALIBRATION)) else { return false };
+        let cal = stats::median(&cc) / stats::median(&cb);
+        if (cal - 1.0).abs() > steady / 100.0 {
+            return false;
+        }
+        median_band(band, false)(b, c)
+    })
+}
+
 fn tested(band: f64, calibrate: bool) -> Detector {
     Box::new(move |b: &SampleSet, c: &SampleSet| {
         let settings = Settings { noise_band_pct: Some(band), calibrate, ..Settings::default() };
@@ -80,6 +117,14 @@ fn main() {
         files.iter().filter_map(|f| SampleSet::parse(&std::fs::read_to_string(f).ok()?).ok()).filter(|s| !hooks(s).is_empty()).collect();
     let pairs: Vec<(usize, usize)> = (0..runs.len()).flat_map(|i| (i + 1..runs.len()).map(move |j| (i, j))).collect();
     println!("{} runs, {} ordered pairs (baseline earlier than candidate)", runs.len(), pairs.len());
+    let steady = pairs
+        .iter()
+        .filter(|(i, j)| {
+            let (Some(cb), Some(cc)) = (runs[*i].values(CALIBRATION), runs[*j].values(CALIBRATION)) else { return false };
+            (stats::median(&cc) / stats::median(&cb) - 1.0).abs() <= 0.05
+        })
+        .count();
+    println!("pairs whose calibration medians agree within 5 %: {steady}");
     let detectors: Vec<(&str, Detector)> = vec![
         ("calibrated bootstrap, 10 % band (the stored mode so far)", tested(10.0, true)),
         ("calibrated bootstrap, 20 % band (the gate's fallback so far)", tested(20.0, true)),
@@ -90,6 +135,15 @@ fn main() {
         ("calibrated median ratio > 15 %", median_band(15.0, true)),
         ("calibrated median ratio > 20 %", median_band(20.0, true)),
         ("calibrated median ratio > 25 %", median_band(25.0, true)),
+        ("median ratio > 20 %, only when calibration moved < 5 %", steady_median(20.0, 5.0)),
+        ("median ratio > 25 %, only when calibration moved < 5 %", steady_median(25.0, 5.0)),
+        ("median ratio > 30 %, only when calibration moved < 5 %", steady_median(30.0, 5.0)),
+        ("p10 ratio > 15 %", quantile_band(10.0, 15.0, false)),
+        ("p10 ratio > 25 %", quantile_band(10.0, 25.0, false)),
+        ("calibrated p10 ratio > 15 %", quantile_band(10.0, 15.0, true)),
+        ("calibrated p10 ratio > 25 %", quantile_band(10.0, 25.0, true)),
+        ("minimum ratio > 15 %", quantile_band(0.0, 15.0, false)),
+        ("minimum ratio > 25 %", quantile_band(0.0, 25.0, false)),
     ];
     println!("| detector | n | +0 % (false alarms) | +10 % | +20 % | +50 % |");
     println!("|---|---|---|---|---|---|");
