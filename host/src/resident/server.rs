@@ -30,30 +30,7 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
     let mut host = Host::new(config);
     host.warm_up();
     host.upkeep();
-    let mut last_event = Instant::now();
-    loop {
-        match wait(&listener, host.log_checkpointed(), TICK)? {
-            Wake::LogCheckpointed => host.restart_log(),
-            Wake::Tick => {
-                let still_ours = std::fs::metadata(&endpoint.socket).is_ok_and(|m| m.ino() == ours);
-                if !still_ours || last_event.elapsed() >= idle {
-                    tracing::info!(still_ours, "resident host exiting");
-                    break;
-                }
-            }
-            Wake::Client => {
-                let Ok((stream, _)) = listener.accept() else { continue };
-                last_event = Instant::now();
-                let mut queued = false;
-                match serve_one(&mut host, stream, &listener, &mut queued) {
-                    Ok(true) if queued => workers.add(&listener, ours),
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    Err(e) => tracing::warn!("resident host: dropped a connection: {e}"),
-                }
-            }
-        }
-    }
+    serve_socket(&mut host, &listener, &endpoint.socket, ours, idle, "resident host", |listener| workers.add(listener, ours))?;
     // Unlink first so new clients start a fresh server instead of queueing on this one.
     if std::fs::metadata(&endpoint.socket).is_ok_and(|m| m.ino() == ours) {
         let _ = std::fs::remove_file(&endpoint.socket);
@@ -63,10 +40,49 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
     Ok(())
 }
 
+/// Serves `listener` (whose socket file is `socket`, inode `ino`) until idle for `idle`, the
+/// socket file is no longer that one, or the host must retire. `queued` hears of each event
+/// during which another client was waiting.
+pub(super) fn serve_socket(
+    host: &mut Host,
+    listener: &UnixListener,
+    socket: &Path,
+    ino: u64,
+    idle: Duration,
+    who: &str,
+    mut queued: impl FnMut(&UnixListener),
+) -> io::Result<()> {
+    let mut last_event = Instant::now();
+    loop {
+        match wait(listener, host.log_checkpointed(), TICK)? {
+            Wake::LogCheckpointed => host.restart_log(),
+            Wake::Tick => {
+                let still_ours = std::fs::metadata(socket).is_ok_and(|m| m.ino() == ino);
+                if !still_ours || last_event.elapsed() >= idle {
+                    tracing::info!(still_ours, "{who} exiting");
+                    return Ok(());
+                }
+            }
+            Wake::Client => {
+                // With workers, another host may have taken it first.
+                let Ok((stream, _)) = listener.accept() else { continue };
+                last_event = Instant::now();
+                let mut waiting = false;
+                match serve_one(host, stream, listener, &mut waiting) {
+                    Ok(true) if waiting => queued(listener),
+                    Ok(true) => {}
+                    Ok(false) => return Ok(()),
+                    Err(e) => tracing::warn!("{who}: dropped a connection: {e}"),
+                }
+            }
+        }
+    }
+}
+
 /// Handles one connection; false means the server must stop serving. `queued` says whether
 /// another client was waiting when the answer was ready: one that connected before this client
 /// had its answer, so not this client's next event but a concurrent one.
-pub(super) fn serve_one(host: &mut Host, mut stream: UnixStream, listener: &UnixListener, queued: &mut bool) -> io::Result<bool> {
+fn serve_one(host: &mut Host, mut stream: UnixStream, listener: &UnixListener, queued: &mut bool) -> io::Result<bool> {
     if !same_user(&stream) {
         return Err(io::Error::new(io::ErrorKind::PermissionDenied, "peer is another user"));
     }
@@ -133,7 +149,7 @@ impl Read for Deadline<'_> {
     }
 }
 
-pub(super) enum Wake {
+enum Wake {
     Client,
     /// The background checkpointer copied the whole log: restart it before the next event.
     LogCheckpointed,
@@ -141,7 +157,7 @@ pub(super) enum Wake {
 }
 
 /// Waits for a client (first) or the checkpointer, at most `timeout`.
-pub(super) fn wait(listener: &UnixListener, checkpointed: Option<std::os::fd::BorrowedFd<'_>>, timeout: Duration) -> io::Result<Wake> {
+fn wait(listener: &UnixListener, checkpointed: Option<std::os::fd::BorrowedFd<'_>>, timeout: Duration) -> io::Result<Wake> {
     use std::os::fd::AsRawFd;
     let mut fds = [
         libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 },

@@ -100,30 +100,7 @@ pub fn serve_worker(config: Config, socket_ino: u64, idle: Duration) -> Result<(
     let mut host = Host::new(config);
     host.warm_up();
     host.upkeep();
-    let mut last_event = Instant::now();
-    loop {
-        match wait(&listener, host.log_checkpointed(), TICK)? {
-            Wake::LogCheckpointed => host.restart_log(),
-            Wake::Tick => {
-                let still_ours = std::fs::metadata(&endpoint.socket).is_ok_and(|m| m.ino() == socket_ino);
-                if !still_ours || last_event.elapsed() >= idle {
-                    tracing::info!(still_ours, "resident worker exiting");
-                    break;
-                }
-            }
-            Wake::Client => {
-                // Another host may have taken it: that is the point.
-                let Ok((stream, _)) = listener.accept() else { continue };
-                last_event = Instant::now();
-                let mut queued = false;
-                match serve_one(&mut host, stream, &listener, &mut queued) {
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    Err(e) => tracing::warn!("resident worker: dropped a connection: {e}"),
-                }
-            }
-        }
-    }
+    serve_socket(&mut host, &listener, &endpoint.socket, socket_ino, idle, "resident worker", |_| {})?;
     crate::plugin::inflight::finish();
     Ok(())
 }
