@@ -183,3 +183,23 @@ fn the_resident_host_restarts_its_checkpointed_log_between_events() {
     let wal = std::fs::metadata(env.home().join("chronicle.db-wal")).unwrap().len();
     assert!(wal <= 4 << 20, "the log was restarted and kept at its working size, yet is {wal} bytes");
 }
+
+/// A database file deleted (or moved aside, as doctor advises for a broken one) under a running
+/// host: the host does not record into the file nobody can read any more; the next event goes
+/// into a new database, and so does every one after it.
+#[test]
+fn a_database_deleted_under_a_running_host_loses_no_later_event() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    env.start_resident();
+    assert_eq!(env.hook(&bash_event("echo one")).code, 0);
+    assert_eq!(env.count("SELECT count(*) FROM events"), 1);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", env.db().display()));
+    }
+    for (i, cmd) in ["echo two", "echo three", "rm -rf /"].iter().enumerate() {
+        let run = env.hook(&bash_event(cmd));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(env.count("SELECT count(*) FROM events"), i as i64 + 1, "after {cmd:?}");
+    }
+    assert_eq!(env.count("SELECT count(*) FROM events WHERE decision = 'deny'"), 1, "the guard still decides");
+}

@@ -374,6 +374,12 @@ impl Host {
         self.loaded.values().any(|(c, _)| plugin::Candidate::stat(&c.path).is_some_and(|now| now != *c))
     }
 
+    /// Whether the database this host has open was deleted or replaced since (a person moving
+    /// a broken file aside, as doctor suggests): the host must not record into it.
+    pub fn store_replaced(&self) -> bool {
+        matches!(&self.store, Some(Ok(store)) if store.replaced())
+    }
+
     /// Classifies, dispatches and merges one event. Nothing is written yet.
     pub fn handle(&mut self, input: &RawInput, received_at_ns: i64, stages: &mut Stages) -> Handled {
         self.open_store_in_background();

@@ -115,6 +115,11 @@ fn serve_one(host: &mut Host, mut stream: UnixStream, listener: &UnixListener, q
         stream.write_all(&Response::Retry.encode())?;
         return Ok(false);
     }
+    if host.store_replaced() {
+        tracing::warn!("the database file was deleted or replaced; handing this event back and retiring");
+        stream.write_all(&Response::Retry.encode())?;
+        return Ok(false);
+    }
     let mut stages = Stages::default();
     stages.add("hook.read", Duration::from_nanos(request.read_ns));
     stages.add("resident.receive", receive);

@@ -59,6 +59,8 @@ const WAL_HARD_LIMIT_BYTES: u64 = 2 * WAL_KEEP_BYTES;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The database file's device and inode when it was opened (see [`Store::replaced`]).
+    file: Option<(u64, u64)>,
     /// Leave WAL upkeep to [`Store::upkeep`] (a resident host runs it after answering).
     defer_upkeep: bool,
     /// How many frames the write-ahead log holds, as SQLite reports after each commit (the
@@ -201,7 +203,9 @@ impl Store {
         wait_when_busy(&mut conn, BUSY_TIMEOUT).map_err(sql)?;
         // Unknown until the first commit reports it.
         let log_frames = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
-        let mut store = Store { conn, path: path.to_owned(), defer_upkeep: false, log_frames, page_size: 4096, unrecorded_commit: None };
+        let file = file_identity(path);
+        let mut store =
+            Store { conn, path: path.to_owned(), file, defer_upkeep: false, log_frames, page_size: 4096, unrecorded_commit: None };
         store.configure().map_err(sql)?;
         migrations::migrate(&mut store.conn).map_err(|e| match e {
             migrations::MigrateError::Sqlite(source) => sql(source),
@@ -230,6 +234,13 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the file at this store's path is no longer the one it opened (deleted, or
+    /// replaced by another): a long-lived process writing on would record into a file nobody
+    /// can read. One `stat`.
+    pub fn replaced(&self) -> bool {
+        self.file.is_some() && file_identity(&self.path) != self.file
     }
 
     fn configure(&mut self) -> rusqlite::Result<()> {
@@ -413,6 +424,11 @@ impl Store {
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
     }
+}
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Waits up to `limit` for another connection's lock, polling finely at first.
