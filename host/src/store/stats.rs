@@ -84,6 +84,20 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
+impl CacheStats {
+    /// The report's cache section from the entries held and the lookups counted.
+    pub fn from_lookups(size: u64, hits: u64, misses: u64) -> CacheStats {
+        let lookups = hits + misses;
+        CacheStats {
+            size,
+            max_size: crate::cache::L2_CAPACITY as u64,
+            hit_ratio: if lookups == 0 { 0.0 } else { round(hits as f64 / lookups as f64) },
+            hits,
+            misses,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PluginStats {
     pub calls: u64,
@@ -282,16 +296,9 @@ impl Store {
         let size: i64 = conn.query_row("SELECT count(*) FROM cache", [], |r| r.get(0)).map_err(err)?;
         hits += host_hits;
         misses += host_misses;
-        let lookups = hits + misses;
         Ok(Stats {
             performance_stats: PerformanceStats { total_operations, avg_ms, operations, violations, recent_violations },
-            cache_stats: CacheStats {
-                size: size as u64,
-                max_size: crate::cache::L2_CAPACITY as u64,
-                hit_ratio: if lookups == 0 { 0.0 } else { round(hits as f64 / lookups as f64) },
-                hits,
-                misses,
-            },
+            cache_stats: CacheStats::from_lookups(size as u64, hits, misses),
             thresholds: thresholds.clone(),
             plugins,
             events,

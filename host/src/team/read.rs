@@ -342,17 +342,10 @@ impl Team {
         }
 
         let machines = self.machines(&p)?;
-        let lookups = hits + misses;
         let stats = Stats {
             performance_stats: PerformanceStats { total_operations, avg_ms, operations, violations: violations as u64, recent_violations },
-            cache_stats: CacheStats {
-                // The persistent cache tier stays on each machine.
-                size: 0,
-                max_size: crate::cache::L2_CAPACITY as u64,
-                hit_ratio: if lookups == 0 { 0.0 } else { round(hits as f64 / lookups as f64) },
-                hits,
-                misses,
-            },
+            // The persistent cache tier stays on each machine: no size for the team.
+            cache_stats: CacheStats::from_lookups(0, hits, misses),
             thresholds: thresholds.clone(),
             plugins,
             events,
