@@ -130,6 +130,8 @@ pub struct Host {
     rss_of: fn() -> u64,
     /// The last event was written to the database (so spooled ones may be ingested).
     recorded: bool,
+    /// This process checkpoints the database's log (see [`Host::leave_log_upkeep`]).
+    keeps_log: bool,
 }
 
 impl Host {
@@ -152,7 +154,17 @@ impl Host {
             rss_at_start: crate::clock::peak_rss_bytes(),
             rss_of: crate::clock::peak_rss_bytes,
             recorded: false,
+            keeps_log: true,
         }
+    }
+
+    /// For a resident worker: another process (its host) checkpoints the log. Two
+    /// checkpointers on one database take turns failing: SQLite gives a checkpoint that finds
+    /// another one running `SQLITE_BUSY` without waiting, and a log copied by one is restarted
+    /// only if no write from the other came in between, so under a steady stream the log grew
+    /// to 20 MiB (measured). This process still truncates a log past the hard bound in line.
+    pub fn leave_log_upkeep(&mut self) {
+        self.keeps_log = false;
     }
 
     /// Starts opening the store on another thread (opening replays the write-ahead log, which
@@ -289,6 +301,10 @@ impl Host {
         }
         if let Some(Ok(store)) = self.store.as_mut() {
             store.enforce_wal_bound();
+            if !self.keeps_log {
+                store.defer_upkeep();
+                return;
+            }
         }
         if self.checkpointer.is_none() {
             self.start_checkpointer();

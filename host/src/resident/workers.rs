@@ -98,6 +98,7 @@ pub fn serve_worker(config: Config, socket_ino: u64, idle: Duration) -> Result<(
     listener.set_nonblocking(true)?;
     let idle = idle.min(WORKER_IDLE);
     let mut host = Host::new(config);
+    host.leave_log_upkeep();
     host.warm_up();
     host.upkeep();
     serve_socket(&mut host, &listener, &endpoint.socket, socket_ino, idle, "resident worker", |_| {})?;

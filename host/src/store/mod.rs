@@ -66,6 +66,10 @@ pub struct Store {
     /// How many frames the write-ahead log holds, as SQLite reports after each commit (the
     /// file's size says little: a resident host keeps it larger than what it holds).
     log_frames: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// Held for each checkpoint this process runs: SQLite fails a checkpoint that finds
+    /// another one running at once, without waiting, so the in-line one and the background
+    /// one take turns instead.
+    checkpointing: std::sync::Arc<std::sync::Mutex<()>>,
     page_size: i64,
     /// The last event's id and how long its commit took: recorded with the next event (a
     /// transaction cannot hold its own commit time).
@@ -204,8 +208,16 @@ impl Store {
         // Unknown until the first commit reports it.
         let log_frames = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
         let file = file_identity(path);
-        let mut store =
-            Store { conn, path: path.to_owned(), file, defer_upkeep: false, log_frames, page_size: 4096, unrecorded_commit: None };
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+            file,
+            defer_upkeep: false,
+            log_frames,
+            checkpointing: Default::default(),
+            page_size: 4096,
+            unrecorded_commit: None,
+        };
         store.configure().map_err(sql)?;
         migrations::migrate(&mut store.conn).map_err(|e| match e {
             migrations::MigrateError::Sqlite(source) => sql(source),
@@ -323,6 +335,7 @@ impl Store {
     ) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
         self.conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES as i64).map_err(|e| self.err(e))?;
         let log_frames = std::sync::Arc::clone(&self.log_frames);
+        let checkpointing = std::sync::Arc::clone(&self.checkpointing);
         let page_size = self.page_size;
         let conn = Connection::open(&self.path).map_err(|e| self.err(e))?;
         conn.busy_timeout(Duration::from_millis(100)).map_err(|e| self.err(e))?;
@@ -335,6 +348,7 @@ impl Store {
                     while rx.try_recv().is_ok() {}
                     let logged = log_frames.load(std::sync::atomic::Ordering::Relaxed).saturating_mul(page_size);
                     if logged > WAL_LIMIT_BYTES as i64 {
+                        let _turn = checkpointing.lock().unwrap_or_else(|e| e.into_inner());
                         let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
                         });
@@ -348,6 +362,12 @@ impl Store {
             .map_err(|e| StoreError::Sqlite { path: self.path.clone(), source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)) })?;
         self.defer_upkeep = true;
         Ok(tx)
+    }
+
+    /// For a long-lived process whose log another process checkpoints: `record` no longer
+    /// bounds the log in line (see [`Store::enforce_wal_bound`] for the owner's share).
+    pub fn defer_upkeep(&mut self) {
+        self.defer_upkeep = true;
     }
 
     /// Starts a checkpointed write-ahead log afresh, outside any event.
@@ -384,9 +404,20 @@ impl Store {
         if bytes == i64::MAX || bytes <= WAL_HARD_LIMIT_BYTES as i64 {
             return;
         }
-        let result = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
-        tracing::info!(log_bytes = bytes, "the background checkpointer fell behind; checkpointed in line: {result:?}");
-        if result.is_ok() {
+        let _turn = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        // A worker's checkpoint may still be running (busy = 1): try again a few times.
+        let mut result = Ok(1);
+        for attempt in 0..3 {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            result = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+            if !matches!(result, Ok(1)) {
+                break;
+            }
+        }
+        tracing::info!(log_bytes = bytes, "the background checkpointer fell behind; checkpointed in line (busy: {result:?})");
+        if matches!(result, Ok(0)) {
             self.log_frames.store(0, std::sync::atomic::Ordering::Relaxed);
         }
     }
