@@ -10,7 +10,11 @@
 #
 # Stored mode, when the base commit cannot be built here (a shallow clone, a first commit): a
 # fresh bench run against bench/baseline.json, with `cat` as the calibration workload and a 20 %
-# band; it only sees large regressions (BENCHMARKS.md). Re-record it with `scripts/gate.sh --record`.
+# band; it only sees large regressions, and only decides when `cat` runs within 5 % of its speed
+# in the baseline's run (regress/README.md: on a machine in another state a stored comparison
+# cannot tell a slower build from a slower machine). Inconclusive measurements are repeated; if
+# all three are, the gate passes with a warning that says so (GATE_INCONCLUSIVE=fail makes it
+# fail instead). Re-record the baseline with `scripts/gate.sh --record`.
 #
 # Either way the mode that ran is printed first.
 set -euo pipefail
@@ -62,9 +66,28 @@ else
     }
 fi
 # A burst from a noisy neighbour during one measurement is not a regression; a real slowdown is
-# there both times.
-if gate; then
-    exit 0
+# there twice. Exit codes of a measurement: 0 no regression, 1 regression, 3 inconclusive.
+regressions=0
+for attempt in 1 2 3; do
+    rc=0
+    gate || rc=$?
+    case "$rc" in
+        0) exit 0 ;;
+        1)
+            regressions=$((regressions + 1))
+            if [ "$regressions" -ge 2 ]; then
+                exit 1
+            fi
+            echo "regression in measurement $attempt; measuring again to confirm"
+            ;;
+        3) echo "measurement $attempt inconclusive (the machine is not in the baseline's state); measuring again" ;;
+        *) exit "$rc" ;;
+    esac
+done
+if [ "$regressions" -ge 1 ]; then
+    echo "one regression in three measurements, the others inconclusive: not confirmed" | tee -a "$summary"
 fi
-echo "regression in the first measurement; measuring again to confirm"
-gate
+echo "⚠️ performance gate inconclusive: the stored baseline's machine state did not recur in 3 measurements; nothing was gated" | tee -a "$summary" >&2
+if [ "${GATE_INCONCLUSIVE:-pass}" = fail ]; then
+    exit 3
+fi

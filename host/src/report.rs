@@ -482,9 +482,16 @@ pub fn comparison_html(
     );
     let _ = write!(
         page,
-        "<p id=\"verdict\" data-regressed=\"{}\">{} — alpha {} (Holm), noise band {} %. Blue: baseline, orange: candidate; bars: medians.</p>",
+        "<p id=\"verdict\" data-regressed=\"{}\" data-inconclusive=\"{}\">{} — alpha {} (Holm), noise band {} %. Blue: baseline, orange: candidate; bars: medians.</p>",
         report.regressed,
-        if report.regressed { "<b class=\"regressed\">regression</b>" } else { "<b>no regression</b>" },
+        report.inconclusive,
+        if report.regressed {
+            "<b class=\"regressed\">regression</b>"
+        } else if report.inconclusive {
+            "<b>inconclusive</b> (the calibration workload moved: the machine was in another state)"
+        } else {
+            "<b>no regression</b>"
+        },
         report.alpha,
         report.noise_band_pct
     );

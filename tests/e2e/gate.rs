@@ -122,6 +122,47 @@ fn csv_samples_are_accepted_and_bad_ones_are_data_errors() {
     assert!(run.stderr.contains("line 2"), "{}", run.stderr);
 }
 
+/// A stored baseline from a machine in another state: the calibration workload moved 40 %, so
+/// "unchanged" would be a guess. The verdict is `inconclusive` (exit 3) with the reason, never
+/// a silent pass or a false alarm; from a steady machine the same +50 % is a regression.
+#[test]
+fn a_stored_comparison_across_machine_states_says_inconclusive_and_exits_3() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    // Unpaired sample files (no iteration column), as `chronicle bench --out` runs are.
+    let write = |name: &str, hook_ms: f64, cal_ms: f64| {
+        let mut text = String::from("scenario,value_ns\n");
+        for i in 0..40 {
+            let wiggle = 1.0 + ((i * 7919) % 101) as f64 / 1000.0;
+            text.push_str(&format!("hook.PreToolUse.Bash,{}\n", (hook_ms * 1e6 * wiggle) as u64));
+            text.push_str(&format!("calibration,{}\n", (cal_ms * 1e6 * wiggle) as u64));
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let base = write("base.csv", 1.0, 0.5);
+    let busy = write("busy.csv", 1.5, 0.7);
+    let steady = write("steady.csv", 1.5, 0.5);
+    let run = env.run(&["regress", "compare", "--baseline", &base, "--candidate", &busy, "--json"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!((report["regressed"].as_bool(), report["inconclusive"].as_bool()), (Some(false), Some(true)), "{report}");
+    assert!((report["calibration_change_pct"].as_f64().unwrap() - 40.0).abs() < 1.0, "{report}");
+    assert_eq!(report["scenarios"][0]["verdict"], "inconclusive");
+    let table = env.run(&["regress", "compare", "--baseline", &base, "--candidate", &busy]);
+    assert_eq!(table.code, 3);
+    assert!(table.stdout.contains("INCONCLUSIVE") && table.stdout.contains("+40.0 %"), "{}", table.stdout);
+    let markdown = env.run(&["regress", "compare", "--baseline", &base, "--candidate", &busy, "--markdown"]);
+    assert!(markdown.stdout.contains("inconclusive") && markdown.stdout.contains("chronicle regress ab"), "{}", markdown.stdout);
+
+    let run = env.run(&["regress", "compare", "--baseline", &base, "--candidate", &steady, "--json"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!((report["regressed"].as_bool(), report["inconclusive"].as_bool()), (Some(true), Some(false)), "{report}");
+    assert_eq!(env.run(&["regress", "compare", "--baseline", &base, "--candidate", &base]).code, 0);
+}
+
 /// `regress ab` interleaves two builds, pairs the samples by round, and can save them: the saved
 /// files re-analysed with `regress compare` give the same report (the bootstrap is seeded).
 #[test]

@@ -277,7 +277,7 @@ pub fn render(report: &Report, style: Style) -> String {
         Style::Markdown => {
             let mut s = format!(
                 "### Performance gate: {}\n\n| scenario | baseline | candidate | change | 99% CI | p | verdict |\n|---|---:|---:|---:|---|---:|---|\n",
-                if report.regressed { "❌ regression" } else { "✅ no regression" }
+                headline(report, "❌ regression", "⚠️ inconclusive", "✅ no regression")
             );
             for r in &report.scenarios {
                 s.push_str(&format!(
@@ -293,6 +293,9 @@ pub fn render(report: &Report, style: Style) -> String {
                 ));
             }
             s.push_str(&format!("\nalpha {} (Holm across scenarios), noise band {} %\n", report.alpha, report.noise_band_pct));
+            if let Some(note) = inconclusive_note(report) {
+                s.push_str(&format!("\n{note}\n"));
+            }
             s
         }
         Style::Table => {
@@ -318,7 +321,8 @@ pub fn render(report: &Report, style: Style) -> String {
                     v,
                 ]);
             }
-            format!("{}{}\n", t.render(), if report.regressed { "REGRESSION" } else { "no regression" })
+            let note = inconclusive_note(report).map(|n| format!("\n{n}")).unwrap_or_default();
+            format!("{}{}{note}\n", t.render(), headline(report, "REGRESSION", "INCONCLUSIVE", "no regression"))
         }
     }
 }
@@ -329,12 +333,36 @@ fn verdict_word(v: Verdict) -> &'static str {
         Verdict::Improved => "improved",
         Verdict::Unchanged => "unchanged",
         Verdict::Insufficient => "insufficient",
+        Verdict::Inconclusive => "inconclusive",
     }
 }
 
+fn headline<'a>(report: &Report, regressed: &'a str, inconclusive: &'a str, fine: &'a str) -> &'a str {
+    if report.regressed {
+        regressed
+    } else if report.inconclusive {
+        inconclusive
+    } else {
+        fine
+    }
+}
+
+fn inconclusive_note(report: &Report) -> Option<String> {
+    let moved = report.calibration_change_pct.filter(|_| report.inconclusive)?;
+    Some(format!(
+        "The calibration workload (cat) ran {moved:+.1} % against the baseline's run: the machine is in another state, and a \
+         stored baseline cannot tell a slower build from a slower machine. Measure again, or compare builds interleaved \
+         (chronicle regress ab)."
+    ))
+}
+
+/// 0 no regression, 1 regression, 3 no regression found but inconclusive (2 is a usage or
+/// data error, from `main`).
 fn exit_for(report: &Report) -> ExitCode {
     if report.regressed {
         ExitCode::from(1)
+    } else if report.inconclusive {
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     }

@@ -1,7 +1,8 @@
 //! The `chronicle` command line (everything but the `hook` fast path's argument handling).
 //!
 //! Exit codes: 0 success; 1 a check failed (`plugins check`, `doctor`) or a regression was found
-//! (`regress`); 2 usage or data error.
+//! (`regress`); 2 usage or data error; 3 a stored-baseline comparison was inconclusive
+//! (`regress compare`: the machine's state moved, see chronicle-regress `Settings::steady_pct`).
 
 mod bench;
 mod config;
@@ -216,7 +217,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         extra_plugins: Option<PathBuf>,
     },
-    /// The performance-regression gate (exit 0 no regression, 1 regression, 2 usage or data error).
+    /// The performance-regression gate (exit 0 no regression, 1 regression, 2 usage or data error,
+    /// 3 inconclusive: a stored baseline from a machine in another state).
     #[command(subcommand)]
     Regress(RegressCommand),
     /// Write one self-contained HTML report (no network): latency per event type and plugin,
@@ -283,7 +285,8 @@ struct SettingsTarget {
 
 #[derive(clap::Args)]
 struct GateArgs {
-    /// JSON: {"regressed", "scenarios": [{"name", "change_pct", "ci_low_pct", "ci_high_pct", "p_value", "verdict"}]}
+    /// JSON: {"regressed", "inconclusive", "calibration_change_pct", "scenarios": [{"name", "change_pct", "ci_low_pct",
+    /// "ci_high_pct", "p_value", "verdict"}]}
     #[arg(long, conflicts_with = "markdown")]
     json: bool,
     /// A Markdown table for CI job summaries
@@ -292,7 +295,7 @@ struct GateArgs {
     /// Family-wise significance level (Holm across scenarios)
     #[arg(long, default_value_t = 0.01)]
     alpha: f64,
-    /// Changes below this many percent are "unchanged" (default 3 paired, 10 unpaired)
+    /// Changes below this many percent are "unchanged" (default 3 paired, 20 unpaired)
     #[arg(long, value_name = "PCT")]
     noise_band: Option<f64>,
     /// Also write the distributions of baseline and candidate per scenario as an HTML/SVG plot
