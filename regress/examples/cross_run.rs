@@ -4,7 +4,8 @@
 //! calibration workload is left alone) and each detector decides, as the gate would, over all
 //! hook scenarios at once. Prints false alarms (+0 %) and power per detector and n.
 //!
-//! `cargo run --release -p chronicle-regress --example cross_run DIR`
+//! `cargo run --release -p chronicle-regress --example cross_run DIR` (with
+//! `CALIBRATION_AS=reference.pipe`: another reference workload of the runs as the calibration)
 use std::path::PathBuf;
 
 use chronicle_regress::format::SampleSet;
@@ -29,6 +30,18 @@ fn scaled(s: &SampleSet, factor: f64) -> SampleSet {
         let f = if name.starts_with("hook.") { factor } else { 1.0 };
         for v in s.values(&name).unwrap_or_default() {
             out.push(&name, v * f, None);
+        }
+    }
+    out
+}
+
+/// The same samples with `other` as the calibration scenario (and without the original).
+fn as_calibration(s: &SampleSet, other: &str) -> SampleSet {
+    let mut out = SampleSet::default();
+    for name in s.names().filter(|n| *n != CALIBRATION).map(str::to_owned).collect::<Vec<_>>() {
+        let target = if name == other { CALIBRATION } else { name.as_str() };
+        for v in s.values(&name).unwrap_or_default() {
+            out.push(target, v, None);
         }
     }
     out
@@ -115,8 +128,17 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    let runs: Vec<SampleSet> =
-        files.iter().filter_map(|f| SampleSet::parse(&std::fs::read_to_string(f).ok()?).ok()).filter(|s| !hooks(s).is_empty()).collect();
+    // CALIBRATION_AS=SCENARIO: judge with another reference workload as the calibration.
+    let calibration_as = std::env::var("CALIBRATION_AS").ok();
+    let runs: Vec<SampleSet> = files
+        .iter()
+        .filter_map(|f| SampleSet::parse(&std::fs::read_to_string(f).ok()?).ok())
+        .filter(|s| !hooks(s).is_empty())
+        .map(|s| match &calibration_as {
+            Some(other) => as_calibration(&s, other),
+            None => s,
+        })
+        .collect();
     let pairs: Vec<(usize, usize)> = (0..runs.len()).flat_map(|i| (i + 1..runs.len()).map(move |j| (i, j))).collect();
     println!("{} runs, {} ordered pairs (baseline earlier than candidate)", runs.len(), pairs.len());
     let steady = pairs
