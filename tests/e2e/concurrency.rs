@@ -140,3 +140,72 @@ fn queued_clients_get_a_worker_and_each_event_is_recorded_once() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Serving events at once (workers) must not change a single answer: the bundled session
+/// replayed by six clients at once gets, event for event, the exit code and stdout that one
+/// client replaying it in order gets, and each is recorded once.
+#[test]
+fn the_concurrent_replay_decides_exactly_as_the_sequential_one() {
+    let plugins = ["chronicle_bash_guard", "chronicle_secret_guard", "chronicle_file_guard", "chronicle_session_context", "fixture_busy"];
+    // The session, then every row of the guards' decision table as an event (denials, asks and
+    // allows among ordinary traffic), twice: each event distinct, the cache still sees repeats.
+    let mut lines = chronicle_e2e::corpus_lines("session.jsonl");
+    for row in chronicle_e2e::corpus_lines("guards.jsonl") {
+        let row: serde_json::Value = serde_json::from_str(&row).unwrap();
+        let e = match row["prompt"].as_str() {
+            Some(p) => event("UserPromptSubmit", json!({"prompt": p})),
+            None => event("PreToolUse", json!({"tool_name": row["tool"], "tool_input": row["input"], "tool_use_id": "t"})),
+        };
+        lines.push(String::from_utf8(e).unwrap());
+    }
+    let events: Vec<String> = (0..2)
+        .flat_map(|pass| {
+            lines.iter().map(move |l| {
+                let mut e: serde_json::Value = serde_json::from_str(l).unwrap();
+                e["replay"] = json!(pass);
+                e.to_string()
+            })
+        })
+        .collect();
+    let answer = |env: &Env, e: &str| {
+        let run = env.hook(e.as_bytes());
+        (run.code, run.stdout)
+    };
+    let sequential_env = Env::with_plugins(&plugins);
+    let sequential: Vec<(i32, String)> = events.iter().map(|e| answer(&sequential_env, e)).collect();
+
+    let concurrent_env = Env::with_plugins(&plugins);
+    let clients = 6;
+    let seen_workers = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let mut concurrent: Vec<(usize, (i32, String))> = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                seen_workers.fetch_max(workers_of(&concurrent_env).len(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                let (env, events) = (&concurrent_env, &events);
+                s.spawn(move || (c..events.len()).step_by(clients).map(|i| (i, answer(env, &events[i]))).collect::<Vec<_>>())
+            })
+            .collect();
+        let all = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        all
+    });
+    concurrent.sort_by_key(|(i, _)| *i);
+    assert_eq!(concurrent.len(), events.len());
+    for ((i, got), want) in concurrent.iter().zip(&sequential) {
+        assert_eq!(got, want, "event {i} answered differently at once than in order: {}", events[*i]);
+    }
+    // The session holds real decisions (a test of identical silences could not fail).
+    let decided = sequential.iter().filter(|(code, out)| *code == 2 || out.contains("permissionDecision")).count();
+    assert!(decided >= 150, "{decided} decisions in the replay");
+    for env in [&sequential_env, &concurrent_env] {
+        assert_eq!(env.count("SELECT count(*) FROM events") as usize, events.len());
+        assert_eq!(env.count("SELECT count(DISTINCT invocation_id) FROM events") as usize, events.len());
+    }
+    eprintln!("{decided} decisions; up to {} workers served at once", seen_workers.load(std::sync::atomic::Ordering::Relaxed));
+}
