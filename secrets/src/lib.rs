@@ -179,8 +179,11 @@ struct Compiled {
     /// Case-insensitive, overlapping: every trigger occurrence, for short texts and windows.
     triggers: AhoCorasick,
     /// Case-sensitive, leftmost-first, over lower-cased text: finds at least one match
-    /// overlapping every trigger occurrence, fast.
-    first: AhoCorasick,
+    /// overlapping every trigger occurrence, fast. Built with the first long text: each
+    /// automaton costs ~0.1 ms to build, and most events are short (the host and secret-guard
+    /// each build their own, in every process that handles an event).
+    first: OnceLock<AhoCorasick>,
+    words: Vec<&'static str>,
     longest_trigger: usize,
     /// Index into `RULES` for each trigger pattern.
     trigger_rule: Vec<usize>,
@@ -198,18 +201,28 @@ fn compiled() -> &'static Compiled {
                 trigger_rule.push(i);
             }
         }
-        // Non-contiguous NFAs build in microseconds; the default may build a DFA, which costs a
-        // few hundred microseconds in a process that lives for one event.
-        let nfa = || AhoCorasick::builder().kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA)).clone();
-        let never = || AhoCorasick::new(["\u{0}never"]).unwrap_or_else(|_| unreachable!());
         let triggers = nfa().ascii_case_insensitive(true).build(&words).unwrap_or_else(|_| never());
-        let first = nfa().match_kind(aho_corasick::MatchKind::LeftmostFirst).build(&words).unwrap_or_else(|_| never());
         let longest_trigger = words.iter().map(|w| w.len()).max().unwrap_or(0);
-        Compiled { triggers, first, longest_trigger, trigger_rule, regexes: RULES.iter().map(|_| OnceLock::new()).collect() }
+        let regexes = RULES.iter().map(|_| OnceLock::new()).collect();
+        Compiled { triggers, first: OnceLock::new(), words, longest_trigger, trigger_rule, regexes }
     })
 }
 
+// Non-contiguous NFAs build in microseconds; the default may build a DFA, which costs a few
+// hundred microseconds in a process that lives for one event.
+fn nfa() -> aho_corasick::AhoCorasickBuilder {
+    AhoCorasick::builder().kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA)).clone()
+}
+
+fn never() -> AhoCorasick {
+    AhoCorasick::new(["\u{0}never"]).unwrap_or_else(|_| unreachable!())
+}
+
 impl Compiled {
+    fn first(&self) -> &AhoCorasick {
+        self.first.get_or_init(|| nfa().match_kind(aho_corasick::MatchKind::LeftmostFirst).build(&self.words).unwrap_or_else(|_| never()))
+    }
+
     fn regex(&self, rule: usize) -> Option<&Regex> {
         // The patterns are constants covered by tests; a failure to compile disables that rule
         // rather than panicking on the hot path.
@@ -235,6 +248,7 @@ impl Compiled {
             // `secret`); each such one lies within a trigger's length of it.
             const CHUNK: usize = 32 * 1024;
             let reach = self.longest_trigger;
+            let first = self.first();
             let mut lower = [0u8; CHUNK + 64];
             let mut start = 0;
             while start < bytes.len() {
@@ -242,7 +256,7 @@ impl Compiled {
                 let lower = &mut lower[..end - start];
                 lower.copy_from_slice(&bytes[start..end]);
                 lower.make_ascii_lowercase();
-                for m in self.first.find_iter(&*lower) {
+                for m in first.find_iter(&*lower) {
                     let (s, e) = (start + m.start(), start + m.end());
                     mark(&bytes[s.saturating_sub(reach)..(e + reach).min(bytes.len())]);
                 }
