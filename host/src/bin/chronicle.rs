@@ -4,9 +4,9 @@
 //! (see `chronicle::resident`), then relays the answer. It links none of the plugin, database or
 //! CLI machinery, so starting it costs about what starting `cat` does.
 //!
-//! It never runs plugin code itself, so it always survives to answer. With no resident host
-//! (or one that did not answer) it runs `chronicle-host hook --handover` as a child on the bytes
-//! it read and relays that child's answer; a child that dies in plugin code (a crash, `exit()`)
+//! It never runs plugin code itself, so it always survives to answer. With no resident host (or
+//! one that did not answer) it runs `chronicle-host hook --handover` as a child on the bytes it
+//! read and relays that child's answer (with none, it then starts one for the next event); a child that dies in plugin code (a crash, `exit()`)
 //! is run again, and the new one quarantines the plugin that killed the last and answers for it
 //! by its failure policy (see `chronicle::plugin::inflight`). Other subcommands, and a config
 //! file that changes how the hook itself reads its input, are passed to `chronicle-host` with
@@ -75,33 +75,32 @@ fn hook() -> ! {
         // An unsafe socket directory: handled here; `chronicle doctor` says why.
         _ => Endpoint::compute(&data_dir, config_file.as_deref()).ok().filter(|e| e.unsafe_dir().is_none()),
     };
-    let Some(endpoint) = endpoint else { supervise(&data_dir, &request, false) };
-    if !endpoint.socket.exists() {
-        // No resident host yet: start one for the next event; a child handles this one.
-        let _ = resident::start_server(&endpoint);
-        supervise(&data_dir, &request, false);
-    }
-    let stream = match endpoint.connect() {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = resident::start_server(&endpoint);
-            supervise(&data_dir, &request, false);
-        }
+    let Some(endpoint) = endpoint else { supervise(&data_dir, &request, false, None) };
+    let connected = if endpoint.socket.exists() { endpoint.connect().ok() } else { None };
+    let Some(stream) = connected else {
+        // No resident host (none yet, or it idled out): a child handles this event, and a host
+        // is started for the next one once the answer is out. Started first, it loaded the same
+        // plugins and opened the same database alongside the child, and the event waited.
+        supervise(&data_dir, &request, false, Some(&endpoint));
     };
     match resident::exchange(stream, &request, resident::patience(defaults.dispatch_budget_ms)) {
-        Ok(Response::Answered { exit_code, stdout, stderr }) => answer(stdout.as_deref().map(str::as_bytes), &stderr, exit_code),
-        Ok(Response::Retry) => supervise(&data_dir, &request, false),
-        Err(_) => supervise(&data_dir, &request, true),
+        Ok(Response::Answered { exit_code, stdout, stderr }) => answer(stdout.as_deref().map(str::as_bytes), &stderr, exit_code, None),
+        Ok(Response::Retry) => supervise(&data_dir, &request, false, None),
+        Err(_) => supervise(&data_dir, &request, true, None),
     }
 }
 
-fn answer(stdout: Option<&[u8]>, stderr: &[String], exit_code: i32) -> ! {
+/// Writes the answer and exits; `then_start`: a resident host to start once it is written.
+fn answer(stdout: Option<&[u8]>, stderr: &[String], exit_code: i32, then_start: Option<&Endpoint>) -> ! {
     if let Some(out) = stdout {
         let mut o = std::io::stdout().lock();
         let _ = o.write_all(out).and_then(|()| o.flush());
     }
     for line in stderr {
         eprintln!("{line}");
+    }
+    if let Some(endpoint) = then_start {
+        let _ = resident::start_server(endpoint);
     }
     std::process::exit(exit_code)
 }
@@ -132,7 +131,8 @@ const MAX_RUNS: usize = 4;
 /// Runs `chronicle-host hook --handover` on the event read so far and relays its answer. A
 /// child that died (killed by a signal, or ended while its in-flight marker says it was inside
 /// plugin code) is run again. `lost`: a resident host took the event and did not answer.
-fn supervise(data_dir: &Path, request: &Request, lost: bool) -> ! {
+/// `then_start`: a resident host to start once the answer is out.
+fn supervise(data_dir: &Path, request: &Request, lost: bool, then_start: Option<&Endpoint>) -> ! {
     let host = resident::sibling(HOST_BIN);
     let mut file = match resident::spill(&request.input) {
         Ok(f) => f,
@@ -179,7 +179,7 @@ fn supervise(data_dir: &Path, request: &Request, lost: bool) -> ! {
         let marker_left = data_dir.join(chronicle::config::INFLIGHT_DIR).join(pid.to_string()).exists();
         if let (Some(code), false) = (out.status.code(), marker_left) {
             let stderr: Vec<String> = String::from_utf8_lossy(&out.stderr).lines().map(str::to_owned).collect();
-            answer(Some(&out.stdout).filter(|o| !o.is_empty()).map(Vec::as_slice), &stderr, code);
+            answer(Some(&out.stdout).filter(|o| !o.is_empty()).map(Vec::as_slice), &stderr, code, then_start);
         }
     }
     eprintln!("chronicle: the event was not handled: the host process died {MAX_RUNS} times in a row (see `chronicle doctor`)");

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""The cold paths of `chronicle hook`, as ratios to `cat` fed the same bytes in the same round.
+
+Per round, in a shuffled order, each a whole process timed from spawn to exit:
+  cat          `cat` on the event (the reference)
+  warm         a resident host already serving this home
+  in-process   CHRONICLE_RESIDENT=0, database present
+  after-idle   no host (it idled out: stopped before the round), database and plugin index
+               present: the client starts one
+  first        an empty home: no host, no database (the first event of a configuration)
+
+Usage: scripts/bench-cold.py [ROUNDS] [BIN_DIR ...]   (default 60 rounds, target/release)
+With several BIN_DIRs (each holding chronicle, chronicle-host and the built-in plugins) their
+workloads are interleaved in the same rounds: an A/B of two builds. The four built-in plugins
+are installed in every home; the event is the bundled session's first PreToolUse Bash. Prints
+p50/p90 and p50/cat per workload.
+"""
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 60
+BINS = [os.path.abspath(b) for b in (sys.argv[2:] or ["target/release"])]
+PLUGINS = ["chronicle_bash_guard", "chronicle_secret_guard", "chronicle_file_guard", "chronicle_session_context"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def event():
+    with open(os.path.join(ROOT, "tests/corpus/session.jsonl")) as f:
+        for line in f:
+            e = json.loads(line)
+            if e["hook_event_name"] == "PreToolUse" and e.get("tool_name") == "Bash":
+                return line.encode()
+    raise SystemExit("no Bash PreToolUse in the corpus")
+
+
+def new_home(parent, bin_dir, with_db_from=None):
+    home = tempfile.mkdtemp(dir=parent)
+    os.chmod(home, 0o700)
+    plugins = os.path.join(home, "plugins")
+    os.mkdir(plugins, 0o700)
+    for p in PLUGINS:
+        shutil.copy(os.path.join(bin_dir, f"lib{p}.so"), plugins)
+    if with_db_from:
+        shutil.copy(os.path.join(with_db_from, "chronicle.db"), home)
+        os.chmod(os.path.join(home, "chronicle.db"), 0o600)
+    return home
+
+
+def stop_hosts(home):
+    """Ends the resident hosts serving `home` (as idling out would) and waits until they are gone."""
+    needle = f"CHRONICLE_HOME={home}".encode()
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in cmd and needle in environ:
+            pids.append(int(pid))
+    for pid in pids:
+        try:
+            os.kill(pid, 15)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 5
+    while pids and time.time() < deadline:
+        pids = [p for p in pids if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
+        time.sleep(0.002)
+
+
+def timed(argv, stdin, env):
+    """Wall time of one process, spawned directly (no shell), stdin from a pipe."""
+    r, w = os.pipe()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    t = time.perf_counter()
+    pid = os.posix_spawnp(argv[0], argv, env, file_actions=[
+        (os.POSIX_SPAWN_DUP2, r, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2),
+        (os.POSIX_SPAWN_CLOSE, w),
+    ])
+    os.close(r)
+    os.write(w, stdin)
+    os.close(w)
+    os.waitpid(pid, 0)
+    dt = time.perf_counter() - t
+    os.close(devnull)
+    return dt * 1e3
+
+
+def main():
+    payload = event()
+    parent = tempfile.mkdtemp(prefix="chronicle-cold-")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CHRONICLE_") and k != "CLAUDE_PROJECT_DIR"}
+    base["CHRONICLE_RESIDENT_IDLE_S"] = "2"
+
+    def env(home, **extra):
+        e = dict(base, CHRONICLE_HOME=home, XDG_RUNTIME_DIR=home)
+        e.update(extra)
+        return e
+
+    samples = {"cat": []}
+    setups = []
+    for b in BINS:
+        client = os.path.join(b, "chronicle")
+        tag = f" {os.path.basename(os.path.dirname(client)) or b}" if len(BINS) > 1 else ""
+        # A database to copy: made by one in-process event.
+        template = new_home(parent, b)
+        timed([client, "hook"], payload, env(template, CHRONICLE_RESIDENT="0"))
+        warm_home = new_home(parent, b, template)
+        for _ in range(3):
+            timed([client, "hook"], payload, env(warm_home))
+            time.sleep(0.05)
+        in_process_home = new_home(parent, b, template)
+        # The same home each time (its plugin index matches its plugin files), its host stopped.
+        idle_home = new_home(parent, b, template)
+        timed([client, "hook"], payload, env(idle_home, CHRONICLE_RESIDENT="0"))
+        setups.append((b, client, tag, warm_home, in_process_home, idle_home))
+        for w in ("warm", "in-process", "after-idle", "first"):
+            samples[w + tag] = []
+    jobs = [("cat", None)] + [(w, s) for s in setups for w in ("warm", "in-process", "after-idle", "first")]
+    for _ in range(ROUNDS):
+        random.shuffle(jobs)
+        for job, setup in jobs:
+            if job == "cat":
+                samples["cat"].append(timed(["cat"], payload, base))
+                continue
+            b, client, tag, warm_home, in_process_home, idle_home = setup
+            if job == "warm":
+                dt = timed([client, "hook"], payload, env(warm_home))
+            elif job == "in-process":
+                dt = timed([client, "hook"], payload, env(in_process_home, CHRONICLE_RESIDENT="0"))
+            elif job == "after-idle":
+                stop_hosts(idle_home)
+                dt = timed([client, "hook"], payload, env(idle_home))
+            else:
+                dt = timed([client, "hook"], payload, env(new_home(parent, b)))
+            samples[job + tag].append(dt)
+            # Let a host started by this job finish warming up before the next measurement.
+            time.sleep(0.03)
+    cat50 = statistics.median(samples["cat"])
+    print(f"{ROUNDS} rounds, {' '.join(BINS)}")
+    print(f"{'workload':<24} {'p50 ms':>8} {'p90 ms':>8} {'p50/cat':>8}")
+    for k, v in samples.items():
+        v.sort()
+        p90 = v[min(len(v) - 1, int(0.9 * len(v)))]
+        print(f"{k:<24} {statistics.median(v):8.3f} {p90:8.3f} {statistics.median(v) / cat50:7.2f}x")
+    time.sleep(2.5)
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
