@@ -155,6 +155,10 @@ fn a_stored_comparison_across_machine_states_says_inconclusive_and_exits_3() {
     assert!(table.stdout.contains("INCONCLUSIVE") && table.stdout.contains("+40.0 %"), "{}", table.stdout);
     let markdown = env.run(&["regress", "compare", "--baseline", &base, "--candidate", &busy, "--markdown"]);
     assert!(markdown.stdout.contains("inconclusive") && markdown.stdout.contains("chronicle regress ab"), "{}", markdown.stdout);
+    let plot = dir.path().join("plot.html");
+    env.run(&["regress", "compare", "--baseline", &base, "--candidate", &busy, "--html", plot.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&plot).unwrap();
+    assert!(html.contains("data-regressed=\"false\" data-inconclusive=\"true\"") && html.contains("<b>inconclusive</b>"));
 
     let run = env.run(&["regress", "compare", "--baseline", &base, "--candidate", &steady, "--json"]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
