@@ -139,7 +139,6 @@ pub fn measure(config: &Config, o: &BenchOptions) -> anyhow::Result<SampleSet> {
         None => sibling(chronicle::resident::CLIENT_BIN)?,
     };
     let cat = PathBuf::from("cat");
-    let sh = PathBuf::from("sh");
     let home = bench_home(config, Builtins::From(None), o.extra_plugins.as_deref())?;
     let events = bench_events();
     let warmup = 3;
@@ -162,10 +161,6 @@ pub fn measure(config: &Config, o: &BenchOptions) -> anyhow::Result<SampleSet> {
         // The calibration workload: starting a process that reads the event, which is most of
         // what a hook costs now that a resident host does the rest (see regress/README.md).
         jobs.push((CALIBRATION.to_owned(), cat.as_path(), vec![], events[0].1.as_str()));
-        // A candidate calibration closer to a hook, which needs two processes scheduled (the
-        // client and the resident host): a pipeline of two `cat`s. Measured beside `cat` so
-        // that the cross-run table (regress/README.md) can compare the two.
-        jobs.push(("reference.pipe".to_owned(), sh.as_path(), vec!["-c", "cat | cat"], events[0].1.as_str()));
         for i in (1..jobs.len()).rev() {
             jobs.swap(i, rng.below(i + 1));
         }

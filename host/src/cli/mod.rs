@@ -295,7 +295,7 @@ struct GateArgs {
     /// Family-wise significance level (Holm across scenarios)
     #[arg(long, default_value_t = 0.01)]
     alpha: f64,
-    /// Changes below this many percent are "unchanged" (default 3 paired, 20 unpaired)
+    /// Changes below this many percent are "unchanged" (default 3 paired, 25 unpaired)
     #[arg(long, value_name = "PCT")]
     noise_band: Option<f64>,
     /// Also write the distributions of baseline and candidate per scenario as an HTML/SVG plot
