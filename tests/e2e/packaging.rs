@@ -16,6 +16,12 @@ struct User {
     home: PathBuf,
 }
 
+impl Drop for User {
+    fn drop(&mut self) {
+        chronicle_e2e::stop_processes_under(&self.home);
+    }
+}
+
 impl User {
     fn new() -> User {
         let dir = tempfile::tempdir().unwrap();

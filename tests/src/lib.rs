@@ -85,6 +85,33 @@ impl Drop for Env {
             let _ = child.kill();
             let _ = child.wait();
         }
+        stop_processes_under(self.dir.path());
+    }
+}
+
+/// Kills every process whose environment names a path under `dir`: resident hosts (and their
+/// workers) that clients started for a test's home. A client starts its host after answering,
+/// so the host may still be setting up when the test ends; left alone it would recreate the
+/// home's files after the temporary directory is removed and idle there for 30 minutes.
+pub fn stop_processes_under(dir: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let needle = dir.as_os_str().as_bytes();
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if pid == me {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+        let names_dir = environ.split(|&b| b == 0).any(|var| {
+            let value = var.iter().position(|&b| b == b'=').map_or(&[][..], |i| &var[i + 1..]);
+            value.starts_with(needle) && matches!(value.get(needle.len()), None | Some(b'/'))
+        });
+        if names_dir {
+            // SAFETY: kill(2) with a pid read from /proc; a process that exited meanwhile is ESRCH.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
     }
 }
 
