@@ -14,21 +14,29 @@ use rusqlite::{params, Connection};
 
 use super::{wait_when_busy, Store, StoreError, BUSY_TIMEOUT};
 
-/// WAL size past which a hook process checkpoints and truncates it (see `Store::bound_wal`),
-/// and log content past which a resident host's checkpointer copies it back.
+/// WAL size past which a hook process checkpoints and truncates it (see `Store::bound_wal`).
 const WAL_LIMIT_BYTES: u64 = 1024 * 1024;
 
+/// Log content past which a resident host's checkpointer copies it back. Each checkpoint
+/// fsyncs the log and the database and copies every page the log holds once, however often
+/// the events rewrote it (the indexes and measurement tables' last pages, in every event): at
+/// 1 MiB the checkpointer took ~25 % of the host's CPU over the bundled session; at 4 MiB the
+/// host spends 9-13 % less CPU per event (BENCHMARKS.md), which is what concurrent clients on
+/// a busy machine wait for.
+const BACKGROUND_CHECKPOINT_BYTES: u64 = 4 * WAL_LIMIT_BYTES;
+
 /// The file size a resident host's log is trimmed back to when it restarts: above what a
-/// steady stream of events reaches (the limit plus one large event), so that the file keeps its
-/// blocks. Trimming it to the limit at every restart freed blocks that the next events
-/// allocated again, and on a filesystem mounted with `discard` each trim waited for the device.
-const WAL_KEEP_BYTES: u64 = 4 * WAL_LIMIT_BYTES;
+/// steady stream of events reaches (the checkpointer's threshold plus a large event or two), so
+/// that the file keeps its blocks. Trimming it at every restart freed blocks that the next
+/// events allocated again, and on a filesystem mounted with `discard` each trim waited for the
+/// device.
+const WAL_KEEP_BYTES: u64 = 6 * WAL_LIMIT_BYTES;
 
 /// Log content past which a resident host stops waiting for its background checkpointer and
 /// checkpoints itself, between two events. The checkpointer runs at the lowest CPU priority so
 /// that it only uses idle time; under a steady stream on a busy machine there is none, and the
 /// log grew without bound (79 MiB after 5,000 events from 4 clients).
-const WAL_HARD_LIMIT_BYTES: u64 = 2 * WAL_KEEP_BYTES;
+const WAL_HARD_LIMIT_BYTES: u64 = 8 * WAL_LIMIT_BYTES;
 
 impl Store {
     /// For a long-lived process: `record` no longer checkpoints; a thread with its own
@@ -56,7 +64,7 @@ impl Store {
                 while rx.recv().is_ok() {
                     while rx.try_recv().is_ok() {}
                     let logged = log_frames.load(std::sync::atomic::Ordering::Relaxed).saturating_mul(page_size);
-                    if logged > WAL_LIMIT_BYTES as i64 {
+                    if logged > BACKGROUND_CHECKPOINT_BYTES as i64 {
                         let _turn = checkpointing.lock().unwrap_or_else(|e| e.into_inner());
                         let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
@@ -197,9 +205,17 @@ mod tests {
             nudge.send(()).unwrap();
         }
         assert!(done_rx.recv_timeout(Duration::from_millis(500)).is_err(), "a short log is left alone");
+        // Half the threshold: still left alone.
         let big = EventRecord { payload: format!("\"{}\"", "x".repeat(600_000)).into(), ..small.clone() };
-        store.record(&big).unwrap();
-        store.record(&big).unwrap();
+        let half = BACKGROUND_CHECKPOINT_BYTES as usize / 2 / 600_000;
+        for _ in 0..half {
+            store.record(&big).unwrap();
+        }
+        nudge.send(()).unwrap();
+        assert!(done_rx.recv_timeout(Duration::from_millis(500)).is_err(), "a log under the limit is left alone");
+        for _ in 0..=half + 1 {
+            store.record(&big).unwrap();
+        }
         nudge.send(()).unwrap();
         assert!(done_rx.recv_timeout(Duration::from_secs(20)).is_ok(), "a log past the limit is checkpointed");
     }
