@@ -190,7 +190,7 @@ void chronicle_plugin_free(char *p) { free(p); }
     let start = chronicle_e2e::event("SessionStart", serde_json::json!({"source": "startup"}));
     let context = |env: &Env| env.hook(&start).json()["hookSpecificOutput"]["additionalContext"].as_str().unwrap_or("").to_owned();
     let mut seen = Vec::new();
-    for (session, rounds) in [("a", 3), ("b", 3), ("a", 1)] {
+    for (session, rounds, hosts) in [("a", 3, 1), ("b", 3, 2), ("a", 1, 2)] {
         env.extra_env.retain(|(k, _)| k != "CLAUDE_ENV_FILE" && k != "CLAUDE_CODE_SESSION_ID");
         env.set_env("CLAUDE_ENV_FILE", &format!("/tmp/session-{session}.env"));
         env.set_env("CLAUDE_CODE_SESSION_ID", session);
@@ -198,6 +198,12 @@ void chronicle_plugin_free(char *p) { free(p); }
             let got = context(&env);
             assert_eq!(got, format!("env file: /tmp/session-{session}.env"), "session {session}");
             seen.push(got);
+            // A session's first event starts its host after answering: let it listen (on a
+            // busy machine the next event can otherwise come first and be handled in process).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while env.resident_sockets().len() < hosts && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
         }
     }
     // The later events of each session were served by a resident host (not only in process).
