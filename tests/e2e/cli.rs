@@ -118,6 +118,11 @@ fn doctor_passes_on_a_good_setup_and_fails_with_fixes_on_a_broken_one() {
     assert_eq!(bad.code, 1, "{}", bad.stdout);
     assert!(bad.stdout.contains("FAIL  config") && bad.stdout.contains("max_input_byts"), "{}", bad.stdout);
     assert!(bad.stdout.contains("FAIL  plugin") && bad.stdout.contains("chmod go-w"), "{}", bad.stdout);
+    // A shared directory (sticky, like /tmp) is not to be chmodded: the plugins move.
+    chronicle_e2e::set_mode(&env.plugin_dir(), 0o1777);
+    let shared = env.run(&["doctor"]);
+    assert!(shared.stdout.contains("FAIL  plugin") && shared.stdout.contains("directory only you can write"), "{}", shared.stdout);
+    assert!(!shared.stdout.contains("chmod go-w"), "{}", shared.stdout);
     chronicle_e2e::set_mode(&env.plugin_dir(), 0o700);
 }
 
@@ -234,6 +239,30 @@ fn demo_replays_the_bundled_session_and_reports() {
     // What the demo shows is what Chronicle found in the session, not the host's own setup:
     // loading plugins and opening the database is not an event's memory growth.
     assert!(!run.stdout.contains("memory.growth  host"), "{}", run.stdout);
+}
+
+#[test]
+fn demo_keeps_its_database_only_where_nobody_else_can_write() {
+    let env = Env::new();
+    // A shared directory (like /tmp): refused before any event, with advice that is not a chmod
+    // of the shared directory, and nothing spooled into the user's own data directory.
+    let shared = env.home().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    chronicle_e2e::set_mode(&shared, 0o1777);
+    let db = shared.join("demo.db");
+    let run = env.run(&["demo", "--db", db.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "a usage or data error: {}", run.stderr);
+    assert!(run.stderr.contains("shared directory") && run.stderr.contains("of your own"), "{}", run.stderr);
+    assert!(!run.stderr.contains("chmod"), "{}", run.stderr);
+    assert!(!db.exists() && !env.home().join("spool.jsonl").exists());
+    // A directory of one's own: the database is kept there with every event.
+    let kept = env.home().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    chronicle_e2e::set_mode(&kept, 0o700);
+    let db = kept.join("demo.db");
+    let run = env.run(&["demo", "--db", db.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(chronicle_e2e::query_db(&db, "SELECT count(*) FROM events")[0][0], "86");
 }
 
 #[test]

@@ -53,6 +53,13 @@ pub fn run(config: &Config, db: Option<PathBuf>, keep: bool) -> anyhow::Result<E
     if db.exists() {
         bail!("{} already exists: pass a new --db path (the demo never mixes its events into an existing database)", db.display());
     }
+    // The hooks refuse a database in a directory others can write (they would spool the events
+    // to the user's own data directory instead): say so before replaying anything.
+    let parent = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    chronicle::store::check_ours(&parent).map_err(|e| anyhow::anyhow!("cannot keep the demo database there: {e}"))?;
     let exe = chronicle::resident::sibling(chronicle::resident::CLIENT_BIN);
     let lines: Vec<&str> = SESSION.lines().filter(|l| !l.trim().is_empty()).collect();
 

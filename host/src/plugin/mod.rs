@@ -80,9 +80,15 @@ pub fn discover(dirs: &[PathBuf]) -> (Vec<Candidate>, Vec<Refusal>) {
         };
         files.sort();
         let dir_problem = unsafe_owner_or_mode(&meta).map(|p| format!("plugin directory {} {p}", dir.display()));
+        // A shared directory (sticky and writable by all, like /tmp) must stay shared.
+        let fix = if meta.mode() & 0o1002 == 0o1002 {
+            "move the plugins to a directory only you can write".to_owned()
+        } else {
+            format!("fix with `chmod go-w {}`", dir.display())
+        };
         for path in files {
             if let Some(problem) = &dir_problem {
-                refusals.push(Refusal { path, name: None, reason: format!("{problem}; fix with `chmod go-w {}`", dir.display()) });
+                refusals.push(Refusal { path, name: None, reason: format!("{problem}; {fix}") });
                 continue;
             }
             match fs::metadata(&path) {

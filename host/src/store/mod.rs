@@ -587,6 +587,15 @@ pub fn check_ours(dir: &Path) -> std::io::Result<()> {
             m.uid()
         ));
     }
+    // A shared directory (sticky and writable by all, like /tmp) is meant to stay that way:
+    // the fix is another directory, not a chmod.
+    if m.mode() & 0o1002 == 0o1002 {
+        return refuse(format!(
+            "{} is a shared directory (mode {:o}): anyone could read every event; use a directory of your own (set CHRONICLE_HOME, or CHRONICLE_DB to a file in such a directory)",
+            dir.display(),
+            m.mode() & 0o7777
+        ));
+    }
     if m.mode() & 0o022 != 0 {
         return refuse(format!(
             "{} is writable by others (mode {:o}); fix with `chmod 700 {}`",
