@@ -244,23 +244,23 @@ fn demo_replays_the_bundled_session_and_reports() {
 #[test]
 fn demo_keeps_its_database_only_where_nobody_else_can_write() {
     let env = Env::new();
+    // The demo's database in a new directory of this mode under the home.
+    let demo_in = |name: &str, mode: u32| {
+        let dir = env.home().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        chronicle_e2e::set_mode(&dir, mode);
+        let db = dir.join("demo.db");
+        (env.run(&["demo", "--db", db.to_str().unwrap()]), db)
+    };
     // A shared directory (like /tmp): refused before any event, with advice that is not a chmod
     // of the shared directory, and nothing spooled into the user's own data directory.
-    let shared = env.home().join("shared");
-    std::fs::create_dir(&shared).unwrap();
-    chronicle_e2e::set_mode(&shared, 0o1777);
-    let db = shared.join("demo.db");
-    let run = env.run(&["demo", "--db", db.to_str().unwrap()]);
+    let (run, db) = demo_in("shared", 0o1777);
     assert_eq!(run.code, 2, "a usage or data error: {}", run.stderr);
     assert!(run.stderr.contains("shared directory") && run.stderr.contains("of your own"), "{}", run.stderr);
     assert!(!run.stderr.contains("chmod"), "{}", run.stderr);
     assert!(!db.exists() && !env.home().join("spool.jsonl").exists());
     // A directory of one's own: the database is kept there with every event.
-    let kept = env.home().join("kept");
-    std::fs::create_dir(&kept).unwrap();
-    chronicle_e2e::set_mode(&kept, 0o700);
-    let db = kept.join("demo.db");
-    let run = env.run(&["demo", "--db", db.to_str().unwrap()]);
+    let (run, db) = demo_in("kept", 0o700);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(chronicle_e2e::query_db(&db, "SELECT count(*) FROM events")[0][0], "86");
 }
