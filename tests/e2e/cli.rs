@@ -262,6 +262,12 @@ fn demo_keeps_its_database_only_where_nobody_else_can_write() {
     // A directory of one's own: the database is kept there with every event.
     let (run, db) = demo_in("kept", 0o700);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // The demo runs in a home of its own: its events are served by a resident host like a real
+    // session's, with no fault (its config file exists), and nothing lands in the user's home.
+    assert_eq!(chronicle_e2e::query_db(&db, "SELECT count(*) FROM faults")[0][0], "0");
+    let resident: i64 = chronicle_e2e::query_db(&db, "SELECT count(*) FROM metrics WHERE name = 'hook.resident'")[0][0].parse().unwrap();
+    assert!(resident >= 43, "{resident} of 86 events served by the demo's resident host");
+    assert!(!env.home().join("plugin-index.json").exists() && !env.home().join("resident").exists());
     assert_eq!(chronicle_e2e::query_db(&db, "SELECT count(*) FROM events")[0][0], "86");
 }
 

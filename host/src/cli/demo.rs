@@ -3,6 +3,7 @@
 //! into a database of its own, then shows what was recorded and decided.
 
 use std::io::{IsTerminal, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
@@ -46,7 +47,10 @@ pub fn run(config: &Config, db: Option<PathBuf>, keep: bool) -> anyhow::Result<E
     let Some(source) = builtin_plugin_source(config) else {
         bail!("the built-in plugins are neither installed nor built next to this binary: run `cargo build --release --workspace` or `chronicle install`");
     };
-    let work = tempfile::Builder::new().prefix("chronicle-demo-").tempdir()?;
+    // The demo's own home (data directory, plugin index, resident host, logs): nothing of the
+    // user's installation is read or written, and its config file is an empty one.
+    let work = tempfile::Builder::new().prefix("chronicle-demo-").permissions(std::fs::Permissions::from_mode(0o700)).tempdir()?;
+    std::fs::write(work.path().join("config.toml"), "")?;
     let plugin_dir = work.path().join("plugins");
     copy_plugins(&source, &plugin_dir)?;
     let db = db.unwrap_or_else(|| work.path().join("chronicle.db"));
@@ -76,11 +80,21 @@ pub fn run(config: &Config, db: Option<PathBuf>, keep: bool) -> anyhow::Result<E
     let mut wall_ms = Vec::with_capacity(lines.len());
     for line in &lines {
         let started = Instant::now();
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        // The user's CHRONICLE_* settings (a team database to push to, a data directory, ...)
+        // are not the demo's.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("CHRONICLE_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command
             .arg("hook")
+            .env("CHRONICLE_HOME", work.path())
             .env("CHRONICLE_DB", &db)
             .env("CHRONICLE_PLUGIN_PATH", &plugin_dir)
-            .env("CHRONICLE_CONFIG", work.path().join("config.toml"))
+            // The demo's resident host leaves soon after the replay.
+            .env("CHRONICLE_RESIDENT_IDLE_S", "2")
             .env_remove("CLAUDE_PROJECT_DIR")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
