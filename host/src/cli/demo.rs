@@ -63,7 +63,10 @@ pub fn run(config: &Config, db: Option<PathBuf>, keep: bool) -> anyhow::Result<E
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    chronicle::store::check_ours(&parent).map_err(|e| anyhow::anyhow!("cannot keep the demo database there: {e}"))?;
+    chronicle::store::check_ours(&parent).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => anyhow::anyhow!("cannot keep the demo database in {}: no such directory", parent.display()),
+        _ => anyhow::anyhow!("cannot keep the demo database there: {e}"),
+    })?;
     let exe = chronicle::resident::sibling(chronicle::resident::CLIENT_BIN);
     let lines: Vec<&str> = SESSION.lines().filter(|l| !l.trim().is_empty()).collect();
 

@@ -21,7 +21,7 @@ const WAL_LIMIT_BYTES: u64 = 1024 * 1024;
 /// fsyncs the log and the database and copies every page the log holds once, however often
 /// the events rewrote it (the indexes and measurement tables' last pages, in every event): at
 /// 1 MiB the checkpointer took ~25 % of the host's CPU over the bundled session; at 4 MiB the
-/// host spends 9-13 % less CPU per event (BENCHMARKS.md), which is what concurrent clients on
+/// host spends 11-21 % less CPU per event (BENCHMARKS.md), which is what concurrent clients on
 /// a busy machine wait for.
 const BACKGROUND_CHECKPOINT_BYTES: u64 = 4 * WAL_LIMIT_BYTES;
 
