@@ -39,6 +39,10 @@ fn a_scaffolded_plugin_builds_on_its_own_and_its_decision_comes_back() {
 
     let check = env.run(&["plugins", "check", dropped.to_str().unwrap()]);
     assert_eq!(check.code, 0, "{}", check.stdout);
+    // As an author types it, in the directory of the library: a bare file name.
+    let bare = env.command(&["plugins", "check", "libno_terraform.so"]).current_dir(env.plugin_dir()).output().unwrap();
+    let said = String::from_utf8_lossy(&bare.stdout);
+    assert!(bare.status.success() && said.contains("no-terraform") && said.contains("loads"), "{said}");
     let run = env.hook(&bash_event("terraform destroy -auto-approve"));
     assert_eq!(run.permission_decision(), "deny", "{}", run.stderr);
     assert!(run.stdout.contains("no-terraform"));
