@@ -200,10 +200,7 @@ void chronicle_plugin_free(char *p) { free(p); }
             seen.push(got);
             // A session's first event starts its host after answering: let it listen (on a
             // busy machine the next event can otherwise come first and be handled in process).
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-            while env.resident_sockets().len() < hosts && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
+            env.wait_resident_listening(hosts, std::time::Duration::from_secs(20));
         }
     }
     // The later events of each session were served by a resident host (not only in process).

@@ -211,12 +211,21 @@ impl Env {
             .expect("spawn chronicle serve");
         let pid = child.id();
         self.resident = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.resident_sockets().is_empty() {
-            assert!(Instant::now() < deadline, "the resident host did not start listening");
+        assert!(self.wait_resident_listening(1, Duration::from_secs(20)), "the resident host did not start listening");
+        pid
+    }
+
+    /// Waits until at least `hosts` resident hosts listen (one per configuration key); false
+    /// after `limit`.
+    pub fn wait_resident_listening(&self, hosts: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.resident_sockets().len() < hosts {
+            if Instant::now() > deadline {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(5));
         }
-        pid
+        true
     }
 
     /// Waits until no resident host listens (its socket is gone); false after `limit`.

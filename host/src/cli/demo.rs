@@ -80,16 +80,15 @@ pub fn run(config: &Config, db: Option<PathBuf>, keep: bool) -> anyhow::Result<E
     } else {
         None
     };
+    // The user's CHRONICLE_* settings (a team database to push to, a data directory, ...) are
+    // not the demo's.
+    let users_settings: Vec<_> = std::env::vars_os().map(|(k, _)| k).filter(|k| k.to_string_lossy().starts_with("CHRONICLE_")).collect();
     let mut wall_ms = Vec::with_capacity(lines.len());
     for line in &lines {
         let started = Instant::now();
         let mut command = Command::new(&exe);
-        // The user's CHRONICLE_* settings (a team database to push to, a data directory, ...)
-        // are not the demo's.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("CHRONICLE_") {
-                command.env_remove(key);
-            }
+        for key in &users_settings {
+            command.env_remove(key);
         }
         let mut child = command
             .arg("hook")

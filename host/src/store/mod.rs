@@ -571,6 +571,13 @@ fn private_file(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A shared directory (sticky and writable by all, like /tmp) is meant to stay that way: the fix
+/// for keeping Chronicle's files there is another directory, not a chmod.
+pub fn is_shared_dir(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.mode() & 0o1002 == 0o1002
+}
+
 /// A directory Chronicle writes events, markers or sockets into must be the user's own and
 /// writable by nobody else: another user's (a `CHRONICLE_HOME` under /tmp that someone else
 /// created first) could read every event and swap the files under us.
@@ -587,9 +594,7 @@ pub fn check_ours(dir: &Path) -> std::io::Result<()> {
             m.uid()
         ));
     }
-    // A shared directory (sticky and writable by all, like /tmp) is meant to stay that way:
-    // the fix is another directory, not a chmod.
-    if m.mode() & 0o1002 == 0o1002 {
+    if is_shared_dir(&m) {
         return refuse(format!(
             "{} is a shared directory (mode {:o}): anyone could read every event; use a directory of your own (set CHRONICLE_HOME, or CHRONICLE_DB to a file in such a directory)",
             dir.display(),
