@@ -90,7 +90,11 @@ fn git_commit() -> Option<String> {
     }
     if git.is_dir() {
         println!("cargo:rerun-if-changed={}", git.join("HEAD").display());
-        println!("cargo:rerun-if-changed={}", git.join("packed-refs").display());
+        // Only files that exist: cargo counts a missing one as changed, and rebuilt the host
+        // on every build in a checkout without packed refs.
+        if git.join("packed-refs").exists() {
+            println!("cargo:rerun-if-changed={}", git.join("packed-refs").display());
+        }
         if let Ok(head) = std::fs::read_to_string(git.join("HEAD")) {
             if let Some(r) = head.trim().strip_prefix("ref: ") {
                 println!("cargo:rerun-if-changed={}", git.join(r).display());
