@@ -29,6 +29,22 @@ scripts/claude-code.sh
 # Formatting is part of the test: rustfmt.toml sets the width.
 cargo fmt --all -- --check
 cargo build --workspace --locked
+# The end-to-end tests run the client that ships (scripts/build.sh): the musl build, beside
+# hard links to the host and the built-in plugins, as in target/release (symbolic links would
+# resolve to another directory: the resident host's socket is keyed by the two binaries beside
+# the running one, `install` takes the plugins from beside the host). CI insists on it;
+# elsewhere cargo's client stands in.
+if musl="$(scripts/musl-client.sh debug)"; then
+    for f in target/debug/chronicle-host target/debug/lib*.so; do
+        ln -f "$f" "$(dirname "$musl")/"
+    done
+    export CHRONICLE_E2E_CLIENT="$PWD/$musl"
+elif [ -n "${CI:-}" ]; then
+    echo "CI needs the musl client the release ships (see above)" >&2
+    exit 1
+else
+    echo "warning: the end-to-end tests run cargo's glibc client, not the musl one the release ships" >&2
+fi
 # Lints are part of the test: clippy's warnings (unwrap outside tests, ...) fail the run.
 cargo clippy --workspace --all-targets --locked -q -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then

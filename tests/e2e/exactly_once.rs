@@ -246,9 +246,8 @@ fn spooled_events_are_ingested_once_when_the_database_works_again() {
 fn installed_binaries(env: &Env) -> std::path::PathBuf {
     let bin = env.home().join("bin");
     std::fs::create_dir(&bin).unwrap();
-    for b in ["chronicle", "chronicle-host"] {
-        std::fs::copy(chronicle_e2e::target_dir().join(b), bin.join(b)).unwrap();
-    }
+    std::fs::copy(chronicle_e2e::chronicle_bin(), bin.join("chronicle")).unwrap();
+    std::fs::copy(chronicle_e2e::target_dir().join("chronicle-host"), bin.join("chronicle-host")).unwrap();
     bin
 }
 

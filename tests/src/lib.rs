@@ -19,8 +19,11 @@ pub fn target_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
 }
 
+/// The `chronicle` client the tests run: the one named by `CHRONICLE_E2E_CLIENT` (scripts/test.sh
+/// names the musl build the release ships, beside a link to `chronicle-host`), else cargo's own
+/// in `target/<profile>`.
 pub fn chronicle_bin() -> PathBuf {
-    let p = target_dir().join("chronicle");
+    let p = std::env::var_os("CHRONICLE_E2E_CLIENT").map_or_else(|| target_dir().join("chronicle"), PathBuf::from);
     assert!(p.exists(), "{} is missing: run `cargo build --workspace` first (scripts/test.sh does)", p.display());
     p
 }
