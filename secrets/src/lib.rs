@@ -176,12 +176,13 @@ fn looks_like_code(value: &str) -> bool {
 pub const LONG_TEXT: usize = 1024;
 
 struct Compiled {
-    /// Case-insensitive, overlapping: every trigger occurrence, for short texts and windows.
-    triggers: AhoCorasick,
+    /// Trigger indices by their first byte: every occurrence in a short text or a window is
+    /// found by trying the few triggers that start with each byte. An automaton for this cost
+    /// ~0.1 ms to build in every process that handles an event (the host and secret-guard each
+    /// built one), ten times what the scan of a typical event takes.
+    by_first_byte: [Vec<u8>; 256],
     /// Case-sensitive, leftmost-first, over lower-cased text: finds at least one match
-    /// overlapping every trigger occurrence, fast. Built with the first long text: each
-    /// automaton costs ~0.1 ms to build, and most events are short (the host and secret-guard
-    /// each build their own, in every process that handles an event).
+    /// overlapping every trigger occurrence, fast. Built with the first long text.
     first: OnceLock<AhoCorasick>,
     words: Vec<&'static str>,
     longest_trigger: usize,
@@ -201,10 +202,16 @@ fn compiled() -> &'static Compiled {
                 trigger_rule.push(i);
             }
         }
-        let triggers = nfa().ascii_case_insensitive(true).build(&words).unwrap_or_else(|_| never());
+        let mut by_first_byte: [Vec<u8>; 256] = std::array::from_fn(|_| Vec::new());
+        for (i, w) in words.iter().enumerate() {
+            let i = u8::try_from(i).unwrap_or_else(|_| unreachable!("fewer than 256 triggers"));
+            if let Some(b) = w.bytes().next() {
+                by_first_byte[usize::from(b.to_ascii_lowercase())].push(i);
+            }
+        }
         let longest_trigger = words.iter().map(|w| w.len()).max().unwrap_or(0);
         let regexes = RULES.iter().map(|_| OnceLock::new()).collect();
-        Compiled { triggers, first: OnceLock::new(), words, longest_trigger, trigger_rule, regexes }
+        Compiled { by_first_byte, first: OnceLock::new(), words, longest_trigger, trigger_rule, regexes }
     })
 }
 
@@ -232,9 +239,15 @@ impl Compiled {
     /// Rules whose trigger words occur in `text`, in rule order.
     fn candidate_rules(&self, text: &str) -> Vec<usize> {
         let mut hit = [false; RULES.len()];
+        // Every occurrence of every trigger, ASCII case ignored (the triggers are ASCII).
         let mut mark = |haystack: &[u8]| {
-            for m in self.triggers.find_overlapping_iter(haystack) {
-                hit[self.trigger_rule[m.pattern().as_usize()]] = true;
+            for (at, b) in haystack.iter().enumerate() {
+                for &t in &self.by_first_byte[usize::from(b.to_ascii_lowercase())] {
+                    let word = self.words[usize::from(t)].as_bytes();
+                    if haystack.get(at..at + word.len()).is_some_and(|h| h.eq_ignore_ascii_case(word)) {
+                        hit[self.trigger_rule[usize::from(t)]] = true;
+                    }
+                }
             }
         };
         let bytes = text.as_bytes();
@@ -425,6 +438,45 @@ mod tests {
         }
     }
 
+    /// The rules whose triggers occur in `text`, ASCII case ignored: the definition the
+    /// searches implement.
+    fn rules_by_definition(text: &str) -> Vec<usize> {
+        let c = compiled();
+        let lower = text.to_ascii_lowercase();
+        let mut hit = [false; RULES.len()];
+        for (w, rule) in c.words.iter().zip(&c.trigger_rule) {
+            if lower.contains(&w.to_ascii_lowercase()) {
+                hit[*rule] = true;
+            }
+        }
+        (0..RULES.len()).filter(|i| hit[*i]).collect()
+    }
+
+    /// Every trigger, in any case, at the start, middle and end of a short text, alone and
+    /// overlapping others (`aws_secret` holds `secret`, `ASIAIZA` holds `asia` and `aiza`).
+    #[test]
+    fn short_texts_find_every_trigger_in_any_case() {
+        let c = compiled();
+        let cased = |w: &str, k: usize| -> String {
+            w.chars().enumerate().map(|(i, ch)| if (i + k) % 2 == 0 { ch.to_ascii_uppercase() } else { ch }).collect()
+        };
+        for (w, rule) in c.words.iter().zip(&c.trigger_rule) {
+            for k in 0..2 {
+                let word = cased(w, k);
+                for text in [word.clone(), format!("{word} tail"), format!("head {word}"), format!("h{word}t")] {
+                    assert!(text.len() < LONG_TEXT);
+                    let found = c.candidate_rules(&text);
+                    assert!(found.contains(rule), "{} not found in {text:?}", RULES[*rule].name);
+                    assert_eq!(found, rules_by_definition(&text), "{text:?}");
+                }
+            }
+        }
+        for text in ["AWS_SECRET=abc", "ASIAIZA", "x-api-key: Bearer sk-ant-", "", "s", "plain words only", "ak ia sk - to ken"] {
+            assert_eq!(c.candidate_rules(text), rules_by_definition(text), "{text:?}");
+        }
+        assert!(c.candidate_rules("plain words only").is_empty());
+    }
+
     /// The long-text search must find exactly the rules the exact search finds, including
     /// triggers hidden inside another trigger's match and at the edges of the text.
     #[test]
@@ -434,12 +486,7 @@ mod tests {
         for (input, _) in CASES {
             for text in [format!("{filler}{input}"), format!("{input}{filler}"), format!("{filler}{input}{filler}")] {
                 assert!(text.len() >= LONG_TEXT);
-                let mut exact = [false; RULES.len()];
-                for m in c.triggers.find_overlapping_iter(&text) {
-                    exact[c.trigger_rule[m.pattern().as_usize()]] = true;
-                }
-                let exact: Vec<usize> = (0..RULES.len()).filter(|i| exact[*i]).collect();
-                assert_eq!(c.candidate_rules(&text), exact, "input: {input}");
+                assert_eq!(c.candidate_rules(&text), rules_by_definition(&text), "input: {input}");
             }
         }
         // Around chunk boundaries (32 KiB), every offset a trigger could straddle.
