@@ -60,11 +60,12 @@ impl Store {
         std::thread::Builder::new()
             .name("chronicle-checkpoint".into())
             .spawn(move || {
-                lower_this_threads_priority();
+                let lull = Lull::new();
                 while rx.recv().is_ok() {
                     while rx.try_recv().is_ok() {}
                     let logged = log_frames.load(std::sync::atomic::Ordering::Relaxed).saturating_mul(page_size);
                     if logged > BACKGROUND_CHECKPOINT_BYTES as i64 {
+                        lull.wait();
                         let _turn = checkpointing.lock().unwrap_or_else(|e| e.into_inner());
                         let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
@@ -168,6 +169,38 @@ impl Store {
 /// large event. At normal priority it competed for this machine's two cores with the next
 /// event's client and host, and a 482 KB event took 2.5 -> 3.3x `cat` once the database held a
 /// few hundred of them. At the lowest priority it runs in the gaps between events.
+/// Waits for room on the CPU before a background checkpoint, which then runs at normal
+/// priority. The checkpointer used to run entirely at the lowest priority: on a saturated
+/// machine it then held SQLite's checkpoint lock for hundreds of milliseconds while every
+/// in-line TRUNCATE of the host and its workers failed busy, and the log grew to 12.6-15 MiB
+/// against its 8 MiB bound (4 clients, the session's events, measured). Now only a helper
+/// thread is at the lowest priority, and only the decision to start waits for it.
+struct Lull {
+    /// Asks the helper, and hears back from it; none if it could not be started.
+    helper: Option<(std::sync::mpsc::SyncSender<()>, std::sync::mpsc::Receiver<()>)>,
+}
+
+impl Lull {
+    fn new() -> Lull {
+        let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+        let (answered, answer) = std::sync::mpsc::sync_channel::<()>(1);
+        let started = std::thread::Builder::new().name("chronicle-lull".into()).spawn(move || {
+            lower_this_threads_priority();
+            while asked.recv().is_ok() && answered.send(()).is_ok() {}
+        });
+        Lull { helper: started.ok().map(|_| (ask, answer)) }
+    }
+
+    /// Returns once the lowest-priority helper got the CPU (at once without a helper).
+    fn wait(&self) {
+        if let Some((ask, answer)) = &self.helper {
+            if ask.send(()).is_ok() {
+                let _ = answer.recv();
+            }
+        }
+    }
+}
+
 pub(crate) fn lower_this_threads_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: plain system calls on the calling thread's own id; failure changes nothing.
