@@ -142,7 +142,7 @@ pub(super) fn latest() -> i64 {
     MIGRATIONS.len() as i64
 }
 
-fn version(conn: &Connection) -> rusqlite::Result<i64> {
+pub(super) fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
 }
 
