@@ -165,16 +165,18 @@ impl Store {
     }
 }
 
-/// The checkpointer copies every event's pages into the database file, ~1 ms of CPU after a
-/// large event. At normal priority it competed for this machine's two cores with the next
-/// event's client and host, and a 482 KB event took 2.5 -> 3.3x `cat` once the database held a
-/// few hundred of them. At the lowest priority it runs in the gaps between events.
 /// Waits for room on the CPU before a background checkpoint, which then runs at normal
-/// priority. The checkpointer used to run entirely at the lowest priority: on a saturated
-/// machine it then held SQLite's checkpoint lock for hundreds of milliseconds while every
-/// in-line TRUNCATE of the host and its workers failed busy, and the log grew to 12.6-15 MiB
-/// against its 8 MiB bound (4 clients, the session's events, measured). Now only a helper
-/// thread is at the lowest priority, and only the decision to start waits for it.
+/// priority.
+///
+/// A checkpoint copies every event's pages into the database file, ~1 ms of CPU after a large
+/// event. Started at normal priority whenever nudged, it competed for this machine's two cores
+/// with the next event's client and host, and a 482 KB event took 2.5 -> 3.3x `cat` once the
+/// database held a few hundred of them; so it ran at the lowest priority, in the gaps between
+/// events. But run wholly at the lowest priority on a saturated machine, it held SQLite's
+/// checkpoint lock for hundreds of milliseconds while every in-line TRUNCATE of the host and
+/// its workers failed busy, and the log grew to 12.7-20.6 MiB against its 8 MiB bound (4
+/// clients beside two busy loops, measured). Now only a helper thread is at the lowest
+/// priority, and only the start waits for it to get the CPU.
 struct Lull {
     /// Asks the helper, and hears back from it; none if it could not be started.
     helper: Option<(std::sync::mpsc::SyncSender<()>, std::sync::mpsc::Receiver<()>)>,
@@ -201,6 +203,7 @@ impl Lull {
     }
 }
 
+/// Puts the calling thread at the lowest CPU priority (nice 19).
 pub(crate) fn lower_this_threads_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: plain system calls on the calling thread's own id; failure changes nothing.
