@@ -12,7 +12,9 @@ Per round, in a shuffled order, each a whole process timed from spawn to exit:
 Usage: scripts/bench-cold.py [ROUNDS] [BIN_DIR ...]   (default 60 rounds, target/release)
 With several BIN_DIRs (each holding chronicle, chronicle-host and the built-in plugins) their
 workloads are interleaved in the same rounds: an A/B of two builds. The four built-in plugins
-are installed in every home; the event is the bundled session's first PreToolUse Bash. Prints
+are installed in every home. The events are the bundled session's PreToolUse Bash events in
+turn, each round's command made distinct (a `# round N` comment), as a session's commands are:
+a repeated command would be answered from bash-guard's cache and never load or run it. Prints
 p50/p90 and p50/cat per workload.
 """
 import json
@@ -30,13 +32,20 @@ PLUGINS = ["chronicle_bash_guard", "chronicle_secret_guard", "chronicle_file_gua
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def event():
+def bash_events():
     with open(os.path.join(ROOT, "tests/corpus/session.jsonl")) as f:
-        for line in f:
-            e = json.loads(line)
-            if e["hook_event_name"] == "PreToolUse" and e.get("tool_name") == "Bash":
-                return line.encode()
-    raise SystemExit("no Bash PreToolUse in the corpus")
+        found = [json.loads(line) for line in f]
+    found = [e for e in found if e["hook_event_name"] == "PreToolUse" and e.get("tool_name") == "Bash"]
+    if not found:
+        raise SystemExit("no Bash PreToolUse in the corpus")
+    return found
+
+
+def event(events, n):
+    """The n-th event: the session's Bash events in turn, the command made distinct."""
+    e = json.loads(json.dumps(events[n % len(events)]))
+    e["tool_input"]["command"] += f" # round {n}"
+    return json.dumps(e).encode()
 
 
 def new_home(parent, bin_dir, with_db_from=None):
@@ -96,7 +105,8 @@ def timed(argv, stdin, env):
 
 
 def main():
-    payload = event()
+    events = bash_events()
+    payload = event(events, -1)
     parent = tempfile.mkdtemp(prefix="chronicle-cold-")
     base = {k: v for k, v in os.environ.items() if not k.startswith("CHRONICLE_") and k != "CLAUDE_PROJECT_DIR"}
     base["CHRONICLE_RESIDENT_IDLE_S"] = "2"
@@ -126,7 +136,8 @@ def main():
         for w in ("warm", "in-process", "after-idle", "first"):
             samples[w + tag] = []
     jobs = [("cat", None)] + [(w, s) for s in setups for w in ("warm", "in-process", "after-idle", "first")]
-    for _ in range(ROUNDS):
+    for n in range(ROUNDS):
+        payload = event(events, n)
         random.shuffle(jobs)
         for job, setup in jobs:
             if job == "cat":
