@@ -9,8 +9,8 @@
 # client does. musl's start runs none. Only the client: `chronicle-host` loads the plugins,
 # which are glibc libraries, so it stays a glibc program.
 #
-# Needs the Rust target (added with rustup when missing) and `musl-gcc` for the C the host's
-# library compiles (Debian's musl-tools, installed when running as root with apt-get).
+# Needs only the Rust target (added with rustup when missing): the client's crates are pure
+# Rust (no `host` feature, see host/Cargo.toml), so no musl C toolchain is involved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:?usage: scripts/musl-client.sh release|debug}"
@@ -23,17 +23,9 @@ if ! has_target; then
         exit 1
     fi
 fi
-if ! command -v musl-gcc >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null
-    fi
-    if ! command -v musl-gcc >/dev/null 2>&1; then
-        echo "musl client: musl-gcc is missing (Debian: apt-get install musl-tools)" >&2
-        exit 1
-    fi
-fi
-flags=(--locked --quiet --target "$triple" -p chronicle --bin chronicle)
+# Without the `host` feature: the client's part of the library only (host/Cargo.toml), so
+# none of SQLite, ring, rustls or abi_stable is compiled for musl.
+flags=(--locked --quiet --target "$triple" -p chronicle --bin chronicle --no-default-features)
 [ "$profile" = release ] && flags+=(--release)
 cargo build "${flags[@]}" >&2
 echo "${CARGO_TARGET_DIR:-target}/$triple/$profile/chronicle"

@@ -47,6 +47,8 @@ else
 fi
 # Lints are part of the test: clippy's warnings (unwrap outside tests, ...) fail the run.
 cargo clippy --workspace --all-targets --locked -q -- -D warnings
+# The client's own configuration of the library (no `host` feature), as musl-client.sh builds it.
+cargo clippy -p chronicle --no-default-features --lib --bin chronicle --locked -q -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast
     # nextest does not run doctests.

@@ -328,6 +328,7 @@ impl Config {
 
     /// What a plugin's `init` receives: its section, wrapped with its data directory when its
     /// glue understands the envelope (`context`; plugin-api ≥ 1.1).
+    #[cfg(feature = "host")]
     pub fn plugin_init_json(&self, plugin: &str, context: bool) -> String {
         let section = self.plugin_config_json(plugin);
         if !context {

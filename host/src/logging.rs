@@ -57,7 +57,7 @@ impl LazyFile {
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             if let Some(dir) = self.path.parent() {
-                let _ = crate::store::create_private_dir(dir);
+                let _ = crate::private::create_private_dir(dir);
             }
             rotate_if_big(&self.path);
             use std::os::unix::fs::OpenOptionsExt;

@@ -15,10 +15,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "host")]
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "host")]
 use crate::store::EventRecord;
 
 pub fn path(data_dir: &Path) -> PathBuf {
@@ -61,6 +63,7 @@ pub struct Line {
     pub payload: String,
 }
 
+#[cfg(feature = "host")]
 impl Line {
     /// The record a host line describes (not for `raw` lines, which need classifying).
     pub fn record(&self) -> EventRecord {
@@ -87,6 +90,7 @@ impl Line {
 /// Appends one line (atomic for lines below PIPE_BUF on local filesystems; larger lines may
 /// interleave only with other spool writers, which are themselves a failure path). Says where
 /// the line went.
+#[cfg(feature = "host")]
 pub fn append(data_dir: &Path, record: &EventRecord, why: &str) -> std::io::Result<PathBuf> {
     let line = Line {
         invocation_id: record.invocation_id.clone(),
@@ -201,7 +205,7 @@ fn append_line(data_dir: &Path, line: &Line) -> std::io::Result<PathBuf> {
 
 fn append_to(dir: &Path, file: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    crate::store::create_private_dir(dir)?;
+    crate::private::create_private_dir(dir)?;
     let mut f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(file)?;
     let before = f.metadata()?.len();
     // A line the disk filled up in the middle of is cut off again, so no torn line is left

@@ -85,7 +85,7 @@ enum Builtins {
 fn bench_home(config: &Config, builtins: Builtins, extra_plugins: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
     let home = tempfile::Builder::new().prefix("chronicle-bench-").tempdir()?;
     let plugins = home.path().join("plugins");
-    chronicle::store::create_private_dir(&plugins)?;
+    chronicle::private::create_private_dir(&plugins)?;
     if let Builtins::From(dir) = builtins {
         let source = dir
             .or_else(|| builtin_plugin_source(config))

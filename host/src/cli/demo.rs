@@ -36,7 +36,7 @@ pub fn builtin_plugin_source(config: &Config) -> Option<PathBuf> {
 }
 
 fn copy_plugins(from: &Path, to: &Path) -> anyhow::Result<()> {
-    chronicle::store::create_private_dir(to)?;
+    chronicle::private::create_private_dir(to)?;
     for l in BUILTIN_LIBS {
         std::fs::copy(from.join(lib_file(l)), to.join(lib_file(l))).with_context(|| format!("copying {l}"))?;
     }
@@ -63,7 +63,7 @@ pub fn run(config: &Config, db: Option<PathBuf>, keep: bool) -> anyhow::Result<E
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    chronicle::store::check_ours(&parent).map_err(|e| match e.kind() {
+    chronicle::private::check_ours(&parent).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => anyhow::anyhow!("cannot keep the demo database in {}: no such directory", parent.display()),
         _ => anyhow::anyhow!("cannot keep the demo database there: {e}"),
     })?;

@@ -269,7 +269,7 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
         q.restore();
     }
     if config.data_dir.exists() {
-        match chronicle::store::check_ours(&config.data_dir) {
+        match chronicle::private::check_ours(&config.data_dir) {
             Ok(()) => r.add(Status::Ok, "data directory", format!("{} is yours and private", config.data_dir.display())),
             Err(e) => r.add(Status::Fail, "data directory", e.to_string()),
         }

@@ -56,7 +56,7 @@ pub fn run(mode: Mode) -> ! {
     };
     let log_file = config.file.log.file.clone().unwrap_or_else(|| chronicle::logging::default_file(&config.data_dir));
     // Logs name events and plugins: never into another user's data directory.
-    let private = !config.data_dir.exists() || chronicle::store::check_ours(&config.data_dir).is_ok();
+    let private = !config.data_dir.exists() || chronicle::private::check_ours(&config.data_dir).is_ok();
     if private || config.file.log.file.is_some() {
         chronicle::logging::init(&config.file.log.level, chronicle::logging::Destination::File(&log_file));
     }

@@ -170,7 +170,7 @@ fn install_plugins(config: &Config, dry_run: bool, out: &mut String) -> anyhow::
         return Ok(());
     }
     if !dry_run {
-        chronicle::store::create_private_dir(&dest)?;
+        chronicle::private::create_private_dir(&dest)?;
     }
     for lib in BUILTIN_LIBS {
         copy_in(&source.join(lib_file(lib)), &dest.join(lib_file(lib)), 0o644, dry_run, "plugin ", out)?;
@@ -213,7 +213,7 @@ fn install_binaries(config: &Config, dry_run: bool, out: &mut String) -> anyhow:
         return Ok(source);
     }
     if !dry_run {
-        chronicle::store::create_private_dir(&dest)?;
+        chronicle::private::create_private_dir(&dest)?;
     }
     for name in [CLIENT_BIN, HOST_BIN] {
         copy_in(&source_dir.join(name), &dest.join(name), 0o755, dry_run, "", out)?;

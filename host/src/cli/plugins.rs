@@ -214,7 +214,7 @@ pub fn install(config: &Config, file: &Path, target: super::install::Target) -> 
         }
     };
     let dest_dir = config.user_plugin_dir();
-    chronicle::store::create_private_dir(&dest_dir)?;
+    chronicle::private::create_private_dir(&dest_dir)?;
     let name = file.file_name().context("the plugin file has no name")?;
     let dest: PathBuf = dest_dir.join(name);
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;

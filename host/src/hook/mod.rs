@@ -289,7 +289,9 @@ impl Host {
                 tracing::info!("{}: not loaded: {e}", c.path.display());
             }
         }
-        let _ = self.store();
+        if let Ok(store) = self.store() {
+            store.remove_abandoned_builds();
+        }
         self.ingest_spool(true);
     }
 

@@ -38,7 +38,7 @@ pub fn update(file: &Path, updates: &[IndexEntry]) -> std::io::Result<()> {
     let mut entries: Vec<&IndexEntry> = all.values().collect();
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(dir) = file.parent() {
-        crate::store::create_private_dir(dir)?;
+        crate::private::create_private_dir(dir)?;
     }
     let tmp = file.with_extension(format!("json.{}.tmp", std::process::id()));
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;

@@ -55,7 +55,7 @@ pub fn dir(data_dir: &Path) -> PathBuf {
 pub fn install(data_dir: &Path) {
     MARKER.get_or_init(|| {
         let dir = dir(data_dir);
-        if let Err(e) = crate::store::create_private_dir(&dir) {
+        if let Err(e) = crate::private::create_private_dir(&dir) {
             tracing::warn!("cannot create {}: {e}; crashes in plugins will not be attributed", dir.display());
             return None;
         }

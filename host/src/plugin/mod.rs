@@ -80,7 +80,7 @@ pub fn discover(dirs: &[PathBuf]) -> (Vec<Candidate>, Vec<Refusal>) {
         };
         files.sort();
         let dir_problem = unsafe_owner_or_mode(&meta).map(|p| format!("plugin directory {} {p}", dir.display()));
-        let fix = if crate::store::is_shared_dir(&meta) {
+        let fix = if crate::private::is_shared_dir(&meta) {
             "move the plugins to a directory only you can write".to_owned()
         } else {
             format!("fix with `chmod go-w {}`", dir.display())

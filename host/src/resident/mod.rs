@@ -34,23 +34,32 @@
 
 mod client;
 mod protocol;
+#[cfg(feature = "host")]
 mod server;
+#[cfg(feature = "host")]
 mod workers;
 
 pub use client::*;
 pub use protocol::*;
+#[cfg(feature = "host")]
 pub use server::*;
+#[cfg(feature = "host")]
 pub use workers::{serve_worker, WORKER_IDLE};
 
 use std::hash::{Hash, Hasher};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+#[cfg(feature = "host")]
+use std::os::unix::net::UnixListener;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "host")]
+use std::time::Instant;
 
 use crate::config::{env, Config};
+#[cfg(feature = "host")]
 use crate::hook::{Host, Origin, Reply, Stages};
 use crate::input::RawInput;
 
@@ -80,8 +89,10 @@ pub const KEY_ENV: &[&str] = &[
 const MAX_SOCKET_PATH: usize = 100;
 const MAGIC: &[u8; 4] = b"CHR1";
 /// How often an idle server checks that its socket is still its own.
+#[cfg(feature = "host")]
 const TICK: Duration = Duration::from_secs(2);
 /// How long the server waits for a connected client to send its request.
+#[cfg(feature = "host")]
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +189,7 @@ impl Endpoint {
     pub fn compute(data_dir: &Path, config_file: Option<&Path>) -> Result<Endpoint, ResidentError> {
         // Never a socket (nor a host writing events) in another user's data directory.
         if data_dir.exists() {
-            crate::store::check_ours(data_dir).map_err(|e| ResidentError::Unsafe(e.to_string()))?;
+            crate::private::check_ours(data_dir).map_err(|e| ResidentError::Unsafe(e.to_string()))?;
         }
         let dir = data_dir.join("resident");
         let mut h = std::hash::DefaultHasher::new();
@@ -255,4 +266,23 @@ fn check_private(dir: &Path) -> Result<(), ResidentError> {
         )));
     }
     Ok(())
+}
+
+/// Whether the peer of `stream` runs as this process's user (both sides check).
+#[cfg(target_os = "linux")]
+fn same_user(stream: &UnixStream) -> bool {
+    let mut cred = libc::ucred { pid: 0, uid: u32::MAX, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED fills a ucred of the length we pass.
+    let rc = unsafe {
+        libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
+    };
+    // SAFETY: geteuid has no preconditions.
+    rc == 0 && cred.uid == unsafe { libc::geteuid() }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn same_user(_stream: &UnixStream) -> bool {
+    // The socket's directory is private to the user (checked on both sides).
+    true
 }

@@ -8,7 +8,7 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
     let endpoint = Endpoint::for_config(&config)?;
     // SAFETY: setsid has no preconditions; failing (already a group leader) is harmless.
     unsafe { libc::setsid() };
-    crate::store::create_private_dir(endpoint.dir())?;
+    crate::private::create_private_dir(endpoint.dir())?;
     check_private(endpoint.dir())?;
     let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&endpoint.lock)?;
     // SAFETY: flock on a descriptor we own; the lock lives as long as `lock`.
@@ -182,22 +182,4 @@ fn wait(listener: &UnixListener, checkpointed: Option<std::os::fd::BorrowedFd<'_
     } else {
         Wake::Tick
     })
-}
-
-#[cfg(target_os = "linux")]
-pub(super) fn same_user(stream: &UnixStream) -> bool {
-    let mut cred = libc::ucred { pid: 0, uid: u32::MAX, gid: 0 };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: SO_PEERCRED fills a ucred of the length we pass.
-    let rc = unsafe {
-        libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
-    };
-    // SAFETY: geteuid has no preconditions.
-    rc == 0 && cred.uid == unsafe { libc::geteuid() }
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(super) fn same_user(_stream: &UnixStream) -> bool {
-    // The socket's directory is private to the user (checked on both sides).
-    true
 }

@@ -8,6 +8,16 @@ pub(super) enum MigrateError {
     TooNew { found: i64, supported: i64 },
 }
 
+impl MigrateError {
+    /// The store's error for the database at `path`.
+    pub(super) fn at(self, path: &std::path::Path) -> super::StoreError {
+        match self {
+            MigrateError::Sqlite(source) => super::StoreError::Sqlite { path: path.to_owned(), source },
+            MigrateError::TooNew { found, supported } => super::StoreError::TooNew { path: path.to_owned(), found, supported },
+        }
+    }
+}
+
 impl From<rusqlite::Error> for MigrateError {
     fn from(e: rusqlite::Error) -> Self {
         MigrateError::Sqlite(e)

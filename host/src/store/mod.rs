@@ -167,7 +167,7 @@ impl Store {
     /// or locked answer while opening is retried (with jitter) for up to two seconds.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            create_private_dir(dir).map_err(|source| match source.kind() {
+            crate::private::create_private_dir(dir).map_err(|source| match source.kind() {
                 std::io::ErrorKind::PermissionDenied => StoreError::NotPrivate(source),
                 _ => StoreError::CreateDir { path: dir.to_owned(), source },
             })?;
@@ -193,7 +193,7 @@ impl Store {
 
     fn open_once(path: &Path) -> Result<Store, StoreError> {
         let sql = |source| StoreError::Sqlite { path: path.to_owned(), source };
-        private_file(path).map_err(StoreError::NotPrivate)?;
+        crate::private::private_file(path).map_err(StoreError::NotPrivate)?;
         let mut conn = Connection::open(path).map_err(sql)?;
         wait_when_busy(&mut conn, BUSY_TIMEOUT).map_err(sql)?;
         // Unknown until the first commit reports it.
@@ -209,11 +209,8 @@ impl Store {
             page_size: 4096,
             unrecorded_commit: None,
         };
-        store.configure().map_err(sql)?;
-        migrations::migrate(&mut store.conn).map_err(|e| match e {
-            migrations::MigrateError::Sqlite(source) => sql(source),
-            migrations::MigrateError::TooNew { found, supported } => StoreError::TooNew { path: path.to_owned(), found, supported },
-        })?;
+        configure(&store.conn, "NORMAL").map_err(sql)?;
+        migrations::migrate(&mut store.conn).map_err(|e| e.at(path))?;
         store.page_size = store.conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(sql)?;
         let frames = std::sync::Arc::clone(&store.log_frames);
         store
@@ -244,29 +241,6 @@ impl Store {
     /// can read. One `stat`.
     pub fn replaced(&self) -> bool {
         self.file.is_some() && file_identity(&self.path) != self.file
-    }
-
-    fn configure(&mut self) -> rusqlite::Result<()> {
-        // journal_mode=WAL is persistent in the file; asking costs one query and switching
-        // happens once. synchronous is per connection.
-        let mode: String = self.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            // Before the first write fixes it: 16 KiB pages write a 482 KB payload as 30 WAL
-            // frames instead of 118 (one commit 0.72 -> 0.45 ms), and small events touch as
-            // many pages as before. A database that already has pages keeps its size.
-            self.conn.execute_batch("PRAGMA page_size=16384")?;
-            let now: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-            if !now.eq_ignore_ascii_case("wal") {
-                // Another process holds the database: report busy so `open` retries.
-                return Err(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                    Some("could not switch to WAL".into()),
-                ));
-            }
-        }
-        // SQLite's autocheckpoint cannot help processes that never close (see `bound_wal`).
-        self.conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=0;")?;
-        Ok(())
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -534,6 +508,32 @@ fn write_measurements(
     Ok(())
 }
 
+/// Settings every connection gets; a new database is first given its page size and WAL mode.
+/// `synchronous` is NORMAL for the store, OFF while a new database is built unseen.
+fn configure(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
+    // First: switching a new file to WAL writes it, and at OFF that write is not synced.
+    // SQLite's autocheckpoint cannot help processes that never close (see `bound_wal`).
+    conn.execute_batch(&format!("PRAGMA synchronous={synchronous}; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=0;"))?;
+    // journal_mode=WAL is persistent in the file; asking costs one query and switching
+    // happens once. synchronous is per connection.
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // Before the first write fixes it: 16 KiB pages write a 482 KB payload as 30 WAL
+        // frames instead of 118 (one commit 0.72 -> 0.45 ms), and small events touch as
+        // many pages as before. A database that already has pages keeps its size.
+        conn.execute_batch("PRAGMA page_size=16384")?;
+        let now: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !now.eq_ignore_ascii_case("wal") {
+            // Another process holds the database: report busy so `open` retries.
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                Some("could not switch to WAL".into()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Creates the database at `path` complete (16 KiB pages, WAL, the current schema) under
 /// another name and links it into place. Created where it lies, a new database first switched
 /// to WAL through a rollback journal and then wrote the schema through a new log: six fsyncs,
@@ -543,23 +543,16 @@ fn write_measurements(
 /// is used instead.
 fn create_complete(path: &Path) {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     static CREATED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.new-{}-{n}", std::process::id()));
+    let tmp = dir.join(format!("{}{}-{n}", build_prefix(path), std::process::id()));
     let build = || -> Result<(), Box<dyn std::error::Error>> {
         let _ = std::fs::remove_file(&tmp);
-        private_file(&tmp)?;
+        crate::private::private_file(&tmp)?;
         let mut conn = Connection::open(&tmp)?;
-        conn.execute_batch("PRAGMA page_size=16384; PRAGMA synchronous=OFF;")?;
-        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(format!("journal mode {mode}").into());
-        }
-        migrations::migrate(&mut conn).map_err(|e| match e {
-            migrations::MigrateError::Sqlite(e) => e.to_string(),
-            migrations::MigrateError::TooNew { .. } => "a newer schema".into(),
-        })?;
+        // Nothing needs to reach the disk before the file is whole (fsynced below).
+        configure(&conn, "OFF")?;
+        migrations::migrate(&mut conn).map_err(|e| e.at(&tmp))?;
         // Closing the last connection copies the log into the file and deletes it.
         conn.close().map_err(|(_, e)| e)?;
         std::fs::File::open(&tmp)?.sync_all()?;
@@ -578,91 +571,61 @@ fn create_complete(path: &Path) {
     }
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked))
+/// The name a database under construction has beside `path`: `.<name>.new-<pid>-<n>`.
+fn build_prefix(path: &Path) -> String {
+    format!(".{}.new-", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
-/// Creates `dir` (and parents) readable only by the owner: events hold prompts and file bodies.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if !dir.is_dir() {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    }
-    check_ours(dir)
-}
-
-/// The database file exists, is the user's, and is readable by nobody else. Created 0600 here
-/// (SQLite gives its `-wal` and `-shm` files the database's mode); an older one that is more
-/// open is narrowed.
-fn private_file(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    let m = std::fs::metadata(path)?;
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    if m.uid() != me {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!("{} is owned by uid {}, not by you (uid {me}); use a database of your own (CHRONICLE_DB)", path.display(), m.uid()),
-        ));
-    }
-    if m.mode() & 0o077 != 0 {
-        let sibling = |suffix: &str| PathBuf::from(format!("{}{suffix}", path.display()));
-        for p in [path.to_owned(), sibling("-wal"), sibling("-shm")] {
-            let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600));
+impl Store {
+    /// Removes databases a killed process left half-built beside this one (see
+    /// [`create_complete`]): those whose process is gone. A resident host does this when it
+    /// starts; nothing on an event's path lists the directory.
+    pub fn remove_abandoned_builds(&self) {
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let prefix = build_prefix(&self.path);
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<libc::pid_t>().ok()) else { continue };
+            // SAFETY: kill with signal 0 only checks whether the process exists.
+            let gone = unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if gone {
+                tracing::info!("removing {}, left half-built by process {pid}", entry.path().display());
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
     }
-    Ok(())
 }
 
-/// A shared directory (sticky and writable by all, like /tmp) is meant to stay that way: the fix
-/// for keeping Chronicle's files there is another directory, not a chmod.
-pub fn is_shared_dir(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    meta.mode() & 0o1002 == 0o1002
-}
-
-/// A directory Chronicle writes events, markers or sockets into must be the user's own and
-/// writable by nobody else: another user's (a `CHRONICLE_HOME` under /tmp that someone else
-/// created first) could read every event and swap the files under us.
-pub fn check_ours(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(dir)?;
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    let refuse = |why: String| Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, why));
-    if m.uid() != me {
-        return refuse(format!(
-            "{} is owned by uid {}, not by you (uid {me}): anyone owning it could read every event; use a directory of your own (set CHRONICLE_HOME, or remove it and let chronicle create it)",
-            dir.display(),
-            m.uid()
-        ));
-    }
-    if is_shared_dir(&m) {
-        return refuse(format!(
-            "{} is a shared directory (mode {:o}): anyone could read every event; use a directory of your own (set CHRONICLE_HOME, or CHRONICLE_DB to a file in such a directory)",
-            dir.display(),
-            m.mode() & 0o7777
-        ));
-    }
-    if m.mode() & 0o022 != 0 {
-        return refuse(format!(
-            "{} is writable by others (mode {:o}); fix with `chmod 700 {}`",
-            dir.display(),
-            m.mode() & 0o7777,
-            dir.display()
-        ));
-    }
-    Ok(())
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a process killed while building a database left beside it is removed once that
+    /// process is gone; a build still in progress (a live process's) is not touched.
+    #[test]
+    fn half_built_databases_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chronicle.db");
+        let store = Store::open(&path).unwrap();
+        // No process has this id (above any pid_max); ours is alive.
+        let dead = ["-0", "-0-wal", "-3-shm"].map(|s| dir.path().join(format!(".chronicle.db.new-2147483647{s}")));
+        let live = dir.path().join(format!(".chronicle.db.new-{}-7", std::process::id()));
+        let unrelated = dir.path().join(".other.db.new-2147483647-0");
+        for f in dead.iter().chain([&live, &unrelated]) {
+            std::fs::write(f, b"half").unwrap();
+        }
+        store.remove_abandoned_builds();
+        for f in &dead {
+            assert!(!f.exists(), "{} is still there", f.display());
+        }
+        assert!(live.exists() && unrelated.exists() && path.exists());
+    }
 
     /// A new database arrives whole: private, WAL, 16 KiB pages, the current schema, and no
     /// file of its making left beside it, also when several threads create it at once.
