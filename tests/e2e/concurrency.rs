@@ -141,6 +141,49 @@ fn queued_clients_get_a_worker_and_each_event_is_recorded_once() {
     }
 }
 
+/// Clients that were already waiting when the host finished an event are recorded with it in
+/// one transaction (group commit), and each still gets its own answer and exactly one row.
+#[test]
+fn events_that_arrive_together_are_committed_together_and_each_answered_alone() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    let pid = env.start_resident() as i32;
+    let warm = event("PreToolUse", json!({"tool_name": "Bash", "tool_input": {"command": "echo warm"}}));
+    assert_eq!(env.hook(&warm).code, 0);
+    // Stopped, the host leaves the clients queued at its socket; resumed, it finds them all.
+    // SAFETY: signalling this test's own resident host.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let answers: Vec<(usize, i32, String)> = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..6)
+            .map(|i| {
+                let env = &env;
+                s.spawn(move || {
+                    let command = if i % 2 == 0 { format!("rm -rf / # {i}") } else { format!("echo together {i}") };
+                    let run = env.hook(&event("PreToolUse", json!({"tool_name": "Bash", "tool_input": {"command": command}})));
+                    (i, run.code, run.stdout)
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        clients.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    for (i, code, stdout) in &answers {
+        if i % 2 == 0 {
+            assert!(stdout.contains("\"deny\""), "client {i} ({code}) got {stdout:?}");
+        } else {
+            assert!(*code == 0 && stdout.trim().is_empty(), "client {i} ({code}) got {stdout:?}");
+        }
+    }
+    assert_eq!(env.count("SELECT count(*) FROM events"), 7);
+    assert_eq!(env.count("SELECT count(DISTINCT invocation_id) FROM events"), 7);
+    assert_eq!(env.count("SELECT count(*) FROM events WHERE decision = 'deny'"), 3);
+    // Not answered by children of the clients: the host itself recorded them, in groups.
+    assert_eq!(env.count("SELECT count(*) FROM faults WHERE source = 'resident'"), 0);
+    let grouped = env.count("SELECT count(*) FROM metrics WHERE name = 'store.group' AND value >= 2");
+    assert!(grouped >= 2, "no two of six queued events shared a commit ({grouped} grouped)");
+}
+
 /// Serving events at once (workers) must not change a single answer: the bundled session
 /// replayed by six clients at once gets, event for event, the exit code and stdout that one
 /// client replaying it in order gets, and each is recorded once.

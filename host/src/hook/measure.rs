@@ -6,26 +6,28 @@ use std::time::{Duration, Instant};
 use crate::config::Thresholds;
 use crate::store::{CallRow, EventRecord, MetricRow, StoreError, ViolationRow};
 
-use super::{Host, Origin, Stages};
+use super::{Host, Origin, Pending};
 
 impl Host {
-    /// Stores the record in one transaction, with the stage timings, the per-plugin metrics,
+    /// Stores the records in one transaction, each with its stage timings, per-plugin metrics
     /// and every threshold violation. `hook.total` runs from the start of the process Claude
     /// Code started (see [`Origin`]) to the start of the write; the store adds `store.insert`
     /// and, with the next event, `store.commit`.
-    pub(super) fn record(&mut self, record: &mut EventRecord, stages: &Stages, origin: Origin) -> Result<i64, String> {
+    pub(super) fn record_all(&mut self, batch: &mut [Pending]) -> Result<Vec<i64>, String> {
         let thresholds = self.config.file.thresholds.clone();
-        let rss_at_start = self.rss_at_start;
         let open_started = Instant::now();
         let store = self.store()?;
         let open_time = open_started.elapsed();
-        let mut stage_list = stages.entries.clone();
-        if !stage_list.iter().any(|(n, _)| n == "store.wait") {
-            stage_list.push(("store.wait".into(), open_time));
+        for p in batch.iter_mut() {
+            let mut stage_list = p.stages.entries.clone();
+            if !stage_list.iter().any(|(n, _)| n == "store.wait") {
+                stage_list.push(("store.wait".into(), open_time));
+            }
+            let calls = p.record.calls.clone();
+            finish_measurements(&mut p.record, &stage_list, &calls, &thresholds, p.rss_at_start, p.origin);
         }
-        let calls = record.calls.clone();
-        finish_measurements(record, &stage_list, &calls, &thresholds, rss_at_start, origin);
-        store.record(record).map_err(|e: StoreError| e.to_string())
+        let records: Vec<&EventRecord> = batch.iter().map(|p| &p.record).collect();
+        store.record_all(&records).map_err(|e: StoreError| e.to_string())
     }
 }
 

@@ -85,6 +85,24 @@ pub struct Handled {
     pub record: EventRecord,
 }
 
+/// An event handled and not yet recorded (see [`Host::prepare`]).
+pub struct Pending {
+    record: EventRecord,
+    answer: Answer,
+    stages: Stages,
+    origin: Origin,
+    /// The host's peak RSS when this event began: its growth is measured against it.
+    rss_at_start: u64,
+}
+
+impl Pending {
+    /// A plugin of this event hung and was left on its thread: the host retires after
+    /// answering, and takes no more events first.
+    pub fn abandoned_a_plugin(&self) -> bool {
+        self.record.calls.iter().any(|c| c.status == "timeout")
+    }
+}
+
 /// Times of the stages of one invocation, reported as `hook.<stage>` metrics.
 #[derive(Debug, Default, Clone)]
 pub struct Stages {
@@ -229,45 +247,72 @@ impl Host {
         origin: Origin,
         faults: Vec<FaultRow>,
     ) -> Reply {
+        let pending = self.prepare(input, invocation, received_at_ns, stages, origin, faults);
+        self.conclude(vec![pending]).pop().unwrap_or_else(|| unreachable!("one reply per event"))
+    }
+
+    /// Handles one event without recording it: [`Host::conclude`] records a batch of these in
+    /// one transaction, then answers them. Until then nothing about the event is answered.
+    pub fn prepare(
+        &mut self,
+        input: &RawInput,
+        invocation: crate::resident::InvocationId,
+        received_at_ns: i64,
+        stages: &mut Stages,
+        origin: Origin,
+        faults: Vec<FaultRow>,
+    ) -> Pending {
         self.rss_of = measure::peak_rss_of(origin);
         if matches!(origin, Origin::Client { .. }) {
             self.rss_at_start = (self.rss_of)();
         }
+        let rss_at_start = self.rss_at_start;
         let handled = self.handle(input, received_at_ns, stages);
         let mut record = handled.record;
         record.invocation_id = Some(invocation.text());
         record.faults.extend(faults);
-        let mut stderr = Vec::new();
-        // By reference: the record holds the payload (up to the input cap); no copy on the hot path.
-        let written = self.record(&mut record, stages, origin);
+        Pending { record, answer: handled.answer, stages: stages.clone(), origin, rss_at_start }
+    }
+
+    /// Records prepared events in one transaction (spooling them if it fails), then builds
+    /// each one's reply, in order: an event is recorded before it is answered.
+    pub fn conclude(&mut self, mut batch: Vec<Pending>) -> Vec<Reply> {
+        // By reference: the records hold the payloads (up to the input cap); no copy on the hot path.
+        let written = self.record_all(&mut batch);
         self.recorded = written.is_ok();
-        if let Err(e) = written {
-            tracing::error!("cannot record the event: {e}");
-            // Also one line on stderr: Claude Code keeps it in its debug log. Say where the
-            // event went only once it is there.
-            match crate::spool::append(&self.config.data_dir, &record, &e) {
-                Ok(kept) => stderr.push(format!("chronicle: cannot record the event: {e} (kept in {})", kept.display())),
-                Err(spool_err) => {
-                    tracing::error!("cannot spool the event either: {spool_err}");
-                    stderr.push(format!("chronicle: the event was lost: cannot record it ({e}) nor spool it ({spool_err})"));
+        batch
+            .into_iter()
+            .map(|Pending { record, answer, .. }| {
+                let mut stderr = Vec::new();
+                if let Err(e) = &written {
+                    tracing::error!("cannot record the event: {e}");
+                    // Also one line on stderr: Claude Code keeps it in its debug log. Say where the
+                    // event went only once it is there.
+                    match crate::spool::append(&self.config.data_dir, &record, e) {
+                        Ok(kept) => stderr.push(format!("chronicle: cannot record the event: {e} (kept in {})", kept.display())),
+                        Err(spool_err) => {
+                            tracing::error!("cannot spool the event either: {spool_err}");
+                            stderr.push(format!("chronicle: the event was lost: cannot record it ({e}) nor spool it ({spool_err})"));
+                        }
+                    }
                 }
-            }
-        }
-        tracing::debug!(
-            kind = %record.kind,
-            event = record.hook_event_name.as_deref().unwrap_or("-"),
-            decision = %record.decision,
-            plugins = record.calls.len(),
-            "handled"
-        );
-        let answer = handled.answer;
-        if let Some(err) = &answer.stderr {
-            stderr.push(err.lines().next().unwrap_or("").to_owned());
-        }
-        if record.kind == payload::Kind::ParseError.as_str() {
-            stderr.push(format!("chronicle: {}", record.error.as_deref().unwrap_or("input is not a hook event")));
-        }
-        Reply { exit_code: answer.exit_code, stdout: answer.stdout, stderr, retire: record.calls.iter().any(|c| c.status == "timeout") }
+                tracing::debug!(
+                    kind = %record.kind,
+                    event = record.hook_event_name.as_deref().unwrap_or("-"),
+                    decision = %record.decision,
+                    plugins = record.calls.len(),
+                    "handled"
+                );
+                if let Some(err) = &answer.stderr {
+                    stderr.push(err.lines().next().unwrap_or("").to_owned());
+                }
+                if record.kind == payload::Kind::ParseError.as_str() {
+                    stderr.push(format!("chronicle: {}", record.error.as_deref().unwrap_or("input is not a hook event")));
+                }
+                let retire = record.calls.iter().any(|c| c.status == "timeout");
+                Reply { exit_code: answer.exit_code, stdout: answer.stdout, stderr, retire }
+            })
+            .collect()
     }
 
     /// Whether the last event was written to the database.

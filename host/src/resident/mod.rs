@@ -60,7 +60,7 @@ use std::time::Instant;
 
 use crate::config::{env, Config};
 #[cfg(feature = "host")]
-use crate::hook::{Host, Origin, Reply, Stages};
+use crate::hook::{Host, Origin, Pending, Reply, Stages};
 use crate::input::RawInput;
 
 /// Environment variables that shape an invocation (read by the host or by the built-in plugins):

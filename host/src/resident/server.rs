@@ -79,10 +79,72 @@ pub(super) fn serve_socket(
     }
 }
 
-/// Handles one connection; false means the server must stop serving. `queued` says whether
-/// another client was waiting when the answer was ready: one that connected before this client
-/// had its answer, so not this client's next event but a concurrent one.
-fn serve_one(host: &mut Host, mut stream: UnixStream, listener: &UnixListener, queued: &mut bool) -> io::Result<bool> {
+/// At most this many events share one commit.
+const MAX_GROUP: usize = 8;
+/// Clients found waiting join a group for this long after its first event was handled: each
+/// event's answer also waits for the handling of those after it.
+const GROUP_WINDOW: Duration = Duration::from_millis(2);
+
+/// Handles one connection, and the clients that were already waiting when it was handled
+/// (group commit: their events are recorded in one transaction, then each is answered); false
+/// means the server must stop serving. `queued` says whether another client was waiting when
+/// the answers were ready: one that connected before these clients had their answers, so not
+/// their next events but concurrent ones.
+fn serve_one(host: &mut Host, stream: UnixStream, listener: &UnixListener, queued: &mut bool) -> io::Result<bool> {
+    let mut group = Vec::new();
+    let mut serving = match take(host, stream)? {
+        Taken::Event(stream, pending) => {
+            group.push((stream, pending));
+            true
+        }
+        Taken::Nothing => return Ok(true),
+        Taken::Retire => return Ok(false),
+    };
+    let opened = Instant::now();
+    while serving
+        && group.len() < MAX_GROUP
+        && opened.elapsed() < GROUP_WINDOW
+        && !group.iter().any(|(_, p)| p.abandoned_a_plugin())
+        && super::workers::pending(listener)
+    {
+        // With workers, another host may have taken it first.
+        let Ok((stream, _)) = listener.accept() else { break };
+        match take(host, stream) {
+            Ok(Taken::Event(stream, pending)) => group.push((stream, pending)),
+            Ok(Taken::Nothing) => {}
+            Ok(Taken::Retire) => serving = false,
+            Err(e) => tracing::warn!("dropped a connection: {e}"),
+        }
+    }
+    let (streams, pending): (Vec<UnixStream>, Vec<Box<Pending>>) = group.into_iter().unzip();
+    let replies = host.conclude(pending.into_iter().map(|p| *p).collect());
+    *queued = super::workers::pending(listener);
+    let mut retire = false;
+    for (mut stream, Reply { exit_code, stdout, stderr, retire: abandoned }) in streams.into_iter().zip(replies) {
+        retire |= abandoned;
+        if let Err(e) = stream.write_all(&Response::Answered { exit_code, stdout, stderr }.encode()) {
+            tracing::warn!("could not answer a client: {e}");
+        }
+    }
+    if retire {
+        tracing::warn!("a plugin hung and was abandoned on its thread; the resident host retires");
+    }
+    host.upkeep();
+    Ok(serving && !retire)
+}
+
+/// What one connection brought.
+enum Taken {
+    /// An event, handled and waiting to be recorded and answered.
+    Event(UnixStream, Box<Pending>),
+    /// Nothing to answer (a probe, a request whose client has given up): serve on.
+    Nothing,
+    /// The event was handed back (a plugin file changed, the database was replaced): stop.
+    Retire,
+}
+
+/// Reads one request and handles its event (without recording it).
+fn take(host: &mut Host, mut stream: UnixStream) -> io::Result<Taken> {
     if !same_user(&stream) {
         return Err(io::Error::new(io::ErrorKind::PermissionDenied, "peer is another user"));
     }
@@ -95,7 +157,7 @@ fn serve_one(host: &mut Host, mut stream: UnixStream, listener: &UnixListener, q
     match reader.read_exact(&mut header) {
         Ok(()) => {}
         // A probe (`chronicle doctor`): connected and left.
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Taken::Nothing),
         Err(e) => return Err(e),
     }
     let request = Request::read_from(&mut reader, &header)?;
@@ -108,33 +170,24 @@ fn serve_one(host: &mut Host, mut stream: UnixStream, listener: &UnixListener, q
     let waited = Duration::from_nanos(crate::clock::unix_ns().saturating_sub(request.received_at_ns).max(0) as u64);
     if waited >= patience(budget) {
         tracing::warn!(waited_ms = waited.as_millis() as u64, "dropping a request whose client has given up");
-        return Ok(true);
+        return Ok(Taken::Nothing);
     }
     if host.plugins_changed() {
         tracing::info!("a plugin file changed; handing this event back and retiring");
         stream.write_all(&Response::Retry.encode())?;
-        return Ok(false);
+        return Ok(Taken::Retire);
     }
     if host.store_replaced() {
         tracing::warn!("the database file was deleted or replaced; handing this event back and retiring");
         stream.write_all(&Response::Retry.encode())?;
-        return Ok(false);
+        return Ok(Taken::Retire);
     }
     let mut stages = Stages::default();
     stages.add("hook.read", Duration::from_nanos(request.read_ns));
     stages.add("resident.receive", receive);
     let origin = Origin::Client { started_unix_ns: request.client_started_unix_ns, peak_rss_bytes: request.client_peak_rss_bytes };
-    let Reply { exit_code, stdout, stderr, retire } =
-        host.answer(&request.input, request.invocation, request.received_at_ns, &mut stages, origin, Vec::new());
-    *queued = super::workers::pending(listener);
-    let sent = stream.write_all(&Response::Answered { exit_code, stdout, stderr }.encode());
-    if retire {
-        tracing::warn!("a plugin hung and was abandoned on its thread; the resident host retires");
-    }
-    sent?;
-    drop(stream);
-    host.upkeep();
-    Ok(!retire)
+    let pending = host.prepare(&request.input, request.invocation, request.received_at_ns, &mut stages, origin, Vec::new());
+    Ok(Taken::Event(stream, Box::new(pending)))
 }
 
 /// Reads a stream against one deadline for all reads together.

@@ -258,33 +258,52 @@ impl Store {
     /// Writes one invocation: the event, its session, tool duration, plugin calls, faults,
     /// measurements, index and cache updates. All or nothing. Returns the event id.
     pub fn record(&mut self, rec: &EventRecord) -> Result<i64, StoreError> {
+        self.record_all(&[rec]).map(|ids| ids[0])
+    }
+
+    /// Writes several invocations in one transaction (group commit: events that arrived
+    /// together share one lock, one commit and the log pages they both touch). All or nothing.
+    /// Returns their event ids, in order. Each event's `store.insert` times its own rows;
+    /// `store.group` says how many events shared the commit.
+    pub fn record_all(&mut self, recs: &[&EventRecord]) -> Result<Vec<i64>, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite { path: path.clone(), source };
-        let started = std::time::Instant::now();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
-        let event_id = match write_event(&tx, rec).map_err(sql)? {
-            Written::New(id) => id,
-            Written::Already(id) => {
-                // This invocation is recorded already (by a host that died before it could
-                // answer, or one that kept working after its client gave up): nothing to add.
-                tx.commit().map_err(sql)?;
-                return Ok(id);
+        let mut ids = Vec::with_capacity(recs.len());
+        let mut last_new = None;
+        for rec in recs {
+            let started = std::time::Instant::now();
+            let event_id = match write_event(&tx, rec).map_err(sql)? {
+                Written::New(id) => id,
+                Written::Already(id) => {
+                    // This invocation is recorded already (by a host that died before it could
+                    // answer, or one that kept working after its client gave up): nothing to add.
+                    ids.push(id);
+                    continue;
+                }
+            };
+            // The store's own stages: this event's rows (all but the measurements themselves),
+            // the previous commit, and the size of this one.
+            let insert_ms = started.elapsed().as_secs_f64() * 1e3;
+            let mut late = vec![(event_id, "store.insert", insert_ms)];
+            late.extend(self.unrecorded_commit.take().map(|(id, ms)| (id, "store.commit", ms)));
+            if recs.len() > 1 {
+                late.push((event_id, "store.group", recs.len() as f64));
             }
-        };
-        // The store's own stages: this event's rows (all but the measurements themselves), and
-        // the previous event's commit.
-        let insert_ms = started.elapsed().as_secs_f64() * 1e3;
-        let mut late = vec![(event_id, "store.insert", insert_ms)];
-        late.extend(self.unrecorded_commit.take().map(|(id, ms)| (id, "store.commit", ms)));
-        let over = rec.insert_threshold_ms.filter(|&t| insert_ms > t).map(|t| (insert_ms, t));
-        write_measurements(&tx, event_id, rec, &late, over).map_err(sql)?;
+            let over = rec.insert_threshold_ms.filter(|&t| insert_ms > t).map(|t| (insert_ms, t));
+            write_measurements(&tx, event_id, rec, &late, over).map_err(sql)?;
+            ids.push(event_id);
+            last_new = Some(event_id);
+        }
         let committing = std::time::Instant::now();
         tx.commit().map_err(sql)?;
-        self.unrecorded_commit = Some((event_id, committing.elapsed().as_secs_f64() * 1e3));
+        if let Some(id) = last_new {
+            self.unrecorded_commit = Some((id, committing.elapsed().as_secs_f64() * 1e3));
+        }
         if !self.defer_upkeep {
             self.bound_wal();
         }
-        Ok(event_id)
+        Ok(ids)
     }
 
     /// The raw connection, for the read-side modules (`read`, reports).
@@ -679,5 +698,34 @@ mod tests {
         assert_eq!(metric(second, "store.commit"), None, "not until a third event");
         let over: i64 = store.conn.query_row("SELECT count(*) FROM violations WHERE metric = 'store.insert'", [], |r| r.get(0)).unwrap();
         assert_eq!(over, 2, "a threshold of 0 ms is exceeded by every insert");
+    }
+
+    /// A group of events is one transaction: each gets its own rows and `store.insert`, all say
+    /// how many shared the commit, an invocation already recorded adds nothing, and the
+    /// group's commit time arrives with the next event.
+    #[test]
+    fn a_group_of_events_is_recorded_in_one_commit_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("chronicle.db")).unwrap();
+        let event = |id: &str| EventRecord {
+            kind: "event".into(),
+            invocation_id: Some(id.into()),
+            payload: format!("{{\"id\":\"{id}\"}}").as_str().into(),
+            ..EventRecord::default()
+        };
+        let before = store.record(&event("a")).unwrap();
+        let (a, b, c) = (event("a"), event("b"), event("c"));
+        let ids = store.record_all(&[&b, &a, &c]).unwrap();
+        assert_eq!(ids[1], before, "an invocation already recorded keeps its row");
+        assert!(ids[0] > before && ids[2] > ids[0]);
+        let count = |store: &Store, sql: &str| -> i64 { store.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count(&store, "SELECT count(*) FROM events"), 3);
+        assert_eq!(count(&store, "SELECT count(*) FROM metrics WHERE name = 'store.insert'"), 3);
+        assert_eq!(count(&store, "SELECT count(*) FROM metrics WHERE name = 'store.group' AND value = 3"), 2);
+        assert_eq!(count(&store, &format!("SELECT count(*) FROM metrics WHERE name = 'store.commit' AND event_id = {before}")), 1);
+        let after = store.record(&event("d")).unwrap();
+        let commit_of_group = format!("SELECT count(*) FROM metrics WHERE name = 'store.commit' AND event_id = {}", ids[2]);
+        assert_eq!(count(&store, &commit_of_group), 1);
+        assert_eq!(count(&store, &format!("SELECT count(*) FROM metrics WHERE name = 'store.group' AND event_id = {after}")), 0);
     }
 }
