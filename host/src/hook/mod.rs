@@ -266,8 +266,9 @@ impl Host {
         if matches!(origin, Origin::Client { .. }) {
             self.rss_at_start = (self.rss_of)();
         }
-        let rss_at_start = self.rss_at_start;
         let handled = self.handle(input, received_at_ns, stages);
+        // Set again once the event's plugins are loaded (their loading is setup, not growth).
+        let rss_at_start = self.rss_at_start;
         let mut record = handled.record;
         record.invocation_id = Some(invocation.text());
         record.faults.extend(faults);
