@@ -157,6 +157,40 @@ fn a_slow_peer_holds_the_host_for_one_request_deadline_at_most() {
     drop(peer);
 }
 
+/// A peer that connected but sends nothing, found waiting while a group forms, is not waited
+/// for: the group is answered at once and the silent peer is served (up to its deadline) after.
+#[test]
+fn a_silent_peer_behind_an_event_does_not_hold_its_answer() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    let pid = env.start_resident() as i32;
+    assert_eq!(env.hook(&bash_event("echo warm")).code, 0);
+    let socket = env.resident_sockets().pop().unwrap();
+    // SAFETY: signalling this test's own resident host.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let (took, code) = std::thread::scope(|s| {
+        let env = &env;
+        let client = s.spawn(move || {
+            let run = env.hook(&bash_event("echo ahead-of-a-silent-peer"));
+            (Instant::now(), run.code)
+        });
+        // The client's request is queued first, then a peer that only connects.
+        std::thread::sleep(Duration::from_millis(500));
+        let silent = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let resumed = Instant::now();
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        let (answered, code) = client.join().unwrap();
+        drop(silent);
+        (answered.duration_since(resumed), code)
+    });
+    assert_eq!(code, 0);
+    // Waiting for the silent peer's request would take its 5 s deadline.
+    assert!(took < Duration::from_secs(3), "the answer waited {took:?} for a peer that sent nothing");
+    assert_eq!(env.count("SELECT count(*) FROM faults WHERE source = 'resident'"), 0);
+    assert_exactly_once(&env, &["echo warm".to_string(), "echo ahead-of-a-silent-peer".to_string()], "a silent peer");
+}
+
 #[test]
 fn the_database_and_its_log_are_private_to_the_user() {
     use std::os::unix::fs::PermissionsExt;

@@ -67,12 +67,17 @@ pub(super) fn serve_socket(
                 // With workers, another host may have taken it first.
                 let Ok((stream, _)) = listener.accept() else { continue };
                 last_event = Instant::now();
-                let mut waiting = false;
-                match serve_one(host, stream, listener, &mut waiting) {
-                    Ok(true) if waiting => queued(listener),
-                    Ok(true) => {}
-                    Ok(false) => return Ok(()),
-                    Err(e) => tracing::warn!("{who}: dropped a connection: {e}"),
+                // A client accepted for a group whose request had not arrived yet starts the next one.
+                let mut next = Some(stream);
+                while let Some(stream) = next.take() {
+                    let mut waiting = false;
+                    match serve_one(host, stream, listener, &mut waiting, &mut next) {
+                        Ok(true) if waiting => queued(listener),
+                        Ok(true) => {}
+                        // A client left in `next` sees its connection close and hands its event over.
+                        Ok(false) => return Ok(()),
+                        Err(e) => tracing::warn!("{who}: dropped a connection: {e}"),
+                    }
                 }
             }
         }
@@ -89,8 +94,15 @@ const GROUP_WINDOW: Duration = Duration::from_millis(2);
 /// (group commit: their events are recorded in one transaction, then each is answered); false
 /// means the server must stop serving. `queued` says whether another client was waiting when
 /// the answers were ready: one that connected before these clients had their answers, so not
-/// their next events but concurrent ones.
-fn serve_one(host: &mut Host, stream: UnixStream, listener: &UnixListener, queued: &mut bool) -> io::Result<bool> {
+/// their next events but concurrent ones. A waiting client whose request has not arrived yet
+/// is not waited for (the group's answers would wait with it): it is left in `next`.
+fn serve_one(
+    host: &mut Host,
+    stream: UnixStream,
+    listener: &UnixListener,
+    queued: &mut bool,
+    next: &mut Option<UnixStream>,
+) -> io::Result<bool> {
     let mut group = Vec::new();
     let mut serving = match take(host, stream)? {
         Taken::Event(stream, pending) => {
@@ -109,6 +121,10 @@ fn serve_one(host: &mut Host, stream: UnixStream, listener: &UnixListener, queue
     {
         // With workers, another host may have taken it first.
         let Ok((stream, _)) = listener.accept() else { break };
+        if !readable_now(&stream) {
+            *next = Some(stream);
+            break;
+        }
         match take(host, stream) {
             Ok(Taken::Event(stream, pending)) => group.push((stream, pending)),
             Ok(Taken::Nothing) => {}
@@ -131,6 +147,13 @@ fn serve_one(host: &mut Host, stream: UnixStream, listener: &UnixListener, queue
     }
     host.upkeep();
     Ok(serving && !retire)
+}
+
+/// Whether a request's first bytes are already there to read.
+fn readable_now(stream: &UnixStream) -> bool {
+    let mut fd = libc::pollfd { fd: stream.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, no wait.
+    unsafe { libc::poll(&mut fd, 1, 0) == 1 && fd.revents & libc::POLLIN != 0 }
 }
 
 /// What one connection brought.
