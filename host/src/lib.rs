@@ -23,35 +23,24 @@ pub mod shutdown;
 pub mod spool;
 
 // The host: everything else.
-#[cfg(feature = "host")]
-pub mod answer;
-#[cfg(feature = "host")]
-pub mod cache;
-#[cfg(feature = "host")]
-pub mod dispatch;
-#[cfg(feature = "host")]
-pub mod events;
-#[cfg(feature = "host")]
-pub mod hook;
-#[cfg(feature = "host")]
-pub mod logging;
-#[cfg(feature = "host")]
-pub mod output;
-#[cfg(feature = "host")]
-pub mod payload;
-#[cfg(feature = "host")]
-pub mod plugin;
-#[cfg(feature = "host")]
-pub mod project;
-#[cfg(feature = "host")]
-pub(crate) mod rawjson;
-#[cfg(feature = "host")]
-pub mod redact;
-#[cfg(feature = "host")]
-pub mod report;
-#[cfg(feature = "host")]
-pub mod settings;
-#[cfg(feature = "host")]
-pub mod store;
-#[cfg(feature = "host")]
-pub mod team;
+macro_rules! host_only {
+    ($($vis:vis mod $name:ident;)*) => { $( #[cfg(feature = "host")] $vis mod $name; )* };
+}
+host_only! {
+    pub mod answer;
+    pub mod cache;
+    pub mod dispatch;
+    pub mod events;
+    pub mod hook;
+    pub mod logging;
+    pub mod output;
+    pub mod payload;
+    pub mod plugin;
+    pub mod project;
+    pub(crate) mod rawjson;
+    pub mod redact;
+    pub mod report;
+    pub mod settings;
+    pub mod store;
+    pub mod team;
+}
