@@ -597,7 +597,7 @@ fn build_prefix(path: &Path) -> String {
 
 impl Store {
     /// Removes databases a killed process left half-built beside this one (see
-    /// [`create_complete`]): those whose process is gone. A resident host does this when it
+    /// `create_complete`): those whose process is gone. A resident host does this when it
     /// starts; nothing on an event's path lists the directory.
     pub fn remove_abandoned_builds(&self) {
         let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
