@@ -1,7 +1,8 @@
 //! A plugin that crashes costs that plugin, never the answer or the event: C plugins written
 //! from the public header that segfault, abort, overflow their stack or call `exit()`, and a
 //! plugin file caught half-copied — each on the resident host and in process, beside
-//! bash-guard, whose deny must survive, with exact row counts. And plugins that keep timing out
+//! bash-guard, whose deny must survive, with exact row counts, also in the middle of a group
+//! commit. And plugins that keep timing out
 //! are suspended.
 
 use chronicle_e2e::{bash_event, c_plugin, plugin_lib, set_mode, Env};
@@ -23,11 +24,13 @@ int chronicle_plugin_init(const char *config, size_t len) {
 }
 static int deep(int n) { volatile char buf[4096]; buf[0] = (char)n; return deep(n + 1) + buf[0]; }
 char *chronicle_plugin_handle(const char *event, size_t len) {
-    (void)event; (void)len;
     if (!strcmp(mode, "segv")) { volatile int *p = NULL; *p = 1; }
     if (!strcmp(mode, "abort")) abort();
     if (!strcmp(mode, "overflow")) return (char *)(long)deep(0);
     if (!strcmp(mode, "exit")) exit(0);
+    if (!strcmp(mode, "boom"))
+        for (size_t i = 0; i + 4 <= len; i++)
+            if (!memcmp(event + i, "boom", 4)) { volatile int *p = NULL; *p = 1; }
     return NULL;
 }
 void chronicle_plugin_free(char *p) { free(p); }
@@ -94,6 +97,50 @@ fn a_crashing_plugin_is_quarantined_and_the_guards_deny_survives() {
             );
         }
     }
+}
+
+/// A plugin that kills the resident host while a group of events is being handled (group
+/// commit: nothing of the group is recorded or answered yet): every client of the group, and
+/// one still queued, gets its answer from a handover child, each event is recorded once, and
+/// the crash is attributed to the plugin.
+#[test]
+fn a_crash_in_the_middle_of_a_group_loses_and_doubles_nothing() {
+    let (env, pid) = env_for("resident", "boom", "open");
+    let pid = pid.unwrap() as i32;
+    assert_eq!(env.hook(&bash_event("echo warm")).code, 0);
+    // SAFETY: signalling this test's own resident host.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let commands = ["rm -rf / # first", "echo boom", "ls # last"];
+    let runs = std::thread::scope(|s| {
+        let env = &env;
+        let clients: Vec<_> = commands
+            .iter()
+            .map(|c| {
+                let client = s.spawn(move || env.hook(&bash_event(c)));
+                // In this order at the stopped host's socket.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                client
+            })
+            .collect();
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        clients.into_iter().map(|c| c.join().unwrap()).collect::<Vec<_>>()
+    });
+    for (c, run) in commands.iter().zip(&runs) {
+        assert_eq!(run.code, 0, "{c}: {}", run.stderr);
+    }
+    assert_eq!(runs[0].permission_decision(), "deny", "bash-guard's deny of the group's first event survives: {}", runs[0].stdout);
+    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 4, "each event once");
+    assert_eq!(env.count("SELECT COUNT(DISTINCT invocation_id) FROM events"), 4);
+    // The first event was handled by the host but not yet recorded when it died with the
+    // group: its row comes from its client's handover child, not from the resident host.
+    let first_by_host = "SELECT COUNT(*) FROM events e JOIN metrics m ON m.event_id = e.id AND m.name = 'hook.resident'
+                         WHERE json_extract(e.payload, '$.tool_input.command') = 'rm -rf / # first'";
+    assert_eq!(env.count(first_by_host), 0, "the group's first event was recorded by the host that died");
+    let crash = env.query("SELECT plugin, message FROM faults WHERE message LIKE 'crash:%'");
+    assert_eq!(crash.len(), 1, "one crash fault: {crash:?}");
+    assert_eq!(crash[0][0], "c-crash");
+    assert!(crash[0][1].contains(&format!("(pid {pid})")), "the resident host's death is attributed: {}", crash[0][1]);
 }
 
 #[test]
