@@ -2,8 +2,7 @@
 //! from the public header that segfault, abort, overflow their stack or call `exit()`, and a
 //! plugin file caught half-copied — each on the resident host and in process, beside
 //! bash-guard, whose deny must survive, with exact row counts, also in the middle of a group
-//! commit. And plugins that keep timing out
-//! are suspended.
+//! commit. And plugins that keep timing out are suspended.
 
 use chronicle_e2e::{bash_event, c_plugin, plugin_lib, set_mode, Env};
 
