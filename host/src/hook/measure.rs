@@ -19,7 +19,7 @@ impl Host {
         let store = self.store()?;
         let open_time = open_started.elapsed();
         for p in batch.iter_mut() {
-            let mut stage_list = p.stages.entries.clone();
+            let mut stage_list = std::mem::take(&mut p.stages.entries);
             if !stage_list.iter().any(|(n, _)| n == "store.wait") {
                 stage_list.push(("store.wait".into(), open_time));
             }

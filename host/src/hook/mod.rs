@@ -272,7 +272,7 @@ impl Host {
         let mut record = handled.record;
         record.invocation_id = Some(invocation.text());
         record.faults.extend(faults);
-        Pending { record, answer: handled.answer, stages: stages.clone(), origin, rss_at_start }
+        Pending { record, answer: handled.answer, stages: std::mem::take(stages), origin, rss_at_start }
     }
 
     /// Records prepared events in one transaction (spooling them if it fails), then builds
