@@ -283,7 +283,9 @@ impl Host {
         self.recorded = written.is_ok();
         batch
             .into_iter()
-            .map(|Pending { record, answer, .. }| {
+            .map(|pending| {
+                let retire = pending.abandoned_a_plugin();
+                let Pending { record, answer, .. } = pending;
                 let mut stderr = Vec::new();
                 if let Err(e) = &written {
                     tracing::error!("cannot record the event: {e}");
@@ -310,7 +312,6 @@ impl Host {
                 if record.kind == payload::Kind::ParseError.as_str() {
                     stderr.push(format!("chronicle: {}", record.error.as_deref().unwrap_or("input is not a hook event")));
                 }
-                let retire = record.calls.iter().any(|c| c.status == "timeout");
                 Reply { exit_code: answer.exit_code, stdout: answer.stdout, stderr, retire }
             })
             .collect()
