@@ -5,7 +5,9 @@
  * A plugin is a shared library exporting the functions below. Everything crosses as UTF-8 JSON
  * text, so this ABI stays frozen while Claude Code's event schema grows.
  *
- * Threading: the host calls init once, then handle, from one worker thread at a time. A call
+ * Threading: the host calls init once, then handle, from one thread at a time (possibly a
+ * different thread each time), unless the manifest says "concurrent_calls": true; then handle
+ * may run on several threads at once. A call
  * that does not return within the plugin's timeout is abandoned (the process exits soon after),
  * so never hold resources that must be released. Never write to stdout: it belongs to Claude
  * Code (the host diverts it while plugins run and records what was written as a fault).
@@ -33,7 +35,9 @@ extern "C" {
  *                                         //   long, so a slow plugin costs every event its time)
  *    "failure_policy": "open",            // optional: "open" (default) or "closed"
  *    "cache_ttl_ms": 60000,               // optional: outcome may be reused this long...
- *    "cache_key": ["/tool_input/command"] // ...for events equal at these JSON pointers
+ *    "cache_key": ["/tool_input/command"],// ...for events equal at these JSON pointers
+ *    "concurrent_calls": false            // optional: true lets a host run handle on several
+ *                                         //   threads at once (only if it is thread-safe)
  *   }
  * Unknown keys are an error (so a typo does not silently change behaviour).
  */

@@ -157,6 +157,28 @@ impl Manifest {
         self
     }
 
+    /// The manifest extension (plugin-api 1.2) that lets a host call `handle` from several
+    /// threads at once (see [`Manifest::concurrent_calls`]).
+    pub const CONCURRENT_CALLS: &'static str = "concurrent_calls";
+
+    /// Says `handle` may run on several threads at the same time: a host serving events in
+    /// parallel then calls it without waiting for the previous call to return. Without it a
+    /// host never overlaps two calls of this plugin. Only for plugins whose `handle` is
+    /// thread-safe in every sense (no `RefCell`-style tricks behind `unsafe impl Sync`, no
+    /// shared files written without a lock). Memory figures of calls that overlapped another
+    /// call of the same plugin are not recorded: the counting allocator cannot tell them apart.
+    pub fn concurrent_calls(mut self) -> Manifest {
+        let mut ext = self.extensions.take().filter(Value::is_object).unwrap_or_else(|| Value::Object(Default::default()));
+        ext[Self::CONCURRENT_CALLS] = Value::Bool(true);
+        self.extensions = Some(ext);
+        self
+    }
+
+    /// Whether the manifest says [`Manifest::concurrent_calls`].
+    pub fn allows_concurrent_calls(&self) -> bool {
+        self.extensions.as_ref().and_then(|e| e.get(Self::CONCURRENT_CALLS)).and_then(Value::as_bool) == Some(true)
+    }
+
     pub fn to_raw(&self) -> RawManifest {
         RawManifest {
             name: self.name.as_str().into(),
@@ -355,6 +377,18 @@ mod tests {
             .fail_closed()
             .cacheable(Duration::from_secs(60), &["/tool_input/command"]);
         assert_eq!(Manifest::from_raw(&m.to_raw()), Ok(m));
+    }
+
+    #[test]
+    fn concurrent_calls_travel_in_the_extensions_and_keep_the_rest() {
+        let plain = Manifest::new("p", "1");
+        assert!(!plain.allows_concurrent_calls());
+        let mut m = Manifest::new("p", "1");
+        m.extensions = Some(serde_json::json!({"other": 7}));
+        let m = m.concurrent_calls();
+        let back = Manifest::from_raw(&m.to_raw()).unwrap();
+        assert!(back.allows_concurrent_calls());
+        assert_eq!(back.extensions.unwrap()["other"], 7);
     }
 
     #[test]

@@ -40,6 +40,9 @@ struct CManifest {
     cache_ttl_ms: Option<u64>,
     #[serde(default)]
     cache_key: Vec<String>,
+    /// `handle` may run on several threads at once (see `Manifest::concurrent_calls`).
+    #[serde(default)]
+    concurrent_calls: bool,
 }
 
 #[derive(Deserialize)]
@@ -98,23 +101,7 @@ impl CPlugin {
             }
             CStr::from_ptr(p).to_string_lossy().into_owned()
         };
-        let c: CManifest = serde_json::from_str(&text).map_err(|e| format!("manifest JSON: {e}"))?;
-        let failure_policy = match c.failure_policy.as_deref() {
-            None | Some("open") => FailurePolicy::Open,
-            Some("closed") => FailurePolicy::Closed,
-            Some(other) => return Err(format!("failure_policy {other:?} is neither \"open\" nor \"closed\"")),
-        };
-        Ok(Manifest {
-            name: c.name,
-            version: c.version,
-            abi_version: c.abi_version,
-            events: c.events,
-            tool_matcher: c.tool_matcher.filter(|m| !m.is_empty()),
-            timeout: c.timeout_ms.filter(|t| *t > 0).map(Duration::from_millis),
-            failure_policy,
-            cache: c.cache_ttl_ms.filter(|t| *t > 0).map(|t| CachePolicy { ttl: Duration::from_millis(t), key: c.cache_key }),
-            extensions: None,
-        })
+        parse_manifest(&text)
     }
 
     pub(super) fn init(&self, config_json: &str) -> Result<(), String> {
@@ -165,5 +152,41 @@ impl CPlugin {
             error: None,
             stats: Default::default(),
         })
+    }
+}
+
+/// Reads a C plugin's manifest JSON.
+fn parse_manifest(text: &str) -> Result<Manifest, String> {
+    let c: CManifest = serde_json::from_str(text).map_err(|e| format!("manifest JSON: {e}"))?;
+    let failure_policy = match c.failure_policy.as_deref() {
+        None | Some("open") => FailurePolicy::Open,
+        Some("closed") => FailurePolicy::Closed,
+        Some(other) => return Err(format!("failure_policy {other:?} is neither \"open\" nor \"closed\"")),
+    };
+    Ok(Manifest {
+        name: c.name,
+        version: c.version,
+        abi_version: c.abi_version,
+        events: c.events,
+        tool_matcher: c.tool_matcher.filter(|m| !m.is_empty()),
+        timeout: c.timeout_ms.filter(|t| *t > 0).map(Duration::from_millis),
+        failure_policy,
+        cache: c.cache_ttl_ms.filter(|t| *t > 0).map(|t| CachePolicy { ttl: Duration::from_millis(t), key: c.cache_key }),
+        extensions: c.concurrent_calls.then(|| serde_json::json!({ Manifest::CONCURRENT_CALLS: true })),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_c_manifest_may_allow_concurrent_calls_and_rejects_unknown_keys() {
+        let base = r#""name":"c","version":"1","abi_version":1,"events":["Stop"]"#;
+        assert!(!parse_manifest(&format!("{{{base}}}")).unwrap().allows_concurrent_calls());
+        assert!(parse_manifest(&format!("{{{base},\"concurrent_calls\":true}}")).unwrap().allows_concurrent_calls());
+        assert!(!parse_manifest(&format!("{{{base},\"concurrent_calls\":false}}")).unwrap().allows_concurrent_calls());
+        let typo = parse_manifest(&format!("{{{base},\"concurent_calls\":true}}")).unwrap_err();
+        assert!(typo.contains("concurent_calls"), "{typo}");
     }
 }
