@@ -38,7 +38,19 @@ pub struct CallRecord {
     /// `counting_allocator`, `mallinfo2` or `none`.
     pub memory_source: &'static str,
     pub stdout_bytes: u64,
+    /// Another plugin call ran in this process while this one did (another event's, on
+    /// another thread of a resident host): stdout bytes cannot be told apart.
+    pub stdout_shared: bool,
+    /// Time spent waiting for another event's call of the same plugin to return (see
+    /// [`LoadedPlugin::wait_turn`]); not part of `wall_ns`.
+    pub turn_wait_ns: u64,
+    /// The deadline passed while the call was still waiting for its turn: the plugin never
+    /// saw this event, another event's call of it hangs.
+    pub turn_missed: bool,
 }
+
+/// Every plugin call in this process, for attributing what lands on the shared stdout.
+static CALLS: crate::overlap::Overlaps = crate::overlap::Overlaps::new();
 
 #[derive(Default)]
 struct Progress {
@@ -47,6 +59,8 @@ struct Progress {
     results: Vec<CallRecord>,
     done: bool,
     abandoned: bool,
+    /// The current job waits for another thread's call of its plugin to return.
+    waiting_turn: bool,
 }
 
 struct Shared {
@@ -60,6 +74,8 @@ pub fn run(jobs: Vec<Job>, event_json: Arc<str>, budget: Duration, probe: Option
     let budget_end = Instant::now() + budget;
     let mut records: Vec<CallRecord> = Vec::with_capacity(jobs.len());
     let mut next = 0;
+    // The worker marks its calls in the in-flight slot of the thread serving this event.
+    let slot = inflight::slot();
     while next < jobs.len() {
         if Instant::now() >= budget_end {
             for index in next..jobs.len() {
@@ -71,7 +87,10 @@ pub fn run(jobs: Vec<Job>, event_json: Arc<str>, budget: Duration, probe: Option
         let spawned_at = Instant::now();
         let worker = {
             let (jobs, shared, event_json) = (Arc::clone(&jobs), Arc::clone(&shared), Arc::clone(&event_json));
-            on_worker(Box::new(move || work(&jobs, next, &event_json, &shared, probe)))
+            on_worker(Box::new(move || {
+                inflight::use_slot(slot);
+                work(&jobs, next, &event_json, &shared, probe)
+            }))
         };
         if let Err(e) = worker {
             for index in next..jobs.len() {
@@ -86,13 +105,13 @@ pub fn run(jobs: Vec<Job>, event_json: Arc<str>, budget: Duration, probe: Option
 
 type Task = Box<dyn FnOnce() + Send>;
 
-/// The worker thread waiting for its next task, if any. A worker that finishes a task puts
-/// itself back here; one stuck in an abandoned plugin never does, and the next event gets a
-/// new thread. A resident host thus starts one thread, not one per event.
-static IDLE_WORKER: Mutex<Option<std::sync::mpsc::Sender<Task>>> = Mutex::new(None);
+/// Worker threads waiting for their next task. A worker that finishes a task puts itself back
+/// here; one stuck in an abandoned plugin never does, and the next event gets a new thread. A
+/// resident host thus starts one thread per serving thread, not one per event.
+static IDLE_WORKERS: Mutex<Vec<std::sync::mpsc::Sender<Task>>> = Mutex::new(Vec::new());
 
 fn on_worker(task: Task) -> std::io::Result<()> {
-    let idle = IDLE_WORKER.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let idle = IDLE_WORKERS.lock().unwrap_or_else(|p| p.into_inner()).pop();
     let task = match idle {
         Some(tx) => match tx.send(task) {
             Ok(()) => return Ok(()),
@@ -105,11 +124,11 @@ fn on_worker(task: Task) -> std::io::Result<()> {
     std::thread::Builder::new().name("chronicle-plugin".into()).spawn(move || {
         for task in rx.iter() {
             task();
-            let mut idle = IDLE_WORKER.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.is_some() {
-                return; // another worker is already waiting
+            let mut idle = IDLE_WORKERS.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() >= inflight::MAX_SLOTS {
+                return; // enough are waiting for every serving thread
             }
-            *idle = Some(tx.clone());
+            idle.push(tx.clone());
         }
     })?;
     Ok(())
@@ -141,6 +160,9 @@ fn wait_for(jobs: &[Job], first: usize, shared: &Shared, spawned_at: Instant, bu
                 stats: CallStats::default(),
                 memory_source: "none",
                 stdout_bytes: 0,
+                stdout_shared: false,
+                turn_wait_ns: 0,
+                turn_missed: progress.waiting_turn,
             });
             return index + 1;
         }
@@ -151,17 +173,33 @@ fn wait_for(jobs: &[Job], first: usize, shared: &Shared, spawned_at: Instant, bu
 fn work(jobs: &[Job], first: usize, event_json: &str, shared: &Shared, probe: Option<StdoutProbe>) {
     // The end of one call's measurement is the start of the next one's: one CPU-time read and
     // one stdout-size read per call instead of two (each is a system call here).
-    let mut marks = Marks { cpu_ns: thread_cpu_ns(), stdout: probe.map_or(0, |p| p.written()) };
+    let mut marks = Marks { cpu_ns: thread_cpu_ns(), stdout: probe.map_or(0, |p| p.written()), call: CALLS.began() };
     for (index, job) in jobs.iter().enumerate().skip(first) {
-        let started = Instant::now();
+        let asked = Instant::now();
         {
             let mut p = shared.progress.lock().unwrap_or_else(|p| p.into_inner());
             if p.abandoned {
                 return;
             }
-            p.current = Some((index, started));
+            p.current = Some((index, asked));
         }
-        let record = call_one(index, job, event_json, probe, started, &mut marks);
+        // The deadline runs from `asked`: waiting behind another event's call of the same
+        // plugin that hangs ends like hanging does, but is told apart (`turn_missed`).
+        let (_turn, started) = match job.plugin.try_turn() {
+            Ok(turn) => (turn, asked),
+            Err(_) => {
+                shared.progress.lock().unwrap_or_else(|p| p.into_inner()).waiting_turn = true;
+                let turn = job.plugin.wait_turn();
+                let mut p = shared.progress.lock().unwrap_or_else(|p| p.into_inner());
+                if p.abandoned {
+                    return;
+                }
+                p.waiting_turn = false;
+                (Some(turn), Instant::now())
+            }
+        };
+        let mut record = call_one(index, job, event_json, probe, started, &mut marks);
+        record.turn_wait_ns = (started - asked).as_nanos() as u64;
         let mut p = shared.progress.lock().unwrap_or_else(|p| p.into_inner());
         if p.abandoned {
             return;
@@ -177,10 +215,21 @@ fn work(jobs: &[Job], first: usize, event_json: &str, shared: &Shared, probe: Op
 struct Marks {
     cpu_ns: u64,
     stdout: u64,
+    /// The number of the previous call among this process's calls ([`CALLS`]).
+    call: u64,
 }
 
 fn call_one(index: usize, job: &Job, event_json: &str, probe: Option<StdoutProbe>, started: Instant, marks: &mut Marks) -> CallRecord {
-    let heap_before = if job.plugin.counts_own_memory() { None } else { heap_in_use() };
+    let all = CALLS.begin();
+    // Stdout was measured at the previous call's end; if another call ran since (another
+    // event's, on another thread), measure afresh.
+    if all.number() != marks.call + 1 {
+        marks.stdout = probe.map_or(0, |p| p.written());
+    }
+    marks.call = all.number();
+    let own = job.plugin.calls.begin();
+    // The heap delta is the whole process's: only meaningful if no other event was handled.
+    let heap_before = if job.plugin.counts_own_memory() { None } else { heap_in_use().map(|h| (h, crate::overlap::SERVING.watch(1))) };
     inflight::enter("call", &job.candidate);
     let result = match job.plugin.init(&job.config_json) {
         Ok(()) => job.plugin.call(event_json),
@@ -192,8 +241,9 @@ fn call_one(index: usize, job: &Job, event_json: &str, probe: Option<StdoutProbe
     let cpu_ns = cpu_now.saturating_sub(marks.cpu_ns);
     marks.cpu_ns = cpu_now;
     let (stats, memory_source) = match (&result, heap_before) {
-        (Ok(o), None) if o.stats.counted => (o.stats, "counting_allocator"),
-        (_, Some(before)) => {
+        // Another call of this plugin (allowed by its manifest) allocated through the same counters.
+        (Ok(o), None) if o.stats.counted && !own.overlapped() => (o.stats, "counting_allocator"),
+        (_, Some((before, watch))) if watch.alone() => {
             let grown = heap_in_use().unwrap_or(before).saturating_sub(before);
             (CallStats { counted: false, allocations: 0, bytes_allocated: grown, peak_live_bytes: grown }, "mallinfo2")
         }
@@ -202,7 +252,8 @@ fn call_one(index: usize, job: &Job, event_json: &str, probe: Option<StdoutProbe
     let stdout_now = probe.map_or(0, |p| p.written());
     let stdout_bytes = stdout_now.saturating_sub(marks.stdout);
     marks.stdout = stdout_now;
-    CallRecord { index, result, wall_ns, cpu_ns, stats, memory_source, stdout_bytes }
+    let stdout_shared = all.overlapped();
+    CallRecord { index, result, wall_ns, cpu_ns, stats, memory_source, stdout_bytes, stdout_shared, turn_wait_ns: 0, turn_missed: false }
 }
 
 fn not_run(index: usize, why: &str) -> CallRecord {
@@ -214,6 +265,9 @@ fn not_run(index: usize, why: &str) -> CallRecord {
         stats: CallStats::default(),
         memory_source: "none",
         stdout_bytes: 0,
+        stdout_shared: false,
+        turn_wait_ns: 0,
+        turn_missed: false,
     }
 }
 

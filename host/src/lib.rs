@@ -34,6 +34,7 @@ host_only! {
     pub mod hook;
     pub mod logging;
     pub mod output;
+    pub mod overlap;
     pub mod payload;
     pub mod plugin;
     pub mod project;

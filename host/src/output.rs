@@ -8,7 +8,9 @@
 use std::io;
 use std::os::fd::RawFd;
 
-/// Where the protocol answer goes.
+/// Where the protocol answer goes. A copy shares the descriptors (they are never closed but
+/// by [`Output::restore`]): the serving threads of a resident host share one diverted stdout.
+#[derive(Clone)]
 pub struct Output {
     answer_fd: RawFd,
     probe: Option<StdoutProbe>,

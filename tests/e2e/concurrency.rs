@@ -74,24 +74,27 @@ impl EnvRef {
     }
 }
 
-/// The `chronicle-host serve --worker-of` processes serving `env`'s socket.
-fn workers_of(env: &Env) -> Vec<u32> {
+/// The worker threads (`chronicle-srv-N`) of the resident hosts serving `env`.
+fn workers_of(env: &Env) -> Vec<String> {
     let home = format!("CHRONICLE_HOME={}", env.home().display());
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            cmdline.split(|b| *b == 0).any(|a| a == b"--worker-of") && environ.split(|b| *b == 0).any(|v| v == home.as_bytes())
-        })
-        .collect()
+    let hosts = std::fs::read_dir("/proc").into_iter().flatten().flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok());
+    let ours = hosts.filter(|pid| {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        cmdline.split(|b| *b == 0).any(|a| a == b"serve") && environ.split(|b| *b == 0).any(|v| v == home.as_bytes())
+    });
+    ours.flat_map(|pid| {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+            .filter(|c| c.starts_with("chronicle-srv"))
+            .collect::<Vec<_>>()
+    })
+    .collect()
 }
 
-/// Clients that queue up behind a busy host get a worker (another host on the same socket),
-/// every event is still recorded once, and the worker leaves when the traffic does.
+/// Clients that queue up behind a busy host get a worker (another serving thread on the same
+/// socket), every event is still recorded once, and the worker leaves when the traffic does.
 #[test]
 fn queued_clients_get_a_worker_and_each_event_is_recorded_once() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -129,7 +132,7 @@ fn queued_clients_get_a_worker_and_each_event_is_recorded_once() {
         }
         done.store(true, std::sync::atomic::Ordering::Relaxed);
     });
-    assert!(seen.load(std::sync::atomic::Ordering::Relaxed) >= 1, "six clients at once started no worker");
+    assert!(seen.load(std::sync::atomic::Ordering::Relaxed) >= 1, "six clients at once started no worker thread");
     assert_eq!(env.count("SELECT count(*) FROM events"), 120);
     assert_eq!(env.count("SELECT count(DISTINCT invocation_id) FROM events"), 120);
     assert_eq!(env.count("SELECT count(*) FROM events WHERE payload NOT LIKE '%echo %'"), 0);
@@ -139,6 +142,56 @@ fn queued_clients_get_a_worker_and_each_event_is_recorded_once() {
         assert!(std::time::Instant::now() < deadline, "a worker outlived its idle limit");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// A plugin is called by two serving threads at once only if its manifest says it may
+/// (`concurrent_calls`); otherwise the threads take turns on it (and say so: `hook.turn`).
+/// Six clients send events to a plugin that sleeps 20 ms in each call and notes how many of its
+/// calls it saw running at once.
+#[test]
+fn a_plugin_sees_calls_at_once_only_when_its_manifest_allows_them() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        eprintln!("SKIP: one core, so a host starts no worker threads");
+        return;
+    }
+    let run = |concurrent: bool| {
+        let mut env = Env::with_plugins(&["fixture_busy"]);
+        std::fs::write(env.home().join("config.toml"), "[plugins.fixture-busy]\nsleep_us = 20000\ncount_overlap = true\n").unwrap();
+        if concurrent {
+            env.set_env("CHRONICLE_FIXTURE_CONCURRENT", "1");
+        }
+        env.start_resident();
+        std::thread::scope(|s| {
+            for c in 0..6 {
+                let env = &env;
+                s.spawn(move || {
+                    for i in 0..8 {
+                        let run = env
+                            .hook(&event("PreToolUse", json!({"tool_name": "Bash", "tool_input": {"command": format!("echo {c}-{i}")}})));
+                        assert_eq!((run.code, run.stdout.trim()), (0, ""), "{}", run.stderr);
+                    }
+                });
+            }
+        });
+        assert_eq!(env.count("SELECT count(*) FROM events"), 48);
+        assert_eq!(env.count("SELECT count(DISTINCT invocation_id) FROM events"), 48);
+        assert_eq!(env.count("SELECT count(*) FROM plugin_calls WHERE plugin = 'fixture-busy' AND status = 'ok'"), 48);
+        assert_eq!(env.count("SELECT count(*) FROM faults"), 0, "{:?}", env.query("SELECT source, message FROM faults"));
+        let seen = std::fs::read_dir(env.home().join("plugin-data/fixture-busy"))
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().to_str()?.strip_prefix("at_once_")?.parse::<u32>().ok())
+            .max()
+            .unwrap();
+        let turns = env.count("SELECT count(*) FROM metrics WHERE name = 'hook.turn'");
+        (seen, turns)
+    };
+    let (at_once, turns) = run(false);
+    assert_eq!(at_once, 1, "two threads were inside a plugin whose manifest does not allow it");
+    assert!(turns >= 1, "no event ever waited for another's call: the host served nothing at once");
+    let (at_once, turns) = run(true);
+    assert!(at_once >= 2, "a plugin that allows concurrent calls never got two at once");
+    assert_eq!(turns, 0, "threads took turns on a plugin that allows concurrent calls");
 }
 
 /// Clients that were already waiting when the host finished an event are recorded with it in

@@ -142,6 +142,101 @@ fn a_crash_in_the_middle_of_a_group_loses_and_doubles_nothing() {
     assert!(crash[0][1].contains(&format!("(pid {pid})")), "the resident host's death is attributed: {}", crash[0][1]);
 }
 
+/// A plugin that kills the resident host while another serving thread is inside another
+/// plugin: both events are answered (by handover children) and recorded once each, the crasher
+/// is quarantined, and the plugin caught running beside it is named but not blamed.
+#[test]
+fn a_crash_on_one_serving_thread_blames_only_the_crasher() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("SKIP: one core, so a host starts no worker threads");
+        return;
+    }
+    let mut env = Env::with_plugins(&["fixture_busy"]);
+    install_crasher(&env, "open");
+    let config = "[plugins.c-crash]\nmode = \"boom\"\n[plugins.fixture-busy]\nsleep_us = 300000\n";
+    std::fs::write(env.home().join("config.toml"), config).unwrap();
+    let pid = env.start_resident();
+    // Three clients at once: the host starts a worker thread.
+    std::thread::scope(|s| {
+        for i in 0..3 {
+            let env = &env;
+            s.spawn(move || assert_eq!(env.hook(&bash_event(&format!("echo warm {i}"))).code, 0));
+        }
+    });
+    let threads = || {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
+        tasks.filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("chronicle-srv"))).count()
+    };
+    assert!(threads() >= 1, "three clients at once started no worker thread");
+    let (slow, boom) = std::thread::scope(|s| {
+        let env = &env;
+        let slow = s.spawn(move || env.hook(&bash_event("echo slow")));
+        // The slow event is inside fixture-busy (300 ms) on one thread; the other takes this.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let boom = s.spawn(move || env.hook(&bash_event("echo boom")));
+        (slow.join().unwrap(), boom.join().unwrap())
+    });
+    assert_eq!((slow.code, slow.stdout.as_str()), (0, ""), "{}", slow.stderr);
+    assert_eq!((boom.code, boom.stdout.as_str()), (0, ""), "{}", boom.stderr);
+    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 5, "each event once");
+    assert_eq!(env.count("SELECT COUNT(DISTINCT invocation_id) FROM events"), 5);
+    let crash = env.query("SELECT plugin, message FROM faults WHERE message LIKE 'crash:%'");
+    assert_eq!(crash.len(), 1, "one crash fault: {crash:?}");
+    assert_eq!(crash[0][0], "c-crash");
+    assert!(crash[0][1].contains(&format!("(pid {pid})")), "the resident host's death is attributed: {}", crash[0][1]);
+    let beside = env.query("SELECT plugin, message FROM faults WHERE message LIKE '%another plugin killed the process%'");
+    assert_eq!(beside.len(), 1, "the plugin on the other thread is named once: {beside:?}");
+    assert_eq!(beside[0][0], "fixture-busy");
+    assert!(beside[0][1].contains("not quarantined"), "{}", beside[0][1]);
+    let list = env.run(&["plugins", "list", "--json"]);
+    // One JSON object per plugin file, one per line.
+    let plugins: Vec<serde_json::Value> = list.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let status = |name: &str| plugins.iter().find(|p| p["name"] == name).map(|p| p["status"].clone());
+    assert_eq!(status("c-crash"), Some("quarantined".into()), "{}", list.stdout);
+    assert_ne!(status("fixture-busy"), Some("quarantined".into()), "{}", list.stdout);
+}
+
+/// A plugin that hangs on one serving thread must not decide the events that wait for its
+/// turn on another: those never reached the plugin, so they are handed back to their clients
+/// and decided afresh (as if the host had retired before taking them), not denied by the
+/// hung plugin's fail-closed policy, and not counted towards its suspension.
+#[test]
+fn an_event_waiting_for_a_hung_plugins_turn_is_handed_back_not_denied() {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("SKIP: one core, so a host starts no worker threads");
+        return;
+    }
+    let mut env = Env::with_plugins(&["fixture_busy", "fixture_hang"]);
+    std::fs::write(env.home().join("config.toml"), "[plugins.fixture-busy]\nsleep_us = 50000\n").unwrap();
+    let pid = env.start_resident();
+    std::thread::scope(|s| {
+        for i in 0..3 {
+            let env = &env;
+            s.spawn(move || assert_eq!(env.hook(&bash_event(&format!("echo warm {i}"))).code, 0));
+        }
+    });
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten();
+    let workers = tasks.filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("chronicle-srv"))).count();
+    assert!(workers >= 1, "three clients at once started no worker thread");
+    let (hung, waiting) = std::thread::scope(|s| {
+        let env = &env;
+        // fixture-busy (50 ms), then fixture-hang hangs; its deadline is 150 ms.
+        let hung = s.spawn(move || env.hook(&bash_event("hang-me")));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // On the other thread: fixture-busy, then a wait for fixture-hang's turn that never comes.
+        let waiting = s.spawn(move || env.hook(&bash_event("echo waiting")));
+        (hung.join().unwrap(), waiting.join().unwrap())
+    });
+    assert_eq!(hung.permission_decision(), "deny", "the hung plugin fails closed: {}", hung.stdout);
+    assert_eq!((waiting.code, waiting.stdout.as_str()), (0, ""), "decided as without the hang: {}", waiting.stderr);
+    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 5, "each event once");
+    assert_eq!(env.count("SELECT COUNT(DISTINCT invocation_id) FROM events"), 5);
+    let decided = "SELECT c.status FROM plugin_calls c JOIN events e ON e.id = c.event_id
+                   WHERE c.plugin = 'fixture-hang' AND json_extract(e.payload, '$.tool_input.command') = 'echo waiting'";
+    assert_eq!(env.query(decided), vec![vec!["ok".to_owned()]], "the waiting event was decided by fixture-hang itself");
+    assert_eq!(env.count("SELECT COUNT(*) FROM plugin_calls WHERE plugin = 'fixture-hang' AND status = 'timeout'"), 1);
+}
+
 #[test]
 fn a_fail_closed_plugin_that_crashes_denies_with_its_name() {
     for path in ["resident", "in process"] {

@@ -49,12 +49,7 @@ enum Command {
     #[command(display_order = 101)]
     /// Run the resident host for this configuration (`chronicle hook` starts it on demand;
     /// it exits after `hook.resident_idle_s` without events). Returns at once if one is running.
-    Serve {
-        /// Internal: serve the socket inherited on descriptor 3 as a worker of the host whose
-        /// socket file has this inode
-        #[arg(long, hide = true, value_name = "INODE")]
-        worker_of: Option<u64>,
-    },
+    Serve,
     /// List recorded events (the newest 50 unless told otherwise).
     ///
     /// The table fits 80 columns: local times (TZ), the first 8 characters of session ids,
@@ -492,14 +487,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         return install::uninstall(data_dir.as_deref(), target.project, target.settings, target.dry_run);
     }
     let config = load_config(cli.config.as_deref())?;
-    if let Command::Serve { worker_of } = cli.command {
+    if let Command::Serve = cli.command {
         let idle = chronicle::resident::idle_limit(&config);
         let log_file = config.file.log.file.clone().unwrap_or_else(|| chronicle::logging::default_file(&config.data_dir));
         chronicle::logging::init(&config.file.log.level, chronicle::logging::Destination::File(&log_file));
-        match worker_of {
-            Some(ino) => chronicle::resident::serve_worker(config, ino, idle).context("the resident worker stopped")?,
-            None => chronicle::resident::serve(config, idle).context("the resident host stopped")?,
-        }
+        chronicle::resident::serve(config, idle).context("the resident host stopped")?;
         // Plugin threads abandoned on a hang must not keep the process alive.
         std::process::exit(0);
     }
@@ -508,7 +500,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         None => chronicle::logging::init(&config.file.log.level, chronicle::logging::Destination::Stderr),
     }
     match cli.command {
-        Command::Hook | Command::Serve { .. } => unreachable!("handled above"),
+        Command::Hook | Command::Serve => unreachable!("handled above"),
         Command::Events { session, limit, all, since, decision, tool, wide, json, source } => {
             let limit = (!all).then_some(limit);
             show::events(&config, show::EventsQuery { session, limit, since, decision, tool, json, wide }, &source)

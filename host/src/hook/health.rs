@@ -63,8 +63,11 @@ impl Host {
             let known = plugin::index::fresh(&index, &d.plugin);
             let name = known.and_then(|e| e.info.as_ref()).map(|i| i.name.clone());
             let what = d.describe();
-            if d.death == Death::Vanished {
-                let message = format!("the host process was killed from outside while a plugin {what}; not quarantined");
+            if matches!(d.death, Death::Vanished | Death::Beside) {
+                let message = match d.death {
+                    Death::Beside => format!("a plugin {what}; not quarantined"),
+                    _ => format!("the host process was killed from outside while a plugin {what}; not quarantined"),
+                };
                 faults.push(FaultRow { source: "host", plugin: name, path: Some(key), message });
                 continue;
             }

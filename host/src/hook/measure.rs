@@ -24,7 +24,9 @@ impl Host {
                 stage_list.push(("store.wait".into(), open_time));
             }
             let calls = p.record.calls.clone();
-            finish_measurements(&mut p.record, &stage_list, &calls, &thresholds, p.rss_at_start, p.origin);
+            // Peak RSS is the process's: another thread's event may have raised it meanwhile.
+            let rss_at_start = p.served_alone.alone().then_some(p.rss_at_start);
+            finish_measurements(&mut p.record, &stage_list, &calls, &thresholds, rss_at_start, p.origin);
         }
         let records: Vec<&EventRecord> = batch.iter().map(|p| &p.record).collect();
         store.record_all(&records).map_err(|e: StoreError| e.to_string())
@@ -51,7 +53,7 @@ fn finish_measurements(
     stages: &[(String, Duration)],
     calls: &[CallRow],
     t: &Thresholds,
-    rss_at_start: u64,
+    rss_at_start: Option<u64>,
     origin: Origin,
 ) {
     let violate = |record: &mut EventRecord, metric: &str, subject: &str, value: f64, threshold: f64| {
@@ -80,8 +82,10 @@ fn finish_measurements(
     }
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let rss = peak_rss_of(origin)();
-    let growth = mib(rss.saturating_sub(rss_at_start));
-    violate(record, "memory.growth", "host", growth, t.memory_growth_mb);
+    if let Some(at_start) = rss_at_start {
+        let growth = mib(rss.saturating_sub(at_start));
+        violate(record, "memory.growth", "host", growth, t.memory_growth_mb);
+    }
     record.insert_threshold_ms = Some(t.database_operation_ms);
     let total = match origin {
         Origin::InProcess => {

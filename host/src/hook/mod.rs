@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -93,13 +93,24 @@ pub struct Pending {
     origin: Origin,
     /// The host's peak RSS when this event began: its growth is measured against it.
     rss_at_start: u64,
+    /// Whether another thread handled events meanwhile (then the growth is not this event's).
+    served_alone: crate::overlap::Watch<'static>,
+    hand_back: bool,
 }
 
 impl Pending {
     /// A plugin of this event hung and was left on its thread: the host retires after
     /// answering, and takes no more events first.
     pub fn abandoned_a_plugin(&self) -> bool {
-        self.record.calls.iter().any(|c| c.status == "timeout")
+        self.hand_back || self.record.calls.iter().any(|c| c.status == "timeout")
+    }
+
+    /// A plugin of this event never got its turn: another thread's event hangs in it. The
+    /// event must not be answered or recorded here but handed back to its client (which
+    /// decides it in a fresh process, as if this host had retired before taking it), and the
+    /// host retires.
+    pub fn hand_back(&self) -> bool {
+        self.hand_back
     }
 }
 
@@ -123,17 +134,21 @@ impl Stages {
     }
 }
 
+/// Loaded libraries by path, with the file identity each was loaded from.
+type Loaded = HashMap<PathBuf, (plugin::Candidate, Arc<LoadedPlugin>)>;
+
 /// The host: config, store, plugins and output, for as many events as it is given.
 pub struct Host {
     pub config: Config,
-    redactor: Redactor,
+    redactor: Arc<Redactor>,
     store: Option<Result<Store, String>>,
     /// The store being opened on another thread while the event is parsed and plugins load.
     store_opening: Option<std::thread::JoinHandle<Result<Store, String>>>,
-    /// Loaded libraries, with the file identity they were loaded from.
-    loaded: HashMap<PathBuf, (plugin::Candidate, Arc<LoadedPlugin>)>,
+    /// Loaded libraries, with the file identity they were loaded from; shared by the serving
+    /// threads of a resident host (see [`Host::sibling`]).
+    loaded: Arc<Mutex<Loaded>>,
     output: Option<Output>,
-    cache: Cache,
+    cache: Arc<Cache>,
     /// Nudges the background checkpointer (resident host only).
     checkpointer: Option<std::sync::mpsc::Sender<()>>,
     /// Readable when the checkpointer has copied the whole log (see [`Host::log_checkpointed`]).
@@ -150,6 +165,9 @@ pub struct Host {
     recorded: bool,
     /// This process checkpoints the database's log (see [`Host::leave_log_upkeep`]).
     keeps_log: bool,
+    /// The current event waited in vain for a plugin another thread's event hangs in (see
+    /// [`Pending::hand_back`]).
+    hand_back: bool,
 }
 
 impl Host {
@@ -160,12 +178,12 @@ impl Host {
         });
         Host {
             config,
-            redactor,
+            redactor: Arc::new(redactor),
             store: None,
             store_opening: None,
-            loaded: HashMap::new(),
+            loaded: Arc::default(),
             output: None,
-            cache: Cache::new(),
+            cache: Arc::new(Cache::new()),
             checkpointer: None,
             checkpointed: None,
             index: None,
@@ -173,7 +191,22 @@ impl Host {
             rss_of: crate::clock::peak_rss_bytes,
             recorded: false,
             keeps_log: true,
+            hand_back: false,
         }
+    }
+
+    /// Another host for another thread of this process: the same configuration, loaded
+    /// plugins, outcome cache and diverted stdout, its own database connection. The plugins'
+    /// turns ([`LoadedPlugin::take_turn`]) keep a plugin from being called by two at once.
+    /// The sibling leaves the log's upkeep to this host.
+    pub fn sibling(&self) -> Host {
+        let mut host = Host::new(self.config.clone());
+        host.redactor = Arc::clone(&self.redactor);
+        host.loaded = Arc::clone(&self.loaded);
+        host.cache = Arc::clone(&self.cache);
+        host.output = self.output.clone();
+        host.keeps_log = false;
+        host
     }
 
     /// For a resident worker: another process (its host) checkpoints the log. Two
@@ -226,11 +259,19 @@ impl Host {
     fn divert_stdout(&mut self) {
         // From the first plugin on, a death in plugin code must be attributable.
         plugin::inflight::install(&self.config.data_dir);
+        // Once per process: the serving threads of a resident host share fd 1, and a second
+        // diversion would leave the first one's probe watching a file nobody writes to.
+        static DIVERTED: std::sync::OnceLock<Option<Output>> = std::sync::OnceLock::new();
         if self.output.is_none() {
-            match Output::divert() {
-                Ok(o) => self.output = Some(o),
-                Err(e) => tracing::warn!("cannot divert stdout while plugins run: {e}"),
-            }
+            self.output = DIVERTED
+                .get_or_init(|| match Output::divert() {
+                    Ok(o) => Some(o),
+                    Err(e) => {
+                        tracing::warn!("cannot divert stdout while plugins run: {e}");
+                        None
+                    }
+                })
+                .clone();
         }
     }
 
@@ -262,17 +303,20 @@ impl Host {
         origin: Origin,
         faults: Vec<FaultRow>,
     ) -> Pending {
+        let served_alone = crate::overlap::SERVING.watch(u32::from(matches!(origin, Origin::Client { .. })));
         self.rss_of = measure::peak_rss_of(origin);
         if matches!(origin, Origin::Client { .. }) {
             self.rss_at_start = (self.rss_of)();
         }
+        self.hand_back = false;
         let handled = self.handle(input, received_at_ns, stages);
         // Set again once the event's plugins are loaded (their loading is setup, not growth).
         let rss_at_start = self.rss_at_start;
         let mut record = handled.record;
         record.invocation_id = Some(invocation.text());
         record.faults.extend(faults);
-        Pending { record, answer: handled.answer, stages: std::mem::take(stages), origin, rss_at_start }
+        let hand_back = std::mem::take(&mut self.hand_back);
+        Pending { record, answer: handled.answer, stages: std::mem::take(stages), origin, rss_at_start, served_alone, hand_back }
     }
 
     /// Records prepared events in one transaction (spooling them if it fails), then builds
@@ -432,11 +476,16 @@ impl Host {
         }
     }
 
+    fn loaded_plugins(&self) -> MutexGuard<'_, Loaded> {
+        // Nothing panics while holding it but a failed allocation; the map is whole either way.
+        self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// A loaded plugin file has changed on disk since it was loaded. The dynamic loader keeps
     /// serving the old code for the same path, so a resident host must hand over to a fresh
     /// process.
     pub fn plugins_changed(&self) -> bool {
-        self.loaded.values().any(|(c, _)| plugin::Candidate::stat(&c.path).is_some_and(|now| now != *c))
+        self.loaded_plugins().values().any(|(c, _)| plugin::Candidate::stat(&c.path).is_some_and(|now| now != *c))
     }
 
     /// Whether the database this host has open was deleted or replaced since (a person moving

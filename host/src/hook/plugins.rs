@@ -221,6 +221,10 @@ impl Host {
         let probe = self.output.as_ref().and_then(Output::probe);
         let calls: Vec<CallRecord> =
             if jobs.is_empty() { Vec::new() } else { stages.time("hook.dispatch", || dispatch::run(jobs, event_json, budget, probe)) };
+        let waited: u64 = calls.iter().map(|c| c.turn_wait_ns).sum();
+        if waited > 0 {
+            stages.add("hook.turn", Duration::from_nanos(waited));
+        }
         let mut results: Vec<Option<CallRecord>> = vec![None; selected.len()];
         for c in calls {
             let slot = job_plugin[c.index];
@@ -248,6 +252,12 @@ impl Host {
                 continue;
             }
             let Some(call) = results[i].take() else { continue };
+            if call.turn_missed {
+                // Not this plugin's timeout on this event: another event's call of it hangs.
+                // The event goes back to its client, to be decided as if this host were gone.
+                self.hand_back = true;
+                continue;
+            }
             timeouts.push((i, matches!(call.result, Err(Fault::TimedOut(_)))));
             if call.stdout_bytes > 0 {
                 record.faults.push(FaultRow {
@@ -255,8 +265,9 @@ impl Host {
                     plugin: Some(info.name.clone()),
                     path: Some(p.candidate.path.to_string_lossy().into_owned()),
                     message: format!(
-                        "wrote {} bytes to stdout; discarded (plugins must not print: stdout is Claude Code's)",
-                        call.stdout_bytes
+                        "wrote {} bytes to stdout{}; discarded (plugins must not print: stdout is Claude Code's)",
+                        call.stdout_bytes,
+                        if call.stdout_shared { " (or a plugin another event ran at the same time did)" } else { "" }
                     ),
                 });
             }
@@ -341,17 +352,20 @@ impl Host {
     }
 
     pub(super) fn load(&mut self, c: &plugin::Candidate) -> Result<Arc<LoadedPlugin>, String> {
-        if let Some((seen, p)) = self.loaded.get(&c.path) {
+        // Held while loading: another serving thread wanting the same file waits for this load
+        // instead of running the library's initialisers a second time.
+        let mut loaded = self.loaded_plugins();
+        if let Some((seen, p)) = loaded.get(&c.path) {
             if seen != c {
                 return Err("the file changed after this process loaded it; the next event loads the new one".into());
             }
             return Ok(Arc::clone(p));
         }
         plugin::inflight::enter("load", c);
-        let loaded = plugin::load(&c.path);
+        let library = plugin::load(&c.path);
         plugin::inflight::leave();
-        let p = Arc::new(loaded.map_err(|e| e.to_string())?);
-        self.loaded.insert(c.path.clone(), (c.clone(), Arc::clone(&p)));
+        let p = Arc::new(library.map_err(|e| e.to_string())?);
+        loaded.insert(c.path.clone(), (c.clone(), Arc::clone(&p)));
         Ok(p)
     }
 }

@@ -40,7 +40,10 @@ pub fn update(file: &Path, updates: &[IndexEntry]) -> std::io::Result<()> {
     if let Some(dir) = file.parent() {
         crate::private::create_private_dir(dir)?;
     }
-    let tmp = file.with_extension(format!("json.{}.tmp", std::process::id()));
+    // One name per writer: the serving threads of a resident host may update it at once.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = file.with_extension(format!("json.{}-{n}.tmp", std::process::id()));
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
     f.write_all(&serde_json::to_vec_pretty(&entries).map_err(std::io::Error::other)?)?;
     drop(f);

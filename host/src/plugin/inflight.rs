@@ -3,21 +3,25 @@
 //! overflow, `exit()`), the next process knows which plugin to quarantine.
 //!
 //! Each host process that loads or calls plugins keeps one file, `<data dir>/inflight/<pid>`,
-//! mapped shared into memory for its whole life. Before every `dlopen`, `init` and call it
-//! writes one line `CALL\t<stage>\t<size>\t<mtime_ns>\t<inode>\t<path>` at its start, and after
-//! it overwrites the first four bytes with `IDLE`: plain memory stores into the page cache,
-//! which outlive the process however it dies. If the process is killed by a fault signal, a
-//! handler writes `S<nnn>` (the signal number) over `CALL` before the default action runs; if
-//! plugin code calls `exit()`, an `atexit` handler writes `EXIT`. A process that ends on
-//! purpose removes its file first ([`finish`]), so any file left behind by a dead pid is a death
-//! that was not planned, and [`claim_dead`] says what it was inside.
+//! mapped shared into memory for its whole life: one 4 KiB slot per thread that serves events
+//! (one for a hook process, one per serving thread of a resident host, see [`set_slots`]).
+//! Before every `dlopen`, `init` and call the thread writes one line
+//! `CALL\t<stage>\t<size>\t<mtime_ns>\t<inode>\t<path>` at the start of its slot, and after it
+//! overwrites the first four bytes with `IDLE`: plain memory stores into the page cache, which
+//! outlive the process however it dies. If the process is killed by a fault signal, a handler
+//! (running on the faulting thread) writes `S<nnn>` (the signal number) over that thread's
+//! `CALL` before the default action runs; if plugin code calls `exit()`, an `atexit` handler
+//! writes `EXIT`. A process that ends on purpose removes its file first ([`finish`]), so any
+//! file left behind by a dead pid is a death that was not planned, and [`claim_dead`] says what
+//! each slot was inside: the plugin that crashed, and those caught running beside it.
 //!
 //! Cost: two short memory copies around each plugin load and call (measured: `pwrite`s there
 //! cost ~20 µs per event, 2 % of a resident hook); nothing when no plugin runs.
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use super::Candidate;
@@ -30,9 +34,11 @@ const EXIT: &[u8; 4] = b"EXIT";
 /// Signals that mean the code that was running crashed (not a kill from outside).
 const FAULT_SIGNALS: &[i32] = &[libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT, libc::SIGSYS, libc::SIGTRAP];
 
-/// Bytes mapped: one line naming a plugin file (longer paths are cut; the reader then finds
-/// no complete line and attributes nothing).
+/// Bytes of one slot: one line naming a plugin file (longer paths are cut; the reader then
+/// finds no complete line and attributes nothing).
 const SIZE: usize = 4096;
+/// Slots a resident host can have at most (its serving threads).
+pub const MAX_SLOTS: usize = 16;
 
 struct Marker {
     path: PathBuf,
@@ -41,8 +47,32 @@ struct Marker {
 static MARKER: OnceLock<Option<Marker>> = OnceLock::new();
 /// The mapped marker, for `enter`/`leave` and the signal and exit handlers (null: none).
 static MAP: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
-/// Inside plugin code now (read by the exit handler).
-static INSIDE: AtomicBool = AtomicBool::new(false);
+/// Slots the marker will have (set before it is created).
+static SLOTS: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// This thread's slot: its serving thread's. Plain thread-local cells with constant
+    /// initialisers, so the signal and exit handlers may read them.
+    static SLOT: Cell<usize> = const { Cell::new(0) };
+    /// Inside plugin code now (read by the exit handler).
+    static INSIDE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// How many serving threads will mark calls (a resident host: its own and its workers'); call
+/// before the first plugin is loaded. At most [`MAX_SLOTS`].
+pub fn set_slots(n: usize) {
+    SLOTS.store(n.clamp(1, MAX_SLOTS), Ordering::SeqCst);
+}
+
+/// This thread's slot, for threads it hands plugin calls to ([`use_slot`]).
+pub fn slot() -> usize {
+    SLOT.with(Cell::get)
+}
+
+/// Marks this thread's plugin stages in `slot` (that of the serving thread it works for).
+pub fn use_slot(slot: usize) {
+    SLOT.with(|s| s.set(slot.min(SLOTS.load(Ordering::SeqCst) - 1)));
+}
 
 /// Where the markers of one data directory live.
 pub fn dir(data_dir: &Path) -> PathBuf {
@@ -64,14 +94,15 @@ pub fn install(data_dir: &Path) {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(&path)
         };
+        let len = SIZE * SLOTS.load(Ordering::SeqCst);
         let map = file.and_then(|mut f| {
             // Real blocks, not a sparse file: a store into an unbacked page of a full
             // filesystem is a SIGBUS. With no room, there is no marker (and no crash).
-            std::io::Write::write_all(&mut f, &[0u8; SIZE])?;
+            std::io::Write::write_all(&mut f, &vec![0u8; len])?;
             // SAFETY: a fresh shared mapping of a file this process just sized; kept for the life
             // of the process (never unmapped), so the pointer stays valid.
             let p =
-                unsafe { libc::mmap(std::ptr::null_mut(), SIZE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, f.as_raw_fd(), 0) };
+                unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, f.as_raw_fd(), 0) };
             if p == libc::MAP_FAILED {
                 return Err(std::io::Error::last_os_error());
             }
@@ -85,18 +116,21 @@ pub fn install(data_dir: &Path) {
                 return None;
             }
         };
-        store(map, 0, IDLE);
+        for slot in 0..len / SIZE {
+            store(map, slot, 0, IDLE);
+        }
         MAP.store(map, Ordering::SeqCst);
         install_handlers();
         Some(Marker { path })
     });
 }
 
-/// Copies `bytes` into the mapping at `at` (cut at its end).
-fn store(map: *mut u8, at: usize, bytes: &[u8]) {
+/// Copies `bytes` into slot `slot` of the mapping at `at` (cut at the slot's end).
+fn store(map: *mut u8, slot: usize, at: usize, bytes: &[u8]) {
     let n = bytes.len().min(SIZE.saturating_sub(at));
-    // SAFETY: `map` is a live mapping of SIZE bytes and `at + n <= SIZE`.
-    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), map.add(at), n) };
+    // SAFETY: `map` is a live mapping of SLOTS * SIZE bytes, `slot < SLOTS` (`use_slot` keeps it
+    // there, and SLOTS is not changed after the mapping exists) and `at + n <= SIZE`.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), map.add(slot * SIZE + at), n) };
 }
 
 /// Marks the start of a plugin `stage` (`load`, `call`) for the file `c`.
@@ -106,10 +140,11 @@ pub fn enter(stage: &str, c: &Candidate) {
         return;
     }
     let line = format!("CALL\t{stage}\t{}\t{}\t{}\t{}\n", c.size, c.mtime_ns, c.inode, c.path.display());
-    INSIDE.store(true, Ordering::SeqCst);
+    INSIDE.with(|i| i.set(true));
+    let slot = slot();
     // The line first, its status last: a reader never sees CALL before the plugin it names.
-    store(map, 4, &line.as_bytes()[4..]);
-    store(map, 0, CALL);
+    store(map, slot, 4, &line.as_bytes()[4..]);
+    store(map, slot, 0, CALL);
 }
 
 /// Marks the end of the plugin stage begun by [`enter`].
@@ -118,8 +153,8 @@ pub fn leave() {
     if map.is_null() {
         return;
     }
-    store(map, 0, IDLE);
-    INSIDE.store(false, Ordering::SeqCst);
+    store(map, slot(), 0, IDLE);
+    INSIDE.with(|i| i.set(false));
 }
 
 /// Removes this process's marker: called right before a deliberate exit, so that the file of
@@ -141,6 +176,9 @@ pub enum Death {
     /// (SIGKILL, the OOM killer) or a signal that has no handler. Not the plugin's fault, as far
     /// as anyone can tell.
     Vanished,
+    /// It was inside plugin code on another thread when a plugin on this one (named in its own
+    /// marker slot) killed the process. Not its fault.
+    Beside,
 }
 
 /// What a dead process was doing when it died.
@@ -159,6 +197,7 @@ impl DeadMarker {
             Death::Signal(s) => format!("killed the process with {} ({})", signal_name(s), s),
             Death::Exit => "ended the process (called exit)".to_owned(),
             Death::Vanished => "was running when the process was killed from outside".to_owned(),
+            Death::Beside => "was running on another thread when another plugin killed the process".to_owned(),
         };
         format!("{how} during {} (pid {})", self.stage, self.pid)
     }
@@ -187,20 +226,33 @@ pub fn claim_dead(data_dir: &Path) -> Vec<DeadMarker> {
         }
         let text = std::fs::read(&claimed).unwrap_or_default();
         let _ = std::fs::remove_file(&claimed);
-        if let Some(m) = parse(pid, &text) {
-            dead.push(m);
-        }
+        dead.extend(parse_slots(pid, &text));
     }
     dead
 }
 
-/// Whether a marker records its process's death in plugin code (`S<signal>` or `EXIT`).
+/// Whether a marker records its process's death in plugin code (`S<signal>` or `EXIT`) in
+/// any slot.
 fn dying(marker: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 8];
-    let n = std::fs::File::open(marker).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
-    let status = head[..n].split(|b| *b == b'\t').next().unwrap_or_default();
-    status == EXIT || (status.len() > 1 && status[0] == b'S' && status[1..].iter().all(u8::is_ascii_digit))
+    let text = std::fs::read(marker).unwrap_or_default();
+    text.chunks(SIZE).any(|slot| {
+        let status = slot.split(|b| *b == b'\t').next().unwrap_or_default();
+        status == EXIT || (status.len() > 1 && status[0] == b'S' && status[1..].iter().all(u8::is_ascii_digit))
+    })
+}
+
+/// What each slot of a dead process's marker was inside. A slot caught in a call while
+/// another slot names the death was running beside the plugin that caused it.
+fn parse_slots(pid: u32, text: &[u8]) -> Vec<DeadMarker> {
+    let mut found: Vec<DeadMarker> = text.chunks(SIZE).filter_map(|slot| parse(pid, slot)).collect();
+    if found.iter().any(|m| matches!(m.death, Death::Signal(_) | Death::Exit)) {
+        for m in &mut found {
+            if m.death == Death::Vanished {
+                m.death = Death::Beside;
+            }
+        }
+    }
+    found
 }
 
 fn parse(pid: u32, text: &[u8]) -> Option<DeadMarker> {
@@ -264,7 +316,7 @@ extern "C" fn on_fault(signal: libc::c_int) {
     let map = MAP.load(Ordering::SeqCst);
     if !map.is_null() {
         let n = signal.clamp(0, 255) as u8;
-        store(map, 0, &[b'S', b'0' + n / 100, b'0' + n / 10 % 10, b'0' + n % 10]);
+        store(map, slot(), 0, &[b'S', b'0' + n / 100, b'0' + n / 10 % 10, b'0' + n % 10]);
     }
 }
 
@@ -272,8 +324,9 @@ extern "C" fn on_fault(signal: libc::c_int) {
 /// host's own exits call [`finish`] first).
 extern "C" fn on_exit() {
     let map = MAP.load(Ordering::SeqCst);
-    if !map.is_null() && INSIDE.load(Ordering::SeqCst) {
-        store(map, 0, EXIT);
+    // `try_with`: at exit, this thread's locals may already be gone.
+    if !map.is_null() && INSIDE.try_with(Cell::get).unwrap_or(false) {
+        store(map, slot(), 0, EXIT);
     }
 }
 
@@ -308,5 +361,23 @@ mod tests {
         assert_eq!(parse(1, line("EXIT").as_bytes()).unwrap().death, Death::Exit);
         assert_eq!(parse(1, line("CALL").as_bytes()).unwrap().death, Death::Vanished);
         assert!(parse(1, b"garbage").is_none());
+    }
+
+    #[test]
+    fn a_crash_names_its_plugin_and_clears_those_running_beside_it() {
+        let slot = |status: &str, lib: &str| {
+            let mut s = format!("{status}\tcall\t10\t20\t30\t/p/{lib}.so\n").into_bytes();
+            s.resize(SIZE, 0);
+            s
+        };
+        let file = [slot("CALL", "beside"), slot("IDLE", "idle"), slot("S011", "crasher")].concat();
+        let dead = parse_slots(7, &file);
+        assert_eq!(dead.len(), 2, "the idle slot names nothing: {dead:?}");
+        assert_eq!(dead[0].plugin.path, PathBuf::from("/p/beside.so"));
+        assert_eq!(dead[0].death, Death::Beside);
+        assert_eq!(dead[1].death, Death::Signal(11));
+        // Without a crash in any slot, a call caught running was killed from outside.
+        let killed = parse_slots(7, &[slot("CALL", "a"), slot("CALL", "b")].concat());
+        assert!(killed.iter().all(|m| m.death == Death::Vanished));
     }
 }

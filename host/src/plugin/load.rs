@@ -106,13 +106,13 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
             let manifest = Manifest::from_raw(&(module.manifest())())
                 .map_err(|e| LoadError::Refused(format!("{}: bad manifest: {e}", file_label(path))))?;
             validate_manifest(&manifest, Built::Rust).map_err(LoadError::Refused)?;
-            LoadedPlugin { path: path.to_owned(), info: PluginInfo::from_manifest(&manifest, "abi_stable"), backend: Backend::Abi(module), initialised: Default::default() }
+            LoadedPlugin { path: path.to_owned(), info: PluginInfo::from_manifest(&manifest, "abi_stable"), backend: Backend::Abi(module), initialised: Default::default(), turn: Default::default(), calls: Default::default() }
         }
         Err(LibraryError::GetSymbolError { .. }) => match cabi::CPlugin::find(&raw) {
             Ok(Some(c)) => {
                 let manifest = c.manifest().map_err(|e| LoadError::Refused(format!("{}: bad C manifest: {e}", file_label(path))))?;
                 validate_manifest(&manifest, Built::C).map_err(LoadError::Refused)?;
-                LoadedPlugin { path: path.to_owned(), info: PluginInfo::from_manifest(&manifest, "c"), backend: Backend::C(c), initialised: Default::default() }
+                LoadedPlugin { path: path.to_owned(), info: PluginInfo::from_manifest(&manifest, "c"), backend: Backend::C(c), initialised: Default::default(), turn: Default::default(), calls: Default::default() }
             }
             Err(missing) => return Err(LoadError::Refused(format!("{}: {missing}", file_label(path)))),
             Ok(None) => {

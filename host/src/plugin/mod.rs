@@ -135,6 +135,10 @@ pub struct PluginInfo {
     /// Its glue unwraps the init envelope, so it gets a data directory (plugin-api ≥ 1.1).
     #[serde(default)]
     pub init_context: bool,
+    /// The manifest allows calls from several threads at once (plugin-api 1.2); otherwise a
+    /// host serving events in parallel takes turns on this plugin.
+    #[serde(default)]
+    pub concurrent_calls: bool,
 }
 
 impl PluginInfo {
@@ -156,6 +160,7 @@ impl PluginInfo {
                 .and_then(|e| e.get(chronicle_plugin_api::glue::INIT_CONTEXT))
                 .and_then(serde_json::Value::as_u64)
                 .is_some_and(|v| v >= 1),
+            concurrent_calls: m.allows_concurrent_calls(),
         }
     }
 
@@ -234,6 +239,10 @@ impl Fault {
 /// What a loaded plugin's call returned.
 pub type CallResult = Result<Outcome, Fault>;
 
+/// Another thread is inside the plugin (see [`LoadedPlugin::try_turn`]).
+#[derive(Debug)]
+pub struct TurnTaken;
+
 /// A plugin in memory, ready to call.
 pub struct LoadedPlugin {
     pub path: PathBuf,
@@ -242,6 +251,12 @@ pub struct LoadedPlugin {
     /// `init`'s answer: a plugin is initialised once per process (the resident host serves many
     /// events with one config, and C plugins are promised a single `init`).
     initialised: std::sync::OnceLock<Result<(), String>>,
+    /// Held for the length of a call unless the manifest allows concurrent calls: threads of a
+    /// resident host serving events at once take turns on this plugin.
+    turn: std::sync::Mutex<()>,
+    /// This plugin's calls, to tell one that overlapped another (its memory figures are then
+    /// not this call's alone).
+    pub calls: crate::overlap::Overlaps,
 }
 
 impl LoadedPlugin {
@@ -249,6 +264,28 @@ impl LoadedPlugin {
     /// the first answer.
     pub fn init(&self, config_json: &str) -> Result<(), String> {
         self.initialised.get_or_init(|| self.backend.init(config_json)).clone()
+    }
+
+    /// This thread's turn to call the plugin, if no other thread is inside it (`Err`: one is,
+    /// see [`LoadedPlugin::wait_turn`]). Holds nothing when the manifest allows concurrent calls.
+    pub fn try_turn(&self) -> Result<Option<std::sync::MutexGuard<'_, ()>>, TurnTaken> {
+        use std::sync::TryLockError;
+        if self.info.concurrent_calls {
+            return Ok(None);
+        }
+        // Plugin calls do not unwind into the host, so a poisoned lock only means a panic in
+        // the host's own code around a call: the turn is still free to take.
+        match self.turn.try_lock() {
+            Ok(turn) => Ok(Some(turn)),
+            Err(TryLockError::Poisoned(p)) => Ok(Some(p.into_inner())),
+            Err(TryLockError::WouldBlock) => Err(TurnTaken),
+        }
+    }
+
+    /// Waits until no other thread is inside this plugin (forever, if that one hangs: the
+    /// caller's deadline gives up on this thread then).
+    pub fn wait_turn(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.turn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Calls the handler. Never unwinds (Rust plugins catch panics on their side).

@@ -23,14 +23,15 @@
 //!   in-process path, so an answered event is in the database.
 //! - The socket lives in `<data dir>/resident/`, which must be owned by the user and not
 //!   writable by anyone else (checked by both sides); the server also checks the peer's uid.
-//! - Each host handles events one at a time, in arrival order: plugins never see concurrent
-//!   calls. When clients queue up, a host starts workers (more hosts on the same socket, one
-//!   per core), so events of parallel tool calls are answered in parallel (`workers`).
+//! - One thread handles events one at a time (or a group of them, committed together), in
+//!   arrival order. When clients queue up, a host starts worker threads (sibling hosts on the
+//!   same socket, one per core), so events of parallel tool calls are answered in parallel; a
+//!   plugin still never sees two calls at once unless its manifest allows it (`workers`).
 //!
 //! The parts: this module (where a configuration's server listens, and when there is one),
 //! `protocol` (the bytes between client and server), `client` (asking, starting a server) and
-//! `server` (the accept loop and one event's exchange), `workers` (more hosts on the same
-//! socket when events arrive together).
+//! `server` (the accept loop and one event's exchange), `workers` (more serving threads on
+//! the same socket when events arrive together).
 
 mod client;
 mod protocol;
@@ -44,7 +45,7 @@ pub use protocol::*;
 #[cfg(feature = "host")]
 pub use server::*;
 #[cfg(feature = "host")]
-pub use workers::{serve_worker, WORKER_IDLE};
+pub use workers::WORKER_IDLE;
 
 use std::hash::{Hash, Hasher};
 use std::io::{self, Read, Write};

@@ -1,6 +1,18 @@
 //! The server's side: the accept loop and one event's exchange.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::workers::{Post, Workers};
 use super::*;
+
+/// Tells every serving thread of this host to leave: sets `stop` and shuts the listening
+/// socket down, which wakes the threads waiting in `poll` on it (clients queued on it are
+/// refused when it closes, and hand their events over).
+fn halt(stop: &AtomicBool, listener: &UnixListener) {
+    stop.store(true, Ordering::SeqCst);
+    // SAFETY: shutdown on a descriptor this process owns; it stays open until every thread is done.
+    unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+}
 
 /// Runs a server for this process's configuration until it is idle for `idle`, its socket is
 /// taken away, or it retires. Returns at once if another server holds the lock.
@@ -21,40 +33,57 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
     // Workers accept from it too (`workers`): whoever loses the race must not block in accept.
     listener.set_nonblocking(true)?;
     let ours = std::fs::metadata(&endpoint.socket)?.ino();
-    let mut workers = super::workers::Workers::new();
     tracing::info!(socket = %endpoint.socket.display(), "resident host listening");
 
     if crate::team::background::start(&config) {
         tracing::info!("pushing to the team database in the background");
     }
+    // Every serving thread marks its plugin calls in a slot of its own.
+    crate::plugin::inflight::set_slots(super::workers::max_workers() + 1);
     let mut host = Host::new(config);
     host.warm_up();
     host.upkeep();
-    serve_socket(&mut host, &listener, &endpoint.socket, ours, idle, "resident host", |listener| workers.add(listener, ours))?;
-    // Unlink first so new clients start a fresh server instead of queueing on this one.
-    if std::fs::metadata(&endpoint.socket).is_ok_and(|m| m.ino() == ours) {
-        let _ = std::fs::remove_file(&endpoint.socket);
-    }
-    drop(lock);
+    let stop = AtomicBool::new(false);
+    let post = Post { listener: &listener, socket: &endpoint.socket, ino: ours, idle, stop: &stop };
+    let served = std::thread::scope(|scope| {
+        let mut workers = Workers::new(scope, &post);
+        let served = serve_socket(&mut host, &listener, &endpoint.socket, ours, idle, &stop, "resident host", |host| workers.add(host));
+        // Unlink first so new clients start a fresh server instead of queueing on this one;
+        // workers finish the events they hold and leave.
+        if std::fs::metadata(&endpoint.socket).is_ok_and(|m| m.ino() == ours) {
+            let _ = std::fs::remove_file(&endpoint.socket);
+        }
+        halt(&stop, &listener);
+        drop(lock);
+        served
+    });
     crate::plugin::inflight::finish();
-    Ok(())
+    served.map_err(ResidentError::from)
 }
 
 /// Serves `listener` (whose socket file is `socket`, inode `ino`) until idle for `idle`, the
-/// socket file is no longer that one, or the host must retire. `queued` hears of each event
-/// during which another client was waiting.
+/// socket file is no longer that one, `stop` is set, or the host must retire (then it sets
+/// `stop` for the other threads). `queued` hears of each event during which another client was
+/// waiting.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn serve_socket(
     host: &mut Host,
     listener: &UnixListener,
     socket: &Path,
     ino: u64,
     idle: Duration,
+    stop: &AtomicBool,
     who: &str,
-    mut queued: impl FnMut(&UnixListener),
+    mut queued: impl FnMut(&Host),
 ) -> io::Result<()> {
     let mut last_event = Instant::now();
     loop {
-        match wait(listener, host.log_checkpointed(), TICK)? {
+        let woke = wait(listener, host.log_checkpointed(), TICK)?;
+        if stop.load(Ordering::SeqCst) {
+            tracing::info!("{who} exiting with the others");
+            return Ok(());
+        }
+        match woke {
             Wake::LogCheckpointed => host.restart_log(),
             Wake::Tick => {
                 let still_ours = std::fs::metadata(socket).is_ok_and(|m| m.ino() == ino);
@@ -72,10 +101,13 @@ pub(super) fn serve_socket(
                 while let Some(stream) = next.take() {
                     let mut waiting = false;
                     match serve_one(host, stream, listener, &mut waiting, &mut next) {
-                        Ok(true) if waiting => queued(listener),
+                        Ok(true) if waiting => queued(host),
                         Ok(true) => {}
                         // A client left in `next` sees its connection close and hands its event over.
-                        Ok(false) => return Ok(()),
+                        Ok(false) => {
+                            halt(stop, listener);
+                            return Ok(());
+                        }
                         Err(e) => tracing::warn!("{who}: dropped a connection: {e}"),
                     }
                 }
@@ -103,6 +135,8 @@ fn serve_one(
     queued: &mut bool,
     next: &mut Option<UnixStream>,
 ) -> io::Result<bool> {
+    // While this thread holds events, measurements that see the whole process know it.
+    let _serving = crate::overlap::SERVING.begin();
     let mut group = Vec::new();
     let mut serving = match take(host, stream)? {
         Taken::Event(stream, pending) => {
@@ -132,10 +166,19 @@ fn serve_one(
             Err(e) => tracing::warn!("dropped a connection: {e}"),
         }
     }
+    // Events that never got a plugin's turn (another thread's event hangs in it) go back to
+    // their clients unrecorded, and this host retires with the hung plugin.
+    let (back, group): (Vec<_>, Vec<_>) = group.into_iter().partition(|(_, p)| p.hand_back());
+    let mut retire = !back.is_empty();
+    for (mut stream, _) in back {
+        tracing::warn!("a plugin's turn never came (another event hangs in it); handing the event back");
+        if let Err(e) = stream.write_all(&Response::Retry.encode()) {
+            tracing::warn!("could not hand an event back: {e}");
+        }
+    }
     let (streams, pending): (Vec<UnixStream>, Vec<Box<Pending>>) = group.into_iter().unzip();
     let replies = host.conclude(pending.into_iter().map(|p| *p).collect());
     *queued = super::workers::pending(listener);
-    let mut retire = false;
     for (mut stream, Reply { exit_code, stdout, stderr, retire: abandoned }) in streams.into_iter().zip(replies) {
         retire |= abandoned;
         if let Err(e) = stream.write_all(&Response::Answered { exit_code, stdout, stderr }.encode()) {

@@ -1,54 +1,82 @@
-//! More hosts when events arrive together. One host answers one event at a time, so clients of
-//! parallel tool calls and subagents queued behind each other (measured: 0.59-0.72 of `cat`'s
-//! throughput at 2-8 clients). When a host has an event's answer ready and finds another
-//! client already waiting (one that connected before this client got its answer, so not this
-//! client's next event), it starts a worker: another `chronicle-host serve` that inherits the listening
-//! socket and accepts from it too, so the kernel hands each connection to whichever host is
-//! free. Each worker is a whole host (its own plugins, database connection, in-flight marker),
-//! so nothing about one event changes: it is recorded before it is answered, a crash costs only
-//! the worker, and no plugin is ever called from two threads at once. Workers leave after a
-//! minute without events (or when the socket stops being theirs); traffic that never overlaps
-//! never starts one, so the one-at-a-time path is untouched.
+//! More serving threads when events arrive together. One thread answers one event (or one
+//! group) at a time, so clients of parallel tool calls and subagents queued behind each other
+//! (measured: 0.59-0.72 of `cat`'s throughput at 2-8 clients with one). When the host has an
+//! event's answer ready and finds another client already waiting (one that connected before
+//! this client got its answer, so not this client's next event), it starts a worker thread
+//! that accepts from the same listening socket, so the kernel hands each connection to
+//! whichever thread is free.
+//!
+//! A worker is a sibling host ([`Host::sibling`]): the same loaded plugins, outcome cache and
+//! diverted stdout, its own database connection and in-flight marker slot. So events of
+//! different plugins, their recording and their answers overlap, while a plugin is never
+//! called by two threads at once unless its manifest allows it (`concurrent_calls`; otherwise
+//! the threads take turns, [`crate::plugin::LoadedPlugin::take_turn`]). Each event is still
+//! recorded before it is answered. A crash in plugin code ends the whole process: every client
+//! it was serving hands its event to a child of its own, as with one thread. Workers leave
+//! after a minute without events, and all of them as soon as one thread retires (a plugin
+//! hung or its file changed) or the host stops; traffic that never overlaps never starts one,
+//! so the one-at-a-time path is untouched.
 
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::thread::{Scope, ScopedJoinHandle};
 
 use super::*;
 
-/// The descriptor a worker finds the listening socket on.
-const LISTEN_FD: i32 = 3;
 /// A worker leaves after this long without events (or the host's own idle limit, if shorter).
 pub const WORKER_IDLE: Duration = Duration::from_secs(60);
 
-/// The workers a host started.
-pub(super) struct Workers {
-    children: Vec<Child>,
+/// Where the worker threads of one host serve, and when they stop.
+pub(super) struct Post<'a> {
+    pub listener: &'a UnixListener,
+    pub socket: &'a Path,
+    pub ino: u64,
+    pub idle: Duration,
+    /// Set when any thread retires or the host stops: every thread leaves at its next wake-up.
+    pub stop: &'a AtomicBool,
+}
+
+/// The worker threads a host started.
+pub(super) struct Workers<'scope, 'env> {
+    scope: &'scope Scope<'scope, 'env>,
+    post: &'env Post<'env>,
+    /// Each running worker and its in-flight marker slot (the host's own is 0).
+    running: Vec<(ScopedJoinHandle<'scope, ()>, usize)>,
     max: usize,
 }
 
-impl Workers {
-    pub(super) fn new() -> Workers {
-        // One host per core: more would only take turns on the CPU.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Workers { children: Vec::new(), max: cores.saturating_sub(1).min(15) }
+impl<'scope, 'env> Workers<'scope, 'env> {
+    pub(super) fn new(scope: &'scope Scope<'scope, 'env>, post: &'env Post<'env>) -> Workers<'scope, 'env> {
+        Workers { scope, post, running: Vec::new(), max: max_workers() }
     }
 
     /// After an event during which another client queued: start a worker, if fewer run than
     /// cores allow.
-    pub(super) fn add(&mut self, listener: &UnixListener, socket_ino: u64) {
-        self.children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
-        if self.children.len() >= self.max {
+    pub(super) fn add(&mut self, host: &Host) {
+        self.running.retain(|(handle, _)| !handle.is_finished());
+        if self.running.len() >= self.max {
             return;
         }
-        match spawn(listener, socket_ino) {
-            Ok(child) => {
-                tracing::info!(pid = child.id(), workers = self.children.len() + 1, "clients are waiting: started a worker");
-                self.children.push(child);
+        let Some(slot) = (1..=self.max).find(|s| self.running.iter().all(|(_, used)| used != s)) else { return };
+        let sibling = host.sibling();
+        let post = self.post;
+        let spawned = std::thread::Builder::new()
+            .name(format!("chronicle-srv-{slot}"))
+            .spawn_scoped(self.scope, move || serve_as_worker(sibling, post, slot));
+        match spawned {
+            Ok(handle) => {
+                tracing::info!(slot, workers = self.running.len() + 1, "clients are waiting: started a worker thread");
+                self.running.push((handle, slot));
             }
-            Err(e) => tracing::warn!("cannot start a worker: {e}"),
+            Err(e) => tracing::warn!("cannot start a worker thread: {e}"),
         }
     }
+}
+
+/// Worker threads a host may start: one per core beyond its own (more would only take turns
+/// on the CPU), within the in-flight marker's slots.
+pub(super) fn max_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_sub(1).min(crate::plugin::inflight::MAX_SLOTS - 1)
 }
 
 /// Whether a client is waiting to be accepted right now.
@@ -58,50 +86,15 @@ pub(super) fn pending(listener: &UnixListener) -> bool {
     unsafe { libc::poll(&mut fd, 1, 0) == 1 && fd.revents & libc::POLLIN != 0 }
 }
 
-fn spawn(listener: &UnixListener, socket_ino: u64) -> io::Result<Child> {
-    let fd = listener.as_raw_fd();
-    let mut cmd = Command::new(sibling(HOST_BIN));
-    cmd.args(["serve", "--worker-of", &socket_ino.to_string()]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    // SAFETY: only async-signal-safe calls between fork and exec: dup2 onto the descriptor the
-    // worker expects (dup2 clears close-on-exec on the copy) and fcntl when it is already there.
-    unsafe {
-        cmd.pre_exec(move || {
-            if fd == LISTEN_FD {
-                let flags = libc::fcntl(fd, libc::F_GETFD);
-                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            } else if libc::dup2(fd, LISTEN_FD) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
+fn serve_as_worker(mut host: Host, post: &Post<'_>, slot: usize) {
+    crate::plugin::inflight::use_slot(slot);
+    // Open the database now, not during the first event this thread is given.
+    if let Err(e) = host.store() {
+        tracing::warn!("resident worker: {e}");
     }
-    cmd.spawn()
-}
-
-/// A worker: serves the inherited socket of the host whose socket file has inode
-/// `socket_ino`, until idle for [`WORKER_IDLE`] (or `idle`, if shorter), the socket is no
-/// longer that one, or it retires.
-pub fn serve_worker(config: Config, socket_ino: u64, idle: Duration) -> Result<(), ResidentError> {
-    let endpoint = Endpoint::for_config(&config)?;
-    // SAFETY: fstat on a descriptor number; a closed one fails and is reported.
-    let is_socket = unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        libc::fstat(LISTEN_FD, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
-    };
-    if !is_socket {
-        return Err(ResidentError::Io(io::Error::new(io::ErrorKind::InvalidInput, "a worker needs the host's socket on descriptor 3")));
-    }
-    // SAFETY: descriptor 3 is a socket this process now owns (checked above).
-    let listener = unsafe { UnixListener::from_raw_fd(LISTEN_FD) };
-    listener.set_nonblocking(true)?;
-    let idle = idle.min(WORKER_IDLE);
-    let mut host = Host::new(config);
-    host.leave_log_upkeep();
-    host.warm_up();
     host.upkeep();
-    serve_socket(&mut host, &listener, &endpoint.socket, socket_ino, idle, "resident worker", |_| {})?;
-    crate::plugin::inflight::finish();
-    Ok(())
+    let idle = post.idle.min(WORKER_IDLE);
+    if let Err(e) = serve_socket(&mut host, post.listener, post.socket, post.ino, idle, post.stop, "resident worker", |_| {}) {
+        tracing::warn!("resident worker: {e}");
+    }
 }
