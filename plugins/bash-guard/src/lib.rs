@@ -58,6 +58,8 @@ impl Plugin for BashGuard {
             .tool_matcher("Bash")
             .timeout(Duration::from_millis(500))
             .fail_closed()
+            // Only reads (the event, its config, the project's files): safe on several threads at once.
+            .concurrent_calls()
             // The verdict depends only on the command and where it runs (the host adds the
             // project directory to every key).
             .cacheable(Duration::from_secs(24 * 3600), &["/tool_input/command", "/cwd"])

@@ -123,6 +123,8 @@ impl Plugin for FileGuard {
             .tool_matcher("Read|Write|Edit|MultiEdit|NotebookEdit|Glob|Grep")
             .timeout(Duration::from_millis(500))
             .fail_closed()
+            // Only reads (the event, its config, the project's files): safe on several threads at once.
+            .concurrent_calls()
             .cacheable(
                 Duration::from_secs(24 * 3600),
                 &[

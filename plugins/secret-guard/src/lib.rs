@@ -71,6 +71,8 @@ impl Plugin for SecretGuard {
         Manifest::new("secret-guard", env!("CARGO_PKG_VERSION"))
             .events(&["PreToolUse", "UserPromptSubmit"])
             .timeout(Duration::from_millis(500))
+            // Only reads (the event, its config, the project's files): safe on several threads at once.
+            .concurrent_calls()
     }
 
     fn init(_config: &serde_json::Value) -> Result<Self, String> {

@@ -79,7 +79,11 @@ impl SessionContext {
 
 impl Plugin for SessionContext {
     fn manifest() -> Manifest {
-        Manifest::new("session-context", env!("CARGO_PKG_VERSION")).events(&["SessionStart"]).timeout(Duration::from_millis(1500))
+        Manifest::new("session-context", env!("CARGO_PKG_VERSION"))
+            .events(&["SessionStart"])
+            .timeout(Duration::from_millis(1500))
+            // Only reads the project's files: sessions starting at once need not wait in line.
+            .concurrent_calls()
     }
 
     fn init(config: &serde_json::Value) -> Result<Self, String> {
