@@ -197,7 +197,7 @@ impl Host {
 
     /// Another host for another thread of this process: the same configuration, loaded
     /// plugins, outcome cache and diverted stdout, its own database connection. The plugins'
-    /// turns ([`LoadedPlugin::take_turn`]) keep a plugin from being called by two at once.
+    /// turns ([`LoadedPlugin::try_turn`]) keep a plugin from being called by two at once.
     /// The sibling leaves the log's upkeep to this host.
     pub fn sibling(&self) -> Host {
         let mut host = Host::new(self.config.clone());

@@ -10,7 +10,7 @@
 //! diverted stdout, its own database connection and in-flight marker slot. So events of
 //! different plugins, their recording and their answers overlap, while a plugin is never
 //! called by two threads at once unless its manifest allows it (`concurrent_calls`; otherwise
-//! the threads take turns, [`crate::plugin::LoadedPlugin::take_turn`]). Each event is still
+//! the threads take turns, [`crate::plugin::LoadedPlugin::try_turn`]). Each event is still
 //! recorded before it is answered. A crash in plugin code ends the whole process: every client
 //! it was serving hands its event to a child of its own, as with one thread. Workers leave
 //! after a minute without events, and all of them as soon as one thread retires (a plugin
