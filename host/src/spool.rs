@@ -207,6 +207,13 @@ fn append_to(dir: &Path, file: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     crate::private::create_private_dir(dir)?;
     let mut f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(file)?;
+    // Appenders take turns (hook processes, and the serving threads of a resident host, each
+    // with a descriptor of its own): cutting a torn line off below must not cut off a line
+    // another appender wrote after it.
+    // SAFETY: flock on a descriptor this function owns; released when `f` is closed.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
     let before = f.metadata()?.len();
     // A line the disk filled up in the middle of is cut off again, so no torn line is left
     // for the next one to be glued to.
