@@ -199,6 +199,10 @@ enum Command {
         /// Clients at once, each replaying the session (implies --session)
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
         concurrency: Option<u16>,
+        /// With --session: make every Bash command new in every round and client (a comment is
+        /// appended), so no plugin outcome comes from the cache
+        #[arg(long)]
+        distinct: bool,
         /// Write the samples here (JSON, or CSV with --csv)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -528,8 +532,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(if left == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::NewPlugin { name, path, api_path } => scaffold::run(&name, path, api_path, &config.user_plugin_dir()),
-        Command::Bench { runs, session, concurrency, out, csv, binary, extra_plugins } => {
-            if session.is_some() || concurrency.is_some() {
+        Command::Bench { runs, session, concurrency, distinct, out, csv, binary, extra_plugins } => {
+            if session.is_some() || concurrency.is_some() || distinct {
                 anyhow::ensure!(out.is_none(), "--out is for the per-scenario benchmark, not --session");
                 let session = session.flatten();
                 let o = replay::ReplayOptions {
@@ -538,6 +542,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     rounds: runs.unwrap_or(5),
                     binary,
                     extra_plugins,
+                    distinct,
                 };
                 show::out(&replay::run(&config, &o)?)?;
                 return Ok(ExitCode::SUCCESS);

@@ -1,7 +1,9 @@
 //! `chronicle bench --session [FILE] [--concurrency N]`: a session's events replayed in order,
 //! as Claude Code sends them, by N clients at once, against `cat` fed the same bytes at the same
 //! concurrency in the same run (passes alternate, so both see the machine in the same state).
-//! Reports latency per event (p50, p99, and their ratios to `cat`'s) and throughput.
+//! Reports latency per event (p50, p99, and their ratios to `cat`'s) and throughput. With
+//! `--distinct`, every Bash command is made new in every pass and client (a comment is
+//! appended), so no plugin outcome is reused from the cache: the cost of new commands.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,16 +23,42 @@ pub struct ReplayOptions {
     pub rounds: usize,
     pub binary: Option<PathBuf>,
     pub extra_plugins: Option<PathBuf>,
+    /// Make every Bash command new in every pass and client (see the module docs).
+    pub distinct: bool,
 }
 
-/// One pass: `clients` threads each feed every event in order to `program`; per-event
+/// What each client of one pass sends: the events as they are, or (`distinct`) with
+/// ` # pass P client K` appended to every `tool_input.command`.
+fn events_of_pass(events: &[String], clients: usize, distinct: Option<usize>) -> Vec<Vec<String>> {
+    let Some(pass) = distinct else { return vec![events.to_vec(); clients] };
+    (0..clients)
+        .map(|client| {
+            events
+                .iter()
+                .map(|e| {
+                    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(e) else { return e.clone() };
+                    match v.pointer_mut("/tool_input/command") {
+                        Some(serde_json::Value::String(c)) => {
+                            c.push_str(&format!(" # pass {pass} client {client}"));
+                            v.to_string()
+                        }
+                        _ => e.clone(),
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// One pass: one thread per client feeds its events in order to `program`; per-event
 /// latencies (ms) and the pass's wall time (s).
-fn pass(program: &Path, args: &[&str], home: &Path, events: &[String], clients: usize) -> anyhow::Result<(Vec<f64>, f64)> {
+fn pass(program: &Path, args: &[&str], home: &Path, clients: &[Vec<String>]) -> anyhow::Result<(Vec<f64>, f64)> {
     let started = Instant::now();
     let results: Vec<anyhow::Result<Vec<f64>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..clients)
-            .map(|_| {
-                s.spawn(|| {
+        let handles: Vec<_> = clients
+            .iter()
+            .map(|events| {
+                s.spawn(move || {
                     let mut lat = Vec::with_capacity(events.len());
                     for e in events {
                         let t = Instant::now();
@@ -79,20 +107,23 @@ pub fn run(config: &Config, o: &ReplayOptions) -> anyhow::Result<String> {
     };
     let home = super::bench::bench_home_with_builtins(config, o.extra_plugins.as_deref())?;
     let cat = PathBuf::from("cat");
-    // Warm: the resident host started, the page cache holding both programs.
-    pass(&chronicle, &["hook"], home.path(), &events, 1)?;
-    pass(&cat, &[], home.path(), &events, 1)?;
+    // Pass 0 warms: the resident host started, the page cache holding both programs.
+    let warm = events_of_pass(&events, 1, o.distinct.then_some(0));
+    pass(&chronicle, &["hook"], home.path(), &warm)?;
+    pass(&cat, &[], home.path(), &warm)?;
     let (mut ours, mut theirs, mut our_wall, mut their_wall) = (Vec::new(), Vec::new(), 0.0, 0.0);
     for round in 0..o.rounds.max(1) {
+        // The same bytes for both sides of a round.
+        let sent = events_of_pass(&events, o.concurrency, o.distinct.then_some(round + 1));
         // Alternate which goes first, so neither always follows the other.
         let order: [bool; 2] = if round % 2 == 0 { [true, false] } else { [false, true] };
         for chronicle_side in order {
             if chronicle_side {
-                let (l, w) = pass(&chronicle, &["hook"], home.path(), &events, o.concurrency)?;
+                let (l, w) = pass(&chronicle, &["hook"], home.path(), &sent)?;
                 ours.extend(l);
                 our_wall += w;
             } else {
-                let (l, w) = pass(&cat, &[], home.path(), &events, o.concurrency)?;
+                let (l, w) = pass(&cat, &[], home.path(), &sent)?;
                 theirs.extend(l);
                 their_wall += w;
             }
@@ -135,10 +166,36 @@ pub fn run(config: &Config, o: &ReplayOptions) -> anyhow::Result<String> {
     ]);
     let source = o.session.as_ref().map_or_else(|| "the bundled session".to_owned(), |f| f.display().to_string());
     Ok(format!(
-        "{} events of {source} in order, {} client(s) at once, {} round(s); cat fed the same bytes in the same run\n{}",
+        "{} events of {source} in order{}, {} client(s) at once, {} round(s); cat fed the same bytes in the same run\n{}",
         events.len(),
+        if o.distinct { ", every command new" } else { "" },
         o.concurrency,
         o.rounds.max(1),
         t.render()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_passes_make_every_command_new_and_leave_other_events_alone() {
+        let events = vec![
+            r#"{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"ls"}}"#.to_owned(),
+            r#"{"hook_event_name":"Stop","session_id":"s"}"#.to_owned(),
+        ];
+        assert_eq!(events_of_pass(&events, 2, None), vec![events.clone(), events.clone()]);
+        let command = |e: &str| serde_json::from_str::<serde_json::Value>(e).unwrap()["tool_input"]["command"].as_str().map(str::to_owned);
+        let mut seen = std::collections::HashSet::new();
+        for pass in 0..3 {
+            for client in events_of_pass(&events, 4, Some(pass)) {
+                assert_eq!(client[1], events[1], "an event without a command is sent as it is");
+                let c = command(&client[0]).unwrap();
+                assert!(c.starts_with("ls # pass "), "{c}");
+                assert!(seen.insert(c), "a command repeated across passes or clients");
+            }
+        }
+        assert_eq!(seen.len(), 12);
+    }
 }
