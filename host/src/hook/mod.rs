@@ -10,7 +10,6 @@
 //! redact and record everything in one transaction ([`crate::store`]).
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -32,6 +31,7 @@ mod ingest;
 mod measure;
 mod plugins;
 mod truncation;
+mod upkeep;
 
 use truncation::Truncation;
 
@@ -163,7 +163,11 @@ pub struct Host {
     rss_of: fn() -> u64,
     /// The last event was written to the database (so spooled ones may be ingested).
     recorded: bool,
-    /// This process checkpoints the database's log (see [`Host::leave_log_upkeep`]).
+    /// This host checkpoints the database's log. A sibling ([`Host::sibling`]) does not: two
+    /// checkpointers on one database take turns failing (SQLite gives a checkpoint that finds
+    /// another one running `SQLITE_BUSY` without waiting, and a log copied by one is restarted
+    /// only if no write from the other came in between, so under a steady stream the log grew
+    /// to 20 MiB, measured); it still truncates a log past the hard bound in line.
     keeps_log: bool,
     /// The current event waited in vain for a plugin another thread's event hangs in (see
     /// [`Pending::hand_back`]).
@@ -207,15 +211,6 @@ impl Host {
         host.output = self.output.clone();
         host.keeps_log = false;
         host
-    }
-
-    /// For a resident worker: another process (its host) checkpoints the log. Two
-    /// checkpointers on one database take turns failing: SQLite gives a checkpoint that finds
-    /// another one running `SQLITE_BUSY` without waiting, and a log copied by one is restarted
-    /// only if no write from the other came in between, so under a steady stream the log grew
-    /// to 20 MiB (measured). This process still truncates a log past the hard bound in line.
-    pub fn leave_log_upkeep(&mut self) {
-        self.keeps_log = false;
     }
 
     /// Starts opening the store on another thread (opening replays the write-ahead log, which
@@ -384,80 +379,6 @@ impl Host {
             store.remove_abandoned_builds();
         }
         self.ingest_spool(true);
-    }
-
-    /// Work that can wait until the answer is out (a resident host calls this after each
-    /// answer): the store's log is checkpointed on a background thread instead of in `record`.
-    pub fn upkeep(&mut self) {
-        if self.recorded {
-            self.ingest_spool(false);
-        }
-        if let Some(Ok(store)) = self.store.as_mut() {
-            store.enforce_wal_bound();
-            if !self.keeps_log {
-                store.defer_upkeep();
-                return;
-            }
-        }
-        if self.checkpointer.is_none() {
-            self.start_checkpointer();
-        }
-        if let Some(tx) = &self.checkpointer {
-            let _ = tx.send(());
-        }
-    }
-
-    fn start_checkpointer(&mut self) {
-        let Ok((ours, theirs)) = std::os::unix::net::UnixStream::pair() else { return };
-        if ours.set_nonblocking(true).and_then(|()| theirs.set_nonblocking(true)).is_err() {
-            return;
-        }
-        let Ok(store) = self.store() else { return };
-        // A full socket buffer already says "checkpointed": a failed write loses nothing.
-        match store.checkpoint_in_background(move || drop((&theirs).write(&[1]))) {
-            Ok(tx) => {
-                self.checkpointer = Some(tx);
-                self.checkpointed = Some(ours);
-            }
-            Err(e) => tracing::warn!("cannot checkpoint in the background: {e}"),
-        }
-    }
-
-    /// A descriptor that becomes readable when the background checkpointer has copied the
-    /// whole log; the owner then calls [`Host::restart_log`] between events.
-    pub fn log_checkpointed(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        use std::os::fd::AsFd;
-        self.checkpointed.as_ref().map(|s| s.as_fd())
-    }
-
-    /// Starts the checkpointed log afresh now, so the next event's commit does not (see
-    /// [`Store::restart_log`]).
-    pub fn restart_log(&mut self) {
-        let Some(s) = &self.checkpointed else { return };
-        let mut buf = [0u8; 64];
-        loop {
-            match (&*s).read(&mut buf) {
-                Ok(0) => {
-                    // The checkpointer is gone: nothing will be signalled again.
-                    self.checkpointed = None;
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // Never poll a broken descriptor again (it would wake the loop forever).
-                    tracing::warn!("checkpoint signal: {e}");
-                    self.checkpointed = None;
-                    return;
-                }
-            }
-        }
-        if let Ok(store) = self.store() {
-            if let Err(e) = store.restart_log() {
-                tracing::debug!("cannot restart the write-ahead log: {e}");
-            }
-        }
     }
 
     fn plugin_index(&mut self, file: &Path) -> Arc<HashMap<String, IndexEntry>> {

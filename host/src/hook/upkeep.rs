@@ -1,0 +1,82 @@
+//! Keeping the database's write-ahead log short without making an event wait: the background
+//! checkpointer, restarting the log between events, and the in-line bound.
+
+use std::io::{Read, Write};
+
+use super::Host;
+
+impl Host {
+    /// Work that can wait until the answer is out (a resident host calls this after each
+    /// answer): the store's log is checkpointed on a background thread instead of in `record`.
+    pub fn upkeep(&mut self) {
+        if self.recorded {
+            self.ingest_spool(false);
+        }
+        if let Some(Ok(store)) = self.store.as_mut() {
+            store.enforce_wal_bound();
+            if !self.keeps_log {
+                store.defer_upkeep();
+                return;
+            }
+        }
+        if self.checkpointer.is_none() {
+            self.start_checkpointer();
+        }
+        if let Some(tx) = &self.checkpointer {
+            let _ = tx.send(());
+        }
+    }
+
+    fn start_checkpointer(&mut self) {
+        let Ok((ours, theirs)) = std::os::unix::net::UnixStream::pair() else { return };
+        if ours.set_nonblocking(true).and_then(|()| theirs.set_nonblocking(true)).is_err() {
+            return;
+        }
+        let Ok(store) = self.store() else { return };
+        // A full socket buffer already says "checkpointed": a failed write loses nothing.
+        match store.checkpoint_in_background(move || drop((&theirs).write(&[1]))) {
+            Ok(tx) => {
+                self.checkpointer = Some(tx);
+                self.checkpointed = Some(ours);
+            }
+            Err(e) => tracing::warn!("cannot checkpoint in the background: {e}"),
+        }
+    }
+
+    /// A descriptor that becomes readable when the background checkpointer has copied the
+    /// whole log; the owner then calls [`Host::restart_log`] between events.
+    pub fn log_checkpointed(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.checkpointed.as_ref().map(|s| s.as_fd())
+    }
+
+    /// Starts the checkpointed log afresh now, so the next event's commit does not (see
+    /// [`Store::restart_log`]).
+    pub fn restart_log(&mut self) {
+        let Some(s) = &self.checkpointed else { return };
+        let mut buf = [0u8; 64];
+        loop {
+            match (&*s).read(&mut buf) {
+                Ok(0) => {
+                    // The checkpointer is gone: nothing will be signalled again.
+                    self.checkpointed = None;
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Never poll a broken descriptor again (it would wake the loop forever).
+                    tracing::warn!("checkpoint signal: {e}");
+                    self.checkpointed = None;
+                    return;
+                }
+            }
+        }
+        if let Ok(store) = self.store() {
+            if let Err(e) = store.restart_log() {
+                tracing::debug!("cannot restart the write-ahead log: {e}");
+            }
+        }
+    }
+}
