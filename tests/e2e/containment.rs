@@ -142,6 +142,29 @@ fn a_crash_in_the_middle_of_a_group_loses_and_doubles_nothing() {
     assert!(crash[0][1].contains(&format!("(pid {pid})")), "the resident host's death is attributed: {}", crash[0][1]);
 }
 
+/// Three clients at once against the resident host `pid`: it starts a worker thread.
+fn start_a_worker_thread(env: &Env, pid: u32) {
+    std::thread::scope(|s| {
+        for i in 0..3 {
+            s.spawn(move || assert_eq!(env.hook(&bash_event(&format!("echo warm {i}"))).code, 0));
+        }
+    });
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten();
+    let workers = tasks.filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("chronicle-srv"))).count();
+    assert!(workers >= 1, "three clients at once started no worker thread");
+}
+
+/// Sends `first`, and `second` 100 ms later (while the first is still being handled, on the
+/// other serving thread); returns both runs.
+fn one_then_another(env: &Env, first: &str, second: &str) -> (chronicle_e2e::Run, chronicle_e2e::Run) {
+    std::thread::scope(|s| {
+        let first = s.spawn(move || env.hook(&bash_event(first)));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let second = s.spawn(move || env.hook(&bash_event(second)));
+        (first.join().unwrap(), second.join().unwrap())
+    })
+}
+
 /// A plugin that kills the resident host while another serving thread is inside another
 /// plugin: both events are answered (by handover children) and recorded once each, the crasher
 /// is quarantined, and the plugin caught running beside it is named but not blamed.
@@ -156,26 +179,9 @@ fn a_crash_on_one_serving_thread_blames_only_the_crasher() {
     let config = "[plugins.c-crash]\nmode = \"boom\"\n[plugins.fixture-busy]\nsleep_us = 300000\n";
     std::fs::write(env.home().join("config.toml"), config).unwrap();
     let pid = env.start_resident();
-    // Three clients at once: the host starts a worker thread.
-    std::thread::scope(|s| {
-        for i in 0..3 {
-            let env = &env;
-            s.spawn(move || assert_eq!(env.hook(&bash_event(&format!("echo warm {i}"))).code, 0));
-        }
-    });
-    let threads = || {
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
-        tasks.filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("chronicle-srv"))).count()
-    };
-    assert!(threads() >= 1, "three clients at once started no worker thread");
-    let (slow, boom) = std::thread::scope(|s| {
-        let env = &env;
-        let slow = s.spawn(move || env.hook(&bash_event("echo slow")));
-        // The slow event is inside fixture-busy (300 ms) on one thread; the other takes this.
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let boom = s.spawn(move || env.hook(&bash_event("echo boom")));
-        (slow.join().unwrap(), boom.join().unwrap())
-    });
+    start_a_worker_thread(&env, pid);
+    // The slow event is inside fixture-busy (300 ms) on one thread when the other takes boom.
+    let (slow, boom) = one_then_another(&env, "echo slow", "echo boom");
     assert_eq!((slow.code, slow.stdout.as_str()), (0, ""), "{}", slow.stderr);
     assert_eq!((boom.code, boom.stdout.as_str()), (0, ""), "{}", boom.stderr);
     assert_eq!(env.count("SELECT COUNT(*) FROM events"), 5, "each event once");
@@ -209,24 +215,10 @@ fn an_event_waiting_for_a_hung_plugins_turn_is_handed_back_not_denied() {
     let mut env = Env::with_plugins(&["fixture_busy", "fixture_hang"]);
     std::fs::write(env.home().join("config.toml"), "[plugins.fixture-busy]\nsleep_us = 50000\n").unwrap();
     let pid = env.start_resident();
-    std::thread::scope(|s| {
-        for i in 0..3 {
-            let env = &env;
-            s.spawn(move || assert_eq!(env.hook(&bash_event(&format!("echo warm {i}"))).code, 0));
-        }
-    });
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten();
-    let workers = tasks.filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("chronicle-srv"))).count();
-    assert!(workers >= 1, "three clients at once started no worker thread");
-    let (hung, waiting) = std::thread::scope(|s| {
-        let env = &env;
-        // fixture-busy (50 ms), then fixture-hang hangs; its deadline is 150 ms.
-        let hung = s.spawn(move || env.hook(&bash_event("hang-me")));
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        // On the other thread: fixture-busy, then a wait for fixture-hang's turn that never comes.
-        let waiting = s.spawn(move || env.hook(&bash_event("echo waiting")));
-        (hung.join().unwrap(), waiting.join().unwrap())
-    });
+    start_a_worker_thread(&env, pid);
+    // hang-me: fixture-busy (50 ms), then fixture-hang hangs (its deadline is 150 ms). On the
+    // other thread: fixture-busy, then a wait for fixture-hang's turn that never comes.
+    let (hung, waiting) = one_then_another(&env, "hang-me", "echo waiting");
     assert_eq!(hung.permission_decision(), "deny", "the hung plugin fails closed: {}", hung.stdout);
     assert_eq!((waiting.code, waiting.stdout.as_str()), (0, ""), "decided as without the hang: {}", waiting.stderr);
     assert_eq!(env.count("SELECT COUNT(*) FROM events"), 5, "each event once");
