@@ -124,12 +124,31 @@ fn a_resident_directory_others_can_write_is_not_trusted() {
     set_mode(&env.home().join("resident"), 0o700);
 }
 
+/// An idle host leaves, and leaves its log empty: the first hook after the idle-out opens the
+/// database without replaying what the host wrote.
 #[test]
-fn an_idle_resident_host_exits_on_its_own() {
+fn an_idle_resident_host_exits_on_its_own_and_truncates_its_log() {
     let mut env = Env::with_plugins(&["fixture_echo"]);
-    env.set_env("CHRONICLE_RESIDENT_IDLE_S", "0.5");
-    env.start_resident();
+    env.set_env("CHRONICLE_RESIDENT_IDLE_S", "1");
+    let pid = env.start_resident();
+    for i in 0..5 {
+        assert_eq!(env.hook(&bash_event(&format!("echo {i}"))).code, 0);
+    }
+    let wal = env.home().join("chronicle.db-wal");
+    assert!(std::fs::metadata(&wal).map_or(0, |m| m.len()) > 0, "the host's events are in its log");
     assert!(env.wait_resident_gone(Duration::from_secs(15)), "still listening after its idle limit");
+    // The socket goes first; the log is truncated before the process ends.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |s| s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+    };
+    while !gone() {
+        assert!(std::time::Instant::now() < deadline, "the idle host did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0, "the idle host left its log for the next process to replay");
+    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 5);
 }
 
 #[test]

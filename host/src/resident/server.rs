@@ -5,6 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::workers::{Post, Workers};
 use super::*;
 
+/// Why a serving thread stopped.
+pub(super) enum Ended {
+    /// No event for its idle limit.
+    Idle,
+    /// Its socket was taken away, or the host retires or stops.
+    Other,
+}
+
 /// Tells every serving thread of this host to leave: sets `stop` and shuts the listening
 /// socket down, which wakes the threads waiting in `poll` on it (clients queued on it are
 /// refused when it closes, and hand their events over).
@@ -57,8 +65,14 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
         drop(lock);
         served
     });
+    // Every thread is done. Idle, nobody is waiting: the first hook after the idle-out should
+    // not have to replay this host's log. (Retiring, a new host may be busy with the database:
+    // a TRUNCATE checkpoint would hold its writes.)
+    if matches!(served, Ok(Ended::Idle)) {
+        host.leave_log_short();
+    }
     crate::plugin::inflight::finish();
-    served.map_err(ResidentError::from)
+    served.map(drop).map_err(ResidentError::from)
 }
 
 /// Serves `listener` (whose socket file is `socket`, inode `ino`) until idle for `idle`, the
@@ -75,13 +89,13 @@ pub(super) fn serve_socket(
     stop: &AtomicBool,
     who: &str,
     mut queued: impl FnMut(&Host),
-) -> io::Result<()> {
+) -> io::Result<Ended> {
     let mut last_event = Instant::now();
     loop {
         let woke = wait(listener, host.log_checkpointed(), TICK)?;
         if stop.load(Ordering::SeqCst) {
             tracing::info!("{who} exiting with the others");
-            return Ok(());
+            return Ok(Ended::Other);
         }
         match woke {
             Wake::LogCheckpointed => host.restart_log(),
@@ -89,7 +103,7 @@ pub(super) fn serve_socket(
                 let still_ours = std::fs::metadata(socket).is_ok_and(|m| m.ino() == ino);
                 if !still_ours || last_event.elapsed() >= idle {
                     tracing::info!(still_ours, "{who} exiting");
-                    return Ok(());
+                    return Ok(if still_ours { Ended::Idle } else { Ended::Other });
                 }
             }
             Wake::Client => {
@@ -106,7 +120,7 @@ pub(super) fn serve_socket(
                         // A client left in `next` sees its connection close and hands its event over.
                         Ok(false) => {
                             halt(stop, listener);
-                            return Ok(());
+                            return Ok(Ended::Other);
                         }
                         Err(e) => tracing::warn!("{who}: dropped a connection: {e}"),
                     }
