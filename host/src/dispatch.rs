@@ -152,18 +152,8 @@ fn wait_for(jobs: &[Job], first: usize, shared: &Shared, spawned_at: Instant, bu
         if now >= deadline {
             progress.abandoned = true;
             records.append(&mut progress.results);
-            records.push(CallRecord {
-                index,
-                result: Err(Fault::TimedOut(now - started)),
-                wall_ns: (now - started).as_nanos() as u64,
-                cpu_ns: 0,
-                stats: CallStats::default(),
-                memory_source: "none",
-                stdout_bytes: 0,
-                stdout_shared: false,
-                turn_wait_ns: 0,
-                turn_missed: progress.waiting_turn,
-            });
+            let timed_out = Err(Fault::TimedOut(now - started));
+            records.push(CallRecord { turn_missed: progress.waiting_turn, ..unanswered(index, timed_out, (now - started).as_nanos() as u64) });
             return index + 1;
         }
         progress = shared.wake.wait_timeout(progress, wake_at.saturating_duration_since(now)).unwrap_or_else(|p| p.into_inner()).0;
@@ -257,10 +247,15 @@ fn call_one(index: usize, job: &Job, event_json: &str, probe: Option<StdoutProbe
 }
 
 fn not_run(index: usize, why: &str) -> CallRecord {
+    unanswered(index, Err(Fault::Error(why.to_owned())), 0)
+}
+
+/// The record of a call that returned nothing to measure (not run, or abandoned after `wall_ns`).
+fn unanswered(index: usize, result: CallResult, wall_ns: u64) -> CallRecord {
     CallRecord {
         index,
-        result: Err(Fault::Error(why.to_owned())),
-        wall_ns: 0,
+        result,
+        wall_ns,
         cpu_ns: 0,
         stats: CallStats::default(),
         memory_source: "none",
