@@ -180,14 +180,18 @@ impl Host {
             tracing::warn!("{e}; extra redaction patterns disabled");
             Redactor::default()
         });
+        Host::with(config, Arc::new(redactor), Arc::default(), Arc::new(Cache::new()), None)
+    }
+
+    fn with(config: Config, redactor: Arc<Redactor>, loaded: Arc<Mutex<Loaded>>, cache: Arc<Cache>, output: Option<Output>) -> Host {
         Host {
             config,
-            redactor: Arc::new(redactor),
+            redactor,
             store: None,
             store_opening: None,
-            loaded: Arc::default(),
-            output: None,
-            cache: Arc::new(Cache::new()),
+            loaded,
+            output,
+            cache,
             checkpointer: None,
             checkpointed: None,
             index: None,
@@ -204,11 +208,13 @@ impl Host {
     /// turns ([`LoadedPlugin::try_turn`]) keep a plugin from being called by two at once.
     /// The sibling leaves the log's upkeep to this host.
     pub fn sibling(&self) -> Host {
-        let mut host = Host::new(self.config.clone());
-        host.redactor = Arc::clone(&self.redactor);
-        host.loaded = Arc::clone(&self.loaded);
-        host.cache = Arc::clone(&self.cache);
-        host.output = self.output.clone();
+        let mut host = Host::with(
+            self.config.clone(),
+            Arc::clone(&self.redactor),
+            Arc::clone(&self.loaded),
+            Arc::clone(&self.cache),
+            self.output.clone(),
+        );
         host.keeps_log = false;
         host
     }
