@@ -126,6 +126,40 @@ fn doctor_passes_on_a_good_setup_and_fails_with_fixes_on_a_broken_one() {
     chronicle_e2e::set_mode(&env.plugin_dir(), 0o700);
 }
 
+/// A database made with 16 KiB pages (what the previous versions made) works, but logs four
+/// times as much per event: doctor says so and how to convert it, and the advice does what it
+/// says (fails and changes nothing while a host holds the database, converts once it is gone).
+#[test]
+fn doctor_names_a_database_with_large_pages_and_its_conversion_works() {
+    let mut env = Env::new();
+    {
+        let conn = rusqlite::Connection::open(env.db()).unwrap();
+        conn.execute_batch("PRAGMA page_size=16384; PRAGMA journal_mode=WAL;").unwrap();
+    }
+    env.start_resident();
+    env.hook(&chronicle_e2e::event("Stop", serde_json::json!({})));
+    let before = env.run(&["doctor"]);
+    let line = before.stdout.lines().find(|l| l.contains("database pages")).unwrap_or_else(|| panic!("{}", before.stdout));
+    assert!(line.starts_with("warn") && line.contains("16 KiB pages") && line.contains("4×"), "{line}");
+    // The advice as printed, run through SQLite (its quoted statements).
+    let sql = line.rsplit_once(" \"").and_then(|(_, rest)| rest.strip_suffix('"')).unwrap_or_else(|| panic!("{line}"));
+    let db = env.db();
+    let page_size = || -> i64 { rusqlite::Connection::open(&db).unwrap().query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap() };
+    let busy = rusqlite::Connection::open(&db).unwrap();
+    busy.busy_timeout(std::time::Duration::ZERO).unwrap();
+    let refused = busy.execute_batch(sql).unwrap_err();
+    assert!(refused.to_string().contains("locked"), "{refused}");
+    assert_eq!(page_size(), 16384);
+    env.stop_resident();
+    busy.execute_batch(sql).unwrap();
+    drop(busy);
+    assert_eq!(page_size(), 4096);
+    let after = env.run(&["doctor"]);
+    assert!(!after.stdout.contains("database pages"), "{}", after.stdout);
+    env.hook(&chronicle_e2e::event("Stop", serde_json::json!({})));
+    assert_eq!(env.count("SELECT count(*) FROM events"), 2);
+}
+
 #[test]
 fn config_show_names_the_source_of_each_value() {
     let mut env = Env::new();

@@ -218,6 +218,14 @@ impl Env {
         pid
     }
 
+    /// Kills the host [`Env::start_resident`] started and waits until it is gone.
+    pub fn stop_resident(&mut self) {
+        if let Some(mut child) = self.resident.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Waits until at least `hosts` resident hosts listen (one per configuration key); false
     /// after `limit`.
     pub fn wait_resident_listening(&self, hosts: usize, limit: Duration) -> bool {

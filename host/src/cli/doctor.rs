@@ -277,7 +277,8 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
     match Store::open(&config.db_path) {
         Ok(store) => match store.integrity_check() {
             Ok(s) if s == "ok" => {
-                r.add(Status::Ok, "database", format!("{} is writable and passes integrity_check", config.db_path.display()))
+                r.add(Status::Ok, "database", format!("{} is writable and passes integrity_check", config.db_path.display()));
+                page_size_check(&mut r, &config.db_path, store.page_size());
             }
             Ok(s) => {
                 r.add(Status::Fail, "database", format!("integrity_check: {s}; move the file aside and let chronicle create a new one"))
@@ -310,6 +311,26 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
 /// Both binaries in place, and whether a resident host serves this configuration.
 /// The client the settings register: the copy `install` owns, the fast (static) build, and the
 /// same version as this binary.
+/// A database made by a version that used larger pages logs that much more per event (each
+/// event's commit writes every page it touches whole): it works, but converting it pays.
+fn page_size_check(r: &mut Report, db: &Path, page_size: i64) {
+    use chronicle::store::PAGE_SIZE;
+    if page_size > PAGE_SIZE {
+        r.add(
+            Status::Warn,
+            "database pages",
+            format!(
+                "{} has {} KiB pages: every event writes {}× the log that {} KiB pages would. Convert it while no session runs (the resident host exits `hook.resident_idle_s` after the last event; until then the conversion fails with \"database is locked\" and changes nothing): sqlite3 {} \"PRAGMA page_size={PAGE_SIZE}; PRAGMA journal_mode=DELETE; VACUUM; PRAGMA journal_mode=WAL\"",
+                db.display(),
+                page_size / 1024,
+                page_size / PAGE_SIZE,
+                PAGE_SIZE / 1024,
+                db.display()
+            ),
+        );
+    }
+}
+
 fn client_check(r: &mut Report, config: &Config) {
     let mut commands: Vec<PathBuf> = Vec::new();
     for project in [false, true] {

@@ -43,6 +43,10 @@ pub enum StoreError {
 /// How long a writer waits for another before giving up (then the event goes to the spool).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The page size of a new database (see `configure`); `chronicle doctor` names a database
+/// made with another.
+pub const PAGE_SIZE: i64 = 4096;
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -206,7 +210,7 @@ impl Store {
             defer_upkeep: false,
             log_frames,
             checkpointing: Default::default(),
-            page_size: 4096,
+            page_size: PAGE_SIZE,
             unrecorded_commit: None,
         };
         configure(&store.conn, "NORMAL").map_err(sql)?;
@@ -309,6 +313,11 @@ impl Store {
     /// The raw connection, for the read-side modules (`read`, reports).
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The database's page size in bytes (a database keeps the one it was made with).
+    pub fn page_size(&self) -> i64 {
+        self.page_size
     }
 
     /// `PRAGMA integrity_check`: `ok` or the problems found.
@@ -537,10 +546,14 @@ fn configure(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
     // happens once. synchronous is per connection.
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        // Before the first write fixes it: 16 KiB pages write a 482 KB payload as 30 WAL
-        // frames instead of 118 (one commit 0.72 -> 0.45 ms), and small events touch as
-        // many pages as before. A database that already has pages keeps its size.
-        conn.execute_batch("PRAGMA page_size=16384")?;
+        // Before the first write fixes it. An event's commit logs every page it touches, and
+        // an ordinary event touches nine b-trees (rows, indexes, session, cache) for ~2 KB of
+        // rows: 36 KiB of log with 4 KiB pages, 144 KiB with 16 KiB ones, and checkpoints
+        // copy it all again. 16 KiB pages were tried: a 482 KB payload logs fewer frames
+        // (−3 % on that event), but every other event paid 4× the log and its checkpoints
+        // (2 clients: 0.87 of cat's throughput against 1.01; BENCHMARKS.md). A database that
+        // already has pages keeps its size.
+        conn.execute_batch(&format!("PRAGMA page_size={PAGE_SIZE}"))?;
         let now: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !now.eq_ignore_ascii_case("wal") {
             // Another process holds the database: report busy so `open` retries.
@@ -553,7 +566,7 @@ fn configure(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Creates the database at `path` complete (16 KiB pages, WAL, the current schema) under
+/// Creates the database at `path` complete (4 KiB pages, WAL, the current schema) under
 /// another name and links it into place. Created where it lies, a new database first switched
 /// to WAL through a rollback journal and then wrote the schema through a new log: six fsyncs,
 /// ~4 ms of a configuration's first event (its largest stage, measured with strace). Built
@@ -646,7 +659,7 @@ mod tests {
         assert!(live.exists() && unrelated.exists() && path.exists());
     }
 
-    /// A new database arrives whole: private, WAL, 16 KiB pages, the current schema, and no
+    /// A new database arrives whole: private, WAL, 4 KiB pages, the current schema, and no
     /// file of its making left beside it, also when several threads create it at once.
     #[test]
     fn a_new_database_is_created_whole_and_leaves_nothing_beside_it() {
@@ -669,7 +682,7 @@ mod tests {
         assert_eq!(count, 6, "every thread's event is in the one database: {ids:?}");
         let mode: String = store.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
-        assert_eq!(store.page_size, 16384);
+        assert_eq!(store.page_size, PAGE_SIZE);
         assert_eq!(migrations::version(&store.conn).unwrap(), migrations::latest());
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         let mut names: Vec<String> =
