@@ -21,10 +21,12 @@ fn benches(c: &mut Criterion) {
 
     let event = json!({"hook_event_name": "PreToolUse", "cwd": "/home/dev/p", "tool_name": "Bash", "tool_use_id": "t1", "tool_input": {"command": "python -m pytest -q"}});
     let key_parts: Vec<String> = KEY.iter().map(|k| (*k).to_owned()).collect();
-    c.bench_function("cache/key", |b| b.iter(|| black_box(cache::key_for(&subject(&key_parts), &event))));
+    c.bench_function("cache/key", |b| {
+        b.iter(|| black_box(cache::key_for(&subject(&key_parts), &event, |p| event.pointer(p).map(serde_json::Value::to_string))))
+    });
 
     let l1 = Cache::new();
-    let key = cache::key_for(&subject(&key_parts), &event);
+    let key = cache::key_for(&subject(&key_parts), &event, |p| event.pointer(p).map(serde_json::Value::to_string));
     l1.put(key.clone(), Outcome::deny("no"), i64::MAX);
     c.bench_function("cache/l1_hit", |b| b.iter(|| black_box(l1.get(&key, 1))));
     c.bench_function("cache/l1_miss", |b| b.iter(|| black_box(l1.get("absent", 1))));

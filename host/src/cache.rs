@@ -90,8 +90,9 @@ pub struct Subject<'a> {
     pub config: &'a str,
 }
 
-/// The cache key for `subject` on `event`.
-pub fn key_for(subject: &Subject, event: &Value) -> String {
+/// The cache key for `subject` on an event: `top` holds its top-level scalars, `pointed` gives
+/// the JSON text of what a JSON pointer names in it (None: nothing).
+pub fn key_for(subject: &Subject, top: &Value, pointed: impl Fn(&str) -> Option<String>) -> String {
     let mut h = Sha256::new();
     let mut part = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_le_bytes());
@@ -101,9 +102,9 @@ pub fn key_for(subject: &Subject, event: &Value) -> String {
     part(subject.version.as_bytes());
     part(subject.file.as_bytes());
     part(subject.config.as_bytes());
-    part(event.get("hook_event_name").and_then(Value::as_str).unwrap_or("").as_bytes());
+    part(top.get("hook_event_name").and_then(Value::as_str).unwrap_or("").as_bytes());
     part(std::env::var(crate::config::env::PROJECT_DIR).unwrap_or_default().as_bytes());
-    let cwd = event.get("cwd").and_then(Value::as_str).unwrap_or("");
+    let cwd = top.get("cwd").and_then(Value::as_str).unwrap_or("");
     for k in subject.key {
         part(k.as_bytes());
         if let Some(rel) = k.strip_prefix("mtime:") {
@@ -117,8 +118,8 @@ pub fn key_for(subject: &Subject, event: &Value) -> String {
             };
             part(stamp.as_bytes());
         } else {
-            match event.pointer(k) {
-                Some(v) => part(v.to_string().as_bytes()),
+            match pointed(k) {
+                Some(text) => part(text.as_bytes()),
                 None => part(b"\x00absent"),
             }
         }
@@ -170,6 +171,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn key(subject: &Subject, event: &Value) -> String {
+        key_for(subject, event, |pointer| event.pointer(pointer).map(Value::to_string))
+    }
+
     fn subject<'a>(key: &'a [String], config: &'a str, file: &'a str) -> Subject<'a> {
         Subject { name: "p", version: "1", key, file, config }
     }
@@ -181,20 +186,20 @@ mod tests {
         let a = json!({"hook_event_name": "PreToolUse", "tool_use_id": "1", "tool_input": {"command": "ls"}});
         let b = json!({"hook_event_name": "PreToolUse", "tool_use_id": "2", "tool_input": {"command": "ls"}});
         let c = json!({"hook_event_name": "PreToolUse", "tool_use_id": "1", "tool_input": {"command": "rm"}});
-        assert_eq!(key_for(&p, &a), key_for(&p, &b));
-        assert_ne!(key_for(&p, &a), key_for(&p, &c));
+        assert_eq!(key(&p, &a), key(&p, &b));
+        assert_ne!(key(&p, &a), key(&p, &c));
     }
 
     #[test]
     fn keys_change_with_the_plugins_config_and_file_and_come_back_with_them() {
         let k = vec!["/tool_input/command".to_owned()];
         let e = json!({"hook_event_name": "PreToolUse", "tool_input": {"command": "git push --force origin release-7"}});
-        let before = key_for(&subject(&k, r#"{"protected_branches":["main"]}"#, "f:1"), &e);
-        let edited = key_for(&subject(&k, r#"{"protected_branches":["main","release-7"]}"#, "f:1"), &e);
-        let replaced = key_for(&subject(&k, r#"{"protected_branches":["main"]}"#, "f:2"), &e);
+        let before = key(&subject(&k, r#"{"protected_branches":["main"]}"#, "f:1"), &e);
+        let edited = key(&subject(&k, r#"{"protected_branches":["main","release-7"]}"#, "f:1"), &e);
+        let replaced = key(&subject(&k, r#"{"protected_branches":["main"]}"#, "f:2"), &e);
         assert_ne!(before, edited);
         assert_ne!(before, replaced);
-        assert_eq!(before, key_for(&subject(&k, r#"{"protected_branches":["main"]}"#, "f:1"), &e));
+        assert_eq!(before, key(&subject(&k, r#"{"protected_branches":["main"]}"#, "f:1"), &e));
     }
 
     #[test]
@@ -204,9 +209,9 @@ mod tests {
         let k = vec!["mtime:HEAD".to_owned()];
         let p = subject(&k, "null", "f");
         let e = json!({"hook_event_name": "SessionStart", "cwd": t.path()});
-        let before = key_for(&p, &e);
+        let before = key(&p, &e);
         std::fs::write(t.path().join("HEAD"), "ref: refs/heads/bb\n").unwrap();
-        assert_ne!(before, key_for(&p, &e));
+        assert_ne!(before, key(&p, &e));
     }
 
     #[test]

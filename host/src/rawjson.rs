@@ -47,6 +47,76 @@ pub fn value_end(bytes: &[u8], at: usize, remaining: u8, seen: &mut Seen) -> Opt
     }
 }
 
+/// Where the value a JSON pointer's `tokens` (already unescaped, as `Value::pointer` splits
+/// them) name lies, inside the valid value starting at `at`: what `Value::pointer` would find
+/// in the tree, found by skipping over the text instead of building it (a cache key that needs
+/// a Write event's file path then does not build its 241 KB content).
+pub fn find(bytes: &[u8], at: usize, tokens: &[&str]) -> Option<std::ops::Range<usize>> {
+    let Some((token, rest)) = tokens.split_first() else {
+        return Some(at..value_end(bytes, at, SERDE_DEPTH, &mut Seen::default())?);
+    };
+    let found = match bytes[at] {
+        b'{' => member(&members(bytes, at)?, token),
+        b'[' => {
+            // serde_json's array index: digits only, no leading zero.
+            if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+                return None;
+            }
+            let wanted: usize = token.parse().ok()?;
+            let mut i = skip_ws(bytes, at + 1);
+            let mut n = 0;
+            loop {
+                if bytes.get(i).is_none_or(|&b| b == b']') {
+                    break None;
+                }
+                if n == wanted {
+                    break Some(i);
+                }
+                i = skip_ws(bytes, value_end(bytes, i, SERDE_DEPTH, &mut Seen::default())?);
+                if bytes.get(i) == Some(&b',') {
+                    i = skip_ws(bytes, i + 1);
+                }
+                n += 1;
+            }
+        }
+        _ => None,
+    };
+    find(bytes, found?, rest)
+}
+
+/// An object's members: each key (unescaped) and where its value starts, in order.
+pub type Members = Vec<(String, usize)>;
+
+/// The members of the valid object starting at `at`, in one pass over it; look keys up with
+/// [`member`].
+pub fn members(bytes: &[u8], at: usize) -> Option<Members> {
+    let mut out = Vec::new();
+    let mut i = skip_ws(bytes, at + 1);
+    while bytes.get(i) == Some(&b'"') {
+        let key_end = string_end(bytes, i, &mut Seen::default())?;
+        let raw = &bytes[i + 1..key_end - 1];
+        let key = if raw.contains(&b'\\') {
+            serde_json::from_slice::<String>(&bytes[i..key_end]).ok()?
+        } else {
+            String::from(std::str::from_utf8(raw).ok()?)
+        };
+        // Past the ':' (the value is valid: nothing else can be there).
+        i = skip_ws(bytes, skip_ws(bytes, key_end) + 1);
+        out.push((key, i));
+        i = skip_ws(bytes, value_end(bytes, i, SERDE_DEPTH, &mut Seen::default())?);
+        if bytes.get(i) == Some(&b',') {
+            i = skip_ws(bytes, i + 1);
+        }
+    }
+    Some(out)
+}
+
+/// Where `key`'s value starts among `members`: a repeated key means its last value, as in the
+/// tree serde_json builds.
+pub fn member(members: &Members, key: &str) -> Option<usize> {
+    members.iter().rev().find(|(k, _)| k == key).map(|&(_, at)| at)
+}
+
 /// Past the whitespace serde_json skips, from `i`.
 pub fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
     while matches!(bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
@@ -450,5 +520,43 @@ mod tests {
         let inner = format!("{}{}", "[".repeat(127), "]".repeat(127));
         assert!(value_end(inner.as_bytes(), 0, SERDE_DEPTH - 1, &mut Seen::default()).is_none());
         assert!(!serde_accepts(format!("{{\"a\":{inner}}}").as_bytes()));
+    }
+
+    /// `find` names what `Value::pointer` names, for every pointer tried on documents with
+    /// escaped and repeated keys, arrays, nesting, whitespace and values of every type.
+    #[test]
+    fn find_agrees_with_value_pointer() {
+        let docs = [
+            r#"{"tool_input":{"file_path":"/p/a.rs","content":"x\"y\\z","n":[1,{"k":"v"},[true,null]]}}"#,
+            r#" { "a" : { "b" : 1 , "b" : { "c" : "last" } } , "e" : [ ] , "o" : { } } "#,
+            r#"{"fi\u006ce_path":"escaped key","a/b":1,"m~n":2,"":{"":"empty keys"},"x":{"y":[0,1,2,3,4,5,6,7,8,9,10,11]}}"#,
+            r#"[{"a":1},{"a":2}]"#,
+            r#""a string""#,
+            r#"{"num":-1.5e3,"t":true,"f":false,"z":null,"s":"\ud83d\ude00 \u00e9"}"#,
+        ];
+        let pointers = [
+            "", "/", "/tool_input", "/tool_input/file_path", "/tool_input/content", "/tool_input/n", "/tool_input/n/0",
+            "/tool_input/n/1/k", "/tool_input/n/2/1", "/tool_input/n/3", "/tool_input/n/01", "/tool_input/n/+1", "/tool_input/n/-1",
+            "/tool_input/missing", "/a", "/a/b", "/a/b/c", "/e", "/e/0", "/o", "/o/x", "/file_path", "/a~1b", "/m~0n", "//",
+            "/x/y/10", "/x/y/11", "/x/y/12", "/0", "/1/a", "/2", "/num", "/t", "/f", "/z", "/s", "/s/0", "tool_input", "/0/a",
+        ];
+        for doc in docs {
+            let tree: serde_json::Value = serde_json::from_str(doc).unwrap();
+            let at = skip_ws(doc.as_bytes(), 0);
+            for pointer in pointers {
+                let expected = tree.pointer(pointer);
+                let found = match pointer.strip_prefix('/') {
+                    None if pointer.is_empty() => find(doc.as_bytes(), at, &[]),
+                    None => None,
+                    Some(path) => {
+                        let tokens: Vec<String> = path.split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
+                        let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+                        find(doc.as_bytes(), at, &tokens)
+                    }
+                };
+                let found: Option<serde_json::Value> = found.map(|r| serde_json::from_str(&doc[r]).unwrap());
+                assert_eq!(found.as_ref(), expected, "{pointer:?} in {doc}");
+            }
+        }
     }
 }

@@ -66,16 +66,60 @@ pub struct Reply {
 struct EventView<'a> {
     top: &'a Value,
     input: &'a RawInput,
-    deferred: bool,
+    /// The top-level fields left out of `top`; their ranges index `input.bytes` (only an input
+    /// taken verbatim, without a byte-order mark, defers any).
+    deferred: &'a [payload::Deferred],
     full: std::cell::OnceCell<Value>,
+    /// The members of each deferred object, indexed on first need: a cache key names several
+    /// members of one field (file-guard: five of `tool_input`), and each search of a 241 KB
+    /// field's text costs about what building it does.
+    members: std::cell::RefCell<Vec<(usize, crate::rawjson::Members)>>,
 }
 
-impl EventView<'_> {
+impl<'a> EventView<'a> {
+    fn new(top: &'a Value, input: &'a RawInput, deferred: &'a [payload::Deferred]) -> Self {
+        EventView { top, input, deferred, full: std::cell::OnceCell::new(), members: Default::default() }
+    }
+
     fn full(&self) -> &Value {
-        if !self.deferred {
+        if self.deferred.is_empty() {
             return self.top;
         }
         self.full.get_or_init(|| payload::full_value(self.input).unwrap_or_else(|| self.top.clone()))
+    }
+
+    /// The JSON text (serde_json's serialisation) of what `pointer` names, as
+    /// `full().pointer(pointer)` would give it, without building a deferred field's tree: only
+    /// the value named is built.
+    fn pointed(&self, pointer: &str) -> Option<String> {
+        let built = if self.deferred.is_empty() { Some(self.top) } else { self.full.get() };
+        if let Some(tree) = built {
+            return tree.pointer(pointer).map(Value::to_string);
+        }
+        let Some(path) = pointer.strip_prefix('/') else {
+            // "" names the whole event; anything else that does not start with '/' names nothing.
+            return self.full().pointer(pointer).map(Value::to_string);
+        };
+        let tokens: Vec<String> = path.split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
+        let Some(field) = self.deferred.iter().position(|d| d.key == tokens[0]) else {
+            return self.top.pointer(pointer).map(Value::to_string);
+        };
+        let bytes = &self.input.bytes[..];
+        let mut at = self.deferred[field].range.start;
+        let mut rest: Vec<&str> = tokens[1..].iter().map(String::as_str).collect();
+        if bytes[at] == b'{' && !rest.is_empty() {
+            let mut indexed = self.members.borrow_mut();
+            let members = match indexed.iter().position(|(f, _)| *f == field) {
+                Some(i) => &indexed[i].1,
+                None => {
+                    indexed.push((field, crate::rawjson::members(bytes, at)?));
+                    &indexed[indexed.len() - 1].1
+                }
+            };
+            at = crate::rawjson::member(members, rest.remove(0))?;
+        }
+        let range = crate::rawjson::find(bytes, at, &rest)?;
+        serde_json::from_slice::<Value>(&bytes[range]).ok().map(|v| v.to_string())
     }
 }
 
@@ -433,7 +477,7 @@ impl Host {
         let mut record = self.base_record(&payload, input, text.as_ref(), received_at_ns, stages);
         let answer = match &payload {
             Payload::Event { value, spec, verbatim, deferred } => {
-                let view = EventView { top: value, input, deferred: !deferred.is_empty(), full: std::cell::OnceCell::new() };
+                let view = EventView::new(value, input, deferred);
                 // Plugins get the input as it came when it parsed as is (no second parse, no copy
                 // of the tree); otherwise the repaired value, serialised.
                 let event_json: Arc<str> = match &text {
@@ -454,7 +498,7 @@ impl Host {
                 });
                 // Guards still decide: on what arrived whole where that is all they read,
                 // otherwise by their failure policy (see [`Truncation`]).
-                let view = EventView { top: value, input, deferred: false, full: std::cell::OnceCell::new() };
+                let view = EventView::new(value, input, &[]);
                 let truncation = Truncation {
                     incomplete_field: incomplete_field.as_deref(),
                     total_bytes: input.total_bytes,
@@ -605,5 +649,43 @@ impl Host {
             expires_at_ns: now + 30 * 86_400 * 1_000_000_000,
         });
         Some(branch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cache key's pointers into a deferred field (a Write event's file path beside its large
+    /// content) give what the whole tree gives, and the tree is never built for them.
+    #[test]
+    fn pointers_into_deferred_fields_match_the_tree_without_building_it() {
+        let content = "fn main() {}\n\"quoted\" \\ tab\t".repeat(2000);
+        let event = serde_json::json!({
+            "hook_event_name": "PreToolUse", "session_id": "s", "cwd": "/p", "tool_name": "Write",
+            "tool_input": {"file_path": "/p/src/main.rs", "content": content, "edits": [{"old": "a"}, {"old": "b"}]},
+            "tool_response": {"filePath": "/p/src/main.rs", "content": content},
+        });
+        let bytes = serde_json::to_vec(&event).unwrap();
+        let input = RawInput { total_bytes: bytes.len() as u64, bytes, ..RawInput::default() };
+        let Payload::Event { value, deferred, .. } = payload::classify(&input) else { panic!("not an event") };
+        assert!(deferred.iter().any(|d| d.key == "tool_input"), "{deferred:?}");
+        let view = EventView::new(&value, &input, &deferred);
+        let pointers = [
+            "/tool_name", "/cwd", "/tool_input/file_path", "/tool_input/path", "/tool_input/edits/1/old", "/tool_input/edits/2",
+            "/tool_input/content", "/tool_response/filePath", "/nothing/here", "/tool_input", "",
+        ];
+        let found: Vec<Option<String>> = pointers.iter().map(|p| view.pointed(p)).collect();
+        assert_eq!(found[2].as_deref(), Some("\"/p/src/main.rs\""));
+        // Every pointer but "" (the whole event) was answered without the tree.
+        assert!(view.full.get().is_some());
+        let fresh = EventView::new(&value, &input, &deferred);
+        for p in &pointers[..pointers.len() - 1] {
+            fresh.pointed(p);
+        }
+        assert!(fresh.full.get().is_none(), "a pointer built the whole tree");
+        for (p, got) in pointers.iter().zip(&found) {
+            assert_eq!(got.as_deref(), event.pointer(p).map(Value::to_string).as_deref(), "{p}");
+        }
     }
 }

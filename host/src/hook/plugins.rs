@@ -164,7 +164,7 @@ impl Host {
         let cache_started = Instant::now();
         // A cut event's outcome is not one the whole event would get: neither reused nor kept.
         let keys: Vec<Option<String>> =
-            selected.iter().map(|p| if truncation.is_some() { None } else { self.cache_key(p, event.full()) }).collect();
+            selected.iter().map(|p| if truncation.is_some() { None } else { self.cache_key(p, event) }).collect();
         for key in &keys {
             let hit = key.as_ref().and_then(|key| {
                 let found = self.cache.get(key, now_ns).or_else(|| {
@@ -343,12 +343,12 @@ impl Host {
 
     /// The cache key of a cacheable plugin's outcome on `event`: its manifest's key, its file
     /// and its effective configuration (an edit reaches the next event).
-    fn cache_key(&self, p: &Chosen, event: &Value) -> Option<String> {
+    fn cache_key(&self, p: &Chosen, event: &EventView) -> Option<String> {
         p.info.cache_ttl_ms?;
         let config = self.config.plugin_config_json(&p.info.name);
         let file = p.candidate.identity();
         let subject = cache::Subject { name: &p.info.name, version: &p.info.version, key: &p.info.cache_key, file: &file, config: &config };
-        Some(cache::key_for(&subject, event))
+        Some(cache::key_for(&subject, event.top, |pointer| event.pointed(pointer)))
     }
 
     pub(super) fn load(&mut self, c: &plugin::Candidate) -> Result<Arc<LoadedPlugin>, String> {
