@@ -128,7 +128,14 @@ extern "C" fn handle<P: Plugin>(event: RStr<'_>) -> RawOutcome {
         Ok(plugin) => {
             let start = alloc::start();
             let result = caught(|| match Event::parse(event.as_str()) {
-                Ok(event) => plugin.handle(&event),
+                Ok(event) => {
+                    let outcome = plugin.handle(&event);
+                    // A handler that read a field of text that was not JSON decided on nothing.
+                    match event.invalid() {
+                        Some(why) => Outcome::error(why.to_owned()),
+                        None => outcome,
+                    }
+                }
                 Err(e) => Outcome::error(e),
             });
             let stats = alloc::finish(start);

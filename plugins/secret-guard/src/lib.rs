@@ -35,6 +35,13 @@ fn walk(v: &serde_json::Value, kinds: &mut Vec<&'static str>) {
     }
 }
 
+/// The event's JSON text spells every character as itself and holds no trigger word: then no
+/// string in it holds a credential, and the event need not be parsed (a 241 KB Write's tree
+/// cost this plugin more than its search).
+fn plainly_without_trigger(text: &str) -> bool {
+    !text.contains("\\u") && !text.contains("\\/") && !chronicle_secrets::mentions_trigger(text)
+}
+
 impl SecretGuard {
     pub fn decide(&self, event: &Event) -> Outcome {
         match event.hook_event_name() {
@@ -80,6 +87,9 @@ impl Plugin for SecretGuard {
     }
 
     fn handle(&self, event: &Event) -> Outcome {
+        if event.text().is_some_and(plainly_without_trigger) {
+            return Outcome::none();
+        }
         self.decide(event)
     }
 }
@@ -132,5 +142,41 @@ mod tests {
             assert_eq!(g.decide(&bash(cmd)).decision(), Decision::None, "{cmd}");
         }
         assert_eq!(g.decide(&prompt("fix the bug in commit 3f786850e387550fdab836ed7e6dc881de23001b")).decision(), Decision::None);
+    }
+
+    /// Deciding from the text first changes no decision: every row of the decision table (as
+    /// an event) and credentials spelled with escapes, which the text search cannot see, get
+    /// what the parsed event gets.
+    #[test]
+    fn the_text_shortcut_decides_as_the_parsed_event() {
+        let mut texts: Vec<String> = Vec::new();
+        for line in include_str!("../../../tests/corpus/guards.jsonl").lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let event = match row["prompt"].as_str() {
+                Some(p) => json!({"hook_event_name": "UserPromptSubmit", "cwd": "/p", "prompt": p}),
+                None => json!({"hook_event_name": "PreToolUse", "cwd": "/p", "tool_name": row["tool"], "tool_input": row["input"]}),
+            };
+            texts.push(event.to_string());
+        }
+        texts.extend(
+            [
+                r#"{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"echo \u0041KIAIOSFODNN7EXAMPLE"}}"#,
+                r#"{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"curl https:\/\/admin:hunter2hunter2@db.example.com\/x"}}"#,
+                r#"{"hook_event_name":"UserPromptSubmit","prompt":"token gh\u0070_abcdefghijklmnopqrstuvwxyz0123456789"}"#,
+                r#"{"hook_event_name":"PreToolUse","tool_name":"Write","tool_input":{"file_path":"/p/a","content":"line\nAKIAIOSFODNN7EXAMPLE\n"}}"#,
+            ]
+            .map(str::to_owned),
+        );
+        let mut flagged = 0;
+        for text in &texts {
+            let expected = SecretGuard.decide(&Event::from_value(serde_json::from_str(text).unwrap())).decision();
+            assert_eq!(SecretGuard.handle(&Event::parse(text).unwrap()).decision(), expected, "{text}");
+            flagged += usize::from(expected != Decision::None);
+        }
+        assert!(flagged >= 6, "only {flagged} events with a credential");
+        // No trigger in the text: answered without parsing it (this text would not parse).
+        let unparsed = Event::parse(r#"{"hook_event_name":"PreToolUse","tool_input":{"command":"ls"#).unwrap();
+        assert_eq!(SecretGuard.handle(&unparsed).decision(), Decision::None);
+        assert!(unparsed.invalid().is_none(), "parsed");
     }
 }
