@@ -8,6 +8,8 @@ Per round, in a shuffled order, each a whole process timed from spawn to exit:
   after-idle   no host (it idled out: stopped before the round), database and plugin index
                present: the client starts one
   first        an empty home: no host, no database (the first event of a configuration)
+  installed    the first event after `chronicle install` (which creates the database and
+               indexes the plugins' manifests; run before the round, untimed)
 
 Usage: scripts/bench-cold.py [ROUNDS] [BIN_DIR ...]   (default 60 rounds, target/release)
 With several BIN_DIRs (each holding chronicle, chronicle-host and the built-in plugins) their
@@ -22,12 +24,14 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 60
 BINS = [os.path.abspath(b) for b in (sys.argv[2:] or ["target/release"])]
+WORKLOADS = ("warm", "in-process", "after-idle", "first", "installed")
 PLUGINS = ["chronicle_bash_guard", "chronicle_secret_guard", "chronicle_file_guard", "chronicle_session_context"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -133,9 +137,9 @@ def main():
         idle_home = new_home(parent, b, template)
         timed([client, "hook"], payload, env(idle_home, CHRONICLE_RESIDENT="0"))
         setups.append((b, client, tag, warm_home, in_process_home, idle_home))
-        for w in ("warm", "in-process", "after-idle", "first"):
+        for w in WORKLOADS:
             samples[w + tag] = []
-    jobs = [("cat", None)] + [(w, s) for s in setups for w in ("warm", "in-process", "after-idle", "first")]
+    jobs = [("cat", None)] + [(w, s) for s in setups for w in WORKLOADS]
     for n in range(ROUNDS):
         payload = event(events, n)
         random.shuffle(jobs)
@@ -151,6 +155,13 @@ def main():
             elif job == "after-idle":
                 stop_hosts(idle_home)
                 dt = timed([client, "hook"], payload, env(idle_home))
+            elif job == "installed":
+                home = new_home(parent, b)
+                user = os.path.join(home, "userhome")
+                os.makedirs(os.path.join(user, ".claude"))
+                subprocess.run([os.path.join(b, "chronicle-host"), "install"], env=env(home, HOME=user),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+                dt = timed([client, "hook"], payload, env(home, HOME=user))
             else:
                 dt = timed([client, "hook"], payload, env(new_home(parent, b)))
             samples[job + tag].append(dt)

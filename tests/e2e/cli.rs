@@ -70,6 +70,40 @@ fn install_merges_backs_up_is_idempotent_and_uninstall_restores() {
     assert_eq!(restored, original);
 }
 
+/// `install` readies the first event: the database exists and the plugin index knows every
+/// built-in's manifest, so that event loads no plugin just to learn what it subscribes to
+/// (it would write the index); an entry that says more (quarantined) survives a reinstall.
+#[test]
+fn install_prepares_the_first_event_and_keeps_what_the_index_knows() {
+    let (mut env, _settings) = settings_env();
+    let run = env.run(&["install"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(env.db().exists(), "{}", run.stdout);
+    let index_file = env.home().join("plugin-index.json");
+    let index: Value = serde_json::from_slice(&std::fs::read(&index_file).unwrap()).unwrap();
+    for lib in crate::adversarial::BUILTINS {
+        let entry = index.as_array().unwrap().iter().find(|e| e["path"].as_str().unwrap().ends_with(&format!("lib{lib}.so")));
+        assert!(entry.is_some_and(|e| e["info"]["name"].is_string()), "{lib}: {index}");
+    }
+    let before = (std::fs::read(&index_file).unwrap(), std::fs::metadata(&index_file).unwrap().modified().unwrap());
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    let first = env.hook(&chronicle_e2e::bash_event("rm -rf /"));
+    assert_eq!(first.permission_decision(), "deny");
+    let after = (std::fs::read(&index_file).unwrap(), std::fs::metadata(&index_file).unwrap().modified().unwrap());
+    assert!(before == after, "the first event rewrote the index: it loaded plugins to learn their manifests");
+    assert_eq!(env.count("SELECT count(*) FROM events"), 1);
+
+    // A quarantined plugin stays quarantined when install runs again.
+    let mut entries = index.as_array().unwrap().clone();
+    let guard = entries.iter_mut().find(|e| e["path"].as_str().unwrap().ends_with("libchronicle_bash_guard.so")).unwrap();
+    guard["quarantined"] = Value::from("killed the host (test)");
+    std::fs::write(&index_file, serde_json::to_vec(&entries).unwrap()).unwrap();
+    assert_eq!(env.run(&["install"]).code, 0);
+    let again: Value = serde_json::from_slice(&std::fs::read(&index_file).unwrap()).unwrap();
+    let guard = again.as_array().unwrap().iter().find(|e| e["path"].as_str().unwrap().ends_with("libchronicle_bash_guard.so")).unwrap();
+    assert_eq!(guard["quarantined"], "killed the host (test)", "{again}");
+}
+
 #[test]
 fn install_refuses_malformed_settings_and_names_the_line() {
     let (env, settings) = settings_env();

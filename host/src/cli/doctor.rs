@@ -207,7 +207,7 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
         ),
     }
 
-    let (answerable, named) = super::install::plugin_subscriptions(&config, &[]);
+    let super::install::Subscriptions { answerable, named, .. } = super::install::plugin_subscriptions(&config, &[]);
     let needs = Needs { answerable, named };
     if let Ok(user) = super::install::settings_path(false, None) {
         check_settings(&mut r, "user settings", &user, &needs);
