@@ -172,7 +172,10 @@ impl Request {
         // nine reads and as many wake-ups of the writing client for a 482 KB event). The buffer
         // grows as bytes arrive (1 MiB, then doubling), so an absurd announced length costs
         // nothing before the stream runs dry.
-        let mut bytes = Vec::new();
+        // The first MiB zeroed by the allocator (fresh pages for a large event) rather than by
+        // `resize`: a 482 KB event's buffer was otherwise cleared only to be overwritten.
+        let mut bytes = vec![0u8; len.min(1 << 20)];
+        stream.read_exact(&mut bytes)?;
         while bytes.len() < len {
             let from = bytes.len();
             bytes.resize(from + (len - from).min(from.max(1 << 20)), 0);
