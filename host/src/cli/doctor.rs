@@ -308,9 +308,6 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
     Ok(if r.failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-/// Both binaries in place, and whether a resident host serves this configuration.
-/// The client the settings register: the copy `install` owns, the fast (static) build, and the
-/// same version as this binary.
 /// A database made by a version that used larger pages logs that much more per event (each
 /// event's commit writes every page it touches whole): it works, but converting it pays.
 fn page_size_check(r: &mut Report, db: &Path, page_size: i64) {
@@ -331,6 +328,9 @@ fn page_size_check(r: &mut Report, db: &Path, page_size: i64) {
     }
 }
 
+/// Both binaries in place, and whether a resident host serves this configuration.
+/// The client the settings register: the copy `install` owns, the fast (static) build, and the
+/// same version as this binary.
 fn client_check(r: &mut Report, config: &Config) {
     let mut commands: Vec<PathBuf> = Vec::new();
     for project in [false, true] {

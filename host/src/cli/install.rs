@@ -177,15 +177,8 @@ fn prepare_first_event(config: &Config, probed: &[(Candidate, PluginInfo)], out:
     }
     if !config.db_path.exists() {
         match chronicle::store::Store::open(&config.db_path) {
-            Ok(_) => out.push_str(&format!(
-                "created the database {}
-",
-                config.db_path.display()
-            )),
-            Err(e) => out.push_str(&format!(
-                "the database could not be created yet ({e}); the first event tries again
-"
-            )),
+            Ok(_) => out.push_str(&format!("created the database {}\n", config.db_path.display())),
+            Err(e) => out.push_str(&format!("the database could not be created yet ({e}); the first event tries again\n")),
         }
     }
     let index_file = chronicle::plugin::index::path(&config.data_dir);
@@ -197,11 +190,7 @@ fn prepare_first_event(config: &Config, probed: &[(Candidate, PluginInfo)], out:
         .collect();
     if !new.is_empty() {
         if let Err(e) = chronicle::plugin::index::update(&index_file, &new) {
-            out.push_str(&format!(
-                "cannot write the plugin index {} ({e}); the first event loads every plugin
-",
-                index_file.display()
-            ));
+            out.push_str(&format!("cannot write the plugin index {} ({e}); the first event loads every plugin\n", index_file.display()));
         }
     }
 }
