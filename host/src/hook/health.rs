@@ -50,15 +50,16 @@ impl Host {
     /// ran is reported, not blamed on the plugin.
     pub fn attribute_crashes(&mut self) -> Vec<FaultRow> {
         use plugin::inflight::{claim_dead, Death};
-        let dead = claim_dead(&self.config.data_dir);
-        if dead.is_empty() {
+        let claims = claim_dead(&self.config.data_dir);
+        if claims.dead.is_empty() {
+            claims.release();
             return Vec::new();
         }
         let index_file = plugin::index::path(&self.config.data_dir);
         let index = plugin::index::load(&index_file);
         let mut updates = Vec::new();
         let mut faults = Vec::new();
-        for d in dead {
+        for d in &claims.dead {
             let key = d.plugin.path.to_string_lossy().into_owned();
             let known = plugin::index::fresh(&index, &d.plugin);
             let name = known.and_then(|e| e.info.as_ref()).map(|i| i.name.clone());
@@ -85,6 +86,8 @@ impl Host {
         if let Err(e) = plugin::index::update(&index_file, &updates) {
             tracing::warn!("cannot quarantine in {}: {e}", index_file.display());
         }
+        // Only now may other processes read the index: it quarantines what killed the host.
+        claims.release();
         faults
     }
 }

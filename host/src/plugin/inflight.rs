@@ -203,16 +203,36 @@ impl DeadMarker {
     }
 }
 
-/// Markers left by processes that are gone, each claimed by exactly one caller (renamed, read,
-/// removed). Markers of dead processes that were not inside a plugin are removed silently.
-pub fn claim_dead(data_dir: &Path) -> Vec<DeadMarker> {
+/// Markers left by processes that are gone, each claimed by exactly one caller (renamed, read),
+/// with the claim to [`Claims::release`] once what they say is in the plugin index. Markers of
+/// dead processes that were not inside a plugin are removed silently.
+///
+/// A claim stays visible until released: another process looking meanwhile waits for it (up to
+/// [`CLAIM_PATIENCE`]) instead of reading an index that does not yet quarantine the plugin that
+/// killed the host, and loading that plugin again. (Several handover children of one dead
+/// resident host start at once; one claims the marker, the others must not run the crasher
+/// before its quarantine is written.)
+pub fn claim_dead(data_dir: &Path) -> Claims {
     let dir = dir(data_dir);
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let mut claims = Claims::default();
+    let Ok(entries) = std::fs::read_dir(&dir) else { return claims };
     let me = std::process::id();
-    let mut dead = Vec::new();
+    let mut pending = Vec::new();
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Some(name) = name.to_str() else { continue };
+        if let Some((pid, claimer)) = claimed_name(name) {
+            if claimer != me && alive(claimer) {
+                pending.push(entry.path());
+                continue;
+            }
+            // Its claimer died before releasing it: claim it anew.
+            if let Some(marker) = claim(&dir, entry.path(), pid, me) {
+                claims.take(pid, marker);
+            }
+            continue;
+        }
+        let Ok(pid) = name.parse::<u32>() else { continue };
         // A process whose marker names its death (a fault signal caught, exit called in plugin
         // code) is gone for our purposes even while the kernel still tears it down: its client
         // can see the socket close first, and a replacement must not load the plugin again.
@@ -220,15 +240,52 @@ pub fn claim_dead(data_dir: &Path) -> Vec<DeadMarker> {
             continue;
         }
         // Two processes may look at once: the one whose rename succeeds owns the marker.
-        let claimed = dir.join(format!(".{pid}.claimed.{me}"));
-        if std::fs::rename(entry.path(), &claimed).is_err() {
-            continue;
+        if let Some(marker) = claim(&dir, entry.path(), pid, me) {
+            claims.take(pid, marker);
         }
-        let text = std::fs::read(&claimed).unwrap_or_default();
-        let _ = std::fs::remove_file(&claimed);
-        dead.extend(parse_slots(pid, &text));
     }
-    dead
+    let deadline = std::time::Instant::now() + CLAIM_PATIENCE;
+    while pending.iter().any(|p| p.exists()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    claims
+}
+
+/// How long a process waits for another's claim on a dead marker to be released.
+pub const CLAIM_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `.<pid>.claimed.<claimer>`: a dead process's marker while `claimer` handles it.
+fn claimed_name(name: &str) -> Option<(u32, u32)> {
+    let (pid, claimer) = name.strip_prefix('.')?.split_once(".claimed.")?;
+    Some((pid.parse().ok()?, claimer.parse().ok()?))
+}
+
+fn claim(dir: &Path, marker: PathBuf, pid: u32, me: u32) -> Option<PathBuf> {
+    let claimed = dir.join(format!(".{pid}.claimed.{me}"));
+    std::fs::rename(marker, &claimed).ok().map(|()| claimed)
+}
+
+/// Dead markers claimed by this process: what they say, and the files that keep the claim
+/// visible to other processes until [`Claims::release`].
+#[derive(Default)]
+pub struct Claims {
+    pub dead: Vec<DeadMarker>,
+    files: Vec<PathBuf>,
+}
+
+impl Claims {
+    fn take(&mut self, pid: u32, file: PathBuf) {
+        let text = std::fs::read(&file).unwrap_or_default();
+        self.dead.extend(parse_slots(pid, &text));
+        self.files.push(file);
+    }
+
+    /// Ends the claims: call once the quarantines they imply are in the plugin index.
+    pub fn release(self) {
+        for f in self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
 }
 
 /// Whether a marker records its process's death in plugin code (`S<signal>` or `EXIT`) in
@@ -379,5 +436,53 @@ mod tests {
         // Without a crash in any slot, a call caught running was killed from outside.
         let killed = parse_slots(7, &[slot("CALL", "a"), slot("CALL", "b")].concat());
         assert!(killed.iter().all(|m| m.death == Death::Vanished));
+    }
+
+    /// A pid that has exited (a child started and reaped here).
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    /// Another live process's claim on a dead marker holds everyone else back until it is
+    /// released (the quarantine it implies is then in the index); a claim whose claimer died is
+    /// taken over, and this process's own claim stays visible until it releases it.
+    #[test]
+    fn a_claim_is_waited_for_until_released_and_taken_over_when_its_claimer_died() {
+        let data = tempfile::tempdir().unwrap();
+        let dir = dir(data.path());
+        std::fs::create_dir_all(&dir).unwrap();
+        let crashed = "S011\tcall\t10\t20\t30\t/p/crasher.so\n";
+        let (victim, claimer) = (dead_pid(), std::process::Command::new("sleep").arg("5").spawn().unwrap());
+        let in_progress = dir.join(format!(".{victim}.claimed.{}", claimer.id()));
+        std::fs::write(&in_progress, crashed).unwrap();
+        let released = std::thread::spawn({
+            let in_progress = in_progress.clone();
+            move || {
+                std::thread::sleep(std::time::Duration::from_millis(150));
+                std::fs::remove_file(in_progress).unwrap();
+            }
+        });
+        let started = std::time::Instant::now();
+        let claims = claim_dead(data.path());
+        assert!(started.elapsed() >= std::time::Duration::from_millis(150), "did not wait for the claim in progress");
+        assert!(claims.dead.is_empty(), "another process's claim is not ours");
+        released.join().unwrap();
+        let mut claimer = claimer;
+        claimer.kill().unwrap();
+        claimer.wait().unwrap();
+
+        // Its claimer died before releasing it: taken over, and visible until released.
+        let orphan = dir.join(format!(".{victim}.claimed.{}", dead_pid()));
+        std::fs::write(&orphan, crashed).unwrap();
+        let claims = claim_dead(data.path());
+        assert_eq!(claims.dead.len(), 1);
+        assert_eq!(claims.dead[0].death, Death::Signal(11));
+        let mine = dir.join(format!(".{victim}.claimed.{}", std::process::id()));
+        assert!(mine.exists() && !orphan.exists());
+        claims.release();
+        assert!(!mine.exists());
     }
 }
