@@ -94,19 +94,106 @@ pub fn init(config_level: &str, destination: Destination<'_>) {
         .and_then(|l| parse_level(&l))
         .or_else(|| parse_level(config_level))
         .unwrap_or(LevelFilter::WARN);
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false).with_ansi(false);
-    let _ = match destination {
-        Destination::Stderr => builder.with_writer(std::io::stderr).try_init(),
-        Destination::File(path) => {
-            let file: &'static LazyFile = Box::leak(Box::new(LazyFile { path: path.to_owned(), file: Mutex::new(None) }));
-            builder.with_writer(move || LazyWriter(file)).try_init()
+    let file: Option<&'static LazyFile> = match destination {
+        Destination::Stderr => None,
+        Destination::File(path) => Some(Box::leak(Box::new(LazyFile { path: path.to_owned(), file: Mutex::new(None) }))),
+    };
+    let build = move || {
+        let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false).with_ansi(false);
+        match file {
+            None => tracing::Dispatch::new(builder.with_writer(std::io::stderr).finish()),
+            Some(file) => tracing::Dispatch::new(builder.with_writer(move || LazyWriter(file)).finish()),
         }
     };
+    let _ = tracing::subscriber::set_global_default(Deferred { level, inner: std::sync::OnceLock::new(), build: Box::new(build) });
+}
+
+/// The formatting subscriber, built when the first line is logged: building it (its span
+/// registry allocates per-thread slabs) was ~50 µs of every hook process, most of which log
+/// nothing. Which lines are enabled is known without it.
+struct Deferred {
+    level: LevelFilter,
+    inner: std::sync::OnceLock<tracing::Dispatch>,
+    build: Box<dyn Fn() -> tracing::Dispatch + Send + Sync>,
+}
+
+impl Deferred {
+    fn inner(&self) -> &tracing::Dispatch {
+        self.inner.get_or_init(|| (self.build)())
+    }
+}
+
+impl tracing::Subscriber for Deferred {
+    fn register_callsite(&self, metadata: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
+        if self.enabled(metadata) {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(self.level)
+    }
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= self.level
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        self.inner().new_span(span)
+    }
+    fn record(&self, span: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        self.inner().record(span, values)
+    }
+    fn record_follows_from(&self, span: &tracing::span::Id, follows: &tracing::span::Id) {
+        self.inner().record_follows_from(span, follows)
+    }
+    fn event(&self, event: &tracing::Event<'_>) {
+        self.inner().event(event)
+    }
+    fn enter(&self, span: &tracing::span::Id) {
+        self.inner().enter(span)
+    }
+    fn exit(&self, span: &tracing::span::Id) {
+        self.inner().exit(span)
+    }
+    fn clone_span(&self, id: &tracing::span::Id) -> tracing::span::Id {
+        self.inner().clone_span(id)
+    }
+    fn try_close(&self, id: tracing::span::Id) -> bool {
+        self.inner().try_close(id)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deferred_subscriber_filters_by_level_and_writes_what_passes() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("logs").join("x.log");
+        let file: &'static LazyFile = Box::leak(Box::new(LazyFile { path: path.clone(), file: Mutex::new(None) }));
+        let built = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let built_by = std::sync::Arc::clone(&built);
+        let deferred = Deferred {
+            level: LevelFilter::WARN,
+            inner: std::sync::OnceLock::new(),
+            build: Box::new(move || {
+                built_by.store(true, std::sync::atomic::Ordering::SeqCst);
+                tracing::Dispatch::new(
+                    tracing_subscriber::fmt().with_max_level(LevelFilter::WARN).with_ansi(false).with_writer(move || LazyWriter(file)).finish(),
+                )
+            }),
+        };
+        tracing::subscriber::with_default(deferred, || {
+            tracing::info!("quiet line");
+            assert!(!built.load(std::sync::atomic::Ordering::SeqCst), "a filtered line builds nothing");
+            tracing::warn!(answer = 42, "loud line");
+            assert!(built.load(std::sync::atomic::Ordering::SeqCst));
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("loud line") && text.contains("answer=42"), "{text}");
+        assert!(!text.contains("quiet line"), "{text}");
+    }
 
     #[test]
     fn rotates_past_the_limit_and_keeps_three() {

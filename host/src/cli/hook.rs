@@ -14,7 +14,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use chronicle::config::Config;
-use chronicle::hook::{Host, Origin, Reply, Stages};
+use chronicle::hook::{Host, Origin, Reply, Stages, StoreOpening};
 use chronicle::input::RawInput;
 use chronicle::resident::{self, AskError, Endpoint, Handover, InvocationId, Request, Response};
 use chronicle::store::FaultRow;
@@ -54,6 +54,13 @@ pub fn run(mode: Mode) -> ! {
         Ok(c) => (c, None),
         Err(e) => (fallback_config(), Some(e.to_string())),
     };
+    // A client that found no resident host started this process to handle the event here: the
+    // database is opened from the start. A thread started later waited ~0.8 ms to run at all,
+    // while the first plugin's loading held the dynamic loader's lock.
+    let store_opening = match &mode {
+        Mode::Handover(_) | Mode::InProcess { .. } => StoreOpening::start(config.db_path.clone()),
+        Mode::Standalone => None,
+    };
     let log_file = config.file.log.file.clone().unwrap_or_else(|| chronicle::logging::default_file(&config.data_dir));
     // Logs name events and plugins: never into another user's data directory.
     let private = !config.data_dir.exists() || chronicle::private::check_ours(&config.data_dir).is_ok();
@@ -85,7 +92,8 @@ pub fn run(mode: Mode) -> ! {
                 message: "the resident host took the event but did not answer; handled in process".into(),
             });
         }
-        in_process(config, &input, h.invocation, received_at_ns, stages, faults, Origin::TakenOver { started_unix_ns: h.started_unix_ns })
+        let origin = Origin::TakenOver { started_unix_ns: h.started_unix_ns, spawned: true };
+        in_process(host_for(config, store_opening), &input, h.invocation, received_at_ns, stages, faults, origin)
     }
     let cap = config.file.hook.max_input_bytes;
     let read_timeout = config.read_timeout();
@@ -99,7 +107,8 @@ pub fn run(mode: Mode) -> ! {
     };
     let invocation = InvocationId::new(received_at_ns);
     if let Mode::InProcess { started_unix_ns } = mode {
-        in_process(config, &input, invocation, received_at_ns, stages, faults, Origin::TakenOver { started_unix_ns })
+        let origin = Origin::TakenOver { started_unix_ns, spawned: false };
+        in_process(host_for(config, store_opening), &input, invocation, received_at_ns, stages, faults, origin)
     }
     if config_ok {
         match Endpoint::for_config(&config) {
@@ -123,16 +132,23 @@ pub fn run(mode: Mode) -> ! {
                         faults.push(FaultRow { source: "resident", plugin: None, path: None, message: e.to_string() });
                     }
                 }
-                in_process(config, &request.input, invocation, received_at_ns, stages, faults, Origin::InProcess)
+                in_process(Host::new(config), &request.input, invocation, received_at_ns, stages, faults, Origin::InProcess)
             }
             Err(e) => tracing::debug!("resident host not used: {e}"),
         }
     }
-    in_process(config, &input, invocation, received_at_ns, stages, faults, Origin::InProcess)
+    in_process(Host::new(config), &input, invocation, received_at_ns, stages, faults, Origin::InProcess)
+}
+
+/// The host for an event handled here, taking over the database opening started for it.
+fn host_for(config: Config, store_opening: Option<StoreOpening>) -> Host {
+    let mut host = Host::new(config);
+    host.adopt_store_opening(store_opening);
+    host
 }
 
 fn in_process(
-    config: Config,
+    mut host: Host,
     input: &RawInput,
     invocation: InvocationId,
     received_at_ns: i64,
@@ -140,7 +156,6 @@ fn in_process(
     mut faults: Vec<FaultRow>,
     origin: Origin,
 ) -> ! {
-    let mut host = Host::new(config);
     // A host that died in plugin code before this one (the client runs this process again after
     // such a death): its plugin is quarantined before anything is loaded.
     faults.extend(host.attribute_crashes());

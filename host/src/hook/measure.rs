@@ -37,13 +37,14 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// How a host process reads its peak RSS: in the resident host, which the small client started,
-/// `ru_maxrss` is its own and 70× cheaper than `VmHWM`; a process Claude Code may have started
-/// (in process, handed over) reads `VmHWM`, since `ru_maxrss` survives `exec`.
+/// How a host process reads its peak RSS: in a process the small client started (the resident
+/// host, a handed-over event's child) `ru_maxrss` is its own and 70× cheaper than `VmHWM`
+/// (three reads of `/proc/self/status` were ~60 µs of an in-process event); a process that
+/// Claude Code's own child exec'd into reads `VmHWM`, since `ru_maxrss` survives `exec`.
 pub(super) fn peak_rss_of(origin: Origin) -> fn() -> u64 {
     match origin {
-        Origin::Client { .. } => crate::clock::rusage_max_rss_bytes,
-        _ => crate::clock::peak_rss_bytes,
+        Origin::Client { .. } | Origin::TakenOver { spawned: true, .. } => crate::clock::rusage_max_rss_bytes,
+        Origin::InProcess | Origin::TakenOver { spawned: false, .. } => crate::clock::peak_rss_bytes,
     }
 }
 
@@ -92,7 +93,7 @@ fn finish_measurements(
             record.metrics.push(MetricRow { name: "process.peak_rss_mb".into(), value: mib(rss) });
             ms(crate::clock::since_start())
         }
-        Origin::TakenOver { started_unix_ns } => {
+        Origin::TakenOver { started_unix_ns, .. } => {
             record.metrics.push(MetricRow { name: "process.peak_rss_mb".into(), value: mib(rss) });
             (crate::clock::unix_ns() - started_unix_ns).max(0) as f64 / 1e6
         }

@@ -38,14 +38,31 @@ use truncation::Truncation;
 /// Bytes of an unparseable input kept in a `parse_error` record.
 const MAX_PARSE_ERROR_BYTES: usize = 64 * 1024;
 
+/// A database being opened on another thread.
+pub struct StoreOpening(std::thread::JoinHandle<Result<Store, String>>);
+
+impl StoreOpening {
+    /// Starts opening the database at `path`; None if no thread could be started (the store
+    /// is then opened when first needed).
+    pub fn start(path: std::path::PathBuf) -> Option<StoreOpening> {
+        std::thread::Builder::new()
+            .name("chronicle-store".into())
+            .spawn(move || Store::open(&path).map_err(|e| e.to_string()))
+            .ok()
+            .map(StoreOpening)
+    }
+}
+
 /// Who started the invocation being handled, for the process-level numbers of its record.
 #[derive(Debug, Clone, Copy)]
 pub enum Origin {
     /// This process is the `chronicle hook` Claude Code started.
     InProcess,
     /// This process took over from the `chronicle` client Claude Code started (which found no
-    /// resident host); `hook.total` runs from the client's start.
-    TakenOver { started_unix_ns: i64 },
+    /// resident host); `hook.total` runs from the client's start. `spawned`: the client started
+    /// it as a child (a handover) rather than exec'ing into it, so `ru_maxrss` is this
+    /// process's own (see [`measure::peak_rss_of`]).
+    TakenOver { started_unix_ns: i64, spawned: bool },
     /// A `chronicle hook` client handed the event to the resident host (this process).
     Client { started_unix_ns: i64, peak_rss_bytes: u64 },
 }
@@ -187,7 +204,7 @@ pub struct Host {
     redactor: Arc<Redactor>,
     store: Option<Result<Store, String>>,
     /// The store being opened on another thread while the event is parsed and plugins load.
-    store_opening: Option<std::thread::JoinHandle<Result<Store, String>>>,
+    store_opening: Option<StoreOpening>,
     /// Loaded libraries, with the file identity they were loaded from; shared by the serving
     /// threads of a resident host (see [`Host::sibling`]).
     loaded: Arc<Mutex<Loaded>>,
@@ -239,7 +256,8 @@ impl Host {
             checkpointer: None,
             checkpointed: None,
             index: None,
-            rss_at_start: crate::clock::peak_rss_bytes(),
+            // Read when an event starts (`prepare`), the way its origin allows.
+            rss_at_start: 0,
             rss_of: crate::clock::peak_rss_bytes,
             recorded: false,
             keeps_log: true,
@@ -269,18 +287,25 @@ impl Host {
         if self.store.is_some() || self.store_opening.is_some() {
             return;
         }
-        let path = self.config.db_path.clone();
-        let spawned =
-            std::thread::Builder::new().name("chronicle-store".into()).spawn(move || Store::open(&path).map_err(|e| e.to_string()));
-        if let Ok(handle) = spawned {
-            self.store_opening = Some(handle);
+        self.store_opening = StoreOpening::start(self.config.db_path.clone());
+    }
+
+    /// Takes over a store that `opening` started to open for this host's configuration.
+    pub fn adopt_store_opening(&mut self, opening: Option<StoreOpening>) {
+        if self.store.is_none() && self.store_opening.is_none() {
+            self.store_opening = opening;
         }
+    }
+
+    /// Whether the store is still being opened on another thread.
+    fn store_still_opening(&self) -> bool {
+        self.store_opening.as_ref().is_some_and(|o| !o.0.is_finished())
     }
 
     /// The store, opened on first use. An error is kept so it is reported once, not retried.
     pub fn store(&mut self) -> Result<&mut Store, String> {
-        if let Some(handle) = self.store_opening.take() {
-            self.store = Some(handle.join().unwrap_or_else(|_| Err("the store opener panicked".into())));
+        if let Some(opening) = self.store_opening.take() {
+            self.store = Some(opening.0.join().unwrap_or_else(|_| Err("the store opener panicked".into())));
         }
         if self.store.is_none() {
             self.store = Some(Store::open(&self.config.db_path).map_err(|e| e.to_string()));
@@ -350,9 +375,7 @@ impl Host {
     ) -> Pending {
         let served_alone = crate::overlap::SERVING.watch(u32::from(matches!(origin, Origin::Client { .. })));
         self.rss_of = measure::peak_rss_of(origin);
-        if matches!(origin, Origin::Client { .. }) {
-            self.rss_at_start = (self.rss_of)();
-        }
+        self.rss_at_start = (self.rss_of)();
         self.hand_back = false;
         let handled = self.handle(input, received_at_ns, stages);
         // Set again once the event's plugins are loaded (their loading is setup, not growth).

@@ -139,7 +139,7 @@ impl Host {
                     }
                 }
             };
-            selected.push(Chosen { info, candidate: c.clone(), plugin });
+            selected.push(Chosen { info, candidate: c.clone(), plugin, load_error: None });
         }
         stages.add("hook.load", load_started.elapsed());
         if !index_updates.is_empty() {
@@ -156,7 +156,26 @@ impl Host {
         let mut cached: Vec<Option<(Outcome, String)>> = Vec::with_capacity(selected.len());
         if selected.iter().any(|p| p.info.cache_ttl_ms.is_some()) {
             // The persistent tier lives in the store: wait for it to open (it has had the
-            // whole load phase to do so), outside the cache timing.
+            // whole load phase to do so), outside the cache timing. A process still opening it
+            // (in process: replaying the log, reading the schema) has nothing else to do
+            // meanwhile, so it loads what a miss would need; a hit then wasted a load that
+            // no event waited for. Stops once the store is open.
+            let early = Instant::now();
+            let mut loaded_early = false;
+            for p in selected.iter_mut().filter(|p| p.plugin.is_none()) {
+                if !self.store_still_opening() {
+                    break;
+                }
+                loaded_early = true;
+                self.divert_stdout();
+                match self.load(&p.candidate) {
+                    Ok(loaded) => p.plugin = Some(loaded),
+                    Err(reason) => p.load_error = Some(reason),
+                }
+            }
+            if loaded_early {
+                stages.add("hook.load.early", early.elapsed());
+            }
             let waited = Instant::now();
             let _ = self.store();
             stages.add("store.wait", waited.elapsed());
@@ -184,6 +203,10 @@ impl Host {
         let mut late = false;
         for (i, p) in selected.iter_mut().enumerate() {
             if cached[i].is_none() && p.plugin.is_none() {
+                if let Some(reason) = p.load_error.take() {
+                    record.faults.push(load_fault(&Refusal { path: p.candidate.path.clone(), name: Some(p.info.name.clone()), reason }));
+                    continue;
+                }
                 late = true;
                 self.divert_stdout();
                 match self.load(&p.candidate) {
@@ -375,6 +398,8 @@ pub(super) struct Chosen {
     pub(super) info: plugin::PluginInfo,
     pub(super) candidate: plugin::Candidate,
     pub(super) plugin: Option<Arc<LoadedPlugin>>,
+    /// Why loading it while the store opened failed: reported only if its lookup misses.
+    pub(super) load_error: Option<String>,
 }
 
 /// The stand-in opinion for a faulted fail-closed plugin on an event that can be blocked.
