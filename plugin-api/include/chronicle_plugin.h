@@ -36,8 +36,12 @@ extern "C" {
  *    "failure_policy": "open",            // optional: "open" (default) or "closed"
  *    "cache_ttl_ms": 60000,               // optional: outcome may be reused this long...
  *    "cache_key": ["/tool_input/command"],// ...for events equal at these JSON pointers
- *    "concurrent_calls": false            // optional: true lets a host run handle on several
+ *    "concurrent_calls": false,           // optional: true lets a host run handle on several
  *                                         //   threads at once (only if it is thread-safe)
+ *    "only_if_text_contains": ["sk-"]     // optional (hosts from plugin-api 1.4 on): handle
+ *                                         //   returns NULL on every event whose JSON text
+ *                                         //   holds none of these (ASCII case ignored), so a
+ *                                         //   host need not load or call the plugin for it
  *   }
  * Unknown keys are an error (so a typo does not silently change behaviour).
  */

@@ -174,6 +174,32 @@ impl Manifest {
         self
     }
 
+    /// The manifest extension (plugin-api 1.4) naming the text without which the plugin has
+    /// nothing to say (see [`Manifest::only_if_text_contains`]).
+    pub const ONLY_IF_TEXT_CONTAINS: &'static str = "only_if_text_contains";
+
+    /// Promises that `handle` answers [`Outcome::none`] on every event whose JSON text (as
+    /// the plugin receives it) contains none of `words`, ASCII case ignored. A host may then
+    /// neither load nor call the plugin for such an event, and records no call, as for an
+    /// event it does not subscribe to: a plugin that looks for rare words (credential
+    /// prefixes, say) is not even loaded into a short-lived hook process whose event lacks
+    /// them. Keep the promise exact: any word that could lead to another answer must be in
+    /// the list (including JSON escapes such as `\u` when the plugin decodes strings). An
+    /// empty word matches every event.
+    pub fn only_if_text_contains(mut self, words: &[&str]) -> Manifest {
+        let mut ext = self.extensions.take().filter(Value::is_object).unwrap_or_else(|| Value::Object(Default::default()));
+        ext[Self::ONLY_IF_TEXT_CONTAINS] = Value::Array(words.iter().map(|w| Value::String((*w).to_owned())).collect());
+        self.extensions = Some(ext);
+        self
+    }
+
+    /// The words of [`Manifest::only_if_text_contains`], if the manifest says it (and says it
+    /// as a list of strings: anything else reads as no promise).
+    pub fn text_triggers(&self) -> Option<Vec<String>> {
+        let list = self.extensions.as_ref()?.get(Self::ONLY_IF_TEXT_CONTAINS)?.as_array()?;
+        list.iter().map(|w| w.as_str().map(str::to_owned)).collect()
+    }
+
     /// Whether the manifest says [`Manifest::concurrent_calls`].
     pub fn allows_concurrent_calls(&self) -> bool {
         self.extensions.as_ref().and_then(|e| e.get(Self::CONCURRENT_CALLS)).and_then(Value::as_bool) == Some(true)
@@ -389,6 +415,20 @@ mod tests {
         let back = Manifest::from_raw(&m.to_raw()).unwrap();
         assert!(back.allows_concurrent_calls());
         assert_eq!(back.extensions.unwrap()["other"], 7);
+    }
+
+    #[test]
+    fn text_triggers_travel_in_the_extensions_and_only_a_list_of_strings_counts() {
+        assert_eq!(Manifest::new("p", "1").text_triggers(), None);
+        let m = Manifest::new("p", "1").concurrent_calls().only_if_text_contains(&["sk-", "\\u"]);
+        let back = Manifest::from_raw(&m.to_raw()).unwrap();
+        assert_eq!(back.text_triggers(), Some(vec!["sk-".to_owned(), "\\u".to_owned()]));
+        assert!(back.allows_concurrent_calls());
+        let mut odd = Manifest::new("p", "1");
+        odd.extensions = Some(serde_json::json!({"only_if_text_contains": ["a", 1]}));
+        assert_eq!(odd.text_triggers(), None, "a list with a non-string is no promise");
+        odd.extensions = Some(serde_json::json!({"only_if_text_contains": "a"}));
+        assert_eq!(odd.text_triggers(), None);
     }
 
     #[test]

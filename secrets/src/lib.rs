@@ -321,6 +321,12 @@ pub fn find(text: &str) -> Vec<Finding> {
     kept
 }
 
+/// Every rule's trigger words, lower case: a text holding none of them, ASCII case ignored,
+/// holds no credential (see [`mentions_trigger`]).
+pub fn trigger_words() -> impl Iterator<Item = &'static str> {
+    RULES.iter().flat_map(|r| r.triggers.iter().copied())
+}
+
 /// True when a trigger word of any rule occurs in `text` (case-insensitively): without one,
 /// `text` carries no credential. Cheaper than [`find`], which also runs the rules' patterns.
 ///

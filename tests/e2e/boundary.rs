@@ -233,3 +233,62 @@ fn large_payloads_are_reported_redacted_only_when_something_was_replaced() {
         }
     }
 }
+
+/// A C plugin that promises silence without the word `kubectl` (plugin-api 1.4's
+/// `only_if_text_contains`): it logs each load (its constructor) and each call to files in the
+/// home, and denies whatever it is called on.
+const WORDY: &str = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static void note(const char *file) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", getenv("CHRONICLE_HOME"), file);
+    FILE *f = fopen(path, "a");
+    if (f) { fputs("x\n", f); fclose(f); }
+}
+__attribute__((constructor)) static void loaded(void) { note("loads"); }
+const char *chronicle_plugin_manifest(void) {
+    return "{\"name\":\"c-wordy\",\"version\":\"1\",\"abi_version\":1,\"events\":[\"PreToolUse\"],"
+           "\"only_if_text_contains\":[\"kubectl\"]}";
+}
+int chronicle_plugin_init(const char *config, size_t len) { (void)config; (void)len; return 0; }
+char *chronicle_plugin_handle(const char *event, size_t len) {
+    (void)event; (void)len;
+    note("calls");
+    return strdup("{\"decision\":\"deny\",\"reason\":\"c-wordy: no\"}");
+}
+void chronicle_plugin_free(char *p) { free(p); }
+"#;
+
+#[test]
+fn a_plugin_that_promised_silence_without_its_words_is_neither_loaded_nor_called() {
+    for resident in [false, true] {
+        let mut env = Env::new();
+        c_plugin(&env, "c_wordy", WORDY, &[]);
+        if resident {
+            env.start_resident();
+        } else {
+            env.set_env("CHRONICLE_RESIDENT", "0");
+        }
+        let home = env.home().to_owned();
+        let lines = |file: &str| std::fs::read_to_string(home.join(file)).map_or(0, |t| t.lines().count());
+        let path = if resident { "resident" } else { "in process" };
+        // The first event loads it once to read its manifest (nothing indexed yet).
+        assert_eq!(env.hook(&bash_event("ls -la")).permission_decision(), "none", "{path}");
+        let loads_after_first = lines("loads");
+        for (command, want) in
+            [("git status", "none"), ("KUBECTL delete ns prod", "deny"), ("echo done", "none"), ("kubectl get pods", "deny")]
+        {
+            assert_eq!(env.hook(&bash_event(command)).permission_decision(), want, "{path}: {command}");
+        }
+        assert_eq!(lines("calls"), 2, "{path}: called on the two events with its word only");
+        assert_eq!(env.count("SELECT COUNT(*) FROM plugin_calls WHERE plugin = 'c-wordy'"), 2, "{path}: no call recorded for the rest");
+        assert_eq!(env.count("SELECT COUNT(*) FROM events WHERE hook_event_name = 'PreToolUse'"), 5, "{path}");
+        if resident {
+            assert_eq!(lines("loads"), 1, "a resident host loads it once");
+        } else {
+            // One process per event: the two with the word load it, the others do not.
+            assert_eq!(lines("loads"), loads_after_first + 2, "in process: loaded only for the events with its word");
+        }
+    }
+}

@@ -101,6 +101,12 @@ impl Host {
                     continue;
                 }
             }
+            // Its manifest promised no opinion on an event without one of its words: like a
+            // matcher that does not match, the plugin is neither loaded nor called. A cut
+            // event's text may have lost the word, so it rules nothing out.
+            if truncation.is_none() && !info.triggered_by(&event_json) {
+                continue;
+            }
             let not_called = benched.or_else(|| truncation.and_then(|t| t.unseen(event.top, &info, spec.tool_event)).map(Fault::TooLarge));
             if let Some(fault) = not_called {
                 record.faults.push(FaultRow {

@@ -43,6 +43,9 @@ struct CManifest {
     /// `handle` may run on several threads at once (see `Manifest::concurrent_calls`).
     #[serde(default)]
     concurrent_calls: bool,
+    /// No opinion on events without one of these words (see `Manifest::only_if_text_contains`).
+    #[serde(default)]
+    only_if_text_contains: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -172,8 +175,20 @@ fn parse_manifest(text: &str) -> Result<Manifest, String> {
         timeout: c.timeout_ms.filter(|t| *t > 0).map(Duration::from_millis),
         failure_policy,
         cache: c.cache_ttl_ms.filter(|t| *t > 0).map(|t| CachePolicy { ttl: Duration::from_millis(t), key: c.cache_key }),
-        extensions: c.concurrent_calls.then(|| serde_json::json!({ Manifest::CONCURRENT_CALLS: true })),
+        extensions: extensions(c.concurrent_calls, c.only_if_text_contains),
     })
+}
+
+/// The C manifest's optional keys in the Rust manifest's terms.
+fn extensions(concurrent_calls: bool, only_if_text_contains: Option<Vec<String>>) -> Option<serde_json::Value> {
+    let mut ext = serde_json::Map::new();
+    if concurrent_calls {
+        ext.insert(Manifest::CONCURRENT_CALLS.into(), true.into());
+    }
+    if let Some(words) = only_if_text_contains {
+        ext.insert(Manifest::ONLY_IF_TEXT_CONTAINS.into(), words.into());
+    }
+    (!ext.is_empty()).then_some(serde_json::Value::Object(ext))
 }
 
 #[cfg(test)]
@@ -188,5 +203,9 @@ mod tests {
         assert!(!parse_manifest(&format!("{{{base},\"concurrent_calls\":false}}")).unwrap().allows_concurrent_calls());
         let typo = parse_manifest(&format!("{{{base},\"concurent_calls\":true}}")).unwrap_err();
         assert!(typo.contains("concurent_calls"), "{typo}");
+        let both = parse_manifest(&format!("{{{base},\"concurrent_calls\":true,\"only_if_text_contains\":[\"sk-\"]}}")).unwrap();
+        assert!(both.allows_concurrent_calls());
+        assert_eq!(both.text_triggers(), Some(vec!["sk-".to_owned()]));
+        assert_eq!(parse_manifest(&format!("{{{base}}}")).unwrap().text_triggers(), None);
     }
 }

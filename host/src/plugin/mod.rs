@@ -14,6 +14,7 @@ pub mod index;
 pub mod inflight;
 mod load;
 pub mod matcher;
+pub mod triggers;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -139,6 +140,10 @@ pub struct PluginInfo {
     /// host serving events in parallel takes turns on this plugin.
     #[serde(default)]
     pub concurrent_calls: bool,
+    /// The manifest's promise of no opinion on events whose text holds none of these words
+    /// (plugin-api 1.4): such an event neither loads nor calls the plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_triggers: Option<Vec<String>>,
 }
 
 impl PluginInfo {
@@ -161,6 +166,7 @@ impl PluginInfo {
                 .and_then(serde_json::Value::as_u64)
                 .is_some_and(|v| v >= 1),
             concurrent_calls: m.allows_concurrent_calls(),
+            text_triggers: m.text_triggers(),
         }
     }
 
@@ -185,6 +191,12 @@ impl PluginInfo {
             return Ok(true);
         }
         Ok(Matcher::parse(self.tool_matcher.as_deref())?.matches(tool_name))
+    }
+
+    /// Whether the plugin may have something to say on an event with this JSON text: false
+    /// only when its manifest promised silence without one of its words and none occurs.
+    pub fn triggered_by(&self, text: &str) -> bool {
+        self.text_triggers.as_deref().is_none_or(|words| triggers::mentions_any(text, words))
     }
 
     pub fn timeout(&self, default: Duration) -> Duration {

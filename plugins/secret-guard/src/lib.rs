@@ -42,6 +42,12 @@ fn plainly_without_trigger(text: &str) -> bool {
     !text.contains("\\u") && !text.contains("\\/") && !chronicle_secrets::mentions_trigger(text)
 }
 
+/// What [`plainly_without_trigger`] looks for, as the manifest's promise (plugin-api 1.4): a
+/// host does not even load this plugin for an event whose text holds none of these.
+fn text_triggers() -> Vec<&'static str> {
+    ["\\u", "\\/"].into_iter().chain(chronicle_secrets::trigger_words()).collect()
+}
+
 impl SecretGuard {
     pub fn decide(&self, event: &Event) -> Outcome {
         match event.hook_event_name() {
@@ -80,6 +86,7 @@ impl Plugin for SecretGuard {
             .timeout(Duration::from_millis(500))
             // Only reads (the event, its config, the project's files): safe on several threads at once.
             .concurrent_calls()
+            .only_if_text_contains(&text_triggers())
     }
 
     fn init(_config: &serde_json::Value) -> Result<Self, String> {
@@ -167,13 +174,25 @@ mod tests {
             ]
             .map(str::to_owned),
         );
-        let mut flagged = 0;
+        // The manifest's promise, read as a host reads it: no word of it in the text (ASCII case
+        // ignored) means no opinion.
+        let promised: Vec<String> = SecretGuard::manifest().text_triggers().expect("the manifest names its words");
+        let mentions = |text: &str| {
+            let text = text.to_ascii_lowercase();
+            promised.iter().any(|w| text.contains(&w.to_ascii_lowercase()))
+        };
+        let (mut flagged, mut silent) = (0, 0);
         for text in &texts {
             let expected = SecretGuard.decide(&Event::from_value(serde_json::from_str(text).unwrap())).decision();
             assert_eq!(SecretGuard.handle(&Event::parse(text).unwrap()).decision(), expected, "{text}");
             flagged += usize::from(expected != Decision::None);
+            if !mentions(text) {
+                assert_eq!(expected, Decision::None, "the manifest promised silence on {text}");
+                silent += 1;
+            }
         }
         assert!(flagged >= 6, "only {flagged} events with a credential");
+        assert!(silent >= 3, "only {silent} events without a promised word: the promise is not exercised");
         // No trigger in the text: answered without parsing it (this text would not parse).
         let unparsed = Event::parse(r#"{"hook_event_name":"PreToolUse","tool_input":{"command":"ls"#).unwrap();
         assert_eq!(SecretGuard.handle(&unparsed).decision(), Decision::None);
