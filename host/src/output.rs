@@ -75,6 +75,27 @@ impl Output {
         }
     }
 
+    /// Lets go of the real stdout and of stderr (pointing them at `/dev/null`), so that the
+    /// reader sees them close now rather than when the process is torn down. For a process
+    /// about to exit: anything written later is lost.
+    pub fn release(&self) {
+        // SAFETY: plain descriptor syscalls on descriptors this process owns; failures leave
+        // the descriptors as they were (closed at exit instead).
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if null < 0 {
+                return;
+            }
+            if self.answer_fd == libc::STDOUT_FILENO {
+                libc::dup2(null, libc::STDOUT_FILENO);
+            } else {
+                libc::close(self.answer_fd);
+            }
+            libc::dup2(null, libc::STDERR_FILENO);
+            libc::close(null);
+        }
+    }
+
     pub fn probe(&self) -> Option<StdoutProbe> {
         self.probe
     }

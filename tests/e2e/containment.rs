@@ -412,3 +412,35 @@ fn a_library_that_crashes_while_loading_costs_neither_the_hook_nor_the_cli() {
         assert!(check.stdout.contains("loading it killed the process with SIGSEGV"), "{}", check.stdout);
     }
 }
+
+/// A plugin whose library takes its time to unload (a destructor that sleeps, as a plugin that
+/// flushes or joins something at exit might): a handed-over event is answered once its host
+/// announces its end, not when the process has finished exiting.
+#[test]
+fn a_handed_over_answer_does_not_wait_for_the_process_to_exit() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    c_plugin(
+        &env,
+        "c_slow_exit",
+        r#"#include <stdlib.h>
+#include <unistd.h>
+const char *chronicle_plugin_manifest(void) {
+    return "{\"name\":\"c-slow-exit\",\"version\":\"1\",\"abi_version\":1,\"events\":[\"PreToolUse\"]}";
+}
+int chronicle_plugin_init(const char *config, size_t len) { (void)config; (void)len; return 0; }
+char *chronicle_plugin_handle(const char *event, size_t len) { (void)event; (void)len; return NULL; }
+void chronicle_plugin_free(char *p) { free(p); }
+__attribute__((destructor)) static void unloading(void) { usleep(3000 * 1000); }
+"#,
+        &[],
+    );
+    for (command, want) in [("rm -rf /", "deny"), ("ls", "none")] {
+        let run = env.hook(&bash_event(command));
+        assert_eq!((run.code, run.permission_decision()), (0, want.to_owned()), "{command}: {}", run.stderr);
+        assert!(run.elapsed < std::time::Duration::from_millis(2500), "{command}: waited for the exit ({:?})", run.elapsed);
+        assert!(!run.stderr.contains('\u{1}'), "{command}: the end mark reached Claude Code: {:?}", run.stderr);
+    }
+    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 2, "recorded before answered");
+    assert_eq!(env.count("SELECT COUNT(*) FROM plugin_calls WHERE plugin = 'c-slow-exit'"), 2);
+}

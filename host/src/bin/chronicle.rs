@@ -168,22 +168,77 @@ fn supervise(data_dir: &Path, request: &Request, lost: bool, then_start: Option<
                 other => break other,
             }
         };
-        let child = match child {
+        let mut child = match child {
             Ok(c) => c,
             Err(e) => unstartable(data_dir, request, &host, &e),
         };
         let pid = child.id();
-        let Ok(out) = child.wait_with_output() else { continue };
+        let marker = data_dir.join(chronicle::config::INFLIGHT_DIR).join(pid.to_string());
+        let Ok((stdout, stderr)) = read_until_closed(&mut child) else {
+            let _ = child.wait();
+            continue;
+        };
+        let relay = |said: &[u8]| -> Vec<String> { String::from_utf8_lossy(said).lines().map(str::to_owned).collect() };
         // A host that ends on purpose removes its marker; one left behind means plugin code
         // ended the process (or something killed it): its answer, if any, is not the answer.
-        let marker_left = data_dir.join(chronicle::config::INFLIGHT_DIR).join(pid.to_string()).exists();
-        if let (Some(code), false) = (out.status.code(), marker_left) {
-            let stderr: Vec<String> = String::from_utf8_lossy(&out.stderr).lines().map(str::to_owned).collect();
-            answer(Some(&out.stdout).filter(|o| !o.is_empty()).map(Vec::as_slice), &stderr, code, then_start);
+        // One that announced its end (after removing the marker) is answered for while the
+        // process is still being torn down.
+        if let Some((said, code)) = resident::announced_end(&stderr) {
+            if !marker.exists() {
+                answer(Some(stdout.as_slice()).filter(|o| !o.is_empty()), &relay(said), code, then_start);
+            }
+        }
+        let Ok(status) = child.wait() else { continue };
+        if let (Some(code), false) = (status.code(), marker.exists()) {
+            answer(Some(stdout.as_slice()).filter(|o| !o.is_empty()), &relay(&stderr), code, then_start);
         }
     }
     eprintln!("chronicle: the event was not handled: the host process died {MAX_RUNS} times in a row (see `chronicle doctor`)");
     std::process::exit(1)
+}
+
+/// Everything the child writes on stdout and stderr, until it has closed both (on exit, or
+/// when it announces its end).
+fn read_until_closed(child: &mut std::process::Child) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(std::io::Error::other("the child's output is not piped"));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let (mut out_open, mut err_open) = (true, true);
+    let mut buf = [0u8; 16 * 1024];
+    while out_open || err_open {
+        let mut fds = [
+            libc::pollfd { fd: if out_open { out.as_raw_fd() } else { -1 }, events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: if err_open { err.as_raw_fd() } else { -1 }, events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: polling two descriptors this process owns (or -1, which poll skips).
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if fds[0].revents != 0 {
+            match out.read(&mut buf) {
+                Ok(0) => out_open = false,
+                Ok(n) => stdout.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if fds[1].revents != 0 {
+            match err.read(&mut buf) {
+                Ok(0) => err_open = false,
+                Ok(n) => stderr.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok((stdout, stderr))
 }
 
 /// The config file in effect, if any; Err when only the full host can deal with it (it

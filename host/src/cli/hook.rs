@@ -16,6 +16,7 @@ use std::time::Duration;
 use chronicle::config::Config;
 use chronicle::hook::{Host, Origin, Reply, Stages, StoreOpening};
 use chronicle::input::RawInput;
+use chronicle::output::Output;
 use chronicle::resident::{self, AskError, Endpoint, Handover, InvocationId, Request, Response};
 use chronicle::store::FaultRow;
 
@@ -93,7 +94,8 @@ pub fn run(mode: Mode) -> ! {
             });
         }
         let origin = Origin::TakenOver { started_unix_ns: h.started_unix_ns, spawned: true };
-        in_process(host_for(config, store_opening), &input, h.invocation, received_at_ns, stages, faults, origin)
+        let (host, answer) = in_process(host_for(config, store_opening), &input, h.invocation, received_at_ns, stages, faults, origin);
+        reply(&host.answer_output(), &answer, h.announce_end)
     }
     let cap = config.file.hook.max_input_bytes;
     let read_timeout = config.read_timeout();
@@ -108,7 +110,8 @@ pub fn run(mode: Mode) -> ! {
     let invocation = InvocationId::new(received_at_ns);
     if let Mode::InProcess { started_unix_ns } = mode {
         let origin = Origin::TakenOver { started_unix_ns, spawned: false };
-        in_process(host_for(config, store_opening), &input, invocation, received_at_ns, stages, faults, origin)
+        let (host, answer) = in_process(host_for(config, store_opening), &input, invocation, received_at_ns, stages, faults, origin);
+        reply(&host.answer_output(), &answer, false)
     }
     if config_ok {
         match Endpoint::for_config(&config) {
@@ -117,8 +120,7 @@ pub fn run(mode: Mode) -> ! {
                 let request = Request { invocation, ..Request::new(input, received_at_ns, read) };
                 match resident::ask(&endpoint, &request, resident::patience(config.file.hook.dispatch_budget_ms)) {
                     Ok(Response::Answered { exit_code, stdout, stderr }) => {
-                        let direct = chronicle::output::Output::direct();
-                        reply(|b| direct.write_answer(b), &Reply { exit_code, stdout, stderr, retire: false });
+                        reply(&Output::direct(), &Reply { exit_code, stdout, stderr, retire: false }, false);
                     }
                     Ok(Response::Retry) => tracing::info!("the resident host handed the event back"),
                     Err(AskError::Unavailable(e)) => {
@@ -132,12 +134,15 @@ pub fn run(mode: Mode) -> ! {
                         faults.push(FaultRow { source: "resident", plugin: None, path: None, message: e.to_string() });
                     }
                 }
-                in_process(Host::new(config), &request.input, invocation, received_at_ns, stages, faults, Origin::InProcess)
+                let (host, answer) =
+                    in_process(Host::new(config), &request.input, invocation, received_at_ns, stages, faults, Origin::InProcess);
+                reply(&host.answer_output(), &answer, false)
             }
             Err(e) => tracing::debug!("resident host not used: {e}"),
         }
     }
-    in_process(Host::new(config), &input, invocation, received_at_ns, stages, faults, Origin::InProcess)
+    let (host, answer) = in_process(Host::new(config), &input, invocation, received_at_ns, stages, faults, Origin::InProcess);
+    reply(&host.answer_output(), &answer, false)
 }
 
 /// The host for an event handled here, taking over the database opening started for it.
@@ -155,7 +160,7 @@ fn in_process(
     mut stages: Stages,
     mut faults: Vec<FaultRow>,
     origin: Origin,
-) -> ! {
+) -> (Host, Reply) {
     // A host that died in plugin code before this one (the client runs this process again after
     // such a death): its plugin is quarantined before anything is loaded.
     faults.extend(host.attribute_crashes());
@@ -165,14 +170,17 @@ fn in_process(
     if host.recorded() {
         host.ingest_spool(false);
     }
-    reply(|b| host.write_answer(b), &answer)
+    // The host goes back to the caller, which exits without dropping it: dropping closed the
+    // database's last connection, which checkpoints and deletes the log (~1 ms, fsyncs).
+    (host, answer)
 }
 
 /// Writes the answer where Claude Code reads it and exits with its code. Exiting here also
-/// ends any plugin thread that was abandoned.
-fn reply(write: impl FnOnce(&[u8]) -> std::io::Result<()>, reply: &Reply) -> ! {
+/// ends any plugin thread that was abandoned. `announce_end`: the client that handed the event
+/// over reads [`resident::END_MARK`] (see `Handover::announce_end`).
+fn reply(output: &Output, reply: &Reply, announce_end: bool) -> ! {
     if let Some(out) = &reply.stdout {
-        if let Err(e) = write(out.as_bytes()) {
+        if let Err(e) = output.write_answer(out.as_bytes()) {
             tracing::error!("cannot write the answer: {e}");
         }
     }
@@ -181,6 +189,11 @@ fn reply(write: impl FnOnce(&[u8]) -> std::io::Result<()>, reply: &Reply) -> ! {
     }
     // A deliberate end: the marker must not read as a death in plugin code.
     chronicle::plugin::inflight::finish();
+    if announce_end {
+        // After the marker is gone: a mark followed by a death still reads as a death.
+        eprintln!("{}{}", resident::END_MARK, reply.exit_code);
+        output.release();
+    }
     std::process::exit(reply.exit_code)
 }
 

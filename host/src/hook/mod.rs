@@ -317,12 +317,9 @@ impl Host {
         }
     }
 
-    /// Writes the protocol answer to Claude Code's stdout (wherever fd 1 points now).
-    pub fn write_answer(&self, bytes: &[u8]) -> std::io::Result<()> {
-        match &self.output {
-            Some(o) => o.write_answer(bytes),
-            None => Output::direct().write_answer(bytes),
-        }
+    /// Where this host's answer goes: the real stdout, kept aside once plugins were loaded.
+    pub fn answer_output(&self) -> Output {
+        self.output.clone().unwrap_or_else(Output::direct)
     }
 
     /// Points fd 1 away from Claude Code before the first plugin is loaded.
