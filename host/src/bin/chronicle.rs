@@ -205,39 +205,31 @@ fn read_until_closed(child: &mut std::process::Child) -> std::io::Result<(Vec<u8
     let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(std::io::Error::other("the child's output is not piped"));
     };
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    let (mut out_open, mut err_open) = (true, true);
+    let fds = [out.as_raw_fd(), err.as_raw_fd()];
+    let pipes: [&mut dyn Read; 2] = [&mut out, &mut err];
+    let mut said = [Vec::new(), Vec::new()];
+    let mut open = [true, true];
     let mut buf = [0u8; 16 * 1024];
-    while out_open || err_open {
-        let mut fds = [
-            libc::pollfd { fd: if out_open { out.as_raw_fd() } else { -1 }, events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: if err_open { err.as_raw_fd() } else { -1 }, events: libc::POLLIN, revents: 0 },
-        ];
+    while open.contains(&true) {
+        let mut polled = [0, 1].map(|i| libc::pollfd { fd: if open[i] { fds[i] } else { -1 }, events: libc::POLLIN, revents: 0 });
         // SAFETY: polling two descriptors this process owns (or -1, which poll skips).
-        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+        if unsafe { libc::poll(polled.as_mut_ptr(), 2, -1) } < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(e);
         }
-        if fds[0].revents != 0 {
-            match out.read(&mut buf) {
-                Ok(0) => out_open = false,
-                Ok(n) => stdout.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if fds[1].revents != 0 {
-            match err.read(&mut buf) {
-                Ok(0) => err_open = false,
-                Ok(n) => stderr.extend_from_slice(&buf[..n]),
+        for i in (0..2).filter(|&i| polled[i].revents != 0) {
+            match pipes[i].read(&mut buf) {
+                Ok(0) => open[i] = false,
+                Ok(n) => said[i].extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
     }
+    let [stdout, stderr] = said;
     Ok((stdout, stderr))
 }
 
