@@ -124,8 +124,9 @@ fn a_resident_directory_others_can_write_is_not_trusted() {
     set_mode(&env.home().join("resident"), 0o700);
 }
 
-/// An idle host leaves, and leaves its log empty: the first hook after the idle-out opens the
-/// database without replaying what the host wrote.
+/// An idle host leaves, and leaves its log emptied and started afresh: the first hook after the
+/// idle-out opens the database without replaying what the host wrote, and appends to the log
+/// without starting it (a header write and two fsyncs).
 #[test]
 fn an_idle_resident_host_exits_on_its_own_and_truncates_its_log() {
     let mut env = Env::with_plugins(&["fixture_echo"]);
@@ -147,8 +148,17 @@ fn an_idle_resident_host_exits_on_its_own_and_truncates_its_log() {
         assert!(std::time::Instant::now() < deadline, "the idle host did not exit");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0, "the idle host left its log for the next process to replay");
-    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 5);
+    let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    // A header and the frames of one small write: the events themselves were copied out.
+    assert!((32..=32 + 4 * (4096 + 24)).contains(&left), "the idle host left a {left}-byte log");
+    // A log's salts (header bytes 16..24) change whenever it is started anew.
+    let salts = || std::fs::read(&wal).unwrap()[16..24].to_vec();
+    let before = salts();
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    assert_eq!(env.hook(&bash_event("echo after the idle-out")).code, 0);
+    assert_eq!(salts(), before, "the first event after the idle-out started the log itself");
+    assert!(std::fs::metadata(&wal).unwrap().len() > left, "it appended to the log");
+    assert_eq!(env.count("SELECT COUNT(*) FROM events"), 6);
 }
 
 #[test]
