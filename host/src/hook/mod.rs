@@ -42,14 +42,15 @@ const MAX_PARSE_ERROR_BYTES: usize = 64 * 1024;
 pub struct StoreOpening(std::thread::JoinHandle<Result<Store, String>>);
 
 impl StoreOpening {
-    /// Starts opening the database at `path`; None if no thread could be started (the store
-    /// is then opened when first needed).
+    /// Starts opening the database at `path`, and compiling the statements an event runs;
+    /// None if no thread could be started (the store is then opened when first needed).
     pub fn start(path: std::path::PathBuf) -> Option<StoreOpening> {
-        std::thread::Builder::new()
-            .name("chronicle-store".into())
-            .spawn(move || Store::open(&path).map_err(|e| e.to_string()))
-            .ok()
-            .map(StoreOpening)
+        let open = move || {
+            let store = Store::open(&path).map_err(|e| e.to_string())?;
+            store.prepare_hot_statements();
+            Ok(store)
+        };
+        std::thread::Builder::new().name("chronicle-store".into()).spawn(open).ok().map(StoreOpening)
     }
 }
 
