@@ -6,6 +6,7 @@ host after one event, so its log is short; this one measures what a real idle-ou
 
 Usage: python3 scripts/bench-after-idle.py ROUNDS DIR [DIR...]   (each DIR: chronicle,
 chronicle-host and the built-in plugin libraries side by side, e.g. a copy of target/release).
+The four built-in plugins (libchronicle_*.so) are installed in each home.
 Prints, per build, the median wall time of that first event (spawned with subprocess, stdin
 piped), its ratio to `cat` fed the same bytes in the same rounds, and the log's size before it.
 """
@@ -36,8 +37,10 @@ for r in range(rounds):
         home = tempfile.mkdtemp(prefix="chronicle-idle-")
         os.chmod(home, 0o700)
         os.makedirs(home + "/plugins", mode=0o700)
+        # The built-ins only: a build directory may also hold the test fixtures (a plugin that
+        # hangs, one that panics), which no user installs.
         for f in os.listdir(b):
-            if f.endswith(".so"):
+            if f.startswith("libchronicle_") and f.endswith(".so"):
                 shutil.copy(os.path.join(b, f), home + "/plugins/")
         env = dict(os.environ, CHRONICLE_HOME=home, CHRONICLE_RESIDENT_IDLE_S="1")
         timed([b + "/chronicle", "hook"], events[-1], env)  # in process; starts the host
