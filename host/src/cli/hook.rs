@@ -94,8 +94,7 @@ pub fn run(mode: Mode) -> ! {
             });
         }
         let origin = Origin::TakenOver { started_unix_ns: h.started_unix_ns, spawned: true };
-        let (host, answer) = in_process(host_for(config, store_opening), &input, h.invocation, received_at_ns, stages, faults, origin);
-        reply(&host.answer_output(), &answer, h.announce_end)
+        in_process(host_for(config, store_opening), &input, h.invocation, received_at_ns, stages, faults, origin, h.announce_end)
     }
     let cap = config.file.hook.max_input_bytes;
     let read_timeout = config.read_timeout();
@@ -110,8 +109,7 @@ pub fn run(mode: Mode) -> ! {
     let invocation = InvocationId::new(received_at_ns);
     if let Mode::InProcess { started_unix_ns } = mode {
         let origin = Origin::TakenOver { started_unix_ns, spawned: false };
-        let (host, answer) = in_process(host_for(config, store_opening), &input, invocation, received_at_ns, stages, faults, origin);
-        reply(&host.answer_output(), &answer, false)
+        in_process(host_for(config, store_opening), &input, invocation, received_at_ns, stages, faults, origin, false)
     }
     if config_ok {
         match Endpoint::for_config(&config) {
@@ -134,15 +132,12 @@ pub fn run(mode: Mode) -> ! {
                         faults.push(FaultRow { source: "resident", plugin: None, path: None, message: e.to_string() });
                     }
                 }
-                let (host, answer) =
-                    in_process(Host::new(config), &request.input, invocation, received_at_ns, stages, faults, Origin::InProcess);
-                reply(&host.answer_output(), &answer, false)
+                in_process(Host::new(config), &request.input, invocation, received_at_ns, stages, faults, Origin::InProcess, false)
             }
             Err(e) => tracing::debug!("resident host not used: {e}"),
         }
     }
-    let (host, answer) = in_process(Host::new(config), &input, invocation, received_at_ns, stages, faults, Origin::InProcess);
-    reply(&host.answer_output(), &answer, false)
+    in_process(Host::new(config), &input, invocation, received_at_ns, stages, faults, Origin::InProcess, false)
 }
 
 /// The host for an event handled here, taking over the database opening started for it.
@@ -152,6 +147,10 @@ fn host_for(config: Config, store_opening: Option<StoreOpening>) -> Host {
     host
 }
 
+/// Handles the event here and exits with the answer (`announce_end`: see [`reply`]). The host
+/// is never dropped: that would close the database's last connection, which checkpoints and
+/// deletes the log (~1 ms of fsyncs).
+#[allow(clippy::too_many_arguments)]
 fn in_process(
     mut host: Host,
     input: &RawInput,
@@ -160,7 +159,8 @@ fn in_process(
     mut stages: Stages,
     mut faults: Vec<FaultRow>,
     origin: Origin,
-) -> (Host, Reply) {
+    announce_end: bool,
+) -> ! {
     // A host that died in plugin code before this one (the client runs this process again after
     // such a death): its plugin is quarantined before anything is loaded.
     faults.extend(host.attribute_crashes());
@@ -170,9 +170,7 @@ fn in_process(
     if host.recorded() {
         host.ingest_spool(false);
     }
-    // The host goes back to the caller, which exits without dropping it: dropping closed the
-    // database's last connection, which checkpoints and deletes the log (~1 ms, fsyncs).
-    (host, answer)
+    reply(&host.answer_output(), &answer, announce_end)
 }
 
 /// Writes the answer where Claude Code reads it and exits with its code. Exiting here also
