@@ -240,8 +240,12 @@ pub fn claim_dead(data_dir: &Path) -> Claims {
             continue;
         }
         // Two processes may look at once: the one whose rename succeeds owns the marker.
-        if let Some(marker) = claim(&dir, entry.path(), pid, me) {
-            claims.take(pid, marker);
+        match claim(&dir, entry.path(), pid, me) {
+            Some(marker) => claims.take(pid, marker),
+            // Lost to another claimer, whose claim (a name this listing did not have) is waited
+            // for like any other: without it, this process read an index that did not yet
+            // quarantine the crasher, and ran it again.
+            None => pending.extend(claims_of_others(&dir, pid, me)),
         }
     }
     let deadline = std::time::Instant::now() + CLAIM_PATIENCE;
@@ -249,6 +253,16 @@ pub fn claim_dead(data_dir: &Path) -> Claims {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     claims
+}
+
+/// The live claims other processes hold on the marker of dead process `pid`.
+fn claims_of_others(dir: &Path, pid: u32, me: u32) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().and_then(claimed_name).is_some_and(|(p, claimer)| p == pid && claimer != me && alive(claimer)))
+        .map(|e| e.path())
+        .collect()
 }
 
 /// How long a process waits for another's claim on a dead marker to be released.
@@ -484,5 +498,24 @@ mod tests {
         assert!(mine.exists() && !orphan.exists());
         claims.release();
         assert!(!mine.exists());
+    }
+
+    /// A process that lost the rename of a dead marker to another waits for that claim: the
+    /// listing it lost with did not hold the claim's name, so it looks for it by the dead pid.
+    #[test]
+    fn a_lost_claim_is_found_by_the_dead_pid() {
+        let data = tempfile::tempdir().unwrap();
+        let dir = dir(data.path());
+        std::fs::create_dir_all(&dir).unwrap();
+        let (victim, other_victim, me) = (dead_pid(), dead_pid() - 1, std::process::id());
+        let mut claimer = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let theirs = dir.join(format!(".{victim}.claimed.{}", claimer.id()));
+        for name in [theirs.clone(), dir.join(format!(".{victim}.claimed.{me}")), dir.join(format!(".{other_victim}.claimed.{}", claimer.id()))] {
+            std::fs::write(name, "").unwrap();
+        }
+        std::fs::write(dir.join(format!(".{victim}.claimed.{}", dead_pid())), "").unwrap();
+        assert_eq!(claims_of_others(&dir, victim, me), vec![theirs], "only a live other's claim on that pid");
+        claimer.kill().unwrap();
+        claimer.wait().unwrap();
     }
 }
