@@ -40,11 +40,8 @@ pub fn exchange(mut stream: UnixStream, request: &Request, timeout: Duration) ->
 /// The child is detached: it holds none of Claude Code's pipes, so the hook's exit is not
 /// delayed by it.
 pub fn start_server(endpoint: &Endpoint) -> io::Result<()> {
-    if let Ok(lock) = std::fs::File::open(&endpoint.lock) {
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Ok(()); // a server holds it: it is starting or running
-        }
+    if server_holds_lock(endpoint) {
+        return Ok(());
     }
     use std::os::unix::process::CommandExt;
     std::process::Command::new(sibling(HOST_BIN))
@@ -55,4 +52,55 @@ pub fn start_server(endpoint: &Endpoint) -> io::Result<()> {
         .process_group(0)
         .spawn()
         .map(drop)
+}
+
+/// Whether a server holds `endpoint`'s lock: it is starting or running.
+fn server_holds_lock(endpoint: &Endpoint) -> bool {
+    let Ok(lock) = std::fs::File::open(&endpoint.lock) else { return false };
+    // SAFETY: flock on a descriptor we own.
+    unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
+}
+
+/// [`start_server`] for a process about to exit (the client, its answer written): it forks,
+/// and the fork becomes the server, so the caller does not wait for the server's program to
+/// be mapped. `Command::spawn` returns only once the new program is exec'd, 0.3-1 ms here
+/// that Claude Code waited for with the answer already written (the first event after an
+/// idle-out and a configuration's first event start a server). A failed exec is not
+/// reported (`_exit(127)`): the next event finds no server and starts one again.
+pub fn start_server_detached(endpoint: &Endpoint) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    if server_holds_lock(endpoint) {
+        return Ok(());
+    }
+    // Everything the fork needs is made before it: between fork and exec only
+    // async-signal-safe calls run, whatever other threads held.
+    let host = std::ffi::CString::new(sibling(HOST_BIN).into_os_string().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let argv = [host.as_ptr(), c"serve".as_ptr(), std::ptr::null()];
+    // SAFETY: the child calls only async-signal-safe functions on memory prepared above, and
+    // leaves by exec or `_exit`.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => unsafe {
+            // Its own process group (Claude Code may signal the hook's group), none of
+            // Claude Code's pipes (its hook would not end while the server held them), no
+            // signal blocked: what `start_server`'s `Command` gives it.
+            libc::setpgid(0, 0);
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if null >= 0 {
+                for fd in 0..3 {
+                    libc::dup2(null, fd);
+                }
+                if null > 2 {
+                    libc::close(null);
+                }
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            libc::execv(host.as_ptr(), argv.as_ptr());
+            libc::_exit(127)
+        },
+        _ => Ok(()),
+    }
 }
