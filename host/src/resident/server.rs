@@ -72,6 +72,10 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
         host.leave_log_short();
     }
     crate::plugin::inflight::finish();
+    // Never closed: the last connection to close checkpoints the log again and deletes it,
+    // and the next process would then pay for starting a new one (a synced header and
+    // directory) in its event's commit. The caller exits the process.
+    std::mem::forget(host);
     served.map(drop).map_err(ResidentError::from)
 }
 

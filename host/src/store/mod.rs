@@ -14,6 +14,7 @@ pub mod export;
 mod migrations;
 pub mod read;
 pub mod stats;
+mod template;
 mod wal;
 
 pub(crate) use wal::lower_this_threads_priority;
@@ -176,10 +177,8 @@ impl Store {
                 _ => StoreError::CreateDir { path: dir.to_owned(), source },
             })?;
         }
-        if !path.exists() {
-            // Whatever goes wrong here, the open below meets it again and says so.
-            create_complete(path);
-        }
+        // Whatever goes wrong creating it, the open below meets it again and says so.
+        let created = !path.exists() && create_complete(path);
         let started = std::time::Instant::now();
         let mut attempt: u32 = 0;
         loop {
@@ -189,6 +188,12 @@ impl Store {
                     // Jitter from the process id and attempt, so racing processes spread out.
                     let jitter = u64::from(std::process::id().wrapping_mul(2_654_435_761).wrapping_add(attempt) % 7);
                     std::thread::sleep(Duration::from_millis(3 + jitter + u64::from(attempt.min(10))));
+                }
+                Ok(mut store) => {
+                    if created {
+                        store.start_first_log();
+                    }
+                    return Ok(store);
                 }
                 other => return other,
             }
@@ -591,41 +596,49 @@ fn configure(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Creates the database at `path` complete (4 KiB pages, WAL, the current schema) under
-/// another name and links it into place. Created where it lies, a new database first switched
-/// to WAL through a rollback journal and then wrote the schema through a new log: six fsyncs,
-/// ~4 ms of a configuration's first event (its largest stage, measured with strace). Built
-/// where nobody can see it, it needs no fsync until it is whole: one for the file, one for the
-/// directory. A link never replaces a database another process created meanwhile: that one
-/// is used instead.
-fn create_complete(path: &Path) {
+/// Creates the database at `path` complete (4 KiB pages, WAL, the current schema: a copy of
+/// the [`template`]) under another name and links it into place; true if this process linked
+/// it. Created where it lies, a new database first switched to WAL through a rollback journal
+/// and then wrote the schema through a new log: six fsyncs, ~4 ms of a configuration's first
+/// event (its largest stage, measured with strace). Made where nobody can see it, it needs one
+/// fsync, of the file, before its name appears. The directory is not synced here: SQLite
+/// syncs it on the log's first sync (the first checkpoint), which makes both names durable;
+/// until then a machine crash loses only what an unsynced log loses anyway (see
+/// [`Store::start_first_log`]), and the next event creates the database again. A link never
+/// replaces a database another process created meanwhile: that one is used instead.
+fn create_complete(path: &Path) -> bool {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     static CREATED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!("{}{}-{n}", build_prefix(path), std::process::id()));
-    let build = || -> Result<(), Box<dyn std::error::Error>> {
+    let build = || -> Result<bool, Box<dyn std::error::Error>> {
         let _ = std::fs::remove_file(&tmp);
         crate::private::private_file(&tmp)?;
-        let mut conn = Connection::open(&tmp)?;
-        // Nothing needs to reach the disk before the file is whole (fsynced below).
-        configure(&conn, "OFF")?;
-        migrations::migrate(&mut conn).map_err(|e| e.at(&tmp))?;
-        // Closing the last connection copies the log into the file and deletes it.
-        conn.close().map_err(|(_, e)| e)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        match std::fs::hard_link(&tmp, path) {
-            Ok(()) => std::fs::File::open(dir)?.sync_all()?,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e.into()),
+        match template::copy() {
+            Some(bytes) => {
+                let mut file = std::fs::OpenOptions::new().write(true).open(&tmp)?;
+                std::io::Write::write_all(&mut file, &bytes)?;
+                file.sync_all()?;
+            }
+            None => {
+                template::build(&tmp)?;
+                std::fs::File::open(&tmp)?.sync_all()?;
+            }
         }
-        Ok(())
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     };
-    if let Err(e) = build() {
+    let linked = build().unwrap_or_else(|e| {
         tracing::debug!("creating {} under another name: {e}; creating it in place", path.display());
-    }
+        false
+    });
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
     }
+    linked
 }
 
 /// The name a database under construction has beside `path`: `.<name>.new-<pid>-<n>`.
@@ -714,6 +727,28 @@ mod tests {
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         assert_eq!(names, ["chronicle.db", "chronicle.db-shm", "chronicle.db-wal"]);
+    }
+
+    /// The process that creates a database starts its log (unsynced), so the first event's
+    /// commit appends to it instead of writing and syncing a new log's header; a started log
+    /// is not a checkpoint (`upkeep.checkpoints` stays 0, see `restart_log`).
+    #[test]
+    fn a_new_database_has_its_log_started_by_the_process_that_made_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chronicle.db");
+        let log = dir.path().join("chronicle.db-wal");
+        let salts = || std::fs::read(&log).unwrap()[16..24].to_vec();
+        let mut store = Store::open(&path).unwrap();
+        assert!(std::fs::metadata(&log).unwrap().len() > 32, "the log has a header and a frame");
+        let checkpoints: i64 = store.conn.query_row("SELECT checkpoints FROM upkeep", [], |r| r.get(0)).unwrap();
+        assert_eq!(checkpoints, 0);
+        let before = salts();
+        store.record(&EventRecord { kind: "event".into(), payload: "{}".into(), ..EventRecord::default() }).unwrap();
+        assert_eq!(salts(), before, "the event's commit went into the log already started");
+        // Opening an existing database writes nothing.
+        let size = std::fs::metadata(&log).unwrap().len();
+        drop(Store::open(&path).unwrap());
+        assert!(std::fs::metadata(&log).map_or(0, |m| m.len()) <= size);
     }
 
     #[test]
