@@ -494,6 +494,53 @@ fn a_full_or_read_only_data_directory_loses_nothing() {
     assert_eq!(count(&env, "SELECT COUNT(*) FROM events"), sent.len() as i64);
 }
 
+/// A configuration's first event on a full disk: its database cannot be made. The event is
+/// answered (the guard still decides) and kept in the spool, nothing half-made is left in the
+/// data directory (a partial copy of the empty database, the plugin index's temporary file),
+/// and once there is room the next event creates the database and records all three, once.
+#[test]
+fn a_first_event_on_a_full_disk_is_kept_and_leaves_nothing_half_made() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    let data = env.home().join("data");
+    let Some(_fs) = Tmpfs::mount(&data, "1m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let run_dir = env.home().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    chronicle_e2e::set_mode(&run_dir, 0o700);
+    env.set_env("CHRONICLE_HOME", data.to_str().unwrap());
+    env.set_env("CHRONICLE_PLUGIN_PATH", env.plugin_dir().to_str().unwrap());
+    env.set_env("XDG_RUNTIME_DIR", run_dir.to_str().unwrap());
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    let filler = data.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    while f.write_all(&[0u8; 1 << 12]).is_ok() {}
+    drop(f);
+
+    let first = env.hook(&bash_event("echo first"));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stderr.contains("kept in"), "{}", first.stderr);
+    let deny = env.hook(&bash_event("rm -rf /"));
+    assert_eq!(deny.permission_decision(), "deny", "the guard decides without a database: {}", deny.stderr);
+    let half_made: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") || n.starts_with(".chronicle.db.new-"))
+        .collect();
+    assert!(half_made.is_empty(), "left behind on a full disk: {half_made:?}");
+
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(env.hook(&bash_event("echo after")).code, 0);
+    let conn = rusqlite::Connection::open(data.join("chronicle.db")).unwrap();
+    let mut stmt = conn.prepare("SELECT json_extract(payload, '$.tool_input.command'), COUNT(*) FROM events GROUP BY 1").unwrap();
+    let rows: HashMap<String, i64> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let want: HashMap<String, i64> = ["echo first", "rm -rf /", "echo after"].map(|m| (m.to_owned(), 1)).into();
+    assert_eq!(rows, want);
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+}
+
 #[test]
 fn a_database_locked_past_the_busy_timeout_spools_and_still_records_each_event_once() {
     // What a host stopped in the middle of its transaction does to everyone else: the write

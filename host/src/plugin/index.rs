@@ -44,10 +44,19 @@ pub fn update(file: &Path, updates: &[IndexEntry]) -> std::io::Result<()> {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = file.with_extension(format!("json.{}-{n}.tmp", std::process::id()));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    f.write_all(&serde_json::to_vec_pretty(&entries).map_err(std::io::Error::other)?)?;
-    drop(f);
-    std::fs::rename(&tmp, file)
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(&serde_json::to_vec_pretty(&entries).map_err(std::io::Error::other)?))
+        .and_then(|()| std::fs::rename(&tmp, file));
+    if written.is_err() {
+        // A full disk: no empty or partial file left behind for every event that meets it.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// The entry that describes `c` as it is now, if the index has one.
