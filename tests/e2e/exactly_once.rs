@@ -430,13 +430,15 @@ impl Drop for Tmpfs {
     }
 }
 
-#[test]
-fn a_full_or_read_only_data_directory_loses_nothing() {
-    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+/// Points `env`'s data directory at a new tmpfs of `size` (its spool directory stays outside),
+/// events handled in process: a filesystem is remounted read-only only when nothing holds a
+/// file open for writing on it, as a resident host holds the database. None (the test is
+/// skipped) where no tmpfs can be mounted.
+fn data_on_tmpfs(env: &mut Env, size: &str) -> Option<(Tmpfs, std::path::PathBuf, std::path::PathBuf)> {
     let data = env.home().join("data");
-    let Some(fs) = Tmpfs::mount(&data, "8m") else {
+    let Some(fs) = Tmpfs::mount(&data, size) else {
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-        return;
+        return None;
     };
     let run_dir = env.home().join("run");
     std::fs::create_dir(&run_dir).unwrap();
@@ -444,9 +446,14 @@ fn a_full_or_read_only_data_directory_loses_nothing() {
     env.set_env("CHRONICLE_HOME", data.to_str().unwrap());
     env.set_env("CHRONICLE_PLUGIN_PATH", env.plugin_dir().to_str().unwrap());
     env.set_env("XDG_RUNTIME_DIR", run_dir.to_str().unwrap());
-    // A filesystem is remounted read-only only when nothing holds a file open for writing on
-    // it, as a resident host holds the database: events are handled by short-lived processes.
     env.set_env("CHRONICLE_RESIDENT", "0");
+    Some((fs, data, run_dir))
+}
+
+#[test]
+fn a_full_or_read_only_data_directory_loses_nothing() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    let Some((fs, data, run_dir)) = data_on_tmpfs(&mut env, "8m") else { return };
     let db_env = |env: &Env| env.db().parent().unwrap().join("data").join("chronicle.db");
     let count = |env: &Env, sql: &str| -> i64 {
         let conn = rusqlite::Connection::open(db_env(env)).unwrap();
@@ -501,18 +508,7 @@ fn a_full_or_read_only_data_directory_loses_nothing() {
 #[test]
 fn a_first_event_on_a_full_disk_is_kept_and_leaves_nothing_half_made() {
     let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
-    let data = env.home().join("data");
-    let Some(_fs) = Tmpfs::mount(&data, "1m") else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
-        return;
-    };
-    let run_dir = env.home().join("run");
-    std::fs::create_dir(&run_dir).unwrap();
-    chronicle_e2e::set_mode(&run_dir, 0o700);
-    env.set_env("CHRONICLE_HOME", data.to_str().unwrap());
-    env.set_env("CHRONICLE_PLUGIN_PATH", env.plugin_dir().to_str().unwrap());
-    env.set_env("XDG_RUNTIME_DIR", run_dir.to_str().unwrap());
-    env.set_env("CHRONICLE_RESIDENT", "0");
+    let Some((_fs, data, _)) = data_on_tmpfs(&mut env, "1m") else { return };
     let filler = data.join("filler");
     let mut f = std::fs::File::create(&filler).unwrap();
     while f.write_all(&[0u8; 1 << 12]).is_ok() {}
