@@ -246,3 +246,52 @@ fn a_database_deleted_under_a_running_host_loses_no_later_event() {
     }
     assert_eq!(env.count("SELECT count(*) FROM events WHERE decision = 'deny'"), 1, "the guard still decides");
 }
+
+/// The resident host a hook starts holds none of that hook's descriptors: not one Claude Code
+/// passed down without close-on-exec (here a pipe whose reader waits for its end: the host
+/// would hold it for as long as it serves), not the client's copy of the event.
+#[test]
+fn a_resident_host_started_by_a_hook_holds_none_of_its_descriptors() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let env = Env::with_plugins(&["fixture_echo"]);
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two descriptors; both close on exec in every other child.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (reader, writer) = (fds[0], fds[1]);
+    let mut hook = env.command(&["hook"]);
+    // SAFETY: fcntl on a descriptor the forked child owns; async-signal-safe.
+    unsafe {
+        hook.pre_exec(move || {
+            libc::fcntl(writer, libc::F_SETFD, 0);
+            Ok(())
+        });
+    }
+    let mut child = hook.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&bash_event("echo inherited")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // SAFETY: our own write end, closed once.
+    unsafe { libc::close(writer) };
+    assert!(env.wait_resident_listening(1, Duration::from_secs(20)), "the hook started no resident host");
+    let mut poll = libc::pollfd { fd: reader, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one pollfd of ours.
+    let ready = unsafe { libc::poll(&mut poll, 1, 3000) };
+    assert!(ready == 1 && poll.revents & libc::POLLHUP != 0, "the pipe's write end is still open in the resident host");
+    let memfds: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|p| {
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            let environ = std::fs::read(p.path().join("environ")).unwrap_or_default();
+            let home = format!("CHRONICLE_HOME={}", env.home().display());
+            cmdline.split(|&b| b == 0).any(|a| a == b"serve") && environ.split(|&b| b == 0).any(|v| v == home.as_bytes())
+        })
+        .flat_map(|p| std::fs::read_dir(p.path().join("fd")).into_iter().flatten().flatten())
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .map(|target| target.display().to_string())
+        .filter(|target| target.contains("memfd:chronicle-event"))
+        .collect();
+    assert!(memfds.is_empty(), "the resident host holds {memfds:?}");
+}

@@ -100,7 +100,7 @@ fn answer(stdout: Option<&[u8]>, stderr: &[String], exit_code: i32, then_start: 
         eprintln!("{line}");
     }
     if let Some(endpoint) = then_start {
-        let _ = resident::start_server_detached(endpoint);
+        let _ = resident::start_server(endpoint);
     }
     std::process::exit(exit_code)
 }

@@ -36,24 +36,6 @@ pub fn exchange(mut stream: UnixStream, request: &Request, timeout: Duration) ->
     Response::decode(&reply)
 }
 
-/// Starts a server for `endpoint` in the background unless one is already starting or running.
-/// The child is detached: it holds none of Claude Code's pipes, so the hook's exit is not
-/// delayed by it.
-pub fn start_server(endpoint: &Endpoint) -> io::Result<()> {
-    if server_holds_lock(endpoint) {
-        return Ok(());
-    }
-    use std::os::unix::process::CommandExt;
-    std::process::Command::new(sibling(HOST_BIN))
-        .arg("serve")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map(drop)
-}
-
 /// Whether a server holds `endpoint`'s lock: it is starting or running.
 fn server_holds_lock(endpoint: &Endpoint) -> bool {
     let Ok(lock) = std::fs::File::open(&endpoint.lock) else { return false };
@@ -61,13 +43,15 @@ fn server_holds_lock(endpoint: &Endpoint) -> bool {
     unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
 }
 
-/// [`start_server`] for a process about to exit (the client, its answer written): it forks,
-/// and the fork becomes the server, so the caller does not wait for the server's program to
-/// be mapped. `Command::spawn` returns only once the new program is exec'd, 0.3-1 ms here
-/// that Claude Code waited for with the answer already written (the first event after an
-/// idle-out and a configuration's first event start a server). A failed exec is not
-/// reported (`_exit(127)`): the next event finds no server and starts one again.
-pub fn start_server_detached(endpoint: &Endpoint) -> io::Result<()> {
+/// Starts a server for `endpoint` in the background unless one is already starting or
+/// running. The caller forks, and the fork becomes the server: detached (its own process
+/// group, /dev/null for stdin, stdout and stderr, no other descriptor of the caller's), so
+/// the hook's exit is not delayed by it, and the caller does not wait for the server's
+/// program to be mapped: `Command::spawn`, used before, returned only once the new program was
+/// exec'd, 0.3-1 ms here that Claude Code waited for with the answer already written (the
+/// first event after an idle-out and a configuration's first event start a server). A failed
+/// exec is not reported (`_exit(127)`): the next event finds no server and starts one again.
+pub fn start_server(endpoint: &Endpoint) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     if server_holds_lock(endpoint) {
         return Ok(());
@@ -77,6 +61,11 @@ pub fn start_server_detached(endpoint: &Endpoint) -> io::Result<()> {
     let host = std::ffi::CString::new(sibling(HOST_BIN).into_os_string().as_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let argv = [host.as_ptr(), c"serve".as_ptr(), std::ptr::null()];
+    // SAFETY: sysconf has no preconditions.
+    let open_max = match unsafe { libc::sysconf(libc::_SC_OPEN_MAX) } {
+        n if n > 3 => n.min(1 << 16) as libc::c_int,
+        _ => 1024,
+    };
     // SAFETY: the child calls only async-signal-safe functions on memory prepared above, and
     // leaves by exec or `_exit`.
     match unsafe { libc::fork() } {
@@ -84,15 +73,19 @@ pub fn start_server_detached(endpoint: &Endpoint) -> io::Result<()> {
         0 => unsafe {
             // Its own process group (Claude Code may signal the hook's group), none of
             // Claude Code's pipes (its hook would not end while the server held them), no
-            // signal blocked: what `start_server`'s `Command` gives it.
+            // signal blocked. Nor any other descriptor the client had without close-on-exec:
+            // the event's memfd, whatever Claude Code passed down; a host keeps them for as
+            // long as it serves (`Command`, used before, closed none of them).
             libc::setpgid(0, 0);
             let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
             if null >= 0 {
                 for fd in 0..3 {
                     libc::dup2(null, fd);
                 }
-                if null > 2 {
-                    libc::close(null);
+            }
+            if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+                for fd in 3..open_max {
+                    libc::close(fd);
                 }
             }
             let mut none: libc::sigset_t = std::mem::zeroed();
