@@ -5,7 +5,7 @@
 //! and records, so a long-lived server could reuse it unchanged.
 //!
 //! Without the `host` feature (on by default) only what the client (`bin/chronicle.rs`) links
-//! is built: `clock`, `config`, `input`, `private`, `resident`'s protocol and client,
+//! is built: `clock`, `config`, `input`, `newdb`, `private`, `resident`'s protocol and client,
 //! `shutdown`, and the spool's raw lines.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -17,6 +17,7 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("
 pub mod clock;
 pub mod config;
 pub mod input;
+pub mod newdb;
 pub mod private;
 pub mod resident;
 pub mod shutdown;

@@ -75,19 +75,33 @@ fn hook() -> ! {
         // An unsafe socket directory: handled here; `chronicle doctor` says why.
         _ => Endpoint::compute(&data_dir, config_file.as_deref()).ok().filter(|e| e.unsafe_dir().is_none()),
     };
-    let Some(endpoint) = endpoint else { supervise(&data_dir, &request, false, None) };
+    let Some(endpoint) = endpoint else {
+        supervise(&data_dir, &request, false, None, missing_db(&data_dir, config_file.as_deref()).as_deref())
+    };
     let connected = if endpoint.socket.exists() { endpoint.connect().ok() } else { None };
     let Some(stream) = connected else {
         // No resident host (none yet, or it idled out): a child handles this event, and a host
         // is started for the next one once the answer is out. Started first, it loaded the same
         // plugins and opened the same database alongside the child, and the event waited.
-        supervise(&data_dir, &request, false, Some(&endpoint));
+        supervise(&data_dir, &request, false, Some(&endpoint), missing_db(&data_dir, config_file.as_deref()).as_deref());
     };
     match resident::exchange(stream, &request, resident::patience(defaults.dispatch_budget_ms)) {
         Ok(Response::Answered { exit_code, stdout, stderr }) => answer(stdout.as_deref().map(str::as_bytes), &stderr, exit_code, None),
-        Ok(Response::Retry) => supervise(&data_dir, &request, false, None),
-        Err(_) => supervise(&data_dir, &request, true, None),
+        Ok(Response::Retry) => supervise(&data_dir, &request, false, None, None),
+        Err(_) => supervise(&data_dir, &request, true, None, None),
     }
+}
+
+/// The database this event's host will open, when it does not exist yet and the client can
+/// tell where it goes (`CHRONICLE_DB`, or the data directory's `chronicle.db` when no config
+/// file could name another): the client makes it while the child starts.
+fn missing_db(data_dir: &Path, config_file: Option<&Path>) -> Option<std::path::PathBuf> {
+    let path = match std::env::var_os(env::DB).filter(|v| !v.is_empty()) {
+        Some(p) => std::path::PathBuf::from(p),
+        None if config_file.is_none() => data_dir.join("chronicle.db"),
+        None => return None,
+    };
+    (!path.exists()).then_some(path)
 }
 
 /// Writes the answer and exits; `then_start`: a resident host to start once it is written.
@@ -131,8 +145,11 @@ const MAX_RUNS: usize = 4;
 /// Runs `chronicle-host hook --handover` on the event read so far and relays its answer. A
 /// child that died (killed by a signal, or ended while its in-flight marker says it was inside
 /// plugin code) is run again. `lost`: a resident host took the event and did not answer.
-/// `then_start`: a resident host to start once the answer is out.
-fn supervise(data_dir: &Path, request: &Request, lost: bool, then_start: Option<&Endpoint>) -> ! {
+/// `then_start`: a resident host to start once the answer is out. `make_db`: a database to
+/// make from the template while the first child starts (its host waits for it; see
+/// `Handover::client_makes_db`): its write and fsync overlap that process's start instead of
+/// following it.
+fn supervise(data_dir: &Path, request: &Request, lost: bool, then_start: Option<&Endpoint>, make_db: Option<&Path>) -> ! {
     let host = resident::sibling(HOST_BIN);
     let mut file = match resident::spill(&request.input) {
         Ok(f) => f,
@@ -141,8 +158,11 @@ fn supervise(data_dir: &Path, request: &Request, lost: bool, then_start: Option<
             std::process::exit(1)
         }
     };
+    // Begun before the child starts, so that its host sees the build file and waits for it.
+    let mut making = make_db.and_then(|db| chronicle::newdb::Making::start(db).ok());
     for run in 0..MAX_RUNS {
-        let spec = Handover::new(request, lost && run == 0).format();
+        let makes_db = run == 0 && making.is_some();
+        let spec = Handover { client_makes_db: makes_db, ..Handover::new(request, lost && run == 0) }.format();
         let started = std::time::Instant::now();
         let child = loop {
             let stdin = file.rewind().and_then(|()| file.try_clone());
@@ -172,6 +192,11 @@ fn supervise(data_dir: &Path, request: &Request, lost: bool, then_start: Option<
             Ok(c) => c,
             Err(e) => unstartable(data_dir, request, &host, &e),
         };
+        if let Some(making) = making.take() {
+            // Failing (a full disk), its build file goes, the host stops waiting, meets the same
+            // trouble and says so.
+            let _ = making.finish();
+        }
         let pid = child.id();
         let marker = data_dir.join(chronicle::config::INFLIGHT_DIR).join(pid.to_string());
         let Ok((stdout, stderr)) = read_until_closed(&mut child) else {

@@ -59,6 +59,7 @@ pub fn run(mode: Mode) -> ! {
     // database is opened from the start. A thread started later waited ~0.8 ms to run at all,
     // while the first plugin's loading held the dynamic loader's lock.
     let store_opening = match &mode {
+        Mode::Handover(h) if h.client_makes_db => StoreOpening::start_after_client(config.db_path.clone()),
         Mode::Handover(_) | Mode::InProcess { .. } => StoreOpening::start(config.db_path.clone()),
         Mode::Standalone => None,
     };

@@ -272,6 +272,11 @@ pub struct Handover {
     /// the process to be torn down (unmapping a host's libraries and heap took 0.26-0.34 ms,
     /// and the pipes only closed after it). Flag 8, which hosts before it ignore.
     pub announce_end: bool,
+    /// The client found no database and is making it from the template while this host starts
+    /// ([`crate::newdb::create`]): the host waits for it to appear (briefly) rather than make
+    /// its own. Flag 16, which hosts before it ignore (they make their own; a link never
+    /// replaces a file, so one of the two is used).
+    pub client_makes_db: bool,
 }
 
 /// The last line a handed-over host writes on stderr when it answered on purpose: this text,
@@ -299,12 +304,16 @@ impl Handover {
             read_ns: request.read_ns,
             invocation: request.invocation,
             announce_end: true,
+            client_makes_db: false,
         }
     }
 
     pub fn format(&self) -> String {
-        let flags =
-            u8::from(self.truncated) | (u8::from(self.timed_out) << 1) | (u8::from(self.lost) << 2) | (u8::from(self.announce_end) << 3);
+        let flags = u8::from(self.truncated)
+            | (u8::from(self.timed_out) << 1)
+            | (u8::from(self.lost) << 2)
+            | (u8::from(self.announce_end) << 3)
+            | (u8::from(self.client_makes_db) << 4);
         format!("{}:{}:{}:{flags}:{}:{}", self.started_unix_ns, self.received_at_ns, self.total_bytes, self.read_ns, self.invocation.text())
     }
 
@@ -320,6 +329,7 @@ impl Handover {
             read_ns: 0,
             invocation: InvocationId::default(),
             announce_end: false,
+            client_makes_db: false,
         };
         let flags: u8 = parts.next()?.parse().ok()?;
         // Absent in specs from clients older than these fields (a new id is made then).
@@ -335,7 +345,14 @@ impl Handover {
             return None;
         }
         let h = Handover { read_ns, invocation, ..h };
-        Some(Handover { truncated: flags & 1 != 0, timed_out: flags & 2 != 0, lost: flags & 4 != 0, announce_end: flags & 8 != 0, ..h })
+        Some(Handover {
+            truncated: flags & 1 != 0,
+            timed_out: flags & 2 != 0,
+            lost: flags & 4 != 0,
+            announce_end: flags & 8 != 0,
+            client_makes_db: flags & 16 != 0,
+            ..h
+        })
     }
 }
 
@@ -384,16 +401,20 @@ mod tests {
             read_ns: 42,
             invocation: InvocationId { received_at_ns: 7, random: 0xdead_beef },
             announce_end: true,
+            client_makes_db: true,
         };
         assert_eq!(Handover::parse(&h.format()), Some(h));
-        let quiet = Handover { announce_end: false, ..h };
+        let quiet = Handover { announce_end: false, client_makes_db: false, ..h };
         assert_eq!(Handover::parse(&quiet.format()), Some(quiet));
         assert_eq!(Handover::parse("1:2:3"), None);
         assert_eq!(Handover::parse("1:2:3:0:9:00000000000000070000000000000001:1"), None);
         assert_eq!(Handover::parse("1:2:3:0:9:not-an-id"), None);
         // From a client older than read_ns and the invocation id: a fresh id.
         let old = Handover::parse("1:2:3:4").unwrap();
-        assert_eq!((old.lost, old.read_ns, old.invocation.received_at_ns, old.announce_end), (true, 0, 2, false));
+        assert_eq!(
+            (old.lost, old.read_ns, old.invocation.received_at_ns, old.announce_end, old.client_makes_db),
+            (true, 0, 2, false, false)
+        );
     }
 
     #[test]

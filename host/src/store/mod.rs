@@ -179,6 +179,9 @@ impl Store {
         }
         // Whatever goes wrong creating it, the open below meets it again and says so.
         let created = !path.exists() && create_complete(path);
+        // No log file yet (a database just made, here or by the client that handed this
+        // process its event): this process starts it, see `start_first_log`.
+        let new_log = created || !Path::new(&format!("{}-wal", path.display())).exists();
         let started = std::time::Instant::now();
         let mut attempt: u32 = 0;
         loop {
@@ -190,7 +193,7 @@ impl Store {
                     std::thread::sleep(Duration::from_millis(3 + jitter + u64::from(attempt.min(10))));
                 }
                 Ok(mut store) => {
-                    if created {
+                    if new_log {
                         store.start_first_log();
                     }
                     return Ok(store);
@@ -596,54 +599,18 @@ fn configure(conn: &Connection, synchronous: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Creates the database at `path` complete (4 KiB pages, WAL, the current schema: a copy of
-/// the [`template`]) under another name and links it into place; true if this process linked
-/// it. Created where it lies, a new database first switched to WAL through a rollback journal
-/// and then wrote the schema through a new log: six fsyncs, ~4 ms of a configuration's first
-/// event (its largest stage, measured with strace). Made where nobody can see it, it needs one
-/// fsync, of the file, before its name appears. The directory is not synced here: SQLite
-/// syncs it on the log's first sync (the first checkpoint), which makes both names durable;
-/// until then a machine crash loses only what an unsynced log loses anyway (see
-/// [`Store::start_first_log`]), and the next event creates the database again. A link never
-/// replaces a database another process created meanwhile: that one is used instead.
+/// Creates the database at `path` complete (4 KiB pages, WAL, the current schema): a copy of
+/// the empty database kept in the binary, synced, linked into place (see
+/// [`crate::newdb::create`]); true if this process linked it. Created where it lies, a new
+/// database first switched to WAL through a rollback journal and then wrote the schema through
+/// a new log: six fsyncs, ~4 ms of a configuration's first event (measured with strace); that
+/// is what happens still if the copy cannot be made (the open after this meets the same
+/// trouble, if any, and says so).
 fn create_complete(path: &Path) -> bool {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    static CREATED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!("{}{}-{n}", build_prefix(path), std::process::id()));
-    let build = || -> Result<bool, Box<dyn std::error::Error>> {
-        let _ = std::fs::remove_file(&tmp);
-        crate::private::private_file(&tmp)?;
-        match template::copy() {
-            Some(bytes) => {
-                let mut file = std::fs::OpenOptions::new().write(true).open(&tmp)?;
-                std::io::Write::write_all(&mut file, &bytes)?;
-                file.sync_all()?;
-            }
-            None => {
-                template::build(&tmp)?;
-                std::fs::File::open(&tmp)?.sync_all()?;
-            }
-        }
-        match std::fs::hard_link(&tmp, path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    };
-    let linked = build().unwrap_or_else(|e| {
-        tracing::debug!("creating {} under another name: {e}; creating it in place", path.display());
+    crate::newdb::create(path).unwrap_or_else(|e| {
+        tracing::debug!("creating {} from the template: {e}; creating it in place", path.display());
         false
-    });
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
-    }
-    linked
-}
-
-/// The name a database under construction has beside `path`: `.<name>.new-<pid>-<n>`.
-fn build_prefix(path: &Path) -> String {
-    format!(".{}.new-", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+    })
 }
 
 impl Store {
@@ -652,7 +619,7 @@ impl Store {
     /// starts; nothing on an event's path lists the directory.
     pub fn remove_abandoned_builds(&self) {
         let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let prefix = build_prefix(&self.path);
+        let prefix = crate::newdb::build_prefix(&self.path);
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name();

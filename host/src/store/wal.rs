@@ -114,15 +114,17 @@ impl Store {
         result.and(restored).map_err(|e| self.err(e))
     }
 
-    /// Starts the log of a database this process has just created (see `create_complete`),
-    /// with the `upkeep` row at zero checkpoints, and without syncing. The first commit into an
-    /// empty log syncs the log's header and, as a process's first sync of it, the directory:
-    /// two fsyncs (1.5-2 ms here) that a configuration's first event waited for in its commit.
-    /// They protect nothing in a new database: at `synchronous=NORMAL` no commit syncs the log
-    /// until the first checkpoint (which syncs it, and then the directory, making the
-    /// database's name durable too), so a machine crash before it loses the same events
-    /// whether the header was synced or not, and an unsynced header only makes SQLite ignore
-    /// the whole log, leaving the empty schema the file was linked with.
+    /// Starts the log of a database whose log file did not exist yet (one just made from the
+    /// template, see `create_complete`), with the `upkeep` row at zero checkpoints, and without
+    /// syncing; a database that has the row already is left alone (nothing is written). The
+    /// first commit into an empty log syncs the log's header and, as a process's first sync of
+    /// it, the directory: two fsyncs (1.5-2 ms here) that a configuration's first event waited
+    /// for in its commit. They protect nothing in a new log file: at `synchronous=NORMAL` no
+    /// commit syncs the log until the first checkpoint (which syncs it, and then the directory,
+    /// making the database's name durable too), so a machine crash before it loses the same
+    /// events whether the header was synced or not, and an unsynced header only makes SQLite
+    /// ignore the whole log. (SQLite syncs a header because a log file it restarts still holds
+    /// old frames; a new file holds none.)
     pub(super) fn start_first_log(&mut self) {
         let result = self.conn.execute_batch(
             "PRAGMA synchronous=OFF;
