@@ -49,6 +49,15 @@ fn fresh_database_created_by_many_processes_at_once() {
     let spool = std::fs::read_to_string(env.home().join("spool.jsonl")).unwrap_or_default();
     assert!(spool.is_empty(), "an event fell back to the spool: {spool}\n{stderrs:?}");
     assert_eq!(env.count("SELECT count(*) FROM events"), 12, "{stderrs:?}");
+    assert_eq!(env.query("PRAGMA integrity_check")[0][0], "ok");
+    // Twelve clients each made a copy (and some of their children one more): one was linked,
+    // every other copy is gone.
+    let half_made: Vec<String> = std::fs::read_dir(env.home())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".chronicle.db.new-"))
+        .collect();
+    assert!(half_made.is_empty(), "copies left beside the database: {half_made:?}");
 }
 
 /// A minimal runner usable from threads (the `Env` owns a TempDir and is not shared).
