@@ -292,3 +292,59 @@ fn a_plugin_that_promised_silence_without_its_words_is_neither_loaded_nor_called
         }
     }
 }
+
+/// Whatever runs `chronicle-host` may start it with its standard descriptors closed. It then
+/// must not let a file it opens become descriptor 1 or 2: the answer and its
+/// messages would be written into that file (here the in-process host's in-flight marker,
+/// its plugin index, its log under `logs/`). They go to /dev/null, and the event is recorded.
+#[test]
+fn a_host_started_with_stdout_and_stderr_closed_writes_into_none_of_its_files() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let env = Env::with_plugins(&["chronicle_bash_guard"]);
+    // A key only the host reads: the client hands the whole hook to `chronicle-host`.
+    std::fs::write(env.home().join("config.toml"), "[hook]\nresident = false\n").unwrap();
+    for (i, command) in ["rm -rf /", "echo fine"].into_iter().enumerate() {
+        // `chronicle-host` itself: the client's start-up already points closed descriptors at
+        // /dev/null before it execs the host.
+        let client = env.command(&["hook"]);
+        let mut hook = std::process::Command::new(chronicle_e2e::chronicle_bin().with_file_name("chronicle-host"));
+        hook.arg("hook").env("CHRONICLE_LOG", "debug");
+        for (key, value) in client.get_envs() {
+            match value {
+                Some(v) => hook.env(key, v),
+                None => hook.env_remove(key),
+            };
+        }
+        // SAFETY: close is async-signal-safe; the forked child owns its descriptors.
+        unsafe {
+            hook.pre_exec(|| {
+                libc::close(1);
+                libc::close(2);
+                Ok(())
+            });
+        }
+        let mut child = hook.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(&bash_event(command)).unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.code().is_some(), "event {i} ({command}): killed by a signal: {status:?}");
+    }
+    assert_eq!(env.count("SELECT count(*) FROM events"), 2);
+    assert_eq!(env.query("PRAGMA integrity_check")[0][0], "ok");
+    let mut written_into = Vec::new();
+    let mut dirs = vec![env.home().to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            // The database records the answer on purpose; its integrity is checked above.
+            let database = entry.file_name().to_string_lossy().starts_with("chronicle.db");
+            if path.is_dir() {
+                dirs.push(path);
+            } else if !database && std::fs::read(&path).unwrap_or_default().windows(18).any(|w| w == b"permissionDecision") {
+                written_into.push(path);
+            }
+        }
+    }
+    assert!(written_into.is_empty(), "the answer went into {written_into:?}");
+}

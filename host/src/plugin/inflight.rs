@@ -56,6 +56,63 @@ thread_local! {
     static SLOT: Cell<usize> = const { Cell::new(0) };
     /// Inside plugin code now (read by the exit handler).
     static INSIDE: Cell<bool> = const { Cell::new(false) };
+    /// This thread's alternate signal stack, made at its first plugin stage (see [`enter`]).
+    static SIGNAL_STACK: SignalStack = SignalStack::new();
+}
+
+/// An alternate stack for the fault handler: without one, a plugin that overflows its stack
+/// kills the process before the handler can record it. Rust's start-up gives every thread
+/// one, but `chronicle-host` has its own `main` (src/main.rs), so its threads have none; a
+/// thread that already has one (any other program linking this library) keeps it.
+struct SignalStack {
+    mapping: *mut libc::c_void,
+    len: usize,
+}
+
+impl SignalStack {
+    /// Usable bytes: the handler writes a few bytes into the marker and re-raises.
+    const SIZE: usize = 64 * 1024;
+
+    fn new() -> SignalStack {
+        let none = SignalStack { mapping: std::ptr::null_mut(), len: 0 };
+        // SAFETY: sigaltstack, mmap and mprotect on a mapping made here; the stack stays
+        // registered and mapped until this thread's `drop` unregisters it, then unmaps it.
+        unsafe {
+            let mut current: libc::stack_t = std::mem::zeroed();
+            if libc::sigaltstack(std::ptr::null(), &mut current) != 0 || current.ss_flags & libc::SS_DISABLE == 0 {
+                return none;
+            }
+            let page = usize::try_from(libc::sysconf(libc::_SC_PAGESIZE)).unwrap_or(4096);
+            let len = page + Self::SIZE;
+            let prot = libc::PROT_READ | libc::PROT_WRITE;
+            let mapping = libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK, -1, 0);
+            if mapping == libc::MAP_FAILED {
+                return none;
+            }
+            // A guard page below it: a handler that overran it faults instead of writing over memory.
+            libc::mprotect(mapping, page, libc::PROT_NONE);
+            let stack = libc::stack_t { ss_sp: mapping.cast::<u8>().add(page).cast(), ss_flags: 0, ss_size: Self::SIZE };
+            if libc::sigaltstack(&stack, std::ptr::null_mut()) != 0 {
+                libc::munmap(mapping, len);
+                return none;
+            }
+            SignalStack { mapping, len }
+        }
+    }
+}
+
+impl Drop for SignalStack {
+    fn drop(&mut self) {
+        if self.mapping.is_null() {
+            return;
+        }
+        // SAFETY: unregisters the stack this thread registered, then unmaps it.
+        unsafe {
+            let off = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: Self::SIZE };
+            libc::sigaltstack(&off, std::ptr::null_mut());
+            libc::munmap(self.mapping, self.len);
+        }
+    }
 }
 
 /// How many serving threads will mark calls (a resident host: its own and its workers'); call
@@ -140,6 +197,7 @@ pub fn enter(stage: &str, c: &Candidate) {
         return;
     }
     let line = format!("CALL\t{stage}\t{}\t{}\t{}\t{}\n", c.size, c.mtime_ns, c.inode, c.path.display());
+    let _ = SIGNAL_STACK.try_with(|_| ());
     INSIDE.with(|i| i.set(true));
     let slot = slot();
     // The line first, its status last: a reader never sees CALL before the plugin it names.
@@ -404,7 +462,8 @@ extern "C" fn on_exit() {
 fn install_handlers() {
     for &signal in FAULT_SIGNALS {
         // SAFETY: a zeroed sigaction with a valid handler; SA_ONSTACK uses the alternate stack
-        // the Rust runtime gives every thread, so a stack overflow is recorded too.
+        // a thread gets at its first plugin stage (`SignalStack`), so a stack overflow is
+        // recorded too.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_fault as extern "C" fn(libc::c_int) as usize;
