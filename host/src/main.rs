@@ -57,6 +57,8 @@ fn run() -> ExitCode {
     // `hook --help` is a question for clap, like any other command's.
     let help = args.get(1).is_some_and(|a| a == "--help" || a == "-h");
     if args.first().is_some_and(|a| a == "hook") && !help {
+        #[cfg(target_env = "gnu")]
+        malloc_for_one_event();
         // Exits the process itself: abandoned plugin threads must not keep it alive.
         match cli::hook::Mode::parse(&args[1..]) {
             Some(mode) => cli::hook::run(mode),
@@ -67,4 +69,18 @@ fn run() -> ExitCode {
         }
     }
     cli::run()
+}
+
+/// A process that handles one event and exits: every thread allocates from the one heap, and
+/// nothing is given back to the kernel. A thread's own arena grew by `mprotect` and large
+/// blocks were `mmap`ed and `munmap`ed: in a process with several threads each of those
+/// flushes the other CPUs' TLBs (an interprocessor interrupt, slow in a virtual machine).
+#[cfg(target_env = "gnu")]
+fn malloc_for_one_event() {
+    // SAFETY: mallopt only sets glibc's allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
 }
