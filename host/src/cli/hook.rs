@@ -10,7 +10,7 @@
 //! 2 (a plugin blocked an event that only exit 2 can block; reason on stderr, stdout empty).
 
 use std::ffi::OsString;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use chronicle::config::Config;
@@ -183,14 +183,17 @@ fn reply(output: &Output, reply: &Reply, announce_end: bool) -> ! {
             tracing::error!("cannot write the answer: {e}");
         }
     }
-    for line in &reply.stderr {
-        eprintln!("{line}");
+    // Each in one write: stderr is unbuffered, `eprintln!` wrote every piece of its format on
+    // its own (three writes for the end mark), and each woke the client reading the pipe.
+    let said: String = reply.stderr.iter().map(|line| format!("{line}\n")).collect();
+    if !said.is_empty() {
+        let _ = std::io::stderr().write_all(said.as_bytes());
     }
     // A deliberate end: the marker must not read as a death in plugin code.
     chronicle::plugin::inflight::finish();
     if announce_end {
         // After the marker is gone: a mark followed by a death still reads as a death.
-        eprintln!("{}{}", resident::END_MARK, reply.exit_code);
+        let _ = std::io::stderr().write_all(format!("{}{}\n", resident::END_MARK, reply.exit_code).as_bytes());
         output.release();
     }
     std::process::exit(reply.exit_code)
