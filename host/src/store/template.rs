@@ -29,25 +29,16 @@ mod tests {
     /// aside).
     fn shape(path: &Path) -> Vec<String> {
         let conn = Connection::open(path).unwrap();
-        let mut out: Vec<String> = conn
-            .prepare("SELECT type || ' ' || name || ' ' || tbl_name || ' ' || coalesce(sql, '') FROM sqlite_master ORDER BY name")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let strings = |sql: &str| -> Vec<String> {
+            conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        };
+        let mut out =
+            strings("SELECT type || ' ' || name || ' ' || tbl_name || ' ' || coalesce(sql, '') FROM sqlite_master ORDER BY name");
         for pragma in ["user_version", "page_size", "journal_mode", "integrity_check"] {
             let value: rusqlite::types::Value = conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0)).unwrap();
             out.push(format!("{pragma} {value:?}"));
         }
-        let tables: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'identity' ORDER BY name")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        for table in tables {
+        for table in strings("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'identity' ORDER BY name") {
             let n: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| r.get(0)).unwrap();
             out.push(format!("{table}: {n} rows"));
         }
