@@ -59,7 +59,7 @@ pub fn create(path: &Path) -> std::io::Result<bool> {
 pub struct Making {
     tmp: PathBuf,
     path: PathBuf,
-    file: Option<std::fs::File>,
+    file: std::fs::File,
 }
 
 impl Making {
@@ -72,7 +72,7 @@ impl Making {
         // A leftover of a dead process that had this pid.
         let _ = std::fs::remove_file(&tmp);
         let file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        Ok(Making { tmp, path: path.to_owned(), file: Some(file) })
+        Ok(Making { tmp, path: path.to_owned(), file })
     }
 
     /// The name the database has while it is made.
@@ -86,10 +86,9 @@ impl Making {
     /// machine crash loses only what an unsynced log loses anyway (see
     /// `Store::start_first_log`); the next event makes the database again.
     pub fn finish(mut self) -> std::io::Result<bool> {
-        let mut file = self.file.take().expect("a Making is finished once");
         let bytes = copy_of_template().ok_or_else(|| std::io::Error::other("no copy of the empty database"))?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
+        self.file.write_all(&bytes)?;
+        self.file.sync_all()?;
         match std::fs::hard_link(&self.tmp, &self.path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
@@ -116,11 +115,11 @@ pub fn build_prefix(path: &Path) -> String {
 }
 
 /// Waits up to `limit` for the database another process is making at `path` under the build
-/// name `building` (see [`build_name`]; [`Making::start`]ed before this process looks): whether
-/// it is there. It stops as soon as the build file is gone without a database (the maker failed: a full disk, a directory
-/// not its own), or was never there (the maker died). It looks every 100 µs: inotify woke it
-/// at once, but closing an inotify descriptor waits for the kernel's grace period
-/// (`fsnotify_destroy_group`), which took 5-20 ms here.
+/// name `building` (see [`build_name`]; [`Making::start`]ed before this process looks):
+/// whether it is there. It stops as soon as the build file is gone without a database (the
+/// maker failed: a full disk, a directory not its own), or was never there (the maker died).
+/// It looks every 100 µs: inotify woke it at once, but closing an inotify descriptor waits for
+/// the kernel's grace period (`fsnotify_destroy_group`), which took 5-20 ms here.
 pub fn wait_for_maker(path: &Path, building: &Path, limit: Duration) -> bool {
     let deadline = std::time::Instant::now() + limit;
     loop {

@@ -181,7 +181,11 @@ impl Store {
         let created = !path.exists() && create_complete(path);
         // No log file yet (a database just made, here or by the client that handed this
         // process its event): this process starts it, see `start_first_log`.
-        let new_log = created || !Path::new(&format!("{}-wal", path.display())).exists();
+        let new_log = created || {
+            let mut log = path.as_os_str().to_owned();
+            log.push("-wal");
+            !Path::new(&log).exists()
+        };
         let started = std::time::Instant::now();
         let mut attempt: u32 = 0;
         loop {
