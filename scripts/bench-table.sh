@@ -24,10 +24,14 @@ row() {
 }
 for _ in $(seq "$rounds"); do
     for d in "$@"; do
-        row "1 client" "$d" "--session --runs 10" "^chronicle|^cat"
-        row "2 clients" "$d" "--session --concurrency 2 --distinct --runs 10" "^chronicle|^cat"
-        row "4 clients" "$d" "--session --concurrency 4 --distinct --runs 5" "^chronicle|^cat"
-        row "8 clients" "$d" "--session --concurrency 8 --distinct --runs 5" "^chronicle|^cat"
+        # The session rows: every event type, distinct commands, no Write (the two
+        # large Write events have their own row); then the whole session, Writes included.
+        row "1 client" "$d" "--session --skip-tool Write --distinct --runs 10" "^chronicle|^cat"
+        row "2 clients" "$d" "--session --skip-tool Write --concurrency 2 --distinct --runs 10" "^chronicle|^cat"
+        row "4 clients" "$d" "--session --skip-tool Write --concurrency 4 --distinct --runs 5" "^chronicle|^cat"
+        row "8 clients" "$d" "--session --skip-tool Write --concurrency 8 --distinct --runs 5" "^chronicle|^cat"
+        row "1 client, with the Writes" "$d" "--session --distinct --runs 10" "^chronicle|^cat"
+        row "2 clients, with the Writes" "$d" "--session --concurrency 2 --distinct --runs 10" "^chronicle|^cat"
         row "400 Bash, 16 clients" "$d" "--session $bash_events --concurrency 16 --distinct --runs 2" "^chronicle|^cat"
         row "scenarios" "$d" "--runs 100" "Write|PreToolUse.Bash |reference"
     done

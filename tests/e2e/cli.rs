@@ -469,4 +469,10 @@ fn bench_replays_a_session_with_several_clients() {
     // 3 events x 2 clients x 2 rounds on each side.
     assert!(rows.iter().all(|r| r.split_whitespace().nth(1) == Some("12")), "{}", run.stdout);
     assert_eq!(env.run(&["bench", "--concurrency", "0"]).code, 2);
+    // The third line is a PreToolUse TodoWrite: without it, 2 events x 1 client x 2 rounds.
+    let run = env.run(&["bench", "--session", file.to_str().unwrap(), "--skip-tool", "TodoWrite", "--runs", "2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("2 events of") && run.stdout.contains("without TodoWrite"), "{}", run.stdout);
+    let rows: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("chronicle") || l.starts_with("cat")).collect();
+    assert!(rows.len() == 2 && rows.iter().all(|r| r.split_whitespace().nth(1) == Some("4")), "{}", run.stdout);
 }

@@ -203,6 +203,10 @@ enum Command {
         /// appended), so no plugin outcome comes from the cache
         #[arg(long)]
         distinct: bool,
+        /// With --session: leave out the events of this tool (repeatable), e.g. `--skip-tool
+        /// Write` for issue #21's session row, whose large Write events have a row of their own
+        #[arg(long, value_name = "TOOL")]
+        skip_tool: Vec<String>,
         /// Write the samples here (JSON, or CSV with --csv)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -532,8 +536,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(if left == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::NewPlugin { name, path, api_path } => scaffold::run(&name, path, api_path, &config.user_plugin_dir()),
-        Command::Bench { runs, session, concurrency, distinct, out, csv, binary, extra_plugins } => {
-            if session.is_some() || concurrency.is_some() || distinct {
+        Command::Bench { runs, session, concurrency, distinct, skip_tool, out, csv, binary, extra_plugins } => {
+            if session.is_some() || concurrency.is_some() || distinct || !skip_tool.is_empty() {
                 anyhow::ensure!(out.is_none(), "--out is for the per-scenario benchmark, not --session");
                 let session = session.flatten();
                 let o = replay::ReplayOptions {
@@ -543,6 +547,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     binary,
                     extra_plugins,
                     distinct,
+                    skip_tools: skip_tool,
                 };
                 show::out(&replay::run(&config, &o)?)?;
                 return Ok(ExitCode::SUCCESS);

@@ -25,6 +25,21 @@ pub struct ReplayOptions {
     pub extra_plugins: Option<PathBuf>,
     /// Make every Bash command new in every pass and client (see the module docs).
     pub distinct: bool,
+    /// Leave out the events whose `tool_name` is one of these.
+    pub skip_tools: Vec<String>,
+}
+
+/// The session's events, without those of the skipped tools (a line that is not a JSON object
+/// with a `tool_name` is kept: hostile lines are part of a session too).
+fn events_to_send(text: &str, skip_tools: &[String]) -> Vec<String> {
+    let skipped = |line: &str| {
+        !skip_tools.is_empty()
+            && serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("tool_name").and_then(|t| t.as_str()).map(|t| skip_tools.iter().any(|s| s == t)))
+                .unwrap_or(false)
+    };
+    text.lines().filter(|l| !l.trim().is_empty() && !skipped(l)).map(str::to_owned).collect()
 }
 
 /// What each client of one pass sends: the events as they are, or (`distinct`) with
@@ -99,8 +114,8 @@ pub fn run(config: &Config, o: &ReplayOptions) -> anyhow::Result<String> {
         Some(f) => std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
         None => super::demo::SESSION.to_owned(),
     };
-    let events: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
-    anyhow::ensure!(!events.is_empty(), "the session has no events");
+    let events = events_to_send(&text, &o.skip_tools);
+    anyhow::ensure!(!events.is_empty(), "the session has no events{}", if o.skip_tools.is_empty() { "" } else { " to send" });
     let chronicle = match &o.binary {
         Some(b) => b.clone(),
         None => chronicle::resident::sibling(chronicle::resident::CLIENT_BIN),
@@ -164,7 +179,10 @@ pub fn run(config: &Config, o: &ReplayOptions) -> anyhow::Result<String> {
         format!("{cat_rate:.0}"),
         String::new(),
     ]);
-    let source = o.session.as_ref().map_or_else(|| "the bundled session".to_owned(), |f| f.display().to_string());
+    let mut source = o.session.as_ref().map_or_else(|| "the bundled session".to_owned(), |f| f.display().to_string());
+    if !o.skip_tools.is_empty() {
+        source.push_str(&format!(" without {}", o.skip_tools.join(", ")));
+    }
     Ok(format!(
         "{} events of {source} in order{}, {} client(s) at once, {} round(s); cat fed the same bytes in the same run\n{}",
         events.len(),
@@ -197,5 +215,22 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 12);
+    }
+
+    #[test]
+    fn skipped_tools_leave_the_session_and_everything_else_stays_in_order() {
+        let text = concat!(
+            "{\"hook_event_name\":\"SessionStart\"}\n",
+            "{\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Write\"}\n",
+            "\n",
+            "not json\n",
+            "{\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\"}\n",
+            "{\"hook_event_name\":\"PostToolUse\",\"tool_name\":\"Write\"}\n",
+        );
+        let all = events_to_send(text, &[]);
+        assert_eq!(all.len(), 5, "only the blank line goes");
+        let kept = events_to_send(text, &["Write".to_owned()]);
+        assert_eq!(kept, vec![all[0].clone(), all[2].clone(), all[3].clone()]);
+        assert_eq!(events_to_send(text, &["Write".to_owned(), "Bash".to_owned()]), vec![all[0].clone(), all[2].clone()]);
     }
 }
