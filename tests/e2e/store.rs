@@ -145,6 +145,48 @@ fn hook_processes_keep_the_write_ahead_log_bounded() {
     assert_eq!(env.count("SELECT count(*) FROM events"), 8);
 }
 
+#[test]
+fn a_handed_over_process_keeps_the_log_short_for_the_next_one_after_its_answer() {
+    // Every hook process replays the whole log when it opens the database, before it can record
+    // anything. A child whose client relays its answer at the end mark checkpoints and restarts
+    // the log once it holds more than 256 KiB (in line, the bound is 1 MiB).
+    let mut env = Env::new();
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    let wal = env.home().join("chronicle.db-wal");
+    let mut most = 0;
+    for i in 0..40 {
+        let run = env.hook(&event("UserPromptSubmit", json!({ "prompt": format!("prompt {i}: {}", "y".repeat(2_000)) })));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        // The child checkpoints after its client has gone: wait for it.
+        env.wait_for_hook_processes(std::time::Duration::from_secs(10));
+        most = most.max(frames_in_log(&wal));
+    }
+    assert!(most > 0, "no log read");
+    // 256 KiB of 4 KiB pages, and the one event that went past it (~10 pages here).
+    assert!(most <= 64 + 20, "the log held {most} frames at its longest");
+    assert_eq!(env.count("SELECT count(*) FROM events"), 40);
+    assert!(env.count("SELECT checkpoints FROM upkeep") >= 2, "restarted after the answers");
+    assert_eq!(env.query("PRAGMA integrity_check"), vec![vec!["ok".to_string()]]);
+}
+
+/// Frames of the write-ahead log's current generation: those after the header whose salts are
+/// the header's (a restarted log overwrites the file from its start; what follows is stale).
+fn frames_in_log(wal: &std::path::Path) -> usize {
+    let Ok(bytes) = std::fs::read(wal) else { return 0 };
+    if bytes.len() < 32 {
+        return 0;
+    }
+    let page = u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    let salts = &bytes[16..24];
+    let mut frames = 0;
+    let mut at = 32;
+    while at + 24 + page <= bytes.len() && &bytes[at + 8..at + 16] == salts {
+        frames += 1;
+        at += 24 + page;
+    }
+    frames
+}
+
 /// Claude Code is a ~200 MiB process: `ru_maxrss` survives `exec`, so a hook that reads it
 /// reports its parent's peak. Run under a parent holding 300 MiB, on both paths, the recorded
 /// figures must be Chronicle's own.

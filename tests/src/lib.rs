@@ -261,6 +261,28 @@ impl Env {
         .collect()
     }
 
+    /// Waits until no process of this environment (one whose `CHRONICLE_HOME` is this home)
+    /// runs: a handed-over host goes on after its client relayed the answer. False after `limit`.
+    pub fn wait_for_hook_processes(&self, limit: Duration) -> bool {
+        let needle = format!("CHRONICLE_HOME={}", self.home().display());
+        let deadline = Instant::now() + limit;
+        loop {
+            let running = std::fs::read_dir("/proc").into_iter().flatten().filter_map(Result::ok).any(|e| {
+                let is_pid = e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+                is_pid
+                    && std::fs::read(e.path().join("environ")).is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
+                    && std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| !s.contains(") Z "))
+            });
+            if !running {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Runs `chronicle hook` with `stdin`, closing stdin after writing it.
     pub fn hook(&self, stdin: &[u8]) -> Run {
         self.hook_holding_stdin(stdin, Duration::ZERO)

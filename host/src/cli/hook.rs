@@ -165,19 +165,32 @@ fn in_process(
     // A host that died in plugin code before this one (the client runs this process again after
     // such a death): its plugin is quarantined before anything is loaded.
     faults.extend(host.attribute_crashes());
+    if announce_end {
+        host.defer_log_bound();
+    }
     let answer = host.answer(input, invocation, received_at_ns, &mut stages, origin, faults);
     // The database works again: what an earlier event had to spool goes in now (a stat when
     // there is none; this answer waits for it only when there is).
     if host.recorded() {
         host.ingest_spool(false);
     }
-    reply(&host.answer_output(), &answer, announce_end)
+    write_reply(&host.answer_output(), &answer, announce_end);
+    // The client relayed the answer at the end mark: nobody waits for this.
+    host.bound_log_after_answer();
+    std::process::exit(answer.exit_code)
 }
 
 /// Writes the answer where Claude Code reads it and exits with its code. Exiting here also
-/// ends any plugin thread that was abandoned. `announce_end`: the client that handed the event
-/// over reads [`resident::END_MARK`] (see `Handover::announce_end`).
+/// ends any plugin thread that was abandoned.
 fn reply(output: &Output, reply: &Reply, announce_end: bool) -> ! {
+    write_reply(output, reply, announce_end);
+    std::process::exit(reply.exit_code)
+}
+
+/// Writes the answer where Claude Code reads it. `announce_end`: the client that handed the
+/// event over reads [`resident::END_MARK`] (see `Handover::announce_end`), and relays the answer
+/// then, without waiting for this process to exit.
+fn write_reply(output: &Output, reply: &Reply, announce_end: bool) {
     if let Some(out) = &reply.stdout {
         if let Err(e) = output.write_answer(out.as_bytes()) {
             tracing::error!("cannot write the answer: {e}");
@@ -196,7 +209,6 @@ fn reply(output: &Output, reply: &Reply, announce_end: bool) -> ! {
         let _ = std::io::stderr().write_all(format!("{}{}\n", resident::END_MARK, reply.exit_code).as_bytes());
         output.release();
     }
-    std::process::exit(reply.exit_code)
 }
 
 /// Defaults with the usual paths, for when the config file itself is broken.

@@ -256,6 +256,9 @@ pub struct Host {
     /// The current event waited in vain for a plugin another thread's event hangs in (see
     /// [`Pending::hand_back`]).
     hand_back: bool,
+    /// A hook process whose answer is relayed before it exits: the log is bounded after the
+    /// answer ([`Host::bound_log_after_answer`]), not in `record`.
+    log_after_answer: bool,
 }
 
 impl Host {
@@ -285,6 +288,7 @@ impl Host {
             recorded: false,
             keeps_log: true,
             hand_back: false,
+            log_after_answer: false,
         }
     }
 
@@ -334,7 +338,12 @@ impl Host {
             self.store = Some(Store::open(&self.config.db_path).map_err(|e| e.to_string()));
         }
         match self.store.as_mut() {
-            Some(Ok(s)) => Ok(s),
+            Some(Ok(s)) => {
+                if self.log_after_answer {
+                    s.defer_upkeep();
+                }
+                Ok(s)
+            }
             Some(Err(e)) => Err(e.clone()),
             None => Err("store not opened".into()),
         }

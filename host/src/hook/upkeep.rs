@@ -27,6 +27,20 @@ impl Host {
         }
     }
 
+    /// For a hook process whose client relays the answer at the end mark, before the process
+    /// exits: its commits leave the log alone, and [`Host::bound_log_after_answer`] bounds it.
+    pub fn defer_log_bound(&mut self) {
+        self.log_after_answer = true;
+    }
+
+    /// Once the answer is out (see [`Host::defer_log_bound`]): keeps the log short for the
+    /// next process (see [`crate::store::Store::bound_wal_after_answer`]).
+    pub fn bound_log_after_answer(&mut self) {
+        if let (true, Some(Ok(store))) = (self.log_after_answer, self.store.as_mut()) {
+            store.bound_wal_after_answer();
+        }
+    }
+
     /// For a resident host that stops serving: leaves the log empty for the next process to
     /// open the database (see [`crate::store::Store::truncate_log`]). Nobody waits for this.
     pub fn leave_log_short(&mut self) {
