@@ -56,6 +56,42 @@ fn an_abi_mismatch_is_refused_in_one_line_that_says_what_to_do() {
 }
 
 #[test]
+fn a_plugins_layout_is_compared_once_per_host_build_and_never_for_a_refused_file() {
+    // Comparing an abi_stable root module's layout with the host's costs 70-135 µs a load; the
+    // plugin index remembers which build found a file compatible, and that build loads the
+    // same file again without comparing. Another build (or an older index) compares again.
+    let mut env = Env::with_plugins(&["fixture_abi_mismatch", "fixture_echo"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    let version = env.run(&["--version"]).stdout;
+    let checker =
+        format!("{} abi 1", version.trim().strip_prefix("chronicle-host ").or(version.trim().strip_prefix("chronicle ")).unwrap());
+    let index_file = env.home().join("plugin-index.json");
+    let entry = |name: &str| -> serde_json::Value {
+        let all: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&index_file).unwrap()).unwrap();
+        all.into_iter().find(|e| e["path"].as_str().unwrap().ends_with(name)).unwrap()
+    };
+    assert_eq!(env.hook(&bash_event("deny-me")).permission_decision(), "deny");
+    assert_eq!(entry("libfixture_echo.so")["layout_checked_by"], checker.as_str());
+    let refused = entry("libfixture_abi_mismatch.so");
+    assert!(refused["error"].as_str().unwrap().contains("rebuild") && refused.get("layout_checked_by").is_none(), "{refused}");
+    // An entry another build wrote: compared again, and the entry now names this build.
+    let text = std::fs::read_to_string(&index_file).unwrap().replace(&checker, "chronicle 0.0.0 (commit other) abi 1");
+    std::fs::write(&index_file, text).unwrap();
+    assert_eq!(env.hook(&bash_event("deny-me too")).permission_decision(), "deny");
+    assert_eq!(entry("libfixture_echo.so")["layout_checked_by"], checker.as_str());
+    // The file replaced by the incompatible one (a new inode): the entry no longer describes
+    // it, so it is compared, and refused.
+    let echo = env.plugin_dir().join("libfixture_echo.so");
+    let tmp = env.plugin_dir().join(".swap");
+    std::fs::copy(env.plugin_dir().join("libfixture_abi_mismatch.so"), &tmp).unwrap();
+    std::fs::rename(&tmp, &echo).unwrap();
+    let run = env.hook(&bash_event("deny-me again"));
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
+    assert!(entry("libfixture_echo.so")["error"].as_str().unwrap().contains("rebuild"));
+    assert_eq!(env.count("SELECT count(*) FROM events"), 3);
+}
+
+#[test]
 fn garbage_from_a_plugin_is_a_fault_and_fail_closed_denies() {
     let env = Env::with_plugins(&["fixture_garbage"]);
     let run = env.hook(&bash_event("garbage-me"));

@@ -240,7 +240,7 @@ pub fn run(config_result: Result<Config, String>) -> anyhow::Result<ExitCode> {
             continue;
         }
         match super::plugins::probe(&c.path) {
-            Ok(info) => r.add(
+            Ok(super::plugins::Probed { info, .. }) => r.add(
                 Status::Ok,
                 "plugin",
                 format!("{} {} loads from {} ({})", info.name, info.version, c.path.display(), info.events.join(",")),

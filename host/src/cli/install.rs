@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use chronicle::config::Config;
 use chronicle::events::{BlockStyle, EVENTS};
 use chronicle::plugin::index::IndexEntry;
-use chronicle::plugin::{Candidate, PluginInfo};
+use chronicle::plugin::Candidate;
 use chronicle::settings;
 
 use super::demo::{builtin_plugin_source, lib_file, BUILTIN_LIBS};
@@ -139,7 +139,8 @@ pub fn plugin_subscriptions(config: &Config, extra: &[PathBuf]) -> Subscriptions
     let mut found = Subscriptions::default();
     let files = candidates.into_iter().map(|c| (c.path.clone(), Some(c))).chain(extra.iter().map(|p| (p.clone(), None)));
     for (file, candidate) in files {
-        if let Ok(info) = super::plugins::probe(&file) {
+        if let Ok(probed) = super::plugins::probe(&file) {
+            let info = &probed.info;
             for spec in EVENTS {
                 if info.subscribes_to(spec.name) && answers(spec) {
                     found.answerable.insert(spec.name.to_owned());
@@ -147,7 +148,7 @@ pub fn plugin_subscriptions(config: &Config, extra: &[PathBuf]) -> Subscriptions
             }
             found.named.extend(info.events.iter().filter(|e| *e != "*").cloned());
             if let Some(c) = candidate {
-                found.probed.push((c, info));
+                found.probed.push((c, probed));
             }
         }
     }
@@ -162,7 +163,7 @@ pub struct Subscriptions {
     /// Events some plugin names in its manifest.
     pub named: BTreeSet<String>,
     /// The installed plugin files that loaded, as found, with their manifests.
-    pub probed: Vec<(Candidate, PluginInfo)>,
+    pub probed: Vec<(Candidate, super::plugins::Probed)>,
 }
 
 /// Readies the configuration's first hook event: the database exists, and the plugin index
@@ -170,7 +171,7 @@ pub struct Subscriptions {
 /// entry, the first event loads every plugin to learn what it subscribes to (1.6 ms for the
 /// four built-ins), and without a database it builds one. Entries the index already has for a
 /// file as it is now are kept (they may say it is quarantined or suspended).
-fn prepare_first_event(config: &Config, probed: &[(Candidate, PluginInfo)], out: &mut String) {
+fn prepare_first_event(config: &Config, probed: &[(Candidate, super::plugins::Probed)], out: &mut String) {
     // Another user's data directory: nothing is created in it (the hook refuses it too).
     if config.data_dir.exists() && chronicle::private::check_ours(&config.data_dir).is_err() {
         return;
@@ -186,7 +187,11 @@ fn prepare_first_event(config: &Config, probed: &[(Candidate, PluginInfo)], out:
     let new: Vec<IndexEntry> = probed
         .iter()
         .filter(|(c, _)| chronicle::plugin::index::fresh(&known, c).is_none())
-        .map(|(c, info)| IndexEntry::for_candidate(c, Some(info.clone()), None))
+        .map(|(c, p)| IndexEntry {
+            // The probe ran this build: its layout check holds for the hooks it installs.
+            layout_checked_by: p.layout_checked.then(chronicle::plugin::layout_checker).flatten().map(str::to_owned),
+            ..IndexEntry::for_candidate(c, Some(p.info.clone()), None)
+        })
         .collect();
     if !new.is_empty() {
         if let Err(e) = chronicle::plugin::index::update(&index_file, &new) {

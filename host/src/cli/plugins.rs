@@ -11,10 +11,17 @@ use serde_json::json;
 
 use super::table::Table;
 
+/// What a probe learned of a plugin file.
+pub struct Probed {
+    pub info: plugin::PluginInfo,
+    /// Its layout passed this build's comparison (an abi_stable plugin; see `plugin::Layout`).
+    pub layout_checked: bool,
+}
+
 /// Loads `path` in a child process (`chronicle-host plugins probe FILE`) and returns its
 /// manifest: a library whose loading crashes (a constructor that segfaults) costs the child,
 /// never the command that asked.
-pub fn probe(path: &Path) -> Result<plugin::PluginInfo, String> {
+pub fn probe(path: &Path) -> Result<Probed, String> {
     use std::os::unix::process::ExitStatusExt;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find chronicle-host: {e}"))?;
     let out = std::process::Command::new(exe)
@@ -32,7 +39,10 @@ pub fn probe(path: &Path) -> Result<plugin::PluginInfo, String> {
         ));
     }
     match serde_json::from_slice::<serde_json::Value>(&out.stdout) {
-        Ok(v) if v.get("info").is_some() => serde_json::from_value(v["info"].clone()).map_err(|e| format!("bad probe answer: {e}")),
+        Ok(v) if v.get("info").is_some() => Ok(Probed {
+            info: serde_json::from_value(v["info"].clone()).map_err(|e| format!("bad probe answer: {e}"))?,
+            layout_checked: v["layout_checked"].as_bool().unwrap_or(false),
+        }),
         Ok(v) => Err(v["error"].as_str().unwrap_or("the probe said nothing").to_owned()),
         Err(_) => Err(format!("loading it ended the process (status {})", out.status)),
     }
@@ -43,7 +53,7 @@ pub fn probe(path: &Path) -> Result<plugin::PluginInfo, String> {
 pub fn probe_here(file: &Path) -> anyhow::Result<ExitCode> {
     let output = chronicle::output::Output::divert().ok();
     let answer = match plugin::load(file) {
-        Ok(p) => json!({"info": p.info}),
+        Ok(p) => json!({"info": p.info, "layout_checked": p.layout_checked}),
         Err(e) => json!({"error": e.to_string()}),
     };
     let text = format!("{answer}\n");
@@ -90,7 +100,7 @@ fn describe_file(path: &Path, refused: Option<&str>) -> serde_json::Value {
     if let Some(reason) = refused {
         return json!({"path": path, "status": "refused", "reason": reason});
     }
-    match probe(path) {
+    match probe(path).map(|p| p.info) {
         Ok(info) => json!({
             "path": path,
             "status": "ok",
@@ -172,7 +182,7 @@ pub fn check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
     } else if !candidates.iter().any(|c| c.path == file) {
         Err("not found in its directory listing".to_owned())
     } else {
-        probe(file).map(|info| {
+        probe(file).map(|p| p.info).map(|info| {
             format!(
                 "{} loads: {} {} ({} ABI {}), events {}, matcher {}, timeout {}, fail-{}",
                 file.display(),
@@ -206,7 +216,7 @@ pub fn check(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
 /// registers the hooks again so that every event it can answer is one Claude Code waits for.
 pub fn install(config: &Config, file: &Path, target: super::install::Target) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
-    let info = match probe(file) {
+    let info = match probe(file).map(|p| p.info) {
         Ok(info) => info,
         Err(e) => {
             eprintln!("chronicle: {} is not a loadable plugin: {e}; nothing was installed", file.display());

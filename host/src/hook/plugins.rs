@@ -14,7 +14,7 @@ use crate::config::UnattendedAsk;
 use crate::dispatch::{self, CallRecord, Job};
 use crate::events::EventSpec;
 use crate::output::Output;
-use crate::plugin::{self, index::IndexEntry, Fault, LoadedPlugin, Refusal};
+use crate::plugin::{self, index::IndexEntry, Fault, Layout, LoadedPlugin, Refusal};
 use crate::store::{CallRow, EventRecord, FaultRow};
 
 use super::truncation::Truncation;
@@ -79,7 +79,7 @@ impl Host {
                     self.divert_stdout();
                     match self.load(c) {
                         Ok(p) => {
-                            index_updates.push(IndexEntry::for_candidate(c, Some(p.info.clone()), None));
+                            index_updates.push(IndexEntry::for_loaded(c, &p));
                             (p.info.clone(), Some(p))
                         }
                         Err(reason) => {
@@ -390,11 +390,26 @@ impl Host {
             }
             return Ok(Arc::clone(p));
         }
+        // What the index says of this very file: its layout may have passed this build's check.
+        let known = self.index.as_ref().and_then(|(_, index)| plugin::index::fresh(index, c)).cloned();
+        let layout = if known.as_ref().is_some_and(IndexEntry::layout_checked_here) { Layout::CheckedBefore } else { Layout::Check };
         plugin::inflight::enter("load", c);
-        let library = plugin::load(&c.path);
+        let library = plugin::load_with(&c.path, layout);
         plugin::inflight::leave();
         let p = Arc::new(library.map_err(|e| e.to_string())?);
         loaded.insert(c.path.clone(), (c.clone(), Arc::clone(&p)));
+        drop(loaded);
+        // Known, but not as checked by this build (an index an older host wrote): say so once,
+        // so that the next process skips the comparison.
+        if let Some(entry) = known.filter(|e| p.layout_checked && !e.layout_checked_here() && e.info.is_some()) {
+            let entry = IndexEntry { layout_checked_by: plugin::layout_checker().map(str::to_owned), ..entry };
+            if entry.layout_checked_by.is_some() {
+                let file = plugin::index::path(&self.config.data_dir);
+                if let Err(e) = plugin::index::update(&file, &[entry]) {
+                    tracing::warn!("cannot update the plugin index {}: {e}", file.display());
+                }
+            }
+        }
         Ok(p)
     }
 }

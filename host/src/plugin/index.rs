@@ -90,6 +90,10 @@ pub struct IndexEntry {
     /// Not called before this time (Unix ns) after too many timeouts in a row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspended_until_ns: Option<i64>,
+    /// The host build ([`super::layout_checker`]) that found this file's root-module layout
+    /// compatible: the same build loads it again without comparing ([`super::Layout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout_checked_by: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -108,7 +112,22 @@ impl IndexEntry {
             quarantined: None,
             timeouts_in_a_row: 0,
             suspended_until_ns: None,
+            layout_checked_by: None,
         }
+    }
+
+    /// The entry for a plugin this process just loaded: as [`IndexEntry::for_candidate`], and
+    /// naming this host build if the load compared the plugin's layout.
+    pub fn for_loaded(c: &Candidate, p: &super::LoadedPlugin) -> IndexEntry {
+        IndexEntry {
+            layout_checked_by: p.layout_checked.then(super::layout_checker).flatten().map(str::to_owned),
+            ..IndexEntry::for_candidate(c, Some(p.info.clone()), None)
+        }
+    }
+
+    /// Whether this build may load the file without comparing its layout again.
+    pub fn layout_checked_here(&self) -> bool {
+        self.layout_checked_by.is_some() && self.layout_checked_by.as_deref() == super::layout_checker()
     }
 
     /// Why the plugin must not be loaded or called now, if it must not.

@@ -91,9 +91,40 @@ fn first_line(s: &str) -> String {
     crate::payload::truncate_chars(line, 300).to_owned()
 }
 
-/// Loads `path` and reads its manifest. The library stays mapped for the life of the process
-/// (unloading Rust code with thread-locals or leaked statics is a known crash source).
+/// Whether [`load_with`] compares an abi_stable plugin's root-module layout with the one this
+/// host expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Compare them: abi_stable walks every type the root module reaches (70-135 µs per plugin
+    /// here, on the path of a process that handles one event).
+    Check,
+    /// This very file passed this very host build's comparison before (the plugin index says
+    /// so, naming [`layout_checker`]): only the version is checked (8-10 µs).
+    CheckedBefore,
+}
+
+/// The host build an index entry names when it says a file's layout was checked: the version
+/// with its commit, and the plugin ABI's version. None for a build that cannot tell itself
+/// apart from another (no commit known): it checks every time.
+pub fn layout_checker() -> Option<&'static str> {
+    static CHECKER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    CHECKER
+        .get_or_init(|| {
+            (!crate::VERSION.contains("commit unknown"))
+                .then(|| format!("{} abi {}", crate::VERSION, chronicle_plugin_api::abi::ABI_VERSION))
+        })
+        .as_deref()
+}
+
+/// Loads `path` and reads its manifest, checking its layout. The library stays mapped for the
+/// life of the process (unloading Rust code with thread-locals or leaked statics is a known
+/// crash source).
 pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
+    load_with(path, Layout::Check)
+}
+
+/// [`load`], with the layout comparison as `layout` says.
+pub fn load_with(path: &Path, layout: Layout) -> Result<LoadedPlugin, LoadError> {
     // The dynamic loader maps what the headers promise: a file cut short (caught mid-copy)
     // would be mapped past its end and kill the process with SIGBUS on first touch.
     complete_elf(path).map_err(|why| LoadError::Refused(format!("{}: {why}", file_label(path))))?;
@@ -102,17 +133,38 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, LoadError> {
     // SAFETY: the header is only used while the library stays loaded, which is forever (below).
     let loaded = match unsafe { lib_header_from_raw_library(&raw) } {
         Ok(header) => {
-            let module = header.init_root_module::<PluginModuleRef>().map_err(|e| LoadError::Refused(condense(path, &e)))?;
+            let module = match layout {
+                Layout::Check => header.init_root_module::<PluginModuleRef>(),
+                // SAFETY: this file passed this host build's layout check before (see `Layout`).
+                Layout::CheckedBefore => unsafe { header.init_root_module_with_unchecked_layout::<PluginModuleRef>() },
+            }
+            .map_err(|e| LoadError::Refused(condense(path, &e)))?;
             let manifest = Manifest::from_raw(&(module.manifest())())
                 .map_err(|e| LoadError::Refused(format!("{}: bad manifest: {e}", file_label(path))))?;
             validate_manifest(&manifest, Built::Rust).map_err(LoadError::Refused)?;
-            LoadedPlugin { path: path.to_owned(), info: PluginInfo::from_manifest(&manifest, "abi_stable"), backend: Backend::Abi(module), initialised: Default::default(), turn: Default::default(), calls: Default::default() }
+            LoadedPlugin {
+                path: path.to_owned(),
+                info: PluginInfo::from_manifest(&manifest, "abi_stable"),
+                backend: Backend::Abi(module),
+                layout_checked: layout == Layout::Check,
+                initialised: Default::default(),
+                turn: Default::default(),
+                calls: Default::default(),
+            }
         }
         Err(LibraryError::GetSymbolError { .. }) => match cabi::CPlugin::find(&raw) {
             Ok(Some(c)) => {
                 let manifest = c.manifest().map_err(|e| LoadError::Refused(format!("{}: bad C manifest: {e}", file_label(path))))?;
                 validate_manifest(&manifest, Built::C).map_err(LoadError::Refused)?;
-                LoadedPlugin { path: path.to_owned(), info: PluginInfo::from_manifest(&manifest, "c"), backend: Backend::C(c), initialised: Default::default(), turn: Default::default(), calls: Default::default() }
+                LoadedPlugin {
+                    path: path.to_owned(),
+                    info: PluginInfo::from_manifest(&manifest, "c"),
+                    backend: Backend::C(c),
+                    layout_checked: false,
+                    initialised: Default::default(),
+                    turn: Default::default(),
+                    calls: Default::default(),
+                }
             }
             Err(missing) => return Err(LoadError::Refused(format!("{}: {missing}", file_label(path)))),
             Ok(None) => {

@@ -24,7 +24,7 @@ use std::time::Duration;
 use chronicle_plugin_api::{FailurePolicy, Manifest, Outcome};
 use serde::{Deserialize, Serialize};
 
-pub use load::{elf_segments, load, LoadError, Segment, PT_INTERP, PT_LOAD};
+pub use load::{elf_segments, layout_checker, load, load_with, Layout, LoadError, Segment, PT_INTERP, PT_LOAD};
 use matcher::Matcher;
 
 /// The platform's shared-library extension.
@@ -260,6 +260,9 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     pub info: PluginInfo,
     backend: load::Backend,
+    /// An abi_stable plugin whose root-module layout this load compared with the host's (see
+    /// [`Layout`]): its index entry may say so.
+    pub layout_checked: bool,
     /// `init`'s answer: a plugin is initialised once per process (the resident host serves many
     /// events with one config, and C plugins are promised a single `init`).
     initialised: std::sync::OnceLock<Result<(), String>>,
