@@ -5,6 +5,8 @@
 # Each DIR holds chronicle, chronicle-host and the built-in plugins (scripts/build.sh, then
 # copy target/release's out: a build left in target/ changes under you). Prints one line per
 # row and build (the `chronicle bench` lines that matter), then the cold rows.
+# BENCH_HARNESS=PATH runs every row's `chronicle-host bench` from that build (one older than
+# a flag a row uses); the binaries measured are still each DIR's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:?usage: scripts/bench-table.sh ROUNDS DIR...}"
@@ -20,7 +22,7 @@ done
 row() {
     local name="$1" dir="$2" args="$3" keep="$4"
     # shellcheck disable=SC2086 # $args is a list of flags
-    echo "== $name $dir $("$dir/chronicle-host" bench $args --binary "$dir/chronicle" 2>&1 | grep -E "$keep" | tr -s ' ' | tr '\n' '|')"
+    echo "== $name $dir $("${BENCH_HARNESS:-$dir/chronicle-host}" bench $args --binary "$dir/chronicle" 2>&1 | grep -E "$keep" | tr -s ' ' | tr '\n' '|')"
 }
 for _ in $(seq "$rounds"); do
     for d in "$@"; do
