@@ -81,7 +81,12 @@ pub fn run(mode: Mode) -> ! {
     }
     if let Mode::Handover(h) = &mode {
         let mut bytes = Vec::new();
-        if let Err(e) = std::io::stdin().lock().read_to_end(&mut bytes) {
+        // The client's memfd: read as a file, whose size sizes the buffer (stdin's own reader
+        // starts at 32 bytes and doubles: six reads for an ordinary event, ~15 and as many
+        // copies for a 482 KB one).
+        // SAFETY: fd 0 stays open for the life of the process; ManuallyDrop never closes it.
+        let stdin = std::mem::ManuallyDrop::new(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(0) });
+        if let Err(e) = (&*stdin).read_to_end(&mut bytes) {
             tracing::error!("cannot read the handed-over event: {e}");
         }
         let input = RawInput { bytes, total_bytes: h.total_bytes, truncated: h.truncated, timed_out: h.timed_out };
