@@ -187,11 +187,8 @@ fn prepare_first_event(config: &Config, probed: &[(Candidate, super::plugins::Pr
     let new: Vec<IndexEntry> = probed
         .iter()
         .filter(|(c, _)| chronicle::plugin::index::fresh(&known, c).is_none())
-        .map(|(c, p)| IndexEntry {
-            // The probe ran this build: its layout check holds for the hooks it installs.
-            layout_checked_by: p.layout_checked.then(chronicle::plugin::layout_checker).flatten().map(str::to_owned),
-            ..IndexEntry::for_candidate(c, Some(p.info.clone()), None)
-        })
+        // The probe ran this build: its layout check holds for the hooks it installs.
+        .map(|(c, p)| IndexEntry::for_candidate(c, Some(p.info.clone()), None).with_layout_checked(p.layout_checked))
         .collect();
     if !new.is_empty() {
         if let Err(e) = chronicle::plugin::index::update(&index_file, &new) {

@@ -79,7 +79,7 @@ impl Host {
                     self.divert_stdout();
                     match self.load(c) {
                         Ok(p) => {
-                            index_updates.push(IndexEntry::for_loaded(c, &p));
+                            index_updates.push(IndexEntry::for_candidate(c, Some(p.info.clone()), None).with_layout_checked(p.layout_checked));
                             (p.info.clone(), Some(p))
                         }
                         Err(reason) => {
@@ -399,11 +399,11 @@ impl Host {
         let p = Arc::new(library.map_err(|e| e.to_string())?);
         loaded.insert(c.path.clone(), (c.clone(), Arc::clone(&p)));
         drop(loaded);
-        // Known, but not as checked by this build (an index an older host wrote): say so once,
-        // so that the next process skips the comparison.
-        if let Some(entry) = known.filter(|e| p.layout_checked && !e.layout_checked_here() && e.info.is_some()) {
-            let entry = IndexEntry { layout_checked_by: plugin::layout_checker().map(str::to_owned), ..entry };
-            if entry.layout_checked_by.is_some() {
+        // Known, but compared here (an index an older host wrote): say so once, so that the
+        // next process skips the comparison.
+        if let Some(entry) = known.filter(|e| p.layout_checked && e.info.is_some()) {
+            let entry = entry.with_layout_checked(true);
+            if entry.layout_checked_here() {
                 let file = plugin::index::path(&self.config.data_dir);
                 if let Err(e) = plugin::index::update(&file, &[entry]) {
                     tracing::warn!("cannot update the plugin index {}: {e}", file.display());

@@ -116,18 +116,15 @@ impl IndexEntry {
         }
     }
 
-    /// The entry for a plugin this process just loaded: as [`IndexEntry::for_candidate`], and
-    /// naming this host build if the load compared the plugin's layout.
-    pub fn for_loaded(c: &Candidate, p: &super::LoadedPlugin) -> IndexEntry {
-        IndexEntry {
-            layout_checked_by: p.layout_checked.then(super::layout_checker).flatten().map(str::to_owned),
-            ..IndexEntry::for_candidate(c, Some(p.info.clone()), None)
-        }
+    /// This entry, naming this host build as the one that compared the file's layout when
+    /// `checked` (a load by this build did: [`super::LoadedPlugin::layout_checked`]).
+    pub fn with_layout_checked(self, checked: bool) -> IndexEntry {
+        IndexEntry { layout_checked_by: checked.then(super::layout_checker).flatten().map(str::to_owned), ..self }
     }
 
     /// Whether this build may load the file without comparing its layout again.
     pub fn layout_checked_here(&self) -> bool {
-        self.layout_checked_by.is_some() && self.layout_checked_by.as_deref() == super::layout_checker()
+        super::layout_checker().is_some_and(|me| self.layout_checked_by.as_deref() == Some(me))
     }
 
     /// Why the plugin must not be loaded or called now, if it must not.
