@@ -144,9 +144,11 @@ pub const REPLACES_BUILTIN: &[&str] = &["WorktreeCreate", "WorktreeRemove"];
 /// be true of them (measured with Claude Code 2.1.332, tests/e2e/claude_code.rs):
 /// MessageDisplay is waited for all the same; Stop, StopFailure and SessionEnd come as a `-p`
 /// session ends, when Claude Code SIGTERMs the async hooks still running and reports each as
-/// `cancelled` in its log. Chronicle's hook finishes its handover anyway (see
+/// `cancelled` in its log; PostToolBatch comes just before the model's last answer, and was
+/// cancelled the same way when that answer came at once (a loaded machine, the real-client
+/// suite's scripted API). Chronicle's hook finishes its handover anyway (see
 /// `chronicle::shutdown`), but a hook that returns in ~1 ms costs nothing to wait for.
-pub const NEVER_ASYNC: &[&str] = &["MessageDisplay", "Stop", "StopFailure", "SessionEnd"];
+pub const NEVER_ASYNC: &[&str] = &["MessageDisplay", "PostToolBatch", "Stop", "StopFailure", "SessionEnd"];
 
 /// What `install` registers, and what it leaves out and why.
 #[derive(Debug, Clone)]
