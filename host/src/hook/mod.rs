@@ -58,10 +58,9 @@ impl StoreOpening {
     fn spawn(path: std::path::PathBuf, client_makes_it: bool) -> Option<StoreOpening> {
         let open = move || {
             if client_makes_it {
-                // Its write and fsync take longer than this (0.5-2.9 ms against ~0.3 ms).
-                if !path.exists() {
-                    Store::warm_up();
-                }
+                // Only waits: warming SQLite up meanwhile (tried) competed with the plugin loads
+                // and the client's fsync for the cores, and the store was ready later.
+                //
                 // SAFETY: getppid has no preconditions. The client is this process's parent
                 // and made its first database under its first build name before starting it.
                 let client = unsafe { libc::getppid() } as u32;

@@ -263,20 +263,6 @@ impl Store {
         StoreError::Sqlite { path: self.path.clone(), source }
     }
 
-    /// Runs what opening a database runs on a throwaway one in memory: SQLite's one-time
-    /// set-up, and the parser, code generator and b-tree code that the schema and the hot
-    /// statements go through, which a fresh process otherwise faults in page by page inside its
-    /// open. For a process that waits for its database anyway (its client is making it): the
-    /// wait pays for this instead of the open that follows.
-    pub fn warm_up() {
-        let Ok(mut conn) = Connection::open_in_memory() else { return };
-        if migrations::migrate(&mut conn).is_ok() {
-            for sql in HOT_STATEMENTS {
-                let _ = conn.prepare(sql);
-            }
-        }
-    }
-
     /// Compiles the statements nearly every event runs into this connection's statement cache.
     /// A process that records one event (in process, a handover) compiled each on first use,
     /// ~0.1 ms of its `store.insert` and `cache.lookup`; the thread that opens the store has
