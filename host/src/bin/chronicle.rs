@@ -158,8 +158,13 @@ fn supervise(data_dir: &Path, request: &Request, lost: bool, then_start: Option<
             std::process::exit(1)
         }
     };
-    // Begun before the child starts, so that its host sees the build file and waits for it.
-    let mut making = make_db.and_then(|db| chronicle::newdb::Making::start(db).ok());
+    // Begun before the child starts, so that its host sees the build file and waits for it;
+    // written and synced on a thread from then on, so that its fsync (0.3-2.3 ms here: what a
+    // first event's store waits for) runs while the child starts rather than after. No thread:
+    // the build file goes with it, and the host makes the database itself.
+    let mut making = make_db
+        .and_then(|db| chronicle::newdb::Making::start(db).ok())
+        .and_then(|making| std::thread::Builder::new().spawn(move || making.finish()).ok());
     for run in 0..MAX_RUNS {
         let makes_db = run == 0 && making.is_some();
         let spec = Handover { client_makes_db: makes_db, ..Handover::new(request, lost && run == 0) }.format();
@@ -195,7 +200,7 @@ fn supervise(data_dir: &Path, request: &Request, lost: bool, then_start: Option<
         if let Some(making) = making.take() {
             // Failing (a full disk), its build file goes, the host stops waiting, meets the same
             // trouble and says so.
-            let _ = making.finish();
+            let _ = making.join();
         }
         let pid = child.id();
         let marker = data_dir.join(chronicle::config::INFLIGHT_DIR).join(pid.to_string());
