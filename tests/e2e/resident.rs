@@ -88,6 +88,45 @@ fn a_replaced_plugin_file_is_handed_back_and_loaded_fresh() {
     assert_eq!(env.resident_flags(), vec![true, false], "the stale host hands the event back");
 }
 
+/// A resident host lists its plugin directory again only when something in it changed
+/// (`plugin::watch`): each kind of change is seen by the very next event, by the same host.
+#[test]
+fn a_resident_host_sees_each_change_to_its_plugin_directory_at_the_next_event() {
+    let mut env = Env::with_plugins(&["fixture_echo"]);
+    env.start_resident();
+    let mut n = 0;
+    let mut event = |env: &Env| -> (Vec<String>, i64) {
+        n += 1;
+        assert_eq!(env.hook(&bash_event(&format!("ls {n}"))).code, 0);
+        let last = "(SELECT max(id) FROM events)";
+        let called = env.query(&format!("SELECT plugin FROM plugin_calls WHERE event_id = {last} ORDER BY plugin"));
+        let refused = env.count(&format!("SELECT count(*) FROM faults WHERE event_id = {last} AND message LIKE '%writable%'"));
+        (called.into_iter().map(|r| r[0].clone()).collect(), refused)
+    };
+    let echo = || vec!["fixture-echo".to_string()];
+    let both = || vec!["fixture-echo".to_string(), "fixture-stdout".to_string()];
+
+    assert_eq!(event(&env), (echo(), 0));
+    let added = env.install("fixture_stdout");
+    assert_eq!(event(&env), (both(), 0), "a plugin dropped in is called");
+    set_mode(&added, 0o666);
+    assert_eq!(event(&env), (echo(), 1), "a plugin file others can write is refused");
+    set_mode(&added, 0o644);
+    assert_eq!(event(&env), (both(), 0), "and called again once it is not");
+    std::fs::remove_file(&added).unwrap();
+    assert_eq!(event(&env), (echo(), 0), "a removed plugin is gone");
+    set_mode(&env.plugin_dir(), 0o770);
+    assert_eq!(event(&env), (vec![], 1), "a directory others can write is not trusted");
+    set_mode(&env.plugin_dir(), 0o700);
+    let renamed_in = env.plugin_dir().join(".incoming");
+    std::fs::copy(chronicle_e2e::plugin_lib("fixture_stdout"), &renamed_in).unwrap();
+    std::fs::rename(&renamed_in, &added).unwrap();
+    assert_eq!(event(&env), (both(), 0), "a plugin renamed in is called");
+    // The last file took a path this host had loaded: the loader would serve the old code, so
+    // that event was handed back (to a fresh process); the host saw the others itself.
+    assert_eq!(env.resident_flags(), [vec![true; 6], vec![false]].concat());
+}
+
 #[test]
 fn a_killed_resident_host_loses_no_event_and_is_replaced() {
     let mut env = Env::with_plugins(&["fixture_echo"]);

@@ -262,6 +262,9 @@ pub struct Host {
     /// A hook process whose answer is relayed before it exits: the log is bounded after the
     /// answer ([`Host::bound_log_after_answer`]), not in `record`.
     log_after_answer: bool,
+    /// The plugin directories under watch (a resident host's, shared by its serving threads;
+    /// see [`Host::watch_plugin_dirs`]); None: listed at every event.
+    watched: Option<Arc<Mutex<plugin::watch::Watched>>>,
 }
 
 impl Host {
@@ -292,6 +295,7 @@ impl Host {
             keeps_log: true,
             hand_back: false,
             log_after_answer: false,
+            watched: None,
         }
     }
 
@@ -308,7 +312,22 @@ impl Host {
             self.output.clone(),
         );
         host.keeps_log = false;
+        host.watched = self.watched.clone();
         host
+    }
+
+    /// From now on, lists the plugin directories again only when something in them changed
+    /// (see [`plugin::watch`]): for a long-lived host.
+    pub fn watch_plugin_dirs(&mut self) {
+        self.watched = plugin::watch::Watched::new().map(|w| Arc::new(Mutex::new(w)));
+    }
+
+    /// The plugin files there are now, and those refused.
+    fn plugin_files(&self) -> plugin::watch::Listing {
+        match &self.watched {
+            Some(watched) => watched.lock().unwrap_or_else(std::sync::PoisonError::into_inner).listing(&self.config.plugin_dirs),
+            None => plugin::discover(&self.config.plugin_dirs),
+        }
     }
 
     /// Starts opening the store on another thread (opening replays the write-ahead log, which
@@ -469,7 +488,7 @@ impl Host {
     /// Loads every plugin file now (not calling it) and opens the store: a resident host does
     /// this once, before its first event, so no event pays for it.
     pub fn warm_up(&mut self) {
-        let (candidates, _) = plugin::discover(&self.config.plugin_dirs);
+        let (candidates, _) = self.plugin_files();
         if !candidates.is_empty() {
             self.divert_stdout();
         }
@@ -511,7 +530,14 @@ impl Host {
     /// serving the old code for the same path, so a resident host must hand over to a fresh
     /// process.
     pub fn plugins_changed(&self) -> bool {
-        self.loaded_plugins().values().any(|(c, _)| plugin::Candidate::stat(&c.path).is_some_and(|now| now != *c))
+        let mut watched = self.watched.as_ref().map(|w| w.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        // While the directories' listing stands, it says what each file is now.
+        let standing = watched.as_mut().and_then(|w| w.standing(&self.config.plugin_dirs));
+        let now = |path: &Path| match standing.and_then(|(found, _)| found.iter().find(|c| c.path == path)) {
+            Some(listed) => Some(listed.clone()),
+            None => plugin::Candidate::stat(path),
+        };
+        self.loaded_plugins().values().any(|(c, _)| now(&c.path).is_some_and(|now| now != *c))
     }
 
     /// Whether the database this host has open was deleted or replaced since (a person moving

@@ -39,7 +39,7 @@ impl Host {
         let tool_known = truncation.is_none_or(|t| t.visible(event.top, "/tool_name"));
         // Opinions of plugins that were not called (a cut event), merged with the rest.
         let mut forced: Vec<Opinion> = Vec::new();
-        let (candidates, refusals) = stages.time("hook.discover", || plugin::discover(&self.config.plugin_dirs));
+        let (candidates, refusals) = stages.time("hook.discover", || self.plugin_files());
         for r in refusals {
             record.faults.push(load_fault(&r));
         }

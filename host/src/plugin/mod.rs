@@ -15,6 +15,7 @@ pub mod inflight;
 mod load;
 pub mod matcher;
 pub mod triggers;
+pub mod watch;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;

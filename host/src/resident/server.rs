@@ -49,6 +49,7 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
     // Every serving thread marks its plugin calls in a slot of its own.
     crate::plugin::inflight::set_slots(super::workers::max_workers() + 1);
     let mut host = Host::new(config);
+    host.watch_plugin_dirs();
     host.warm_up();
     host.upkeep();
     let stop = AtomicBool::new(false);
