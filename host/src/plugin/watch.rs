@@ -8,8 +8,9 @@
 //! still the one that was listed (one stat each: a directory replaced, re-permissioned or
 //! reached through a symlink pointed elsewhere is not an event inside the old one), the
 //! listing stands. Any event, a full queue or a watch the kernel dropped makes the next look
-//! list again; so does a listing with a symlinked plugin file (its target changes elsewhere)
-//! or a directory that cannot be watched: such a listing is never kept.
+//! list again. A listing is never kept when a plugin file in it is a symlink (its target
+//! changes elsewhere), or a directory cannot be watched or is on a filesystem whose changes
+//! inotify may not hear of (network, FUSE: [`LOCAL_FILESYSTEMS`]).
 //!
 //! Changes are queued by the kernel inside the system call that makes them, so a change made
 //! before an event arrives is seen when that event looks. Only a long-lived host watches: an
@@ -41,6 +42,32 @@ type DirIdentity = Option<(u64, u64, u32, u32)>;
 
 fn dir_identity(dir: &Path) -> DirIdentity {
     std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino(), m.mode(), m.uid()))
+}
+
+/// Filesystems whose every change inotify reports. On a network or FUSE filesystem (NFS, SMB,
+/// a container's share of its host's files) a change made by another machine, or by the host
+/// outside the container, is no event here.
+const LOCAL_FILESYSTEMS: &[u32] = &[
+    0x0000_ef53, // ext2, ext3, ext4
+    0x5846_5342, // XFS
+    0x9123_683e, // Btrfs
+    0x0102_1994, // tmpfs
+    0x794c_7630, // overlayfs
+    0xf2f5_2010, // F2FS
+    0x2fc1_2fc1, // ZFS
+    0xca45_1a4e, // bcachefs
+];
+
+/// Whether the filesystem holding `dir` reports every change to inotify.
+fn fully_watched(dir: &std::ffi::CStr) -> bool {
+    // SAFETY: a NUL-terminated path and a zeroed buffer statfs fills.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::statfs(dir.as_ptr(), &mut fs) } != 0 {
+        return false;
+    }
+    // The field's type differs between C libraries; its value is a 32-bit magic number.
+    LOCAL_FILESYSTEMS.contains(&(fs.f_type as u64 as u32))
 }
 
 /// Plugin directories under an inotify watch, and their listing while it stands.
@@ -109,6 +136,7 @@ impl Watched {
                 watchable = false;
             } else {
                 watches.push(wd);
+                watchable &= fully_watched(&path);
             }
         }
         for &wd in self.watches.iter().filter(|wd| !watches.contains(wd)) {
@@ -174,6 +202,11 @@ mod tests {
     #[test]
     fn a_listing_stands_until_something_in_the_directories_changes() {
         let tmp = tempfile::tempdir().unwrap();
+        let at = std::ffi::CString::new(tmp.path().as_os_str().as_encoded_bytes()).unwrap();
+        if !fully_watched(&at) {
+            eprintln!("skipped: {} is not on a filesystem inotify fully watches", tmp.path().display());
+            return;
+        }
         let dir = tmp.path().join("plugins");
         let missing = tmp.path().join("project-plugins");
         private_dir(&dir);
@@ -216,6 +249,16 @@ mod tests {
             assert_eq!(now, super::super::discover(&dirs), "{what}: the new listing is what is there");
             assert_eq!(watched.standing(&dirs), Some(&now), "{what}: and it stands until the next change");
         }
+    }
+
+    #[test]
+    fn only_local_filesystems_are_trusted_to_report_every_change() {
+        let c = |p: &str| std::ffi::CString::new(p).unwrap();
+        if Path::new("/dev/shm").is_dir() {
+            assert!(fully_watched(&c("/dev/shm")), "tmpfs reports every change");
+        }
+        assert!(!fully_watched(&c("/proc")), "procfs changes are no inotify events");
+        assert!(!fully_watched(&c("/no/such/directory")));
     }
 
     /// A plugin file reached through a symlink changes where no watch sees it: such a listing
