@@ -234,6 +234,12 @@ impl Store {
     }
 
     /// Bytes the write-ahead log holds after the last commit (`i64::MAX` before any).
+    /// Whether the log has grown past the background checkpointer's threshold (or its size
+    /// is not known yet): what the checkpointer, once woken, checks again.
+    pub fn wants_background_checkpoint(&self) -> bool {
+        self.log_bytes() > BACKGROUND_CHECKPOINT_BYTES as i64
+    }
+
     fn log_bytes(&self) -> i64 {
         self.log_frames.load(std::sync::atomic::Ordering::Relaxed).saturating_mul(self.page_size)
     }
@@ -337,6 +343,7 @@ mod tests {
             nudge.send(()).unwrap();
         }
         assert!(done_rx.recv_timeout(Duration::from_millis(500)).is_err(), "a short log is left alone");
+        assert!(!store.wants_background_checkpoint(), "and the host does not wake the checkpointer for it");
         // Half the threshold: still left alone.
         let big = EventRecord { payload: format!("\"{}\"", "x".repeat(600_000)).into(), ..small.clone() };
         let half = BACKGROUND_CHECKPOINT_BYTES as usize / 2 / 600_000;
@@ -345,9 +352,11 @@ mod tests {
         }
         nudge.send(()).unwrap();
         assert!(done_rx.recv_timeout(Duration::from_millis(500)).is_err(), "a log under the limit is left alone");
+        assert!(!store.wants_background_checkpoint());
         for _ in 0..=half + 1 {
             store.record(&big).unwrap();
         }
+        assert!(store.wants_background_checkpoint(), "past the limit the host wakes it");
         nudge.send(()).unwrap();
         assert!(done_rx.recv_timeout(Duration::from_secs(20)).is_ok(), "a log past the limit is checkpointed");
     }
