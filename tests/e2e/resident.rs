@@ -127,6 +127,49 @@ fn a_resident_host_sees_each_change_to_its_plugin_directory_at_the_next_event() 
     assert_eq!(env.resident_flags(), [vec![true; 6], vec![false]].concat());
 }
 
+/// Plugin files replaced over and over while clients send events at once: an event whose
+/// resident host finds a plugin file changed after it loaded it (the loader would give it the
+/// old code) is handed back and decided by a fresh process, never answered without the
+/// plugin; and that passing state is never written into the plugin index as the new file's
+/// fault (it was, and then every process refused the new file until it changed again).
+#[test]
+fn a_plugin_replaced_under_a_busy_resident_host_is_never_skipped_or_refused() {
+    let mut env = Env::with_plugins(&["fixture_echo"]);
+    env.start_resident();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let per_client = 60;
+    let codes: Vec<i32> = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let tmp = env.plugin_dir().join(format!(".incoming-{n}"));
+                std::fs::copy(chronicle_e2e::plugin_lib("fixture_echo"), &tmp).unwrap();
+                std::fs::rename(&tmp, env.plugin_dir().join("libfixture_echo.so")).unwrap();
+                std::thread::sleep(Duration::from_millis(3 + n % 7));
+            }
+        });
+        let clients: Vec<_> = (0..4)
+            .map(|c| {
+                let env = &env;
+                s.spawn(move || (0..per_client).map(|i| env.hook(&bash_event(&format!("ls {c} {i}"))).code).collect::<Vec<_>>())
+            })
+            .collect();
+        let codes = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        codes
+    });
+    assert!(codes.iter().all(|&c| c == 0), "every event answered: {codes:?}");
+    assert_eq!(env.count("SELECT count(DISTINCT invocation_id) FROM events"), 4 * per_client, "each once");
+    assert_eq!(env.count("SELECT count(*) FROM events"), 4 * per_client);
+    let skipped = env.query("SELECT event_id, message FROM faults WHERE message LIKE '%changed after this process loaded it%'");
+    assert!(skipped.is_empty(), "{} events answered without their plugin, the first {:?}", skipped.len(), skipped.first());
+    let called = env.count("SELECT count(DISTINCT event_id) FROM plugin_calls WHERE plugin = 'fixture-echo'");
+    assert_eq!(called, 4 * per_client, "the plugin decided every event");
+    let index = std::fs::read_to_string(env.home().join("plugin-index.json")).unwrap_or_default();
+    assert!(!index.contains("changed after this process"), "a passing state written into the index: {index}");
+}
+
 #[test]
 fn a_killed_resident_host_loses_no_event_and_is_replaced() {
     let mut env = Env::with_plugins(&["fixture_echo"]);

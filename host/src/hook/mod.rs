@@ -192,7 +192,8 @@ impl Pending {
         self.hand_back || self.record.calls.iter().any(|c| c.status == "timeout")
     }
 
-    /// A plugin of this event never got its turn: another thread's event hangs in it. The
+    /// A plugin of this event never got its turn (another thread's event hangs in it), or its
+    /// file changed since this host loaded it (the loader would serve the old code). The
     /// event must not be answered or recorded here but handed back to its client (which
     /// decides it in a fresh process, as if this host had retired before taking it), and the
     /// host retires.
@@ -256,8 +257,8 @@ pub struct Host {
     /// only if no write from the other came in between, so under a steady stream the log grew
     /// to 20 MiB, measured); it still truncates a log past the hard bound in line.
     keeps_log: bool,
-    /// The current event waited in vain for a plugin another thread's event hangs in (see
-    /// [`Pending::hand_back`]).
+    /// The current event waited in vain for a plugin another thread's event hangs in, or one of
+    /// its plugins' files changed since it was loaded (see [`Pending::hand_back`]).
     hand_back: bool,
     /// A hook process whose answer is relayed before it exits: the log is bounded after the
     /// answer ([`Host::bound_log_after_answer`]), not in `record`.

@@ -82,9 +82,13 @@ impl Host {
                             index_updates.push(IndexEntry::for_candidate(c, Some(p.info.clone()), None).with_layout_checked(p.layout_checked));
                             (p.info.clone(), Some(p))
                         }
-                        Err(reason) => {
-                            index_updates.push(IndexEntry::for_candidate(c, None, Some(reason.clone())));
-                            record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: None, reason }));
+                        Err(failed) => {
+                            // What this process's state caused is no property of the file: an
+                            // index entry would have every process refuse it until it changed.
+                            if let NotLoaded::Refused(reason) = &failed {
+                                index_updates.push(IndexEntry::for_candidate(c, None, Some(reason.clone())));
+                            }
+                            record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: None, reason: failed.to_string() }));
                             continue;
                         }
                     }
@@ -138,8 +142,8 @@ impl Host {
                     self.divert_stdout();
                     match self.load(c) {
                         Ok(p) => Some(p),
-                        Err(reason) => {
-                            record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: Some(info.name), reason }));
+                        Err(failed) => {
+                            record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: Some(info.name), reason: failed.to_string() }));
                             continue;
                         }
                     }
@@ -176,7 +180,7 @@ impl Host {
                 self.divert_stdout();
                 match self.load(&p.candidate) {
                     Ok(loaded) => p.plugin = Some(loaded),
-                    Err(reason) => p.load_error = Some(reason),
+                    Err(failed) => p.load_error = Some(failed.to_string()),
                 }
             }
             if loaded_early {
@@ -217,9 +221,11 @@ impl Host {
                 self.divert_stdout();
                 match self.load(&p.candidate) {
                     Ok(loaded) => p.plugin = Some(loaded),
-                    Err(reason) => {
-                        record.faults.push(load_fault(&Refusal { path: p.candidate.path.clone(), name: Some(p.info.name.clone()), reason }))
-                    }
+                    Err(failed) => record.faults.push(load_fault(&Refusal {
+                        path: p.candidate.path.clone(),
+                        name: Some(p.info.name.clone()),
+                        reason: failed.to_string(),
+                    })),
                 }
             }
         }
@@ -380,15 +386,20 @@ impl Host {
         Some(cache::key_for(&subject, event.top, |pointer| event.pointed(pointer)))
     }
 
-    pub(super) fn load(&mut self, c: &plugin::Candidate) -> Result<Arc<LoadedPlugin>, String> {
+    pub(super) fn load(&mut self, c: &plugin::Candidate) -> Result<Arc<LoadedPlugin>, NotLoaded> {
         // Held while loading: another serving thread wanting the same file waits for this load
         // instead of running the library's initialisers a second time.
         let mut loaded = self.loaded_plugins();
         if let Some((seen, p)) = loaded.get(&c.path) {
-            if seen != c {
-                return Err("the file changed after this process loaded it; the next event loads the new one".into());
+            if seen == c {
+                return Ok(Arc::clone(p));
             }
-            return Ok(Arc::clone(p));
+            drop(loaded);
+            // The loader would give this process the old code again: a resident host hands the
+            // event back (a fresh process calls the new file) and retires, as when it notices
+            // the change before taking an event. Going on without the plugin left a guard out.
+            self.hand_back = true;
+            return Err(NotLoaded::Stale);
         }
         // What the index says of this very file: its layout may have passed this build's check.
         let known = self.index.as_ref().and_then(|(_, index)| plugin::index::fresh(index, c)).cloned();
@@ -396,7 +407,7 @@ impl Host {
         plugin::inflight::enter("load", c);
         let library = plugin::load_with(&c.path, layout);
         plugin::inflight::leave();
-        let p = Arc::new(library.map_err(|e| e.to_string())?);
+        let p = Arc::new(library.map_err(|e| NotLoaded::Refused(e.to_string()))?);
         loaded.insert(c.path.clone(), (c.clone(), Arc::clone(&p)));
         drop(loaded);
         // Known, but compared here (an index an older host wrote): say so once, so that the
@@ -411,6 +422,25 @@ impl Host {
             }
         }
         Ok(p)
+    }
+}
+
+/// Why a plugin file was not loaded.
+pub(super) enum NotLoaded {
+    /// Because of the file (not a plugin, an incompatible build, a bad manifest): the plugin
+    /// index keeps the reason, and no process tries the same file again.
+    Refused(String),
+    /// This process loaded an older file at the same path, and the loader would give it the old
+    /// code again: a fresh process loads the new one.
+    Stale,
+}
+
+impl std::fmt::Display for NotLoaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotLoaded::Refused(reason) => f.write_str(reason),
+            NotLoaded::Stale => f.write_str("the file changed after this process loaded it; the next event loads the new one"),
+        }
     }
 }
 

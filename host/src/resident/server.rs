@@ -185,12 +185,13 @@ fn serve_one(
             Err(e) => tracing::warn!("dropped a connection: {e}"),
         }
     }
-    // Events that never got a plugin's turn (another thread's event hangs in it) go back to
-    // their clients unrecorded, and this host retires with the hung plugin.
+    // Events that never got a plugin's turn (another thread's event hangs in it), or met a
+    // plugin file changed since it was loaded, go back to their clients unrecorded, and this
+    // host retires.
     let (back, group): (Vec<_>, Vec<_>) = group.into_iter().partition(|(_, p)| p.hand_back());
     let mut retire = !back.is_empty();
     for (mut stream, _) in back {
-        tracing::warn!("a plugin's turn never came (another event hangs in it); handing the event back");
+        tracing::warn!("handing an event back: a plugin's turn never came (another event hangs in it), or its file changed");
         if let Err(e) = stream.write_all(&Response::Retry.encode()) {
             tracing::warn!("could not hand an event back: {e}");
         }
