@@ -233,13 +233,13 @@ impl Store {
         }
     }
 
-    /// Bytes the write-ahead log holds after the last commit (`i64::MAX` before any).
     /// Whether the log has grown past the background checkpointer's threshold (or its size
     /// is not known yet): what the checkpointer, once woken, checks again.
     pub fn wants_background_checkpoint(&self) -> bool {
         self.log_bytes() > BACKGROUND_CHECKPOINT_BYTES as i64
     }
 
+    /// Bytes the write-ahead log holds after the last commit (`i64::MAX` before any).
     fn log_bytes(&self) -> i64 {
         self.log_frames.load(std::sync::atomic::Ordering::Relaxed).saturating_mul(self.page_size)
     }
