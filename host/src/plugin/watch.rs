@@ -105,6 +105,8 @@ impl Watched {
     /// The last listing of `dirs`, if nothing in them has changed since; None means a look
     /// must list them again ([`Watched::listing`]).
     pub fn standing(&mut self, dirs: &[PathBuf]) -> Option<&Listing> {
+        // Nothing kept (never, or a change seen already): `list` reads the events itself.
+        self.listing.as_ref()?;
         let same_dirs = self.dirs.len() == dirs.len()
             && self.dirs.iter().zip(dirs).all(|((listed, identity), dir)| listed == dir && dir_identity(dir) == *identity);
         if self.events_pending() || !same_dirs {
