@@ -92,6 +92,40 @@ fn a_plugins_layout_is_compared_once_per_host_build_and_never_for_a_refused_file
 }
 
 #[test]
+fn a_known_guard_that_fails_to_load_is_answered_for_by_its_failure_policy() {
+    // The plugin index keeps each file's manifest, so a process decides who wants an event
+    // without loading anything; if a file it knows then fails to load (here its first bytes
+    // spoiled in place, size, inode and mtime kept), the guard must not drop out quietly.
+    // fixture-garbage is loaded before its call; bash-guard (cacheable) only on a cache miss.
+    let mut env = Env::with_plugins(&["fixture_garbage", "chronicle_bash_guard"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    let first = env.hook(&bash_event("ls"));
+    assert_eq!((first.code, first.stdout.as_str()), (0, ""), "{}", first.stderr);
+    for lib in ["libfixture_garbage.so", "libchronicle_bash_guard.so"] {
+        let file = env.plugin_dir().join(lib);
+        let before = std::fs::metadata(&file).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &[0u8; 64], 0).unwrap();
+        f.set_modified(before.modified().unwrap()).unwrap();
+        drop(f);
+        let after = std::fs::metadata(&file).unwrap();
+        assert_eq!((after.len(), after.modified().unwrap()), (before.len(), before.modified().unwrap()));
+    }
+    let run = env.hook(&bash_event("ls -la"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.permission_decision(), "deny", "{}", run.stdout);
+    let reason = run.json()["hookSpecificOutput"]["permissionDecisionReason"].as_str().unwrap().to_string();
+    assert!(reason.contains("fixture-garbage") && reason.contains("bash-guard") && reason.contains("fail closed"), "{reason}");
+    let calls =
+        env.query("SELECT plugin, status, decision FROM plugin_calls WHERE event_id = (SELECT max(id) FROM events) ORDER BY plugin");
+    let row = |p: &str| vec![p.to_string(), "load_error".to_string(), "deny".to_string()];
+    assert_eq!(calls, vec![row("bash-guard"), row("fixture-garbage")]);
+    let faults = env.query("SELECT plugin FROM faults WHERE source = 'plugin_load' ORDER BY plugin");
+    assert_eq!(faults, vec![vec!["bash-guard".to_string()], vec!["fixture-garbage".to_string()]]);
+    assert_eq!(env.count("SELECT count(*) FROM events"), 2);
+}
+
+#[test]
 fn garbage_from_a_plugin_is_a_fault_and_fail_closed_denies() {
     let env = Env::with_plugins(&["fixture_garbage"]);
     let run = env.hook(&bash_event("garbage-me"));

@@ -119,20 +119,7 @@ impl Host {
                     path: Some(key.clone()),
                     message: format!("{}: {}", fault.kind(), fault.message()),
                 });
-                let outcome = fail_closed(spec, info.failure_policy(), &info.name, &fault);
-                record.calls.push(CallRow {
-                    plugin: info.name.clone(),
-                    version: info.version.clone(),
-                    path: key,
-                    status: fault.kind().into(),
-                    decision: outcome.as_ref().map_or(Decision::None, Outcome::decision).as_str().into(),
-                    fault: Some(fault.message()),
-                    memory_source: "none".into(),
-                    ..CallRow::default()
-                });
-                if let Some(outcome) = outcome {
-                    forced.push(Opinion { plugin: info.name.clone(), outcome });
-                }
+                forced.extend(stand_in(spec, &info, key, &fault, record));
                 continue;
             }
             let plugin = match loaded {
@@ -143,7 +130,7 @@ impl Host {
                     match self.load(c) {
                         Ok(p) => Some(p),
                         Err(failed) => {
-                            record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: Some(info.name), reason: failed.to_string() }));
+                            forced.extend(not_loaded(spec, &info, c, &failed, record));
                             continue;
                         }
                     }
@@ -180,7 +167,7 @@ impl Host {
                 self.divert_stdout();
                 match self.load(&p.candidate) {
                     Ok(loaded) => p.plugin = Some(loaded),
-                    Err(failed) => p.load_error = Some(failed.to_string()),
+                    Err(failed) => p.load_error = Some(failed),
                 }
             }
             if loaded_early {
@@ -213,19 +200,15 @@ impl Host {
         let mut late = false;
         for (i, p) in selected.iter_mut().enumerate() {
             if cached[i].is_none() && p.plugin.is_none() {
-                if let Some(reason) = p.load_error.take() {
-                    record.faults.push(load_fault(&Refusal { path: p.candidate.path.clone(), name: Some(p.info.name.clone()), reason }));
+                if let Some(failed) = p.load_error.take() {
+                    forced.extend(not_loaded(spec, &p.info, &p.candidate, &failed, record));
                     continue;
                 }
                 late = true;
                 self.divert_stdout();
                 match self.load(&p.candidate) {
                     Ok(loaded) => p.plugin = Some(loaded),
-                    Err(failed) => record.faults.push(load_fault(&Refusal {
-                        path: p.candidate.path.clone(),
-                        name: Some(p.info.name.clone()),
-                        reason: failed.to_string(),
-                    })),
+                    Err(failed) => forced.extend(not_loaded(spec, &p.info, &p.candidate, &failed, record)),
                 }
             }
         }
@@ -450,7 +433,33 @@ pub(super) struct Chosen {
     pub(super) candidate: plugin::Candidate,
     pub(super) plugin: Option<Arc<LoadedPlugin>>,
     /// Why loading it while the store opened failed: reported only if its lookup misses.
-    pub(super) load_error: Option<String>,
+    pub(super) load_error: Option<NotLoaded>,
+}
+
+/// A subscribed plugin whose manifest is known but whose file did not load this time (the
+/// index knew it; loading failed now): a fault, a `load_error` call row, and its failure policy
+/// answers for it. Leaving it out quietly would skip a guard.
+fn not_loaded(spec: &EventSpec, info: &plugin::PluginInfo, c: &plugin::Candidate, failed: &NotLoaded, record: &mut EventRecord) -> Option<Opinion> {
+    let reason = failed.to_string();
+    record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: Some(info.name.clone()), reason: reason.clone() }));
+    stand_in(spec, info, c.path.to_string_lossy().into_owned(), &Fault::LoadFailed(reason), record)
+}
+
+/// A subscribed plugin not called on this event (benched, blind to a cut event, not loaded):
+/// its call row says why, and its failure policy's opinion stands in for its own.
+fn stand_in(spec: &EventSpec, info: &plugin::PluginInfo, path: String, fault: &Fault, record: &mut EventRecord) -> Option<Opinion> {
+    let outcome = fail_closed(spec, info.failure_policy(), &info.name, fault);
+    record.calls.push(CallRow {
+        plugin: info.name.clone(),
+        version: info.version.clone(),
+        path,
+        status: fault.kind().into(),
+        decision: outcome.as_ref().map_or(Decision::None, Outcome::decision).as_str().into(),
+        fault: Some(fault.message()),
+        memory_source: "none".into(),
+        ..CallRow::default()
+    });
+    outcome.map(|outcome| Opinion { plugin: info.name.clone(), outcome })
 }
 
 /// The stand-in opinion for a faulted fail-closed plugin on an event that can be blocked.

@@ -219,6 +219,8 @@ pub enum Fault {
     Quarantined(String),
     /// Not called: it timed out too often in a row.
     Suspended(String),
+    /// Not called: a plugin whose manifest is known (the plugin index) failed to load this time.
+    LoadFailed(String),
 }
 
 impl Fault {
@@ -232,6 +234,7 @@ impl Fault {
             Fault::TooLarge(_) => "too_large",
             Fault::Quarantined(_) => "quarantined",
             Fault::Suspended(_) => "suspended",
+            Fault::LoadFailed(_) => "load_error",
         }
     }
 
@@ -243,7 +246,8 @@ impl Fault {
             | Fault::Garbage(m)
             | Fault::TooLarge(m)
             | Fault::Quarantined(m)
-            | Fault::Suspended(m) => m.clone(),
+            | Fault::Suspended(m)
+            | Fault::LoadFailed(m) => m.clone(),
             Fault::TimedOut(d) => format!("no answer within {} ms; abandoned", d.as_millis()),
         }
     }

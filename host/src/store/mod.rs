@@ -74,7 +74,8 @@ pub struct CallRow {
     pub plugin: String,
     pub version: String,
     pub path: String,
-    /// `ok`, `cached`, or a fault kind (`timeout`, `panic`, `error`, `garbage`, `init_error`).
+    /// `ok`, `cached`, or a fault kind (`timeout`, `panic`, `error`, `garbage`, `init_error`, `too_large`,
+    /// `quarantined`, `suspended`, `load_error`).
     pub status: String,
     pub decision: String,
     pub fault: Option<String>,
