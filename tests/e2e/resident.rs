@@ -330,6 +330,33 @@ fn a_database_deleted_under_a_running_host_loses_no_later_event() {
     assert_eq!(env.count("SELECT count(*) FROM events WHERE decision = 'deny'"), 1, "the guard still decides");
 }
 
+/// A resident host that could not open its database (here a directory stands at its path; in
+/// life a full disk, or a data directory being restored) tries again at its next event. It kept
+/// the error: every event until it idled out was spooled, and the spool waited with them.
+#[test]
+fn a_resident_host_that_could_not_open_its_database_tries_again_at_the_next_event() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    std::fs::create_dir(env.db()).unwrap();
+    env.start_resident();
+    let run = env.hook(&bash_event("rm -rf /"));
+    assert_eq!(run.permission_decision(), "deny", "still guarded: {}", run.stderr);
+    assert!(run.stderr.contains("cannot record the event"), "{}", run.stderr);
+    std::fs::remove_dir(env.db()).unwrap();
+    for cmd in ["echo two", "echo three"] {
+        let run = env.hook(&bash_event(cmd));
+        assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{cmd}");
+    }
+    let decisions = env.query("SELECT json_extract(payload, '$.tool_input.command'), decision FROM events ORDER BY received_at_ns");
+    let row = |c: &str, d: &str| vec![c.to_string(), d.to_string()];
+    assert_eq!(decisions, vec![row("rm -rf /", "deny"), row("echo two", "none"), row("echo three", "none")]);
+    // The two after it were the resident host's own (the first came from its spool).
+    let resident = env.count(
+        "SELECT count(*) FROM events e WHERE json_extract(payload, '$.tool_input.command') LIKE 'echo%'
+           AND EXISTS (SELECT 1 FROM metrics m WHERE m.event_id = e.id AND m.name = 'hook.resident')",
+    );
+    assert_eq!(resident, 2);
+}
+
 /// The resident host a hook starts holds none of that hook's descriptors: not one Claude Code
 /// passed down without close-on-exec (here a pipe whose reader waits for its end: the host
 /// would hold it for as long as it serves), not the client's copy of the event.

@@ -352,7 +352,8 @@ impl Host {
         self.store_opening.as_ref().is_some_and(|o| !o.0.is_finished())
     }
 
-    /// The store, opened on first use. An error is kept so it is reported once, not retried.
+    /// The store, opened on first use. An error is kept for the rest of the event (reported
+    /// once, not retried at each use); the next event tries again (see [`Host::prepare`]).
     pub fn store(&mut self) -> Result<&mut Store, String> {
         if let Some(opening) = self.store_opening.take() {
             self.store = Some(opening.0.join().unwrap_or_else(|_| Err("the store opener panicked".into())));
@@ -429,6 +430,11 @@ impl Host {
         self.rss_of = measure::peak_rss_of(origin);
         self.rss_at_start = (self.rss_of)();
         self.hand_back = false;
+        // A store that failed to open is tried again by each event, not once per process: a
+        // resident host that met a full disk or a directory in the way recovers with them.
+        if matches!(self.store, Some(Err(_))) {
+            self.store = None;
+        }
         let handled = self.handle(input, received_at_ns, stages);
         // Set again once the event's plugins are loaded (their loading is setup, not growth).
         let rss_at_start = self.rss_at_start;
