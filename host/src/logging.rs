@@ -73,8 +73,11 @@ impl LazyFile {
 struct LazyWriter(&'static LazyFile);
 
 impl Write for LazyWriter {
+    /// A line the log file cannot take (its disk is full, its directory not ours) is dropped:
+    /// an error here would have tracing-subscriber print its own complaint on the hook's stderr
+    /// for every line, while what matters (an event not recorded) is said there already.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write_line(buf)
+        Ok(self.0.write_line(buf).unwrap_or(buf.len()))
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
