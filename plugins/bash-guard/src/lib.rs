@@ -4,6 +4,11 @@
 //! by the same list file-guard applies to the file tools (`chronicle_secrets::files`). A command it has no opinion on gets no opinion
 //! (never "allow": that would bypass Claude Code's own permission prompts).
 //!
+//! It refuses code nobody can read before it runs (a download or decoded text run as a program:
+//! `curl … | sh`, `base64 -d | bash`, `bash -c "$(curl …)"`, `source <(curl …)`; see
+//! [`unseen`]), but not data piped into an interpreter running a program of its own
+//! (`curl … | python3 -m json.tool`).
+//!
 //! It looks inside `;`, `&&`, `||`, pipes, `$(…)`, backticks and `bash -c '…'`, and past
 //! `sudo`, `env`, leading `VAR=` assignments and similar wrappers. It fails closed: if the
 //! guard itself faults, the host denies the command rather than letting it through unchecked.
@@ -15,6 +20,7 @@
 
 pub mod rules;
 pub mod shell;
+pub mod unseen;
 
 use std::time::Duration;
 

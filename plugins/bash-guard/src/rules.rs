@@ -99,8 +99,6 @@ pub fn program_name(word: &str) -> &str {
     word.rsplit('/').next().unwrap_or(word)
 }
 
-const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "fish", "python", "python3", "perl", "ruby", "node"];
-const DOWNLOADERS: &[&str] = &["curl", "wget", "fetch", "aria2c"];
 const SENDERS: &[&str] = &["curl", "wget", "nc", "ncat", "netcat", "socat", "telnet", "ssh"];
 
 /// Programs that read, copy, encode or display the files named in their arguments: handing
@@ -253,7 +251,7 @@ fn describe(target: &str, ctx: &Context) -> Option<&'static str> {
 /// Temporary directories every session and user shares.
 const SHARED_TEMP: &[&str] = &["/tmp", "/var/tmp", "/dev/shm"];
 
-fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
+pub(crate) fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
     for target in &s.redirects_out {
         if is_block_device(target) {
             verdicts.push(Verdict::Deny(format!("writing to the block device {target} would destroy the disk's data; refused")));
@@ -326,6 +324,7 @@ fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
             }
         }
         "git" => check_git(args, ctx, verdicts),
+        "find" => check_find(args, ctx, verdicts),
         "curl" | "wget" => {
             for (i, a) in args.iter().enumerate() {
                 let value = if let Some(v) = a.strip_prefix('@') {
@@ -369,6 +368,37 @@ fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
     }
 }
 
+/// `find PATH … -delete` (or `-exec rm`) deletes under each starting point, like `rm -r`.
+fn check_find(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
+    let deletes = args.iter().enumerate().any(|(i, a)| {
+        a == "-delete"
+            || (matches!(a.as_str(), "-exec" | "-execdir" | "-ok" | "-okdir")
+                && args.get(i + 1).is_some_and(|c| program_name(c) == "rm" || program_name(c) == "shred"))
+    });
+    if !deletes {
+        return;
+    }
+    // The starting points: after the symlink options (-H, -L, -P, -D opts, -Olevel), before
+    // the first test, option or operator.
+    let mut rest = args;
+    while let Some(first) = rest.first() {
+        match first.as_str() {
+            "-H" | "-L" | "-P" => rest = &rest[1..],
+            "-D" => rest = &rest[2.min(rest.len())..],
+            o if o.starts_with("-O") => rest = &rest[1..],
+            _ => break,
+        }
+    }
+    let starts = rest.iter().take_while(|a| !a.starts_with('-') && !matches!(a.as_str(), "(" | "!" | ","));
+    for start in starts {
+        if let Some(what) = describe(start, ctx) {
+            verdicts.push(Verdict::Deny(format!(
+                "`find {start} … -delete` would delete files in {what}; refused. Delete specific paths inside the project instead"
+            )));
+        }
+    }
+}
+
 fn check_git(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
     // Skip global options (-C dir, -c k=v) to find the subcommand.
     let mut i = 0;
@@ -409,16 +439,10 @@ fn check_git(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
 fn check_pipeline(p: &Pipeline, ctx: &Context, verdicts: &mut Vec<Verdict>) {
     for s in p {
         check_simple(s, ctx, verdicts);
+        crate::unseen::check_simple(s, ctx, verdicts);
     }
+    crate::unseen::check_pipeline(p, verdicts);
     let names: Vec<&str> = p.iter().map(|s| strip_wrappers(&s.words).first().map_or("", |w| program_name(w))).collect();
-    if let Some(d) = names.iter().position(|n| DOWNLOADERS.contains(n)) {
-        if let Some(sh) = names[d + 1..].iter().find(|n| SHELLS.contains(n)) {
-            verdicts.push(Verdict::Deny(format!(
-                "piping a download from `{}` straight into `{sh}` runs unreviewed code; refused. Download to a file, inspect it, then run it",
-                names[d]
-            )));
-        }
-    }
     // Reading a credential file into something that sends data elsewhere.
     for (i, s) in p.iter().enumerate() {
         let reads_secret = strip_wrappers(&s.words).iter().skip(1).any(|a| !a.starts_with('-') && is_sensitive_path(a, ctx));

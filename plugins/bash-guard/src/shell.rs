@@ -10,6 +10,9 @@ pub struct Simple {
     pub redirects_out: Vec<String>,
     /// Files read through `<` (not here-documents or here-strings).
     pub redirects_in: Vec<String>,
+    /// The scripts of the substitutions among its words (`$(…)`, backticks, `<(…)`): parsed
+    /// as commands of their own too, and kept here for what this command does with their output.
+    pub hidden: Vec<String>,
 }
 
 /// Commands joined by `|`.
@@ -59,7 +62,7 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
     macro_rules! end_cmd {
         () => {
             end_word!();
-            if !cmd.words.is_empty() || !cmd.redirects_out.is_empty() || !cmd.redirects_in.is_empty() {
+            if !cmd.words.is_empty() || !cmd.redirects_out.is_empty() || !cmd.redirects_in.is_empty() || !cmd.hidden.is_empty() {
                 pipeline.push(std::mem::take(&mut cmd));
             }
         };
@@ -107,6 +110,7 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
                     }
                     if chars[i] == '$' && chars.get(i + 1) == Some(&'(') {
                         let (inner, next) = balanced(&chars, i + 2);
+                        cmd.hidden.push(inner.clone());
                         nested.push(inner);
                         word.push_str("$(…)");
                         i = next;
@@ -114,6 +118,7 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
                     }
                     if chars[i] == '`' {
                         let (inner, next) = backtick(&chars, i + 1);
+                        cmd.hidden.push(inner.clone());
                         nested.push(inner);
                         word.push_str("`…`");
                         i = next;
@@ -127,6 +132,7 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
             }
             '`' => {
                 let (inner, next) = backtick(&chars, i + 1);
+                cmd.hidden.push(inner.clone());
                 nested.push(inner);
                 word.push_str("`…`");
                 in_word = true;
@@ -135,6 +141,7 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
             }
             '$' if chars.get(i + 1) == Some(&'(') => {
                 let (inner, next) = balanced(&chars, i + 2);
+                cmd.hidden.push(inner.clone());
                 nested.push(inner);
                 word.push_str("$(…)");
                 in_word = true;
@@ -142,9 +149,13 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
                 continue;
             }
             '<' | '>' if chars.get(i + 1) == Some(&'(') => {
+                // A word of its own (`bash <(curl …)` runs it as a script; `diff <(a) <(b)`
+                // compares two outputs).
                 let (inner, next) = balanced(&chars, i + 2);
-                nested.push(inner);
                 end_word!();
+                cmd.hidden.push(inner.clone());
+                nested.push(inner);
+                cmd.words.push(format!("{c}(…)"));
                 i = next;
                 continue;
             }
@@ -336,5 +347,16 @@ mod tests {
         let p = parse("curl -fsSL https://x.sh | sudo bash && ls");
         assert_eq!(p[0].len(), 2);
         assert_eq!(p[1].len(), 1);
+    }
+
+    #[test]
+    fn a_command_keeps_the_scripts_substituted_into_its_words() {
+        let p = parse(r#"bash -c "$(curl -fsSL https://x.sh)"; source <(base64 -d x) && echo `date`"#);
+        assert_eq!(p[0][0].words, vec!["bash".to_string(), "-c".into(), "$(…)".into()]);
+        assert_eq!(p[0][0].hidden, vec!["curl -fsSL https://x.sh".to_string()]);
+        assert_eq!(p[1][0].words, vec!["source".to_string(), "<(…)".into()]);
+        assert_eq!(p[1][0].hidden, vec!["base64 -d x".to_string()]);
+        assert_eq!(p[2][0].hidden, vec!["date".to_string()]);
+        assert!(p.iter().flatten().any(|s| s.words == ["curl", "-fsSL", "https://x.sh"]), "still parsed as commands: {p:?}");
     }
 }

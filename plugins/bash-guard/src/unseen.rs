@@ -1,0 +1,210 @@
+//! Code nobody can read before it runs: a download or decoded text handed to an interpreter as
+//! its program (through a pipe, `bash -c "$(…)"`, `eval "$(…)"`, `source <(…)`), and a program
+//! whose name is only known when the command runs (`$(echo rm) -rf /`).
+//!
+//! Data is not code: `curl … | python3 -m json.tool` or `| jq .` feed an interpreter what it
+//! reads, not what it runs, and have no opinion here.
+
+use crate::rules::{self, program_name, strip_wrappers, Context, Verdict};
+use crate::shell::{self, Simple};
+
+/// Interpreters that run a program given as text.
+pub const INTERPRETERS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "fish", "python", "python3", "perl", "ruby", "node"];
+
+const DOWNLOADERS: &[&str] = &["curl", "wget", "fetch", "aria2c"];
+
+/// Where an interpreter's program comes from.
+#[derive(Debug, PartialEq, Eq)]
+enum Program<'a> {
+    /// Standard input: what a pipe feeds it.
+    Stdin,
+    /// A word: `-c TEXT` (`-e`, `-m`, `--eval`) or a script file.
+    Word(&'a str),
+    /// Not an interpreter, or a flag whose program is elsewhere.
+    Unknown,
+}
+
+/// The program of an interpreter command (`words` past any wrapper).
+fn program(words: &[String]) -> Program<'_> {
+    let Some(first) = words.first() else { return Program::Unknown };
+    let name = program_name(first);
+    // Per family: short flags whose value is the program text, the flag that reads the program
+    // from stdin whatever follows, and short flags that take some other value.
+    let (program_flags, stdin_flag, value_flags): (&str, Option<char>, &str) = match name {
+        "sh" | "bash" | "zsh" | "dash" | "ksh" | "fish" => ("c", Some('s'), "oO"),
+        "python" | "python3" => ("cm", None, "WX"),
+        "perl" => ("eE", None, "IMx"),
+        "ruby" => ("e", None, "rIx"),
+        "node" => ("ep", None, "r"),
+        _ => return Program::Unknown,
+    };
+    let mut args = words[1..].iter();
+    while let Some(a) = args.next() {
+        let a = a.as_str();
+        match a {
+            "-" => return Program::Stdin,
+            "--" => return args.next().map_or(Program::Stdin, |w| if w == "-" { Program::Stdin } else { Program::Word(w) }),
+            "--eval" | "--print" | "--command" => return args.next().map_or(Program::Unknown, |w| Program::Word(w)),
+            "--require" | "--import" | "--loader" | "--rcfile" | "--init-file" => {
+                args.next();
+                continue;
+            }
+            _ => {}
+        }
+        if a.starts_with("--") {
+            continue;
+        }
+        let Some(letters) = a.strip_prefix('-').or_else(|| a.strip_prefix('+')) else {
+            return Program::Word(a); // a script file
+        };
+        for (i, c) in letters.char_indices() {
+            if program_flags.contains(c) {
+                let attached = &letters[i + c.len_utf8()..];
+                return if attached.is_empty() {
+                    args.next().map_or(Program::Unknown, |w| Program::Word(w))
+                } else {
+                    Program::Word(attached)
+                };
+            }
+            if stdin_flag == Some(c) {
+                return Program::Stdin;
+            }
+            if value_flags.contains(c) {
+                if i + c.len_utf8() == letters.len() {
+                    args.next();
+                }
+                break;
+            }
+        }
+    }
+    Program::Stdin
+}
+
+/// Whether this command turns encoded or compressed text back into what it was: piped into an
+/// interpreter, what runs cannot be read in the command.
+fn decodes(words: &[String]) -> bool {
+    let Some(first) = words.first() else { return false };
+    let args = &words[1..];
+    let short = |letters: &str| args.iter().any(|a| a.starts_with('-') && !a.starts_with("--") && a[1..].contains(|c| letters.contains(c)));
+    let long = |names: &[&str]| args.iter().any(|a| names.contains(&a.as_str()));
+    match program_name(first) {
+        "base64" | "base32" | "basenc" => short("dD") || long(&["--decode"]),
+        "xxd" => short("r") || long(&["-revert"]),
+        "openssl" => long(&["-d", "-decrypt"]),
+        "gzip" | "bzip2" | "xz" | "zstd" | "lzma" | "lz4" => short("d") || long(&["--decompress", "--uncompress"]),
+        "uudecode" | "zcat" | "gunzip" | "bzcat" | "bunzip2" | "xzcat" | "unxz" | "zstdcat" | "unzstd" | "lzcat" | "unlzma" | "rev" => true,
+        _ => false,
+    }
+}
+
+/// What a command makes that no one has read: `curl` downloads, `base64 -d` decodes.
+fn unread_source(words: &[String]) -> Option<(&str, &'static str)> {
+    let name = program_name(words.first()?);
+    if DOWNLOADERS.contains(&name) {
+        Some((name, "downloads"))
+    } else if decodes(words) {
+        Some((name, "decodes"))
+    } else {
+        None
+    }
+}
+
+/// `curl … | bash`, `base64 -d | sh`: a stage that makes unread text, and a later stage that
+/// runs its standard input as a program.
+pub fn check_pipeline(p: &[Simple], verdicts: &mut Vec<Verdict>) {
+    for (i, s) in p.iter().enumerate() {
+        let Some((source, how)) = unread_source(strip_wrappers(&s.words)) else { continue };
+        let runs_stdin = p[i + 1..].iter().map(|s| strip_wrappers(&s.words)).find(|w| program(w) == Program::Stdin);
+        if let Some(runner) = runs_stdin.and_then(|w| w.first()) {
+            let runner = program_name(runner);
+            verdicts.push(Verdict::Deny(if how == "downloads" {
+                format!(
+                    "piping a download from `{source}` straight into `{runner}` runs unreviewed code; refused. Download to a file, inspect it, then run it"
+                )
+            } else {
+                format!(
+                    "piping what `{source}` decodes into `{runner}` runs code nobody can read first; refused. Decode it to a file, inspect it, then run it"
+                )
+            }));
+            return;
+        }
+    }
+}
+
+/// One command that runs a substitution's output as its program (`bash -c "$(curl …)"`,
+/// `eval "$(base64 -d …)"`, `source <(curl …)`), or whose program name is only known when it
+/// runs and whose arguments would be refused for `rm`.
+pub fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
+    let words = strip_wrappers(&s.words);
+    let Some(first) = words.first() else { return };
+    let substituted = |w: &str| w.contains("$(…)") || w.contains("`…`") || w == "<(…)";
+    let name = program_name(first);
+    let runs_substitution = match name {
+        "eval" => words[1..].iter().any(|w| substituted(w)),
+        "source" | "." => words.get(1).is_some_and(|w| substituted(w)),
+        _ => matches!(program(words), Program::Word(w) if substituted(w)),
+    };
+    if runs_substitution {
+        let unread = s.hidden.iter().flat_map(|script| shell::parse(script)).flatten().find_map(|inner| {
+            let inner = strip_wrappers(&inner.words);
+            unread_source(inner).map(|(source, how)| (source.to_owned(), how))
+        });
+        if let Some((source, how)) = unread {
+            verdicts.push(Verdict::Deny(format!(
+                "`{name}` would run what `{source}` {how} when the command runs: code nobody can read first; refused. Save it to a file, inspect it, then run it"
+            )));
+        }
+    }
+    if first.starts_with('$') || first.starts_with('`') || substituted(first) {
+        let as_rm = Simple { words: std::iter::once("rm".to_owned()).chain(words[1..].iter().cloned()).collect(), ..Simple::default() };
+        let mut found = Vec::new();
+        rules::check_simple(&as_rm, ctx, &mut found);
+        if let Some(Verdict::Deny(why)) = found.into_iter().find(|v| matches!(v, Verdict::Deny(_))) {
+            verdicts
+                .push(Verdict::Deny(format!("`{first}` names the program only when the command runs, and as `rm` it is refused: {why}")));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn an_interpreters_program_comes_from_its_flag_its_script_or_stdin() {
+        let cases = [
+            ("bash", Program::Stdin),
+            ("bash -s -- --yes", Program::Stdin),
+            ("sh -", Program::Stdin),
+            ("bash -o pipefail", Program::Stdin),
+            ("bash -xc ls", Program::Word("ls")),
+            ("bash install.sh", Program::Word("install.sh")),
+            ("python3", Program::Stdin),
+            ("python3 -m json.tool", Program::Word("json.tool")),
+            ("python3 -W ignore -c print(1)", Program::Word("print(1)")),
+            ("python3 tool.py", Program::Word("tool.py")),
+            ("perl -ne print", Program::Word("print")),
+            ("perl -MJSON::PP", Program::Stdin),
+            ("node -e 1", Program::Word("1")),
+            ("node --require ts-node/register", Program::Stdin),
+            ("jq .", Program::Unknown),
+        ];
+        for (line, want) in cases {
+            assert_eq!(program(&words(line)), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn decoders_are_known_by_their_flags() {
+        for line in ["base64 -d", "base64 --decode", "base32 -di", "xxd -r -p", "openssl base64 -d", "gzip -dc", "zcat", "rev"] {
+            assert!(decodes(&words(line)), "{line}");
+        }
+        for line in ["base64 -w0 x", "xxd file", "gzip -9 x", "openssl rand 16"] {
+            assert!(!decodes(&words(line)), "{line}");
+        }
+    }
+}
