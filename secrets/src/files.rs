@@ -61,6 +61,9 @@ pub fn secret_store(path: &str, home: &str, extra_names: &[String]) -> Option<St
     if KEY_SUFFIXES.iter().any(|s| base.ends_with(s)) {
         return Some(format!("`{base}` looks like a private key or keystore"));
     }
+    if path.starts_with("/proc/") && path.ends_with("/environ") {
+        return Some(format!("`{path}` is a process's environment, where tokens and keys are passed"));
+    }
     if SECRET_FILES.contains(&path) || path.starts_with("/etc/sudoers.d/") {
         return Some(format!("`{path}` holds system credentials"));
     }
@@ -91,10 +94,14 @@ mod tests {
             "/home/dev/.netrc",
             "/etc/shadow",
             "/p/server.pem",
+            "/proc/self/environ",
+            "/proc/1234/task/1235/environ",
         ] {
             assert!(secret(p), "{p}");
         }
-        for p in ["/p/.env.example", "/p/src/main.rs", "/home/dev/.aws/cli/cache", "/home/dev/.sshrc"] {
+        for p in
+            ["/p/.env.example", "/p/src/main.rs", "/home/dev/.aws/cli/cache", "/home/dev/.sshrc", "/proc/self/status", "/p/proc/x/environ"]
+        {
             assert!(!secret(p), "{p}");
         }
         assert!(secret_store("/p/vault.txt", "/home/dev", &["vault.txt".to_owned()]).is_some());

@@ -12,6 +12,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod control;
 pub mod files;
 
 use std::borrow::Cow;

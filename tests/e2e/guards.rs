@@ -31,3 +31,28 @@ fn every_table_row_gets_its_decision_through_the_binary() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Chronicle's own files, wherever the environment puts them (here `CHRONICLE_HOME`): a model
+/// may not delete a guard's library, switch plugins off in the configuration or touch the
+/// records, by a shell command or a file tool.
+#[test]
+fn chronicles_own_files_are_out_of_the_models_reach() {
+    let env = Env::with_plugins(&["chronicle_bash_guard", "chronicle_file_guard"]);
+    let home = env.home().display().to_string();
+    let guard = env.plugin_dir().join("libchronicle_bash_guard.so");
+    let calls = [
+        ("Bash", json!({"command": format!("rm -f {}", guard.display())})),
+        ("Bash", json!({"command": format!("cd {home} && mv plugins/libchronicle_file_guard.so /home/dev/code/acme-billing/")})),
+        ("Bash", json!({"command": format!("echo 'disabled_plugins = [\"bash-guard\"]' >> {home}/config.toml")})),
+        ("Write", json!({"file_path": format!("{home}/config.toml"), "content": "disabled_plugins = [\"bash-guard\", \"file-guard\"]"})),
+        ("Edit", json!({"file_path": format!("{home}/plugin-index.json"), "old_string": "a", "new_string": "b"})),
+    ];
+    for (tool, input) in calls {
+        let run = env.hook(&event("PreToolUse", json!({"tool_name": tool, "tool_input": input, "tool_use_id": "t"})));
+        assert_eq!(run.permission_decision(), "deny", "{tool} {input}: {}", run.stdout);
+        let reason = run.json()["hookSpecificOutput"]["permissionDecisionReason"].as_str().unwrap().to_owned();
+        assert!(reason.contains("Chronicle's own"), "{reason}");
+    }
+    assert!(guard.exists());
+    assert_eq!(env.count("SELECT count(*) FROM events WHERE decision = 'deny'"), 5);
+}

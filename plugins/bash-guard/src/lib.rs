@@ -42,12 +42,14 @@ impl BashGuard {
         let cwd = event.cwd().unwrap_or("/");
         let project = std::env::var("CLAUDE_PROJECT_DIR").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| cwd.to_owned());
         let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        let chronicle = chronicle_secrets::control::chronicle_paths(|k| std::env::var(k).ok(), &home);
         let ctx = rules::Context {
             cwd,
             project: &project,
             home: &home,
             allowed_paths: &self.allowed_paths,
             protected_branches: &self.protected_branches,
+            chronicle: &chronicle,
         };
         match rules::check(command, &ctx) {
             Some(rules::Verdict::Deny(reason)) => Outcome::deny(format!("bash-guard: {reason}")),

@@ -20,6 +20,8 @@ pub struct Context<'a> {
     /// directories are not among the defaults: they hold other sessions' and users' files.
     pub allowed_paths: &'a [String],
     pub protected_branches: &'a [String],
+    /// Chronicle's own directories and config file (`chronicle_secrets::control`).
+    pub chronicle: &'a [String],
 }
 
 /// Leading words that only wrap the real command.
@@ -269,6 +271,7 @@ pub(crate) fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict
     let Some(first) = words.first() else { return };
     let name = program_name(first);
     let args = &words[1..];
+    check_control_files(s, name, args, ctx, verdicts);
     if READERS.contains(&name) {
         for file in file_operands(args) {
             if let Some(why) = secret_store(file, ctx) {
@@ -365,6 +368,32 @@ pub(crate) fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict
             }
         }
         _ => {}
+    }
+}
+
+/// Writing, moving or deleting a file that decides whether the guards run (Claude Code's
+/// settings, Chronicle's files, git hooks): refused or confirmed as file-guard does for the
+/// file tools.
+fn check_control_files(s: &Simple, name: &str, args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
+    let in_place = args.iter().any(|a| a == "--in-place" || (a.starts_with('-') && !a.starts_with("--") && a.contains('i')));
+    let mut targets: Vec<&str> = s.redirects_out.iter().map(String::as_str).collect();
+    match name {
+        "rm" | "rmdir" | "unlink" | "mv" | "tee" | "truncate" | "shred" | "chmod" | "chown" | "chgrp" | "chattr" | "touch" => {
+            targets.extend(file_operands(args))
+        }
+        "cp" | "ln" | "install" | "rsync" => targets.extend(file_operands(args).last()),
+        "sed" | "perl" if in_place => targets.extend(file_operands(args)),
+        _ => {}
+    }
+    let what = if targets.len() > s.redirects_out.len() { format!("`{name}`") } else { "a redirection".to_owned() };
+    for target in targets {
+        match chronicle_secrets::control::control_file(&normalize(target, ctx.cwd, ctx.home), ctx.chronicle) {
+            Some(chronicle_secrets::control::Control::Deny(why)) => verdicts.push(Verdict::Deny(format!("{what} refused: {why}"))),
+            Some(chronicle_secrets::control::Control::Ask(why)) => {
+                verdicts.push(Verdict::Ask(format!("{what} needs your confirmation: {why}")))
+            }
+            None => {}
+        }
     }
 }
 

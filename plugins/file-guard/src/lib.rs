@@ -6,6 +6,9 @@
 //! - denies any access to secret stores (`.env` and `.env.*` except templates such as
 //!   `.env.example`, `~/.ssh/*`, private keys, `~/.aws/credentials`, `/etc/shadow`, ...);
 //! - denies paths that use `..` to climb out of the project;
+//! - denies writes to Chronicle's own files (plugins, configuration, database, binaries) and
+//!   asks before writes to Claude Code's settings and hooks and to git hooks: where the guards
+//!   could be switched off (`chronicle_secrets::control`);
 //! - denies writes to system directories;
 //! - asks before writes outside the project directory (`CLAUDE_PROJECT_DIR`, else `cwd`).
 //!
@@ -20,6 +23,7 @@ use std::time::Duration;
 use chronicle_plugin_api::config::string_list;
 use chronicle_plugin_api::paths::{escapes, is_within, normalize};
 use chronicle_plugin_api::{export_plugin, Event, Manifest, Outcome, Plugin};
+use chronicle_secrets::control::{chronicle_paths, control_file, Control};
 
 pub struct FileGuard {
     allowed_write_paths: Vec<String>,
@@ -98,11 +102,18 @@ impl FileGuard {
                 ));
             }
             if writes {
+                let control = control_file(&path, &chronicle_paths(|k| std::env::var(k).ok(), &home));
+                if let Some(Control::Deny(why)) = &control {
+                    return Outcome::deny(format!("file-guard: {tool} refused: {why}"));
+                }
                 let system = SYSTEM_DIRS.iter().any(|d| is_within(&path, d)) && !is_within(&path, "/var/tmp") && path != "/dev/null";
                 if system {
                     return Outcome::deny(format!(
                         "file-guard: {tool} to the system path `{path}` refused; system files are not the project's to change"
                     ));
+                }
+                if let Some(Control::Ask(why)) = control {
+                    return Outcome::ask(format!("file-guard: {tool} needs your confirmation: {why}"));
                 }
                 let allowed = is_within(&path, &project)
                     || is_within(&path, "/tmp")
