@@ -328,6 +328,28 @@ pub(crate) fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict
         }
         "git" => check_git(args, ctx, verdicts),
         "find" => check_find(args, ctx, verdicts),
+        "chronicle" | "chronicle-host" => {
+            // Past `--config FILE`: the subcommand and its own.
+            let mut words = args.iter().map(String::as_str);
+            let mut command = Vec::new();
+            while let Some(w) = words.next() {
+                if w == "--config" {
+                    words.next();
+                } else if !w.starts_with('-') {
+                    command.push(w);
+                }
+            }
+            match command.as_slice() {
+                ["uninstall", ..] => verdicts.push(Verdict::Ask(
+                    "`chronicle uninstall` removes Chronicle's hooks from Claude Code's settings, and with them every guard; confirm"
+                        .into(),
+                )),
+                ["plugins", "install", ..] => verdicts.push(Verdict::Ask(
+                    "`chronicle plugins install` adds code that runs inside every hook from then on; confirm the plugin".into(),
+                )),
+                _ => {}
+            }
+        }
         "curl" | "wget" => {
             for (i, a) in args.iter().enumerate() {
                 let value = if let Some(v) = a.strip_prefix('@') {
