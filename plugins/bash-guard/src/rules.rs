@@ -400,10 +400,12 @@ fn check_control_files(s: &Simple, name: &str, args: &[String], ctx: &Context, v
     let in_place = args.iter().any(|a| a == "--in-place" || (a.starts_with('-') && !a.starts_with("--") && a.contains('i')));
     let mut targets: Vec<&str> = s.redirects_out.iter().map(String::as_str).collect();
     match name {
-        "rm" | "rmdir" | "unlink" | "mv" | "tee" | "truncate" | "shred" | "chmod" | "chown" | "chgrp" | "chattr" | "touch" => {
+        // `ln`: a link to a control file is a way to write it under another name (the guards
+        // judge paths as written, not where links lead).
+        "rm" | "rmdir" | "unlink" | "mv" | "tee" | "truncate" | "shred" | "chmod" | "chown" | "chgrp" | "chattr" | "touch" | "ln" => {
             targets.extend(file_operands(args))
         }
-        "cp" | "ln" | "install" | "rsync" => targets.extend(file_operands(args).last()),
+        "cp" | "install" | "rsync" => targets.extend(file_operands(args).last()),
         "sed" | "perl" if in_place => targets.extend(file_operands(args)),
         _ => {}
     }
