@@ -29,11 +29,19 @@ use chronicle_plugin_api::{export_plugin, Event, Manifest, Outcome, Plugin};
 pub struct BashGuard {
     allowed_paths: Vec<String>,
     protected_branches: Vec<String>,
+    /// Chronicle's own files, where this process's environment puts them (it does not change
+    /// under a running host): found once, not at every call.
+    chronicle: Vec<String>,
 }
 
 impl BashGuard {
     pub fn with_defaults() -> BashGuard {
-        BashGuard { allowed_paths: Vec::new(), protected_branches: vec!["main".into(), "master".into()] }
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        BashGuard {
+            allowed_paths: Vec::new(),
+            protected_branches: vec!["main".into(), "master".into()],
+            chronicle: chronicle_secrets::control::chronicle_paths(|k| std::env::var(k).ok(), &home),
+        }
     }
 
     /// The decision for one event (also used by in-process tests).
@@ -42,14 +50,13 @@ impl BashGuard {
         let cwd = event.cwd().unwrap_or("/");
         let project = std::env::var("CLAUDE_PROJECT_DIR").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| cwd.to_owned());
         let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-        let chronicle = chronicle_secrets::control::chronicle_paths(|k| std::env::var(k).ok(), &home);
         let ctx = rules::Context {
             cwd,
             project: &project,
             home: &home,
             allowed_paths: &self.allowed_paths,
             protected_branches: &self.protected_branches,
-            chronicle: &chronicle,
+            chronicle: &self.chronicle,
         };
         match rules::check(command, &ctx) {
             Some(rules::Verdict::Deny(reason)) => Outcome::deny(format!("bash-guard: {reason}")),

@@ -28,6 +28,8 @@ use chronicle_secrets::control::{chronicle_paths, control_file, Control};
 pub struct FileGuard {
     allowed_write_paths: Vec<String>,
     extra_secret_names: Vec<String>,
+    /// Chronicle's own files, where this process's environment puts them: found once.
+    chronicle: Vec<String>,
 }
 
 const SYSTEM_DIRS: &[&str] = &[
@@ -53,7 +55,12 @@ const SYSTEM_DIRS: &[&str] = &[
 
 impl FileGuard {
     pub fn with_defaults() -> FileGuard {
-        FileGuard { allowed_write_paths: Vec::new(), extra_secret_names: Vec::new() }
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        FileGuard {
+            allowed_write_paths: Vec::new(),
+            extra_secret_names: Vec::new(),
+            chronicle: chronicle_paths(|k| std::env::var(k).ok(), &home),
+        }
     }
 
     /// Why `path` is a secret store, if it is (the list bash-guard applies too).
@@ -102,7 +109,7 @@ impl FileGuard {
                 ));
             }
             if writes {
-                let control = control_file(&path, &chronicle_paths(|k| std::env::var(k).ok(), &home));
+                let control = control_file(&path, &self.chronicle);
                 if let Some(Control::Deny(why)) = &control {
                     return Outcome::deny(format!("file-guard: {tool} refused: {why}"));
                 }
@@ -154,6 +161,7 @@ impl Plugin for FileGuard {
         Ok(FileGuard {
             allowed_write_paths: string_list(config, "allowed_write_paths")?.unwrap_or_default(),
             extra_secret_names: string_list(config, "extra_secret_names")?.unwrap_or_default(),
+            ..FileGuard::with_defaults()
         })
     }
 
