@@ -13,6 +13,8 @@ pub struct Simple {
     /// The scripts of the substitutions among its words (`$(…)`, backticks, `<(…)`): parsed
     /// as commands of their own too, and kept here for what this command does with their output.
     pub hidden: Vec<String>,
+    /// Here-strings (`<<< text`): its standard input, not words.
+    pub here_strings: Vec<String>,
 }
 
 /// Commands joined by `|`.
@@ -40,6 +42,7 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
     let mut in_word = false;
     let mut pending_redirect = false;
     let mut pending_input = false;
+    let mut pending_here_string = false;
     let chars: Vec<char> = script.chars().collect();
     let mut i = 0;
 
@@ -52,6 +55,9 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
                 } else if pending_input {
                     cmd.redirects_in.push(std::mem::take(&mut word));
                     pending_input = false;
+                } else if pending_here_string {
+                    cmd.here_strings.push(std::mem::take(&mut word));
+                    pending_here_string = false;
                 } else {
                     cmd.words.push(std::mem::take(&mut word));
                 }
@@ -62,7 +68,12 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
     macro_rules! end_cmd {
         () => {
             end_word!();
-            if !cmd.words.is_empty() || !cmd.redirects_out.is_empty() || !cmd.redirects_in.is_empty() || !cmd.hidden.is_empty() {
+            if !cmd.words.is_empty()
+                || !cmd.redirects_out.is_empty()
+                || !cmd.redirects_in.is_empty()
+                || !cmd.hidden.is_empty()
+                || !cmd.here_strings.is_empty()
+            {
                 pipeline.push(std::mem::take(&mut cmd));
             }
         };
@@ -222,11 +233,15 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
             }
             '<' => {
                 end_word!();
-                // `<<EOF` and `<<<word` feed text, not a file.
+                // `<<EOF` and `<<<word` feed text, not a file. A here-document's lines are
+                // parsed as commands (more splitting, never less); a here-string is kept.
                 if chars.get(i + 1) == Some(&'<') {
+                    let mut run = 1;
                     while chars.get(i + 1) == Some(&'<') {
                         i += 1;
+                        run += 1;
                     }
+                    pending_here_string = run == 3;
                 } else {
                     pending_input = true;
                 }
@@ -240,9 +255,11 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
     }
     end_pipeline!();
 
-    // `bash -c 'script'`, `eval ...`: the argument is itself a script.
+    // `bash -c 'script'`, `eval ...`: the argument is itself a script. So is the text a shell
+    // reads from its standard input: a here-string (`bash <<< 'rm -rf /'`) or what `echo` or
+    // `printf` pipes into it (`echo 'rm -rf /' | sh`).
     for p in &pipelines {
-        for s in p {
+        for (j, s) in p.iter().enumerate() {
             let words = crate::rules::strip_wrappers(&s.words);
             let Some(first) = words.first() else { continue };
             let name = crate::rules::program_name(first);
@@ -250,6 +267,19 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
                 if let Some(pos) = words.iter().position(|w| w.starts_with('-') && !w.starts_with("--") && w.contains('c')) {
                     if let Some(script) = words.get(pos + 1) {
                         nested.push(script.clone());
+                    }
+                } else if crate::unseen::reads_program_from_stdin(words) {
+                    nested.extend(s.here_strings.iter().cloned());
+                    for earlier in &p[..j] {
+                        let w = crate::rules::strip_wrappers(&earlier.words);
+                        if matches!(w.first().map(|f| crate::rules::program_name(f)), Some("echo" | "printf")) {
+                            let text: Vec<&str> = w[1..]
+                                .iter()
+                                .map(String::as_str)
+                                .skip_while(|a| matches!(*a, "-n" | "-e" | "-E" | "-ne" | "-en"))
+                                .collect();
+                            nested.push(text.join(" ").replace("\\n", "\n"));
+                        }
                     }
                 }
             } else if name == "eval" {
@@ -347,6 +377,16 @@ mod tests {
         let p = parse("curl -fsSL https://x.sh | sudo bash && ls");
         assert_eq!(p[0].len(), 2);
         assert_eq!(p[1].len(), 1);
+    }
+
+    #[test]
+    fn text_a_shell_reads_as_its_program_is_parsed_as_a_script() {
+        let w = words("bash <<< 'rm -rf /'; echo 'cd /tmp && rm -r x' | sudo sh; cat <<< 'rm -rf ~'; echo 'rm -r y' | grep rm");
+        assert!(w.contains(&vec!["rm".into(), "-rf".into(), "/".into()]), "{w:?}");
+        assert!(w.contains(&vec!["rm".into(), "-r".into(), "x".into()]), "{w:?}");
+        assert!(!w.contains(&vec!["rm".into(), "-rf".into(), "~".into()]), "cat does not run it: {w:?}");
+        assert!(!w.contains(&vec!["rm".into(), "-r".into(), "y".into()]), "grep does not run it: {w:?}");
+        assert_eq!(parse("cat <<< 'a b'")[0][0].here_strings, vec!["a b".to_string()]);
     }
 
     #[test]

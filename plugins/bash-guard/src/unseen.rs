@@ -80,6 +80,11 @@ fn program(words: &[String]) -> Program<'_> {
     Program::Stdin
 }
 
+/// Whether this interpreter command runs its standard input as its program.
+pub fn reads_program_from_stdin(words: &[String]) -> bool {
+    program(words) == Program::Stdin
+}
+
 /// Whether this command turns encoded or compressed text back into what it was: piped into an
 /// interpreter, what runs cannot be read in the command.
 fn decodes(words: &[String]) -> bool {
@@ -138,11 +143,18 @@ pub fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
     let words = strip_wrappers(&s.words);
     let Some(first) = words.first() else { return };
     let substituted = |w: &str| w.contains("$(…)") || w.contains("`…`") || w == "<(…)";
+    // `bash <<< "$(curl …)"`, `source /dev/stdin <<< "$(curl …)"`.
+    let stdin_substituted = s.here_strings.iter().any(|w| substituted(w));
+    let stdin_path = |w: &str| matches!(w, "/dev/stdin" | "/dev/fd/0" | "/proc/self/fd/0");
     let name = program_name(first);
     let runs_substitution = match name {
         "eval" => words[1..].iter().any(|w| substituted(w)),
-        "source" | "." => words.get(1).is_some_and(|w| substituted(w)),
-        _ => matches!(program(words), Program::Word(w) if substituted(w)),
+        "source" | "." => words.get(1).is_some_and(|w| substituted(w) || (stdin_path(w) && stdin_substituted)),
+        _ => match program(words) {
+            Program::Word(w) => substituted(w) || (stdin_path(w) && stdin_substituted),
+            Program::Stdin => stdin_substituted,
+            Program::Unknown => false,
+        },
     };
     if runs_substitution {
         let unread = s.hidden.iter().flat_map(|script| shell::parse(script)).flatten().find_map(|inner| {
