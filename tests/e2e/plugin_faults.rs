@@ -125,6 +125,47 @@ fn a_known_guard_that_fails_to_load_is_answered_for_by_its_failure_policy() {
     assert_eq!(env.count("SELECT count(*) FROM events"), 2);
 }
 
+/// A guard whose file is replaced by one that does not load (a copy cut short, by a full disk
+/// say; a file others can write) is answered for by the manifest that last loaded from its
+/// path, until the file loads again or is removed: not quietly gone until someone looks.
+#[test]
+fn a_guard_replaced_by_a_file_that_does_not_load_still_fails_closed() {
+    let mut env = Env::with_plugins(&["fixture_garbage"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    let decision = |env: &Env, command: &str| {
+        let run = env.hook(&bash_event(command));
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        if run.stdout.is_empty() {
+            return "none".to_string();
+        }
+        let reason = run.json()["hookSpecificOutput"]["permissionDecisionReason"].as_str().unwrap().to_owned();
+        assert!(reason.contains("fixture-garbage") && reason.contains("fail closed"), "{reason}");
+        run.permission_decision()
+    };
+    assert_eq!(decision(&env, "ls"), "none");
+    let file = env.plugin_dir().join("libfixture_garbage.so");
+    let whole = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &whole[..whole.len() / 2]).unwrap();
+    assert_eq!(decision(&env, "ls -a"), "deny", "half-copied");
+    assert_eq!(decision(&env, "ls -b"), "deny", "and at the next event, from the index");
+    let last = "(SELECT max(id) FROM events)";
+    let fault = env.query(&format!("SELECT message FROM faults WHERE event_id = {last} AND source = 'plugin_load'"));
+    assert!(fault[0][0].contains("incomplete"), "{fault:?}");
+    let call = env.query(&format!("SELECT plugin, status, decision FROM plugin_calls WHERE event_id = {last}"));
+    assert_eq!(call, vec![vec!["fixture-garbage".to_string(), "load_error".into(), "deny".into()]]);
+    std::fs::write(&file, &whole).unwrap();
+    set_mode(&file, 0o666);
+    assert_eq!(decision(&env, "ls -c"), "deny", "others can write it: refused unloaded, answered for");
+    let prompt = env.hook(&chronicle_e2e::event("UserPromptSubmit", serde_json::json!({"prompt": "hello"})));
+    assert_eq!(prompt.stdout, "", "an event it never wanted gets nothing from it");
+    set_mode(&file, 0o644);
+    assert_eq!(decision(&env, "ls -d"), "none", "whole and private again: called");
+    std::fs::write(&file, b"not a library").unwrap();
+    assert_eq!(decision(&env, "ls -e"), "deny");
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(decision(&env, "ls -f"), "none", "removed: nothing stands in");
+}
+
 #[test]
 fn garbage_from_a_plugin_is_a_fault_and_fail_closed_denies() {
     let env = Env::with_plugins(&["fixture_garbage"]);

@@ -40,15 +40,27 @@ impl Host {
         // Opinions of plugins that were not called (a cut event), merged with the rest.
         let mut forced: Vec<Opinion> = Vec::new();
         let (candidates, refusals) = stages.time("hook.discover", || self.plugin_files());
-        for r in refusals {
-            record.faults.push(load_fault(&r));
+        for r in &refusals {
+            record.faults.push(load_fault(r));
         }
-        if candidates.is_empty() {
+        if candidates.is_empty() && refusals.is_empty() {
             return Answer::nothing();
         }
 
         let index_file = plugin::index::path(&self.config.data_dir);
         let index = stages.time("hook.index", || self.plugin_index(&index_file));
+        let tool = (spec.tool_event && tool_known, tool_name);
+        // A file refused unloaded (others can write it, it is not ours): if a plugin loaded from
+        // its path before, that manifest's failure policy answers for the events it wanted.
+        for r in &refusals {
+            if let Some(info) = index.get(&*r.path.to_string_lossy()).and_then(IndexEntry::manifest) {
+                let path = r.path.to_string_lossy().into_owned();
+                forced.extend(self.stand_in_if_wanted(spec, &event_json, tool, truncation, info, path, Fault::LoadFailed(r.reason.clone()), record));
+            }
+        }
+        if candidates.is_empty() {
+            return if forced.is_empty() { Answer::nothing() } else { self.merge(spec, event.top, forced, stages) };
+        }
 
         let load_started = Instant::now();
         let mut index_updates = Vec::new();
@@ -58,6 +70,9 @@ impl Host {
         for c in &candidates {
             let key = c.path.to_string_lossy().into_owned();
             let known = plugin::index::fresh(&index, c);
+            // What a plugin at this path said of itself when it last loaded (this file, or the
+            // one before it): a file that does not load is answered for by that manifest.
+            let previous = index.get(&key).and_then(IndexEntry::manifest);
             // Quarantined (it killed a host) or suspended (it keeps timing out): never loaded
             // or called; its failure policy answers for it below, when its manifest is known.
             let benched = known.and_then(|e| e.benched(crate::clock::unix_ns()));
@@ -67,11 +82,18 @@ impl Host {
                     name: None,
                     reason: format!("{}: {}", fault.kind(), fault.message()),
                 }));
+                if let Some(info) = previous {
+                    forced.extend(self.stand_in_if_wanted(spec, &event_json, tool, truncation, info, key, fault.clone(), record));
+                }
                 continue;
             }
             let (info, loaded) = match known {
                 Some(IndexEntry { error: Some(reason), .. }) => {
                     record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: None, reason: reason.clone() }));
+                    if let Some(info) = previous {
+                        let fault = Fault::LoadFailed(reason.clone());
+                        forced.extend(self.stand_in_if_wanted(spec, &event_json, tool, truncation, info, key, fault, record));
+                    }
                     continue;
                 }
                 Some(IndexEntry { info: Some(info), .. }) => (info.clone(), None),
@@ -89,6 +111,10 @@ impl Host {
                                 index_updates.push(IndexEntry::for_candidate(c, None, Some(reason.clone())));
                             }
                             record.faults.push(load_fault(&Refusal { path: c.path.clone(), name: None, reason: failed.to_string() }));
+                            if let (NotLoaded::Refused(reason), Some(info)) = (&failed, previous) {
+                                let fault = Fault::LoadFailed(reason.clone());
+                                forced.extend(self.stand_in_if_wanted(spec, &event_json, tool, truncation, info, key, fault, record));
+                            }
                             continue;
                         }
                     }
@@ -341,6 +367,30 @@ impl Host {
 
         self.track_timeouts(&index, &index_file, &selected, &timeouts);
         self.merge(spec, event.top, opinions, stages)
+    }
+
+    /// A plugin that cannot be loaded now, answered for by a manifest the index knows (see
+    /// [`IndexEntry::manifest`]) if that manifest wants this event: a `load_error` (or its
+    /// benched fault's) call row and its failure policy.
+    #[allow(clippy::too_many_arguments)]
+    fn stand_in_if_wanted(
+        &self,
+        spec: &EventSpec,
+        event_json: &str,
+        (tool_event, tool_name): (bool, Option<&str>),
+        truncation: Option<&Truncation>,
+        info: &plugin::PluginInfo,
+        path: String,
+        fault: Fault,
+        record: &mut EventRecord,
+    ) -> Option<Opinion> {
+        if self.config.file.disabled_plugins.contains(&info.name) || info.wants(spec.name, tool_event, tool_name) != Ok(true) {
+            return None;
+        }
+        if truncation.is_none() && !info.triggered_by(event_json) {
+            return None;
+        }
+        stand_in(spec, info, path, &fault, record)
     }
 
     /// Merges opinions into the answer, after applying the unattended-mode rule

@@ -33,7 +33,11 @@ pub fn update(file: &Path, updates: &[IndexEntry]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut all = load(file);
     for u in updates {
-        all.insert(u.path.clone(), u.clone());
+        let mut u = u.clone();
+        if u.info.is_none() && u.last_loaded.is_none() {
+            u.last_loaded = all.get(&u.path).and_then(IndexEntry::manifest).cloned();
+        }
+        all.insert(u.path.clone(), u);
     }
     let mut entries: Vec<&IndexEntry> = all.values().collect();
     entries.sort_by(|a, b| a.path.cmp(&b.path));
@@ -94,6 +98,11 @@ pub struct IndexEntry {
     /// compatible: the same build loads it again without comparing ([`super::Layout`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout_checked_by: Option<String>,
+    /// For a file that did not load (or was quarantined before its manifest was read): the
+    /// manifest of the last file at this path that did. Its failure policy answers for the
+    /// events it wanted, so a guard replaced by a half-copied or broken file is not quietly gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_loaded: Option<PluginInfo>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -113,7 +122,13 @@ impl IndexEntry {
             timeouts_in_a_row: 0,
             suspended_until_ns: None,
             layout_checked_by: None,
+            last_loaded: None,
         }
+    }
+
+    /// The manifest this path's plugin answers by: this file's, else the last loaded one's.
+    pub fn manifest(&self) -> Option<&PluginInfo> {
+        self.info.as_ref().or(self.last_loaded.as_ref())
     }
 
     /// This entry, naming this host build as the one that compared the file's layout when
@@ -143,5 +158,32 @@ impl IndexEntry {
     /// True when the entry describes the file as it is now.
     pub fn is_fresh_for(&self, c: &Candidate) -> bool {
         self.size == c.size && self.mtime_ns == c.mtime_ns && self.inode == c.inode && self.path == c.path.to_string_lossy()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_does_not_load_keeps_the_manifest_of_the_last_one_that_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = path(dir.path());
+        let at = |size: u64| Candidate { path: "/p/libguard.so".into(), size, mtime_ns: size as i64, inode: 7 };
+        let manifest = PluginInfo::from_manifest(
+            &chronicle_plugin_api::Manifest::new("guard", "1.0.0").events(&["PreToolUse"]).fail_closed(),
+            "abi_stable",
+        );
+        update(&file, &[IndexEntry::for_candidate(&at(100), Some(manifest.clone()), None)]).unwrap();
+        update(&file, &[IndexEntry::for_candidate(&at(50), None, Some("incomplete file".into()))]).unwrap();
+        let cut = load(&file).remove("/p/libguard.so").unwrap();
+        assert_eq!((cut.size, cut.manifest()), (50, Some(&manifest)));
+        // Carried on through further failures, dropped once a file loads again.
+        update(&file, &[IndexEntry::for_candidate(&at(60), None, Some("not a plugin".into()))]).unwrap();
+        assert_eq!(load(&file)["/p/libguard.so"].last_loaded.as_ref(), Some(&manifest));
+        let other = PluginInfo { name: "other".into(), ..manifest };
+        update(&file, &[IndexEntry::for_candidate(&at(120), Some(other.clone()), None)]).unwrap();
+        let loaded = load(&file).remove("/p/libguard.so").unwrap();
+        assert_eq!((loaded.last_loaded.as_ref(), loaded.manifest()), (None, Some(&other)));
     }
 }
