@@ -164,6 +164,14 @@ fn a_guard_replaced_by_a_file_that_does_not_load_still_fails_closed() {
     assert_eq!(decision(&env, "ls -e"), "deny");
     std::fs::remove_file(&file).unwrap();
     assert_eq!(decision(&env, "ls -f"), "none", "removed: nothing stands in");
+    // A plugin directory that cannot be listed (here a file in its place: root lists any
+    // directory) stands in for every plugin the index knows in it.
+    std::fs::write(&file, &whole).unwrap();
+    assert_eq!(decision(&env, "ls -g"), "none");
+    let dir = env.plugin_dir();
+    std::fs::rename(&dir, env.home().join("plugins.away")).unwrap();
+    std::fs::write(&dir, b"").unwrap();
+    assert_eq!(decision(&env, "ls -h"), "deny", "an unlistable plugin directory");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! outcome cache), calling them under deadlines, standing in for the faulted by their failure
 //! policy, and merging what they said.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,11 +52,18 @@ impl Host {
         let index = stages.time("hook.index", || self.plugin_index(&index_file));
         let tool = (spec.tool_event && tool_known, tool_name);
         // A file refused unloaded (others can write it, it is not ours): if a plugin loaded from
-        // its path before, that manifest's failure policy answers for the events it wanted.
+        // its path before, that manifest's failure policy answers for the events it wanted. A
+        // directory that cannot be listed: every plugin the index knows in it.
         for r in &refusals {
-            if let Some(info) = index.get(&*r.path.to_string_lossy()).and_then(IndexEntry::manifest) {
-                let path = r.path.to_string_lossy().into_owned();
-                forced.extend(self.stand_in_if_wanted(spec, &event_json, tool, truncation, info, path, Fault::LoadFailed(r.reason.clone()), record));
+            let known: Vec<&IndexEntry> = match index.get(&*r.path.to_string_lossy()) {
+                Some(entry) => vec![entry],
+                None => index.values().filter(|e| Path::new(&e.path).parent() == Some(r.path.as_path())).collect(),
+            };
+            for entry in known {
+                if let Some(info) = entry.manifest() {
+                    let fault = Fault::LoadFailed(r.reason.clone());
+                    forced.extend(self.stand_in_if_wanted(spec, &event_json, tool, truncation, info, entry.path.clone(), fault, record));
+                }
             }
         }
         if candidates.is_empty() {
