@@ -146,7 +146,10 @@ fn a_guard_replaced_by_a_file_that_does_not_load_still_fails_closed() {
     let file = env.plugin_dir().join("libfixture_garbage.so");
     let whole = std::fs::read(&file).unwrap();
     std::fs::write(&file, &whole[..whole.len() / 2]).unwrap();
-    assert_eq!(decision(&env, "ls -a"), "deny", "half-copied");
+    let run = env.hook(&bash_event("ls -a"));
+    assert_eq!(run.permission_decision(), "deny", "half-copied");
+    let reason = run.json()["hookSpecificOutput"]["permissionDecisionReason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("does not load") && reason.contains("incomplete file"), "says why: {reason}");
     assert_eq!(decision(&env, "ls -b"), "deny", "and at the next event, from the index");
     let last = "(SELECT max(id) FROM events)";
     let fault = env.query(&format!("SELECT message FROM faults WHERE event_id = {last} AND source = 'plugin_load'"));

@@ -529,6 +529,9 @@ fn fail_closed(spec: &EventSpec, policy: FailurePolicy, plugin: &str, fault: &Fa
         Fault::TooLarge(unseen) => {
             format!("chronicle: this call is too large to check and {plugin} fails closed: {unseen}; split it into smaller calls")
         }
+        Fault::LoadFailed(why) => format!(
+            "chronicle: the file of plugin {plugin} does not load ({why}); it is configured to fail closed. The user can reinstall it (`chronicle plugins install`) or remove it"
+        ),
         _ => format!("chronicle: plugin {plugin} failed ({}) and is configured to fail closed", fault.kind()),
     };
     Some(if spec.name == "PreToolUse" || spec.name == "PermissionRequest" { Outcome::deny(reason) } else { Outcome::block(reason) })
