@@ -263,7 +263,7 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
             let words = crate::rules::strip_wrappers(&s.words);
             let Some(first) = words.first() else { continue };
             let name = crate::rules::program_name(first);
-            if matches!(name, "bash" | "sh" | "zsh" | "dash" | "ksh" | "fish") {
+            if crate::unseen::SHELLS.contains(&name) {
                 if let Some(pos) = words.iter().position(|w| w.starts_with('-') && !w.starts_with("--") && w.contains('c')) {
                     if let Some(script) = words.get(pos + 1) {
                         nested.push(script.clone());

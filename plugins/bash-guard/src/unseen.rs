@@ -8,8 +8,8 @@
 use crate::rules::{self, program_name, strip_wrappers, Context, Verdict};
 use crate::shell::{self, Simple};
 
-/// Interpreters that run a program given as text.
-pub const INTERPRETERS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "fish", "python", "python3", "perl", "ruby", "node"];
+/// Shells: what they read as their program is shell script (the parser can look inside it).
+pub const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "fish"];
 
 const DOWNLOADERS: &[&str] = &["curl", "wget", "fetch", "aria2c"];
 
@@ -31,7 +31,7 @@ fn program(words: &[String]) -> Program<'_> {
     // Per family: short flags whose value is the program text, the flag that reads the program
     // from stdin whatever follows, and short flags that take some other value.
     let (program_flags, stdin_flag, value_flags): (&str, Option<char>, &str) = match name {
-        "sh" | "bash" | "zsh" | "dash" | "ksh" | "fish" => ("c", Some('s'), "oO"),
+        n if SHELLS.contains(&n) => ("c", Some('s'), "oO"),
         "python" | "python3" => ("cm", None, "WX"),
         "perl" => ("eE", None, "IMx"),
         "ruby" => ("e", None, "rIx"),
