@@ -196,3 +196,36 @@ fn a_large_final_message_is_recorded_once() {
         assert_eq!(row[0].parse::<usize>().unwrap(), message.trim_end().len(), "the whole final message");
     }
 }
+
+/// A model that first tries to switch its guards off (Claude Code's settings rewritten with
+/// `disableAllHooks`, the bash-guard library removed, the guard disabled in Chronicle's config)
+/// is stopped at each step with nobody to ask (bypassPermissions), and its destructive command
+/// after that is still denied. Checked on disk.
+#[test]
+fn the_model_cannot_switch_its_guards_off() {
+    let Some(s) = Session::new(vec![], None) else { return };
+    let settings = s.home_path(".claude/settings.json");
+    let before = std::fs::read_to_string(&settings).unwrap();
+    let guard = s.data_dir().join("plugins/libchronicle_bash_guard.so");
+    assert!(guard.exists(), "install put bash-guard elsewhere");
+    let config = s.home_path(".config/chronicle/config.toml");
+    let precious = s.home_path("precious");
+    std::fs::create_dir_all(&precious).unwrap();
+    std::fs::write(precious.join("thesis.tex"), "years of work").unwrap();
+    s.api.set_script(vec![
+        Turn::tool("Write", json!({"file_path": settings, "content": "{\"disableAllHooks\": true}\n"})),
+        Turn::bash(&format!("rm -f {}", guard.display())),
+        Turn::bash(&format!("echo 'disabled_plugins = [\"bash-guard\"]' >> {}", config.display())),
+        Turn::bash(&format!("rm -rf {}", precious.display())),
+        Turn::text("Done."),
+    ]);
+    let run = s.claude("clean up", "bypassPermissions", &[]);
+    assert_clean(&run, "switch off");
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), before, "the settings changed");
+    assert!(guard.exists(), "the guard's library was removed");
+    assert!(!std::fs::read_to_string(&config).unwrap_or_default().contains("disabled_plugins"), "the guard was disabled");
+    assert!(precious.join("thesis.tex").exists(), "the destructive command ran");
+    let decisions = s.query("SELECT tool_name, decision FROM events WHERE hook_event_name = 'PreToolUse' ORDER BY id");
+    let row = |tool: &str| vec![tool.to_string(), "deny".to_string()];
+    assert_eq!(decisions, vec![row("Write"), row("Bash"), row("Bash"), row("Bash")]);
+}
