@@ -128,22 +128,13 @@ impl Host {
                     }
                 }
             };
-            if self.config.file.disabled_plugins.contains(&info.name) {
-                continue;
-            }
-            match info.wants(spec.name, spec.tool_event && tool_known, tool_name) {
+            match self.wants(spec, &event_json, tool, truncation, &info) {
                 Ok(false) => continue,
                 Ok(true) => {}
                 Err(e) => {
                     record.faults.push(FaultRow { source: "plugin_load", plugin: Some(info.name.clone()), path: Some(key), message: e });
                     continue;
                 }
-            }
-            // Its manifest promised no opinion on an event without one of its words: like a
-            // matcher that does not match, the plugin is neither loaded nor called. A cut
-            // event's text may have lost the word, so it rules nothing out.
-            if truncation.is_none() && !info.triggered_by(&event_json) {
-                continue;
             }
             let not_called = benched.or_else(|| truncation.and_then(|t| t.unseen(event.top, &info, spec.tool_event)).map(Fault::TooLarge));
             if let Some(fault) = not_called {
@@ -385,20 +376,36 @@ impl Host {
         &self,
         spec: &EventSpec,
         event_json: &str,
-        (tool_event, tool_name): (bool, Option<&str>),
+        tool: (bool, Option<&str>),
         truncation: Option<&Truncation>,
         info: &plugin::PluginInfo,
         path: String,
         fault: Fault,
         record: &mut EventRecord,
     ) -> Option<Opinion> {
-        if self.config.file.disabled_plugins.contains(&info.name) || info.wants(spec.name, tool_event, tool_name) != Ok(true) {
-            return None;
-        }
-        if truncation.is_none() && !info.triggered_by(event_json) {
+        if self.wants(spec, event_json, tool, truncation, info) != Ok(true) {
             return None;
         }
         stand_in(spec, info, path, &fault, record)
+    }
+
+    /// Whether a plugin with this manifest is for this event: not disabled, subscribed (its
+    /// matcher's error, if it has a bad one), and one of its trigger words in the event's text.
+    /// A manifest that promised no opinion on an event without one of its words is, like a
+    /// matcher that does not match, neither loaded nor called. A cut event's text may have lost
+    /// the word, so it rules nothing out.
+    fn wants(
+        &self,
+        spec: &EventSpec,
+        event_json: &str,
+        (tool_event, tool_name): (bool, Option<&str>),
+        truncation: Option<&Truncation>,
+        info: &plugin::PluginInfo,
+    ) -> Result<bool, String> {
+        if self.config.file.disabled_plugins.contains(&info.name) || !info.wants(spec.name, tool_event, tool_name)? {
+            return Ok(false);
+        }
+        Ok(truncation.is_some() || info.triggered_by(event_json))
     }
 
     /// Merges opinions into the answer, after applying the unattended-mode rule
