@@ -5,6 +5,23 @@
 
 /// The normalised absolute form of `raw` as seen from `cwd`, with `home` for `~`.
 pub fn normalize(raw: &str, cwd: &str, home: &str) -> String {
+    let p = absolute(raw, cwd, home);
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// `raw` as an absolute path seen from `cwd`, with `home` for `~`, its `..` kept: for a guard
+/// that follows symbolic links, where `link/..` is the parent of the link's target.
+pub fn absolute(raw: &str, cwd: &str, home: &str) -> String {
     let mut p = raw.trim().replace('\\', "/");
     // "C:/Users/x" -> "/c/Users/x" (drive letters as a top-level directory).
     let bytes = p.as_bytes();
@@ -22,17 +39,7 @@ pub fn normalize(raw: &str, cwd: &str, home: &str) -> String {
     if !p.starts_with('/') {
         p = format!("{cwd}/{p}");
     }
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    p
 }
 
 /// True when `path` is `dir` or inside it (both normalised).
@@ -61,6 +68,8 @@ mod tests {
         assert_eq!(n("C:\\Users\\me\\.ssh\\id_rsa"), "/c/Users/me/.ssh/id_rsa");
         assert_eq!(n("src/./main.rs"), "/p/proj/src/main.rs");
         assert_eq!(n("/../.."), "/");
+        assert_eq!(absolute("~/a/../b", "/p", "/home/u"), "/home/u/a/../b");
+        assert_eq!(absolute("src/../x", "/p/proj", "/h"), "/p/proj/src/../x");
     }
 
     #[test]

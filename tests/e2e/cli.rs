@@ -251,18 +251,15 @@ fn stats_counts_match_a_known_replay_and_the_second_pass_hits_the_cache() {
     assert!(p50 > 0.0 && p50 <= p95 && p95 <= p99 && p99 <= max, "{total}");
     let pre = lines.iter().filter(|l| l.contains("\"hook_event_name\":\"PreToolUse\"")).count() as u64;
     assert_eq!(s["events"]["PreToolUse"]["count"].as_u64().unwrap(), 2 * pre);
-    // bash-guard and file-guard are cacheable: the second pass over identical tool calls hits.
+    // bash-guard is cacheable: the second pass over identical tool calls hits. file-guard is
+    // not (where a path leads depends on the links on disk): it is called every time.
     let c = &s["cache_stats"];
     assert!(c["hits"].as_u64().unwrap() > 0, "{c}");
     assert!(c["hit_ratio"].as_f64().unwrap() > 0.0);
-    assert_eq!(
-        c["hits"].as_u64().unwrap() + c["misses"].as_u64().unwrap(),
-        s["plugins"]["bash-guard"]["calls"].as_u64().unwrap() + s["plugins"]["file-guard"]["calls"].as_u64().unwrap()
-    );
-    assert_eq!(
-        s["plugins"]["bash-guard"]["cached"].as_u64().unwrap() + s["plugins"]["file-guard"]["cached"].as_u64().unwrap(),
-        c["hits"].as_u64().unwrap()
-    );
+    assert_eq!(c["hits"].as_u64().unwrap() + c["misses"].as_u64().unwrap(), s["plugins"]["bash-guard"]["calls"].as_u64().unwrap());
+    assert_eq!(s["plugins"]["bash-guard"]["cached"].as_u64().unwrap(), c["hits"].as_u64().unwrap());
+    assert!(s["plugins"]["file-guard"]["calls"].as_u64().unwrap() > 0);
+    assert_eq!(s["plugins"]["file-guard"]["cached"].as_u64().unwrap(), 0);
     for key in ["hook_execution_ms", "security_validation_ms", "cache_operation_ms", "database_operation_ms", "memory_growth_mb"] {
         assert!(s["thresholds"][key].is_number(), "{key}");
     }

@@ -56,3 +56,47 @@ fn chronicles_own_files_are_out_of_the_models_reach() {
     assert!(guard.exists());
     assert_eq!(env.count("SELECT count(*) FROM events WHERE decision = 'deny'"), 5);
 }
+
+/// The file tools follow symbolic links, and any program the model runs can make one: a path
+/// is judged where it leads at the moment of the call, by a resident host that judged the same
+/// spelling before it was a link (no answer about a path is reused).
+#[test]
+fn a_link_is_judged_where_it_leads_at_every_event() {
+    let mut env = Env::with_plugins(&["chronicle_file_guard"]);
+    let place = tempfile::tempdir().unwrap();
+    let project = place.path().join("project");
+    let ssh = place.path().join("home/.ssh");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&ssh).unwrap();
+    std::fs::write(ssh.join("id_ed25519"), "-----BEGIN OPENSSH PRIVATE KEY-----").unwrap();
+    std::fs::write(project.join("notes.txt"), "plain notes").unwrap();
+    std::fs::write(env.home().join("config.toml"), "").unwrap();
+    env.start_resident();
+    let call = |tool: &str, path: &str| {
+        let input = json!({"file_path": path, "content": "disabled_plugins = [\"file-guard\"]"});
+        env.hook(&event("PreToolUse", json!({"tool_name": tool, "tool_input": input, "tool_use_id": "t", "cwd": project})))
+    };
+
+    for tool in ["Read", "Write"] {
+        let run = call(tool, "notes.txt");
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(run.stdout, "", "{tool} of a plain file in the project: no opinion");
+    }
+    std::fs::remove_file(project.join("notes.txt")).unwrap();
+    std::os::unix::fs::symlink(ssh.join("id_ed25519"), project.join("notes.txt")).unwrap();
+    let run = call("Read", "notes.txt");
+    assert_eq!(run.permission_decision(), "deny", "{}", run.stdout);
+    let reason = run.json()["hookSpecificOutput"]["permissionDecisionReason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("a link to") && reason.contains(".ssh"), "{reason}");
+
+    std::fs::remove_file(project.join("notes.txt")).unwrap();
+    std::os::unix::fs::symlink(env.home().join("config.toml"), project.join("notes.txt")).unwrap();
+    let run = call("Write", "notes.txt");
+    assert_eq!(run.permission_decision(), "deny", "{}", run.stdout);
+    assert!(run.stdout.contains("Chronicle's own"), "{}", run.stdout);
+    assert_eq!(call("Read", "notes.txt").stdout, "", "reading Chronicle's configuration is fine");
+
+    assert_eq!(env.count("SELECT count(*) FROM events"), 5);
+    assert_eq!(env.count("SELECT count(*) FROM events WHERE decision = 'deny'"), 2);
+    assert_eq!(env.count("SELECT count(*) FROM plugin_calls WHERE plugin = 'file-guard' AND status = 'ok'"), 5, "called every time");
+}

@@ -2,7 +2,8 @@
 //!
 //! On PreToolUse for Read, Write, Edit, MultiEdit, NotebookEdit, Glob and Grep it normalises
 //! the path first (`..`, `~`, `$HOME`, duplicate slashes, Windows backslashes and drive
-//! letters), then:
+//! letters), then judges both the path as written and where it leads through symbolic links
+//! (the tools follow them; `links`), keeping the stricter answer:
 //! - denies any access to secret stores (`.env` and `.env.*` except templates such as
 //!   `.env.example`, `~/.ssh/*`, private keys, `~/.aws/credentials`, `/etc/shadow`, ...);
 //! - denies paths that use `..` to climb out of the project;
@@ -18,18 +19,27 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod links;
+
 use std::time::Duration;
 
 use chronicle_plugin_api::config::string_list;
-use chronicle_plugin_api::paths::{escapes, is_within, normalize};
-use chronicle_plugin_api::{export_plugin, Event, Manifest, Outcome, Plugin};
+use chronicle_plugin_api::paths::{absolute, escapes, is_within, normalize};
+use chronicle_plugin_api::{export_plugin, Decision, Event, Manifest, Outcome, Plugin};
 use chronicle_secrets::control::{chronicle_paths, control_file, Control};
 
 pub struct FileGuard {
     allowed_write_paths: Vec<String>,
     extra_secret_names: Vec<String>,
-    /// Chronicle's own files, where this process's environment puts them: found once.
+    /// Chronicle's own files, where this process's environment puts them: found once, as
+    /// spelled and where their links lead.
     chronicle: Vec<String>,
+    /// [`SYSTEM_DIRS`], and where those that are links lead (macOS: `/etc` is `/private/etc`).
+    system: Vec<String>,
+    /// The shared temporary directory writes need no confirmation in, likewise.
+    scratch: Vec<String>,
+    /// The one temporary directory among the system ones, likewise.
+    system_scratch: Vec<String>,
 }
 
 const SYSTEM_DIRS: &[&str] = &[
@@ -53,19 +63,35 @@ const SYSTEM_DIRS: &[&str] = &[
     "/c/Program Files",
 ];
 
+/// `paths`, each followed by where it leads if it is (or passes through) a link.
+fn with_targets<S: AsRef<str>>(paths: &[S]) -> Vec<String> {
+    let mut all: Vec<String> = paths.iter().map(|p| p.as_ref().to_owned()).collect();
+    for p in paths {
+        if let Some(real) = links::resolve(p.as_ref()).filter(|r| r != p.as_ref()) {
+            all.push(real);
+        }
+    }
+    all
+}
+
+/// Where an event's path is judged from: the project and the home directory, as spelled, or
+/// where their links lead (for a path that reached its file through a link).
+struct Roots {
+    home: String,
+    project: Vec<String>,
+}
+
 impl FileGuard {
     pub fn with_defaults() -> FileGuard {
         let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
         FileGuard {
             allowed_write_paths: Vec::new(),
             extra_secret_names: Vec::new(),
-            chronicle: chronicle_paths(|k| std::env::var(k).ok(), &home),
+            chronicle: with_targets(&chronicle_paths(|k| std::env::var(k).ok(), &home)),
+            system: with_targets(SYSTEM_DIRS),
+            scratch: with_targets(&["/tmp"]),
+            system_scratch: with_targets(&["/var/tmp"]),
         }
-    }
-
-    /// Why `path` is a secret store, if it is (the list bash-guard applies too).
-    fn secret(&self, path: &str, home: &str) -> Option<String> {
-        chronicle_secrets::files::secret_store(path, home, &self.extra_secret_names)
     }
 
     /// The decision for one event (also used by in-process tests).
@@ -95,46 +121,88 @@ impl FileGuard {
             }
         }
 
+        let spelled = Roots { home: home.clone(), project: vec![project.clone()] };
         for key in keys {
             let Some(raw) = event.tool_input_str(key) else { continue };
             let path = normalize(raw, cwd, &home);
-            if let Some(why) = self.secret(&path, &home) {
-                return Outcome::deny(format!(
-                    "file-guard: {tool} of `{raw}` refused: {why}. Ask the user for the specific value you need instead"
-                ));
+            let named = format!("`{raw}`");
+            let outcome = self.judge(tool, &named, &path, writes, cwd, &spelled);
+            if outcome.decision() == Decision::Deny {
+                return outcome;
             }
             if escapes(raw, cwd, &home, &project) {
                 return Outcome::deny(format!(
                     "file-guard: `{raw}` climbs out of the project with `..` (it resolves to `{path}`); use a path inside {project}"
                 ));
             }
-            if writes {
-                let control = control_file(&path, &self.chronicle);
-                if let Some(Control::Deny(why)) = &control {
-                    return Outcome::deny(format!("file-guard: {tool} refused: {why}"));
+            // The tools follow links: judge where this one leads too, from the project's and
+            // home's real places, and keep the stricter answer.
+            let outcome = match links::resolve(&absolute(raw, cwd, &home)).filter(|real| *real != path) {
+                Some(real) => {
+                    let roots = Roots { home: links::resolve(&home).unwrap_or(home.clone()), project: with_targets(&[project.as_str()]) };
+                    let through = self.judge(tool, &format!("`{raw}` (a link to `{real}`)"), &real, writes, cwd, &roots);
+                    stricter(outcome, through)
                 }
-                let system = SYSTEM_DIRS.iter().any(|d| is_within(&path, d)) && !is_within(&path, "/var/tmp") && path != "/dev/null";
-                if system {
-                    return Outcome::deny(format!(
-                        "file-guard: {tool} to the system path `{path}` refused; system files are not the project's to change"
-                    ));
-                }
-                if let Some(Control::Ask(why)) = control {
-                    return Outcome::ask(format!("file-guard: {tool} needs your confirmation: {why}"));
-                }
-                let allowed = is_within(&path, &project)
-                    || is_within(&path, "/tmp")
-                    || self.allowed_write_paths.iter().any(|a| is_within(&path, &normalize(a, cwd, &home)));
-                if !allowed {
-                    return Outcome::ask(format!("file-guard: {tool} to `{path}` is outside the project ({project}); confirm"));
-                }
+                None => outcome,
+            };
+            if outcome.decision() != Decision::None {
+                return outcome;
             }
+        }
+        Outcome::none()
+    }
+
+    /// What `tool` may do with the normal absolute `path`, named `named` in reasons.
+    fn judge(&self, tool: &str, named: &str, path: &str, writes: bool, cwd: &str, roots: &Roots) -> Outcome {
+        let Roots { home, project } = roots;
+        if let Some(why) = chronicle_secrets::files::secret_store(path, home, &self.extra_secret_names) {
+            return Outcome::deny(format!(
+                "file-guard: {tool} of {named} refused: {why}. Ask the user for the specific value you need instead"
+            ));
+        }
+        if !writes {
+            return Outcome::none();
+        }
+        let within = |dirs: &[String]| dirs.iter().any(|d| is_within(path, d));
+        let control = control_file(path, &self.chronicle);
+        if let Some(Control::Deny(why)) = &control {
+            return Outcome::deny(format!("file-guard: {tool} of {named} refused: {why}"));
+        }
+        if within(&self.system) && !within(&self.system_scratch) && path != "/dev/null" {
+            return Outcome::deny(format!(
+                "file-guard: {tool} to the system path {named} refused; system files are not the project's to change"
+            ));
+        }
+        if let Some(Control::Ask(why)) = control {
+            return Outcome::ask(format!("file-guard: {tool} of {named} needs your confirmation: {why}"));
+        }
+        let allowed = within(project)
+            || within(&self.scratch)
+            || self.allowed_write_paths.iter().any(|a| with_targets(&[normalize(a, cwd, home)]).iter().any(|a| is_within(path, a)));
+        if !allowed {
+            return Outcome::ask(format!("file-guard: {tool} to {named} is outside the project ({}); confirm", project[0]));
         }
         Outcome::none()
     }
 }
 
+/// The answer that stops more: deny over ask over none (the first of equals).
+fn stricter(a: Outcome, b: Outcome) -> Outcome {
+    let rank = |o: &Outcome| match o.decision() {
+        Decision::Deny => 2,
+        Decision::Ask => 1,
+        _ => 0,
+    };
+    if rank(&b) > rank(&a) {
+        b
+    } else {
+        a
+    }
+}
+
 impl Plugin for FileGuard {
+    // Not cacheable: where a path leads depends on the links on disk at the time of the call
+    // (a cached "no opinion" on `notes.txt` would outlive its becoming a link).
     fn manifest() -> Manifest {
         Manifest::new("file-guard", env!("CARGO_PKG_VERSION"))
             .events(&["PreToolUse"])
@@ -143,18 +211,6 @@ impl Plugin for FileGuard {
             .fail_closed()
             // Only reads (the event, its config, the project's files): safe on several threads at once.
             .concurrent_calls()
-            .cacheable(
-                Duration::from_secs(24 * 3600),
-                &[
-                    "/tool_name",
-                    "/cwd",
-                    "/tool_input/file_path",
-                    "/tool_input/notebook_path",
-                    "/tool_input/path",
-                    "/tool_input/pattern",
-                    "/tool_input/glob",
-                ],
-            )
     }
 
     fn init(config: &serde_json::Value) -> Result<Self, String> {
@@ -175,7 +231,6 @@ export_plugin!(FileGuard);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chronicle_plugin_api::Decision;
     use serde_json::json;
 
     /// The shared decision table (also run through the real binary by tests/e2e/guards.rs).
@@ -200,5 +255,61 @@ mod tests {
             json!({"hook_event_name": "PreToolUse", "tool_name": "Glob", "cwd": "/p", "tool_input": {"pattern": "**/.env*"}}),
         );
         assert_eq!(FileGuard::with_defaults().decide(&e).decision(), Decision::Deny);
+    }
+
+    #[test]
+    fn a_path_is_judged_where_its_links_lead() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().canonicalize().unwrap();
+        let at = |p: &str| d.join(p);
+        for sub in ["home/.ssh", "chronicle/plugins", "proj/real-src", "elsewhere", "other/.claude"] {
+            std::fs::create_dir_all(at(sub)).unwrap();
+        }
+        std::fs::write(at("home/.ssh/id_ed25519"), "key").unwrap();
+        std::fs::write(at("chronicle/config.toml"), "").unwrap();
+        symlink(at("home/.ssh/id_ed25519"), at("proj/notes.txt")).unwrap();
+        symlink(at("chronicle/config.toml"), at("proj/cfg")).unwrap();
+        symlink(at("chronicle/plugins/libnew.so"), at("proj/dangling")).unwrap();
+        symlink(at("chronicle"), at("proj/tools")).unwrap();
+        symlink("/etc/hosts", at("proj/hosts")).unwrap();
+        symlink(at("elsewhere"), at("proj/out")).unwrap();
+        symlink("real-src", at("proj/src")).unwrap();
+        symlink(at("other/.claude"), at("proj/.claude-shared")).unwrap();
+        symlink(at("proj"), at("proj-link")).unwrap();
+
+        // /tmp is no scratch space here: the temporary directory stands in for the whole disk.
+        let guard =
+            FileGuard { chronicle: with_targets(&[at("chronicle").to_str().unwrap()]), scratch: Vec::new(), ..FileGuard::with_defaults() };
+        let decide = |tool: &str, cwd: &str, path: &str| {
+            let e = Event::from_value(
+                json!({"hook_event_name": "PreToolUse", "tool_name": tool, "cwd": cwd, "tool_input": {"file_path": path}}),
+            );
+            guard.decide(&e)
+        };
+        let proj = at("proj");
+        let proj = proj.to_str().unwrap();
+        let cases = [
+            ("Read", "notes.txt", Decision::Deny, "a link to"),
+            ("Read", "tools/config.toml", Decision::None, ""),
+            ("Write", "cfg", Decision::Deny, "Chronicle"),
+            ("Edit", "tools/config.toml", Decision::Deny, "Chronicle"),
+            ("Write", "dangling", Decision::Deny, "libnew.so"),
+            ("Write", "hosts", Decision::Deny, "system path"),
+            ("Write", "out/x.txt", Decision::Ask, "outside the project"),
+            ("Write", ".claude-shared/settings.json", Decision::Ask, "confirmation"),
+            ("Write", "src/main.rs", Decision::None, ""),
+            ("Write", "src/../real-src/lib.rs", Decision::None, ""),
+            ("Write", "plain.txt", Decision::None, ""),
+        ];
+        for (tool, path, want, reason) in cases {
+            let got = decide(tool, proj, path);
+            assert_eq!(got.decision(), want, "{tool} {path}: {:?}", got.reason);
+            assert!(got.reason.as_deref().unwrap_or("").contains(reason), "{tool} {path}: {:?}", got.reason);
+        }
+        // A project reached through a link is still the project, where its files really are.
+        let linked = at("proj-link");
+        assert_eq!(decide("Write", linked.to_str().unwrap(), "src/main.rs").decision(), Decision::None);
+        assert_eq!(decide("Write", linked.to_str().unwrap(), &format!("{proj}/plain.txt")).decision(), Decision::Ask, "spelled outside it");
     }
 }
