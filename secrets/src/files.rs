@@ -37,6 +37,13 @@ const SECRET_NAMES: &[&str] = &[
 /// Suffixes of private keys and keystores.
 const KEY_SUFFIXES: &[&str] = &[".pem", ".key", ".p12", ".pfx", ".keystore"];
 
+/// The directories under `home` whose every file holds credentials (for a guard that looks
+/// for other names of a file: a hard link into them).
+pub fn secret_dirs(home: &str) -> Vec<String> {
+    let home = home.trim_end_matches('/');
+    SECRET_DIRS.iter().map(|d| format!("{home}{d}")).collect()
+}
+
 /// `.env.<suffix>` files that are templates, not secrets.
 fn is_env_template(base: &str) -> bool {
     [".example", ".sample", ".template", ".dist", ".defaults", ".schema"].iter().any(|s| base.ends_with(s))

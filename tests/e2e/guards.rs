@@ -57,9 +57,9 @@ fn chronicles_own_files_are_out_of_the_models_reach() {
     assert_eq!(env.count("SELECT count(*) FROM events WHERE decision = 'deny'"), 5);
 }
 
-/// The file tools follow symbolic links, and any program the model runs can make one: a path
-/// is judged where it leads at the moment of the call, by a resident host that judged the same
-/// spelling before it was a link (no answer about a path is reused).
+/// The file tools follow symbolic links, and any program the model runs can make one (or a hard
+/// link): a path is judged where it leads at the moment of the call, by a resident host that
+/// judged the same spelling before it was a link (no answer about a path is reused).
 #[test]
 fn a_link_is_judged_where_it_leads_at_every_event() {
     let mut env = Env::with_plugins(&["chronicle_file_guard"]);
@@ -96,7 +96,13 @@ fn a_link_is_judged_where_it_leads_at_every_event() {
     assert!(run.stdout.contains("Chronicle's own"), "{}", run.stdout);
     assert_eq!(call("Read", "notes.txt").stdout, "", "reading Chronicle's configuration is fine");
 
-    assert_eq!(env.count("SELECT count(*) FROM events"), 5);
-    assert_eq!(env.count("SELECT count(*) FROM events WHERE decision = 'deny'"), 2);
-    assert_eq!(env.count("SELECT count(*) FROM plugin_calls WHERE plugin = 'file-guard' AND status = 'ok'"), 5, "called every time");
+    // A hard link is the same file under another name.
+    std::fs::hard_link(env.home().join("config.toml"), project.join("copy.txt")).unwrap();
+    let run = call("Write", "copy.txt");
+    assert_eq!(run.permission_decision(), "deny", "{}", run.stdout);
+    assert!(run.stdout.contains("hard link") && run.stdout.contains("Chronicle's own"), "{}", run.stdout);
+
+    assert_eq!(env.count("SELECT count(*) FROM events"), 6);
+    assert_eq!(env.count("SELECT count(*) FROM events WHERE decision = 'deny'"), 3);
+    assert_eq!(env.count("SELECT count(*) FROM plugin_calls WHERE plugin = 'file-guard' AND status = 'ok'"), 6, "called every time");
 }

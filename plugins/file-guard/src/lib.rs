@@ -3,7 +3,8 @@
 //! On PreToolUse for Read, Write, Edit, MultiEdit, NotebookEdit, Glob and Grep it normalises
 //! the path first (`..`, `~`, `$HOME`, duplicate slashes, Windows backslashes and drive
 //! letters), then judges both the path as written and where it leads through symbolic links
-//! (the tools follow them; `links`), keeping the stricter answer:
+//! (the tools follow them; `links`), and a file with several names under its names in the
+//! places it guards (hard links), keeping the stricter answer:
 //! - denies any access to secret stores (`.env` and `.env.*` except templates such as
 //!   `.env.example`, `~/.ssh/*`, private keys, `~/.aws/credentials`, `/etc/shadow`, ...);
 //! - denies paths that use `..` to climb out of the project;
@@ -27,6 +28,7 @@ use chronicle_plugin_api::config::string_list;
 use chronicle_plugin_api::paths::{absolute, escapes, is_within, normalize};
 use chronicle_plugin_api::{export_plugin, Decision, Event, Manifest, Outcome, Plugin};
 use chronicle_secrets::control::{chronicle_paths, control_file, Control};
+use chronicle_secrets::files::{secret_dirs, secret_store};
 
 pub struct FileGuard {
     allowed_write_paths: Vec<String>,
@@ -40,6 +42,9 @@ pub struct FileGuard {
     scratch: Vec<String>,
     /// The one temporary directory among the system ones, likewise.
     system_scratch: Vec<String>,
+    /// Where a file with several names (hard links) is looked for under its other names: the
+    /// home directory's secret stores, Chronicle's files, Claude Code's user settings.
+    other_names_in: Vec<String>,
 }
 
 const SYSTEM_DIRS: &[&str] = &[
@@ -84,13 +89,20 @@ struct Roots {
 impl FileGuard {
     pub fn with_defaults() -> FileGuard {
         let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        let chronicle = with_targets(&chronicle_paths(|k| std::env::var(k).ok(), &home));
+        let mut other_names_in = chronicle.clone();
+        for home in with_targets(&[home.as_str()]) {
+            other_names_in.extend(secret_dirs(&home));
+            other_names_in.extend(["settings.json", "settings.local.json", "hooks"].map(|f| format!("{home}/.claude/{f}")));
+        }
         FileGuard {
             allowed_write_paths: Vec::new(),
             extra_secret_names: Vec::new(),
-            chronicle: with_targets(&chronicle_paths(|k| std::env::var(k).ok(), &home)),
+            chronicle,
             system: with_targets(SYSTEM_DIRS),
             scratch: with_targets(&["/tmp"]),
             system_scratch: with_targets(&["/var/tmp"]),
+            other_names_in,
         }
     }
 
@@ -135,13 +147,22 @@ impl FileGuard {
                     "file-guard: `{raw}` climbs out of the project with `..` (it resolves to `{path}`); use a path inside {project}"
                 ));
             }
-            // The tools follow links: judge where this one leads too, from the project's and
-            // home's real places, and keep the stricter answer.
-            let outcome = match links::resolve(&absolute(raw, cwd, &home)).filter(|real| *real != path) {
+            // The tools follow links: judge where this one leads too, and the file's other
+            // names if it has several, from the project's and home's real places; keep the
+            // stricter answer.
+            let real_roots = || Roots { home: links::resolve(&home).unwrap_or(home.clone()), project: with_targets(&[project.as_str()]) };
+            let real = links::resolve(&absolute(raw, cwd, &home));
+            let outcome = match real.as_ref().filter(|real| **real != path) {
                 Some(real) => {
-                    let roots = Roots { home: links::resolve(&home).unwrap_or(home.clone()), project: with_targets(&[project.as_str()]) };
-                    let through = self.judge(tool, &format!("`{raw}` (a link to `{real}`)"), &real, writes, cwd, &roots);
+                    let through = self.judge(tool, &format!("`{raw}` (a link to `{real}`)"), real, writes, cwd, &real_roots());
                     stricter(outcome, through)
+                }
+                None => outcome,
+            };
+            let outcome = match links::other_name(real.as_deref().unwrap_or(&path), &self.other_names_in) {
+                Some(other) => {
+                    let named = format!("`{raw}` (another name of `{other}`: a hard link)");
+                    stricter(outcome, self.judge(tool, &named, &other, writes, cwd, &real_roots()))
                 }
                 None => outcome,
             };
@@ -155,7 +176,7 @@ impl FileGuard {
     /// What `tool` may do with the normal absolute `path`, named `named` in reasons.
     fn judge(&self, tool: &str, named: &str, path: &str, writes: bool, cwd: &str, roots: &Roots) -> Outcome {
         let Roots { home, project } = roots;
-        if let Some(why) = chronicle_secrets::files::secret_store(path, home, &self.extra_secret_names) {
+        if let Some(why) = secret_store(path, home, &self.extra_secret_names) {
             return Outcome::deny(format!(
                 "file-guard: {tool} of {named} refused: {why}. Ask the user for the specific value you need instead"
             ));
@@ -277,10 +298,16 @@ mod tests {
         symlink("real-src", at("proj/src")).unwrap();
         symlink(at("other/.claude"), at("proj/.claude-shared")).unwrap();
         symlink(at("proj"), at("proj-link")).unwrap();
+        std::fs::hard_link(at("home/.ssh/id_ed25519"), at("proj/hard.txt")).unwrap();
+        std::fs::hard_link(at("chronicle/config.toml"), at("proj/hard-config.txt")).unwrap();
 
         // /tmp is no scratch space here: the temporary directory stands in for the whole disk.
-        let guard =
-            FileGuard { chronicle: with_targets(&[at("chronicle").to_str().unwrap()]), scratch: Vec::new(), ..FileGuard::with_defaults() };
+        let guard = FileGuard {
+            chronicle: with_targets(&[at("chronicle").to_str().unwrap()]),
+            scratch: Vec::new(),
+            other_names_in: vec![at("chronicle").to_str().unwrap().to_owned(), at("home/.ssh").to_str().unwrap().to_owned()],
+            ..FileGuard::with_defaults()
+        };
         let decide = |tool: &str, cwd: &str, path: &str| {
             let e = Event::from_value(
                 json!({"hook_event_name": "PreToolUse", "tool_name": tool, "cwd": cwd, "tool_input": {"file_path": path}}),
@@ -301,6 +328,9 @@ mod tests {
             ("Write", "src/main.rs", Decision::None, ""),
             ("Write", "src/../real-src/lib.rs", Decision::None, ""),
             ("Write", "plain.txt", Decision::None, ""),
+            ("Read", "hard.txt", Decision::Deny, "hard link"),
+            ("Write", "hard-config.txt", Decision::Deny, "Chronicle"),
+            ("Read", "hard-config.txt", Decision::None, ""),
         ];
         for (tool, path, want, reason) in cases {
             let got = decide(tool, proj, path);

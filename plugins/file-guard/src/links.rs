@@ -50,6 +50,41 @@ pub fn resolve(path: &str) -> Option<String> {
     Some(real.to_string_lossy().into_owned())
 }
 
+/// Entries looked at when searching for a file's other names: a bound on the cost of a call
+/// (a password store can be large).
+const MAX_ENTRIES: usize = 4096;
+/// Directory levels searched below each place.
+const MAX_DEPTH: usize = 4;
+
+/// Another name of the regular file at `path`, if it has several (hard links) and one of them
+/// lies in (or is) one of `places`. A hard link is the same file under a second name: reading
+/// `notes.txt` made a link to `~/.ssh/id_ed25519` reads the key. Only the places a guard
+/// cares about are searched, and only for a file with more than one name (most have one).
+pub fn other_name(path: &str, places: &[String]) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let file = std::fs::metadata(path).ok().filter(|m| m.is_file() && m.nlink() > 1)?;
+    let same = |m: &std::fs::Metadata| m.is_file() && m.dev() == file.dev() && m.ino() == file.ino();
+    let mut seen = 0;
+    // (directory or file, depth), walked without following links: a link is judged by `resolve`.
+    let mut todo: Vec<(std::path::PathBuf, usize)> = places.iter().map(|p| (PathBuf::from(p), 0)).collect();
+    while let Some((at, depth)) = todo.pop() {
+        seen += 1;
+        if seen > MAX_ENTRIES {
+            return None;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(&at) else { continue };
+        if same(&meta) && at != Path::new(path) {
+            return Some(at.to_string_lossy().into_owned());
+        }
+        if meta.is_dir() && depth < MAX_DEPTH {
+            if let Ok(entries) = std::fs::read_dir(&at) {
+                todo.extend(entries.filter_map(Result::ok).map(|e| (e.path(), depth + 1)));
+            }
+        }
+    }
+    None
+}
+
 /// The normal and `..` components of `path`, last first (roots and `.` dropped).
 fn components_reversed(path: &Path) -> Vec<PathBuf> {
     let mut parts: Vec<PathBuf> = path
@@ -93,5 +128,28 @@ mod tests {
         assert_eq!(r("proj/loop"), None);
         assert_eq!(r("proj/plain.txt"), Some(s(&d.join("proj/plain.txt"))), "no link: the path as written");
         assert_eq!(resolve("/"), Some("/".to_owned()));
+    }
+
+    #[test]
+    fn a_hard_link_is_found_among_the_places_searched() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().canonicalize().unwrap();
+        let s = |p: &Path| p.to_str().unwrap().to_owned();
+        std::fs::create_dir_all(d.join("home/.gnupg/private-keys-v1.d")).unwrap();
+        std::fs::create_dir(d.join("proj")).unwrap();
+        let key = d.join("home/.gnupg/private-keys-v1.d/ABC.key");
+        std::fs::write(&key, "k").unwrap();
+        std::fs::hard_link(&key, d.join("proj/notes.txt")).unwrap();
+        std::fs::write(d.join("proj/plain.txt"), "p").unwrap();
+        std::fs::hard_link(d.join("proj/plain.txt"), d.join("proj/plain-too.txt")).unwrap();
+
+        let places = vec![s(&d.join("home/.gnupg")), s(&d.join("home/.ssh"))];
+        assert_eq!(other_name(&s(&d.join("proj/notes.txt")), &places), Some(s(&key)));
+        assert_eq!(other_name(&s(&key), &places), None, "a file is not its own other name");
+        assert_eq!(other_name(&s(&d.join("proj/plain.txt")), &places), None, "other names elsewhere are not searched for");
+        assert_eq!(other_name(&s(&d.join("proj/missing.txt")), &places), None);
+        assert_eq!(other_name(&s(&d.join("proj")), &places), None, "directories have several links of their own");
+        let file_place = vec![s(&key)];
+        assert_eq!(other_name(&s(&d.join("proj/notes.txt")), &file_place), Some(s(&key)), "a place can be a file");
     }
 }
