@@ -1,7 +1,8 @@
 //! Files that decide whether the guards run at all: Claude Code's settings (where the hook is
 //! registered, and where `disableAllHooks` would switch every hook off), Chronicle's own files
-//! (its plugins, configuration, database and binaries), and hooks that git runs later, outside
-//! any guard. A model free to change them can switch its guards off without anyone noticing.
+//! (its plugins, configuration, database and binaries) and the project's Chronicle plugins, and
+//! hooks and other programs that git runs later, outside any guard (`.git/hooks/`,
+//! `.git/config`). A model free to change them can switch its guards off without anyone noticing.
 //!
 //! Paths are judged lexically, after the caller has normalised them (absolute, no `..`, `~`
 //! expanded), like [`crate::files`].
@@ -54,8 +55,22 @@ pub fn control_file(path: &str, chronicle: &[String]) -> Option<Control> {
             "`{path}` is Claude Code's settings or hooks, where the guards are registered (a change could switch them off)"
         )));
     }
+    if path.contains("/.claude/chronicle/") || path.ends_with("/.claude/chronicle") {
+        return Some(Control::Ask(format!(
+            "`{path}` is the project's Chronicle plugin directory: a library there runs inside every hook, before any guard"
+        )));
+    }
     if path.contains("/.git/hooks/") {
         return Some(Control::Ask(format!("`{path}` is a git hook: git runs it later on its own, outside any guard")));
+    }
+    if path.ends_with("/.git/config")
+        || path.ends_with("/.git/config.worktree")
+        || path.ends_with("/.gitconfig")
+        || path.ends_with("/.config/git/config")
+    {
+        return Some(Control::Ask(format!(
+            "`{path}` is a git configuration, which can name programs git runs later on its own (`core.hooksPath`, `core.fsmonitor`, filters), outside any guard"
+        )));
     }
     None
 }
@@ -101,6 +116,10 @@ mod tests {
             "/home/dev/code/app/.claude/hooks/check.sh",
             "/etc/claude-code/managed-settings.json",
             "/home/dev/code/app/.git/hooks/pre-commit",
+            "/home/dev/code/app/.git/config",
+            "/home/dev/.gitconfig",
+            "/home/dev/code/app/.claude/chronicle/plugins/libteam.so",
+            "/home/dev/code/app/.claude/chronicle",
         ] {
             assert!(matches!(judge(p), Some(Control::Ask(_))), "{p}");
         }
@@ -109,7 +128,9 @@ mod tests {
             "/home/dev/code/app/.claude/agents/reviewer.md",
             "/home/dev/code/chronicle-notes/a.md",
             "/home/dev/.local/share/chronicler",
-            "/home/dev/code/app/.git/config",
+            "/home/dev/code/app/.git/description",
+            "/home/dev/code/app/docs/.git/config.md",
+            "/home/dev/code/app/.claude/chronicle-notes.md",
         ] {
             assert_eq!(judge(p), None, "{p}");
         }

@@ -394,8 +394,8 @@ pub(crate) fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict
 }
 
 /// Writing, moving or deleting a file that decides whether the guards run (Claude Code's
-/// settings, Chronicle's files, git hooks): refused or confirmed as file-guard does for the
-/// file tools.
+/// settings, Chronicle's files and the project's plugins, git hooks and configuration):
+/// refused or confirmed as file-guard does for the file tools.
 fn check_control_files(s: &Simple, name: &str, args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
     let in_place = args.iter().any(|a| a == "--in-place" || (a.starts_with('-') && !a.starts_with("--") && a.contains('i')));
     let mut targets: Vec<&str> = s.redirects_out.iter().map(String::as_str).collect();
@@ -458,8 +458,10 @@ fn check_git(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
     while i < args.len() && args[i].starts_with('-') {
         i += if matches!(args[i].as_str(), "-C" | "-c" | "--git-dir" | "--work-tree") { 2 } else { 1 };
     }
-    if args.get(i).map(String::as_str) != Some("push") {
-        return;
+    match args.get(i).map(String::as_str) {
+        Some("push") => {}
+        Some("config") => return check_git_config(&args[i + 1..], verdicts),
+        _ => return,
     }
     let rest = &args[i + 1..];
     let force_flag = rest.iter().any(|a| {
@@ -487,6 +489,59 @@ fn check_git(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
         };
         verdicts.push(Verdict::Ask(format!("force-push to {target} rewrites shared history; confirm that this is intended")));
     }
+}
+
+/// `git config KEY VALUE` (or `git config set KEY VALUE`, any scope) where the value is a
+/// program git runs later on its own, outside any guard: asked, as writing a git hook is.
+fn check_git_config(args: &[String], verdicts: &mut Vec<Verdict>) {
+    let mut positional = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            // Reading, listing, removing or renaming change nothing that runs.
+            "--get" | "--get-all" | "--get-regexp" | "--get-urlmatch" | "--get-color" | "--get-colorbool" | "-l" | "--list" | "--unset"
+            | "--unset-all" | "--remove-section" | "--rename-section" => return,
+            "-f" | "--file" | "--blob" | "--type" | "--default" | "--comment" | "--value" => i += 1,
+            _ if a.starts_with('-') => {}
+            _ => positional.push(a),
+        }
+        i += 1;
+    }
+    let (key, value) = match positional.as_slice() {
+        ["set", key, value, ..] => (*key, *value),
+        [sub, ..] if matches!(*sub, "get" | "list" | "unset" | "rename-section" | "remove-section" | "edit") => return,
+        [key, value, ..] => (*key, *value),
+        _ => return,
+    };
+    if names_a_program(key, value) {
+        verdicts.push(Verdict::Ask(format!(
+            "`git config {key}` names a program git runs later on its own, outside any guard (`{value}`); confirm"
+        )));
+    }
+}
+
+/// Whether git configuration `key` = `value` is a program git runs (or a file of more settings).
+fn names_a_program(key: &str, value: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let section = key.split('.').next().unwrap_or("");
+    let last = key.rsplit('.').next().unwrap_or("");
+    matches!(
+        key.as_str(),
+        "core.hookspath"
+            | "core.fsmonitor"
+            | "core.sshcommand"
+            | "core.editor"
+            | "core.pager"
+            | "core.askpass"
+            | "sequence.editor"
+            | "diff.external"
+            | "uploadpack.packobjectshook"
+            | "include.path"
+    ) || matches!((section, last), ("filter", "clean" | "smudge" | "process") | ("diff", "textconv" | "command"))
+        || matches!((section, last), ("merge", "driver") | ("gpg", "program") | ("includeif", "path") | ("credential", "helper"))
+        || section == "pager"
+        || (section == "alias" && value.trim_start().starts_with('!'))
 }
 
 fn check_pipeline(p: &Pipeline, ctx: &Context, verdicts: &mut Vec<Verdict>) {
