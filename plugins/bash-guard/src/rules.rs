@@ -76,8 +76,11 @@ pub fn strip_wrappers(words: &[String]) -> &[String] {
             }
             "xargs" => {
                 w = &w[1..];
-                while w.first().is_some_and(|o| o.starts_with('-')) {
-                    w = &w[1..];
+                while let Some(opt) = w.first().filter(|o| o.starts_with('-')) {
+                    // -a FILE, -d DELIM, -E EOF, -I REPLACE, -L/-n/-P/-s NUMBER: the value may
+                    // be the next word (`xargs -I {} rm {}`).
+                    let takes_value = matches!(opt.as_str(), "-a" | "-d" | "-E" | "-I" | "-L" | "-n" | "-P" | "-s");
+                    w = &w[if takes_value { 2.min(w.len()) } else { 1 }..];
                 }
             }
             _ => return w,

@@ -43,11 +43,21 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
     let mut pending_redirect = false;
     let mut pending_input = false;
     let mut pending_here_string = false;
+    // The word has an unquoted `{`: brace expansion may make several words of it.
+    let mut braces = false;
     let chars: Vec<char> = script.chars().collect();
     let mut i = 0;
 
     macro_rules! end_word {
         () => {
+            if in_word && braces {
+                braces = false;
+                let mut expanded: Vec<String> = expand_braces(&std::mem::take(&mut word)).into_iter().filter(|w| !w.is_empty()).collect();
+                word = expanded.pop().unwrap_or_default();
+                if !(pending_redirect || pending_input || pending_here_string) {
+                    cmd.words.extend(expanded);
+                }
+            }
             if in_word {
                 if pending_redirect {
                     cmd.redirects_out.push(std::mem::take(&mut word));
@@ -206,8 +216,12 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
                     i += 1;
                 }
             }
-            '(' | ')' | '{' | '}' if !in_word => {
-                // Subshells and groups: their contents are commands like any other.
+            '(' | ')' if !in_word => {
+                // Subshells: their contents are commands like any other.
+                end_pipeline!();
+            }
+            // Groups: `{` and `}` only as words of their own (`{}` and `{a,b}` are words).
+            '{' | '}' if !in_word && chars.get(i + 1).is_none_or(|n| n.is_whitespace() || matches!(n, ';' | '&' | '|' | ')')) => {
                 end_pipeline!();
             }
             '>' => {
@@ -247,6 +261,7 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
                 }
             }
             _ => {
+                braces |= c == '{';
                 word.push(c);
                 in_word = true;
             }
@@ -257,7 +272,8 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
 
     // `bash -c 'script'`, `eval ...`: the argument is itself a script. So is the text a shell
     // reads from its standard input: a here-string (`bash <<< 'rm -rf /'`) or what `echo` or
-    // `printf` pipes into it (`echo 'rm -rf /' | sh`).
+    // `printf` pipes into it (`echo 'rm -rf /' | sh`); an alias's value; and a command `xargs`
+    // runs with the words of such a known input (`echo / | xargs rm -rf`).
     for p in &pipelines {
         for (j, s) in p.iter().enumerate() {
             let words = crate::rules::strip_wrappers(&s.words);
@@ -269,27 +285,116 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
                         nested.push(script.clone());
                     }
                 } else if crate::unseen::reads_program_from_stdin(words) {
-                    nested.extend(s.here_strings.iter().cloned());
-                    for earlier in &p[..j] {
-                        let w = crate::rules::strip_wrappers(&earlier.words);
-                        if matches!(w.first().map(|f| crate::rules::program_name(f)), Some("echo" | "printf")) {
-                            let text: Vec<&str> = w[1..]
-                                .iter()
-                                .map(String::as_str)
-                                .skip_while(|a| matches!(*a, "-n" | "-e" | "-E" | "-ne" | "-en"))
-                                .collect();
-                            nested.push(text.join(" ").replace("\\n", "\n"));
-                        }
-                    }
+                    nested.extend(literal_stdin(p, j));
                 }
             } else if name == "eval" {
                 nested.push(words[1..].join(" "));
+            } else if name == "alias" {
+                nested.extend(words[1..].iter().filter_map(|w| w.split_once('=').map(|(_, value)| value.to_owned())));
+            }
+            if let Some(replace) = xargs_replace(&s.words, words.len()) {
+                for input in literal_stdin(p, j) {
+                    nested.extend(xargs_runs(words, replace.as_deref(), &input));
+                }
             }
         }
     }
     out.extend(pipelines);
     for n in nested {
         parse_into(&n, out, depth + 1);
+    }
+}
+
+/// At most this many words from one word's brace expansion (`{a,b}{c,d}…` multiplies).
+const MAX_EXPANSION: usize = 256;
+
+/// The words bash's brace expansion makes of `word`: `rm -rf {/,x}` removes `/` and `x`.
+/// Comma lists only (sequences such as `{1..9}` stay as written), nested ones included.
+fn expand_braces(word: &str) -> Vec<String> {
+    let mut done = Vec::new();
+    let mut todo = vec![word.to_owned()];
+    while let Some(w) = todo.pop() {
+        match first_brace_list(&w) {
+            Some((open, close, commas)) if done.len() + todo.len() < MAX_EXPANSION => {
+                let (prefix, inner, suffix) = (&w[..open], &w[open + 1..close], &w[close + 1..]);
+                let mut start = 0;
+                for &comma in commas.iter().chain(std::iter::once(&(close - open - 1))) {
+                    todo.push(format!("{prefix}{}{suffix}", &inner[start..comma]));
+                    start = comma + 1;
+                }
+            }
+            _ => done.push(w),
+        }
+    }
+    done.reverse();
+    done
+}
+
+/// The first `{…}` of `word` with a comma at its own level: the byte offsets of its braces and
+/// of those commas (relative to the byte after `{`).
+fn first_brace_list(word: &str) -> Option<(usize, usize, Vec<usize>)> {
+    let bytes = word.as_bytes();
+    for (open, _) in word.match_indices('{') {
+        let (mut depth, mut commas) = (0usize, Vec::new());
+        for (k, &b) in bytes.iter().enumerate().skip(open + 1) {
+            match b {
+                b'{' => depth += 1,
+                b'}' if depth == 0 => {
+                    if !commas.is_empty() {
+                        return Some((open, k, commas));
+                    }
+                    break;
+                }
+                b'}' => depth -= 1,
+                b',' if depth == 0 => commas.push(k - open - 1),
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// What command `j` of pipeline `p` reads on its standard input, where the script spells it
+/// out: its here-strings, and the text of an `echo` or `printf` before it in the pipeline.
+fn literal_stdin(p: &Pipeline, j: usize) -> Vec<String> {
+    let mut texts = p[j].here_strings.clone();
+    for earlier in &p[..j] {
+        let w = crate::rules::strip_wrappers(&earlier.words);
+        if matches!(w.first().map(|f| crate::rules::program_name(f)), Some("echo" | "printf")) {
+            let text: Vec<&str> =
+                w[1..].iter().map(String::as_str).skip_while(|a| matches!(*a, "-n" | "-e" | "-E" | "-ne" | "-en")).collect();
+            texts.push(text.join(" ").replace("\\n", "\n"));
+        }
+    }
+    texts
+}
+
+/// When `words` (a command's words, of which the last `command_len` are what runs after its
+/// wrappers) run the command through `xargs`: `Some` of its replace string (`-I {}`), if any.
+fn xargs_replace(words: &[String], command_len: usize) -> Option<Option<String>> {
+    let wrappers = &words[..words.len() - command_len];
+    let at = wrappers.iter().position(|w| crate::rules::program_name(w) == "xargs")?;
+    let options = &wrappers[at + 1..];
+    let replace = options.iter().enumerate().find_map(|(i, o)| match o.as_str() {
+        "-I" => options.get(i + 1).cloned(),
+        "-i" | "--replace" => Some("{}".to_owned()),
+        _ => o.strip_prefix("--replace=").or_else(|| o.strip_prefix("-I")).or_else(|| o.strip_prefix("-i")).map(str::to_owned),
+    });
+    Some(replace)
+}
+
+/// The commands `xargs` runs for `input`: `command` with each input line in place of
+/// `replace`, or with the input's words appended. As scripts, each word quoted.
+fn xargs_runs(command: &[String], replace: Option<&str>, input: &str) -> Vec<String> {
+    let quote = |w: &str| format!("'{}'", w.replace('\'', "'\\''"));
+    let script = |words: Vec<String>| words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
+    match replace {
+        Some(r) => input
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| script(command.iter().map(|w| w.replace(r, line.trim())).collect()))
+            .collect(),
+        None => vec![script(command.iter().cloned().chain(input.split_whitespace().map(str::to_owned)).collect())],
     }
 }
 
@@ -398,5 +503,23 @@ mod tests {
         assert_eq!(p[1][0].hidden, vec!["base64 -d x".to_string()]);
         assert_eq!(p[2][0].hidden, vec!["date".to_string()]);
         assert!(p.iter().flatten().any(|s| s.words == ["curl", "-fsSL", "https://x.sh"]), "still parsed as commands: {p:?}");
+    }
+
+    #[test]
+    fn braces_group_only_as_words_of_their_own_and_lists_expand() {
+        assert_eq!(words("{ rm -rf ~; }"), vec![vec!["rm".to_string(), "-rf".into(), "~".into()]]);
+        assert_eq!(
+            words("find . -exec rm {} +"),
+            vec![vec!["find".to_string(), ".".into(), "-exec".into(), "rm".into(), "{}".into(), "+".into()]]
+        );
+        assert_eq!(words("rm -rf {/,}"), vec![vec!["rm".to_string(), "-rf".into(), "/".into()]]);
+        assert_eq!(words("cp a{,.bak}"), vec![vec!["cp".to_string(), "a".into(), "a.bak".into()]]);
+        assert_eq!(
+            words("echo x{a,b{c,d}}y '{q,r}'"),
+            vec![vec!["echo".to_string(), "xay".into(), "xbcy".into(), "xbdy".into(), "{q,r}".into()]],
+            "quoted braces stay"
+        );
+        assert_eq!(words("echo {1..3} {a} ${HOME}"), vec![vec!["echo".to_string(), "{1..3}".into(), "{a}".into(), "${HOME}".into()]]);
+        assert_eq!(expand_braces(&"{a,b}".repeat(20)).len(), MAX_EXPANSION + 1);
     }
 }
