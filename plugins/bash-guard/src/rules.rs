@@ -56,7 +56,8 @@ pub fn strip_wrappers(words: &[String]) -> &[String] {
                     }
                 }
             }
-            "nohup" | "time" | "command" | "exec" | "builtin" | "stdbuf" | "unbuffer" => w = &w[1..],
+            // `busybox rm …`: the applet is the next word.
+            "nohup" | "time" | "command" | "exec" | "builtin" | "stdbuf" | "unbuffer" | "busybox" | "toybox" => w = &w[1..],
             "nice" | "ionice" => {
                 w = &w[1..];
                 while w.first().is_some_and(|o| o.starts_with('-')) {
@@ -253,6 +254,47 @@ fn describe(target: &str, ctx: &Context) -> Option<&'static str> {
     Some("a path outside the project")
 }
 
+/// [`describe`] for every value an operand may take: `${HOME:?}` is the home directory, and
+/// `${DIR:-/}` is `/` when `DIR` is unset.
+fn describe_any(target: &str, ctx: &Context) -> Option<&'static str> {
+    values(target).iter().find_map(|t| describe(t, ctx))
+}
+
+/// The spellings a word starting with `${NAME<op>…}` may stand for, as `describe` reads them:
+/// `${NAME}` itself (so `$HOME` forms are known), and the default of `:-`/`-`/`:=`/`=`.
+fn values(word: &str) -> Vec<String> {
+    let Some(inner) = word.strip_prefix("${") else { return vec![word.to_owned()] };
+    let Some(close) = inner.find('}') else { return vec![word.to_owned()] };
+    let (expr, rest) = (&inner[..close], &inner[close + 1..]);
+    let name_len = expr.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expr.len());
+    let (name, op) = expr.split_at(name_len);
+    let mut out = vec![format!("${{{name}}}{rest}")];
+    for prefix in [":-", ":=", "-", "="] {
+        if let Some(default) = op.strip_prefix(prefix) {
+            out.push(format!("{default}{rest}"));
+            break;
+        }
+    }
+    out
+}
+
+/// Where moving `target` away would break the system or the user's account: `/`, the home
+/// directory, a top-level system directory.
+fn catastrophic(target: &str, ctx: &Context) -> Option<&'static str> {
+    values(target).iter().find_map(|t| {
+        let n = normalize(t.trim_end_matches('*'), ctx.cwd, ctx.home);
+        if n == "/" {
+            Some("the whole filesystem")
+        } else if n == normalize(ctx.home, "/", ctx.home) {
+            Some("your home directory")
+        } else if is_system_root(&n) {
+            Some("a system directory")
+        } else {
+            None
+        }
+    })
+}
+
 /// Temporary directories every session and user shares.
 const SHARED_TEMP: &[&str] = &["/tmp", "/var/tmp", "/dev/shm"];
 
@@ -292,7 +334,7 @@ pub(crate) fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict
             }
             if f.recursive {
                 for op in &f.operands {
-                    if let Some(what) = describe(op, ctx) {
+                    if let Some(what) = describe_any(op, ctx) {
                         verdicts.push(Verdict::Deny(format!(
                             "`rm -r{}` on `{op}` would delete {what}; refused. Delete specific paths inside the project instead",
                             if f.force { "f" } else { "" }
@@ -327,6 +369,24 @@ pub(crate) fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict
                 if absolute && system {
                     verdicts.push(Verdict::Deny(format!("`{name} -R` on `{a}` would change permissions across the system; refused")));
                 }
+            }
+        }
+        "mv" => {
+            let operands: Vec<&str> = file_operands(args).collect();
+            for source in operands.iter().take(operands.len().saturating_sub(1)) {
+                if let Some(what) = catastrophic(source, ctx) {
+                    verdicts.push(Verdict::Deny(format!("`mv {source}` would move {what} away; refused")));
+                }
+            }
+        }
+        "rsync" if args.iter().any(|a| a == "--del" || a.starts_with("--delete")) => {
+            // The destination loses every file the source does not have, like `rm -r`.
+            let destination = file_operands(args).last().filter(|d| !d.contains(':'));
+            if let Some(what) = destination.and_then(|d| describe_any(d, ctx)) {
+                verdicts.push(Verdict::Deny(format!(
+                    "`rsync --delete` into `{}` would delete files in {what}; refused. Sync into a directory inside the project instead",
+                    destination.unwrap_or_default()
+                )));
             }
         }
         "git" => check_git(args, ctx, verdicts),
@@ -413,6 +473,15 @@ fn check_control_files(s: &Simple, name: &str, args: &[String], ctx: &Context, v
         _ => {}
     }
     let what = if targets.len() > s.redirects_out.len() { format!("`{name}`") } else { "a redirection".to_owned() };
+    // Adding a key to `authorized_keys`, truncating or deleting a credential file (changing
+    // its mode or owner is fine: `chmod 600 ~/.ssh/id_rsa` is a fix).
+    let metadata_only = matches!(name, "chmod" | "chown" | "chgrp" | "chattr" | "touch");
+    let changed = if metadata_only { &targets[..s.redirects_out.len()] } else { &targets[..] };
+    for target in changed {
+        if let Some(why) = secret_store(target, ctx) {
+            verdicts.push(Verdict::Deny(format!("{what} would change or remove `{target}`: {why}; refused")));
+        }
+    }
     for target in targets {
         match chronicle_secrets::control::control_file(&normalize(target, ctx.cwd, ctx.home), ctx.chronicle) {
             Some(chronicle_secrets::control::Control::Deny(why)) => verdicts.push(Verdict::Deny(format!("{what} refused: {why}"))),
@@ -447,7 +516,7 @@ fn check_find(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
     }
     let starts = rest.iter().take_while(|a| !a.starts_with('-') && !matches!(a.as_str(), "(" | "!" | ","));
     for start in starts {
-        if let Some(what) = describe(start, ctx) {
+        if let Some(what) = describe_any(start, ctx) {
             verdicts.push(Verdict::Deny(format!(
                 "`find {start} … -delete` would delete files in {what}; refused. Delete specific paths inside the project instead"
             )));
@@ -477,6 +546,17 @@ fn check_git(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
     let positional: Vec<&String> = rest.iter().filter(|a| !a.starts_with('-')).collect();
     let refspecs = positional.get(1..).unwrap_or(&[]);
     let plus_refspec = refspecs.iter().any(|r| r.starts_with('+'));
+    // `git push origin --delete main`, `git push origin :main`: the branch is gone for everyone.
+    let deletes = rest.iter().any(|a| a == "--delete" || a == "-d") || refspecs.iter().any(|r| r.starts_with(':'));
+    if deletes {
+        let named = |r: &str| r.trim_start_matches(':').trim_start_matches("refs/heads/").to_owned();
+        if let Some(branch) = refspecs.iter().map(|r| named(r)).find(|b| ctx.protected_branches.iter().any(|p| p == b)) {
+            verdicts.push(Verdict::Ask(format!(
+                "`git push` would delete the remote branch {branch} for everyone; confirm that this is intended"
+            )));
+            return;
+        }
+    }
     if !force_flag && !plus_refspec {
         return;
     }

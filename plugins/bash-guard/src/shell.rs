@@ -110,6 +110,12 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
                 i += 2;
                 continue;
             }
+            // `$'…'`: a string with C escapes (`$'\x2f'` is `/`).
+            '$' if chars.get(i + 1) == Some(&'\'') => {
+                in_word = true;
+                i = ansi_c(&chars, i + 2, &mut word);
+                continue;
+            }
             '\'' => {
                 in_word = true;
                 i += 1;
@@ -303,6 +309,46 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
     for n in nested {
         parse_into(&n, out, depth + 1);
     }
+}
+
+/// Reads a `$'…'` string from `chars[i]` (just past its opening quote) into `word`, decoding
+/// its escapes; returns the index after the closing quote.
+fn ansi_c(chars: &[char], mut i: usize, word: &mut String) -> usize {
+    while i < chars.len() && chars[i] != '\'' {
+        if chars[i] != '\\' || i + 1 >= chars.len() {
+            word.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let e = chars[i + 1];
+        i += 2;
+        // Up to `max` digits of `radix` from `i`, as a character.
+        let number = |radix: u32, max: usize, i: &mut usize| {
+            let digits: String = chars[*i..].iter().take(max).take_while(|c| c.is_digit(radix)).collect();
+            *i += digits.len();
+            u32::from_str_radix(&digits, radix).ok().and_then(char::from_u32)
+        };
+        let decoded = match e {
+            'n' => Some('\n'),
+            't' => Some('\t'),
+            'r' => Some('\r'),
+            'a' => Some('\u{7}'),
+            'b' => Some('\u{8}'),
+            'e' | 'E' => Some('\u{1b}'),
+            'f' => Some('\u{c}'),
+            'v' => Some('\u{b}'),
+            'x' => number(16, 2, &mut i),
+            'u' => number(16, 4, &mut i),
+            'U' => number(16, 8, &mut i),
+            '0'..='7' => {
+                i -= 1;
+                number(8, 3, &mut i)
+            }
+            other => Some(other),
+        };
+        word.extend(decoded);
+    }
+    i + 1
 }
 
 /// At most this many words from one word's brace expansion (`{a,b}{c,d}…` multiplies).
