@@ -51,6 +51,11 @@ fn benches(c: &mut Criterion) {
     if let Some(o) = output {
         o.restore();
     }
+
+    // The bundled session's largest event (a 482 KB PostToolUse Write): its search for
+    // credential trigger words is the vectorised one (`chronicle_secrets::LONG_TEXT`).
+    let big = include_str!("../../tests/corpus/session.jsonl").lines().max_by_key(|l| l.len()).unwrap_or_default();
+    c.bench_function("redact/482KB_write", |b| b.iter(|| black_box(chronicle_secrets::redact(big))));
 }
 
 criterion_group!(hot, benches);
