@@ -47,7 +47,9 @@ fn benches(c: &mut Criterion) {
         ..Default::default()
     };
     store.record(&rec).unwrap_or_else(|e| panic!("{e}"));
-    c.bench_function("cache/l2_hit", |b| b.iter(|| black_box(store.cache_get(&key, 1).ok().flatten().and_then(|t| cache::decode(&t)))));
+    c.bench_function("cache/l2_hit", |b| {
+        b.iter(|| black_box(store.cache_get(&key, 1).ok().flatten().and_then(|(t, _)| cache::decode(&t))))
+    });
     if let Some(o) = output {
         o.restore();
     }

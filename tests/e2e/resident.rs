@@ -406,3 +406,25 @@ fn a_resident_host_started_by_a_hook_holds_none_of_its_descriptors() {
         .collect();
     assert!(memfds.is_empty(), "the resident host holds {memfds:?}");
 }
+
+/// An outcome a resident host read from the persistent cache (stored by an earlier process)
+/// stays in its memory: the next identical event needs no SQLite lookup, and is still a hit
+/// once the persistent entry is gone.
+#[test]
+fn a_resident_host_keeps_what_it_read_from_the_persistent_cache() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    let event = bash_event("cargo test --workspace");
+    let cache_column = |env: &Env| env.query("SELECT cache FROM plugin_calls ORDER BY id DESC LIMIT 1")[0][0].clone();
+    // In process: the outcome goes to the database only.
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    assert_eq!(env.hook(&event).code, 0);
+    assert_eq!(cache_column(&env), "miss");
+    env.set_env("CHRONICLE_RESIDENT", "1");
+    env.start_resident();
+    assert_eq!(env.hook(&event).code, 0);
+    assert_eq!(cache_column(&env), "hit", "from the persistent tier");
+    assert_eq!(env.count("DELETE FROM cache RETURNING 1"), 1);
+    assert_eq!(env.hook(&event).code, 0);
+    assert_eq!(cache_column(&env), "hit", "from the host's memory");
+    assert_eq!(env.resident_flags(), [false, true, true]);
+}

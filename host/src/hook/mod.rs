@@ -722,7 +722,7 @@ impl Host {
             return Some(b);
         }
         let now = crate::clock::unix_ns();
-        if let Some(b) = self.store().ok().and_then(|s| s.cache_get(&key, now).ok().flatten()) {
+        if let Some((b, _)) = self.store().ok().and_then(|s| s.cache_get(&key, now).ok().flatten()) {
             self.cache.put_fact(key, b.clone());
             count("cache.host.hit");
             return Some(b);

@@ -175,7 +175,7 @@ impl Host {
 
         // Cached outcomes first; only the rest are loaded (if not yet) and called.
         let now_ns = crate::clock::unix_ns();
-        let mut cached: Vec<Option<(Outcome, String)>> = Vec::with_capacity(selected.len());
+        let mut cached: Vec<Option<Outcome>> = Vec::with_capacity(selected.len());
         if selected.iter().any(|p| p.info.cache_ttl_ms.is_some()) {
             // The persistent tier lives in the store: wait for it to open (it has had the
             // whole load phase to do so), outside the cache timing. A process still opening it
@@ -208,12 +208,14 @@ impl Host {
             selected.iter().map(|p| if truncation.is_some() { None } else { self.cache_key(p, event) }).collect();
         for key in &keys {
             let hit = key.as_ref().and_then(|key| {
-                let found = self.cache.get(key, now_ns).or_else(|| {
-                    let text = self.store().ok()?.cache_get(key, now_ns).ok()??;
+                self.cache.get(key, now_ns).or_else(|| {
+                    let (text, expires_at_ns) = self.store().ok()?.cache_get(key, now_ns).ok()??;
                     let outcome = cache::decode(&text)?;
+                    // Kept in process too: a resident host would otherwise ask SQLite again at
+                    // every event for an outcome an earlier process stored.
+                    self.cache.put(key.clone(), outcome.clone(), expires_at_ns);
                     Some(outcome)
-                });
-                found.map(|o| (o, key.clone()))
+                })
             });
             cached.push(hit);
         }
@@ -279,8 +281,7 @@ impl Host {
         let mut timeouts: Vec<(usize, bool)> = Vec::new();
         for (i, p) in selected.iter().enumerate() {
             let info = &p.info;
-            if let Some((outcome, key)) = cached[i].take() {
-                record.cache_hits.push(key);
+            if let Some(outcome) = cached[i].take() {
                 record.calls.push(CallRow {
                     plugin: info.name.clone(),
                     version: info.version.clone(),

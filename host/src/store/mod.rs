@@ -151,7 +151,6 @@ pub struct EventRecord {
     pub metrics: Vec<MetricRow>,
     pub violations: Vec<ViolationRow>,
     pub cache_puts: Vec<CachePut>,
-    pub cache_hits: Vec<String>,
     /// `store.insert` above this many milliseconds is recorded as a violation.
     pub insert_threshold_ms: Option<f64>,
 }
@@ -274,11 +273,12 @@ impl Store {
         }
     }
 
-    /// A cached outcome from the persistent tier, if present and not expired.
-    pub fn cache_get(&self, key: &str, now_ns: i64) -> Result<Option<String>, StoreError> {
+    /// A cached outcome from the persistent tier, if present and not expired, with the time
+    /// it expires (for the in-process tier to keep it as long).
+    pub fn cache_get(&self, key: &str, now_ns: i64) -> Result<Option<(String, i64)>, StoreError> {
         self.conn
             .prepare_cached(CACHE_GET)
-            .and_then(|mut s| s.query_row(params![key, now_ns], |r| r.get(0)).optional())
+            .and_then(|mut s| s.query_row(params![key, now_ns], |r| Ok((r.get(0)?, r.get(1)?))).optional())
             .map_err(|e| self.err(e))
     }
 
@@ -421,7 +421,7 @@ const INSERT_CALL: &str = "INSERT INTO plugin_calls (event_id, plugin, version, 
                                        allocations, bytes_allocated, peak_live_bytes, memory_source, stdout_bytes, cache)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const INSERT_METRIC: &str = "INSERT INTO metrics (event_id, name, value) VALUES (?1, ?2, ?3)";
-const CACHE_GET: &str = "SELECT value FROM cache WHERE key = ?1 AND expires_at_ns > ?2";
+const CACHE_GET: &str = "SELECT value, expires_at_ns FROM cache WHERE key = ?1 AND expires_at_ns > ?2";
 const CACHE_PUT: &str = "INSERT OR REPLACE INTO cache (key, plugin, value, expires_at_ns, hits) VALUES (?1, ?2, ?3, ?4, 0)";
 const HOT_STATEMENTS: [&str; 8] = [INSERT_EVENT, UPSERT_SESSION, TOOL_STARTED, TOOL_ENDED, INSERT_CALL, INSERT_METRIC, CACHE_GET, CACHE_PUT];
 
@@ -536,12 +536,8 @@ fn write_event(tx: &rusqlite::Transaction<'_>, rec: &EventRecord) -> rusqlite::R
             .execute(params![crate::cache::L2_CAPACITY as i64])?;
         }
     }
-    if !rec.cache_hits.is_empty() {
-        let mut stmt = tx.prepare_cached("UPDATE cache SET hits = hits + 1 WHERE key = ?1")?;
-        for k in &rec.cache_hits {
-            stmt.execute(params![k])?;
-        }
-    }
+    // A hit is counted in its `plugin_calls` row (`cache = 'hit'`), not in `cache.hits`: that
+    // update dirtied a page of the cache table in every cached event's commit.
     Ok(Written::New(event_id))
 }
 
