@@ -228,14 +228,11 @@ fn describe(target: &str, ctx: &Context) -> Option<&'static str> {
         None => t.trim_end_matches('*'),
     };
     let n = normalize(base, ctx.cwd, ctx.home);
-    if n == "/" {
-        return Some(if has_glob { "every file on the system" } else { "the whole filesystem" });
+    if n == "/" && has_glob {
+        return Some("every file on the system");
     }
-    if n == normalize(ctx.home, "/", ctx.home) {
-        return Some("your home directory");
-    }
-    if is_system_root(&n) {
-        return Some("a system directory");
+    if let Some(what) = vital(&n, ctx) {
+        return Some(what);
     }
     if t.starts_with('$') && !t.starts_with("$HOME") && !t.starts_with("${HOME}") {
         // `rm -rf $DIR/` deletes / when DIR is unset; without the value we cannot tell.
@@ -278,21 +275,23 @@ fn values(word: &str) -> Vec<String> {
     out
 }
 
-/// Where moving `target` away would break the system or the user's account: `/`, the home
-/// directory, a top-level system directory.
+/// What the normalised path `n` is, if removing, moving or opening up all of it would break
+/// the system or the user's account: `/`, the home directory, a top-level system directory.
+fn vital(n: &str, ctx: &Context) -> Option<&'static str> {
+    if n == "/" {
+        Some("the whole filesystem")
+    } else if n == normalize(ctx.home, "/", ctx.home) {
+        Some("your home directory")
+    } else if is_system_root(n) {
+        Some("a system directory")
+    } else {
+        None
+    }
+}
+
+/// [`vital`] for every value the operand `target` may take.
 fn catastrophic(target: &str, ctx: &Context) -> Option<&'static str> {
-    values(target).iter().find_map(|t| {
-        let n = normalize(t.trim_end_matches('*'), ctx.cwd, ctx.home);
-        if n == "/" {
-            Some("the whole filesystem")
-        } else if n == normalize(ctx.home, "/", ctx.home) {
-            Some("your home directory")
-        } else if is_system_root(&n) {
-            Some("a system directory")
-        } else {
-            None
-        }
-    })
+    values(target).iter().find_map(|t| vital(&normalize(t.trim_end_matches('*'), ctx.cwd, ctx.home), ctx))
 }
 
 /// Temporary directories every session and user shares.
@@ -364,8 +363,7 @@ pub(crate) fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict
             for a in args.iter().filter(|a| !a.starts_with('-')) {
                 let n = normalize(a, ctx.cwd, ctx.home);
                 let absolute = a.starts_with('/') || a.starts_with('~') || a.starts_with('$');
-                let system =
-                    (recursive && (is_system_root(&n) || n == normalize(ctx.home, "/", ctx.home))) || (n == "/" && name == "chmod");
+                let system = (recursive && vital(&n, ctx).is_some()) || (n == "/" && name == "chmod");
                 if absolute && system {
                     verdicts.push(Verdict::Deny(format!("`{name} -R` on `{a}` would change permissions across the system; refused")));
                 }
