@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use chronicle_e2e::{bash_event, corpus_lines, set_mode, Env};
+use chronicle_e2e::{bash_event, chronicle_bin, corpus_lines, set_mode, Env};
 
 const BUILTINS: &[&str] = &["chronicle_bash_guard", "chronicle_file_guard", "chronicle_secret_guard", "chronicle_session_context"];
 
@@ -427,4 +427,36 @@ fn a_resident_host_keeps_what_it_read_from_the_persistent_cache() {
     assert_eq!(env.hook(&event).code, 0);
     assert_eq!(cache_column(&env), "hit", "from the host's memory");
     assert_eq!(env.resident_flags(), [false, true, true]);
+}
+
+/// The client finds its host binary, and its host's socket, by the path it was started by when
+/// that names the file itself (no /proc read per event), else by /proc/self/exe. Started
+/// through a linked directory, through a link to the file, or by its own path, it must reach
+/// the same resident host: the socket is keyed by the binaries' identity, not their spelling.
+#[test]
+fn a_client_started_through_links_reaches_the_same_resident_host() {
+    let env = Env::with_plugins(&["fixture_echo"]);
+    let real = chronicle_bin();
+    let links = tempfile::tempdir().unwrap();
+    let linked_dir = links.path().join("bin-dir");
+    std::os::unix::fs::symlink(real.parent().unwrap(), &linked_dir).unwrap();
+    let through_dir = linked_dir.join(real.file_name().unwrap());
+    std::fs::create_dir(links.path().join("file")).unwrap();
+    let linked_file = links.path().join("file").join("chronicle");
+    std::os::unix::fs::symlink(&real, &linked_file).unwrap();
+
+    let spellings = [real.clone(), through_dir, linked_file];
+    for round in 0..4 {
+        for program in &spellings {
+            let run = env.hook_at(program, &bash_event("deny-me"), Duration::ZERO);
+            assert_eq!(run.permission_decision(), "deny", "round {round}, {}: {}", program.display(), run.stderr);
+        }
+        if round == 0 {
+            assert!(env.wait_resident_listening(1, Duration::from_secs(20)), "no resident host started");
+        }
+    }
+    assert_eq!(env.resident_sockets().len(), 1, "one resident host for every spelling: {:?}", env.resident_sockets());
+    let flags = env.resident_flags();
+    assert_eq!(flags.len(), 12, "every event recorded once");
+    assert!(flags[3..].iter().all(|&f| f), "after the first round, the resident host answers every spelling: {flags:?}");
 }

@@ -177,7 +177,12 @@ impl Env {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(chronicle_bin());
+        self.command_at(&chronicle_bin(), args)
+    }
+
+    /// [`Env::command`] with the client started by another path (a link to it, say).
+    pub fn command_at(&self, program: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(program);
         c.args(args)
             .env_remove("CHRONICLE_PLUGIN_PATH")
             .env_remove("CHRONICLE_DB")
@@ -290,9 +295,14 @@ impl Env {
 
     /// Runs `chronicle hook`, keeping stdin open for `hold` after writing (a misbehaving writer).
     pub fn hook_holding_stdin(&self, stdin: &[u8], hold: Duration) -> Run {
+        self.hook_at(&chronicle_bin(), stdin, hold)
+    }
+
+    /// Runs `program hook` (the client by another path) with `stdin`, as [`Env::hook_holding_stdin`].
+    pub fn hook_at(&self, program: &Path, stdin: &[u8], hold: Duration) -> Run {
         let started = Instant::now();
         let mut child = self
-            .command(&["hook"])
+            .command_at(program, &["hook"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
