@@ -6,7 +6,7 @@
 //!
 //! Without the `host` feature (on by default) only what the client (`bin/chronicle.rs`) links
 //! is built: `clock`, `config`, `input`, `newdb`, `private`, `resident`'s protocol and client,
-//! `shutdown`, and the spool's raw lines.
+//! `shutdown`, `start`, and the spool's raw lines.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -22,6 +22,7 @@ pub mod private;
 pub mod resident;
 pub mod shutdown;
 pub mod spool;
+pub mod start;
 
 // The host: everything else.
 macro_rules! host_only {

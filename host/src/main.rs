@@ -21,34 +21,12 @@ use std::process::ExitCode;
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
-    open_closed_standard_descriptors();
-    // SAFETY: setting a signal's disposition to ignore has no preconditions.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    let code = std::panic::catch_unwind(run).unwrap_or(ExitCode::from(101));
+    chronicle::start::prepare_process();
+    let code = std::panic::catch_unwind(run).unwrap_or(ExitCode::from(chronicle::start::PANICKED as u8));
     // `ExitCode` has no stable accessor; it equals the `ExitCode::from(n)` it was made from.
     let code = (0..=u8::MAX).find(|&n| ExitCode::from(n) == code).map_or(1, i32::from);
     // `exit` flushes stdout, as returning from Rust's `main` did.
     std::process::exit(code)
-}
-
-/// Points descriptors 0-2 at /dev/null where they are closed, as Rust's start-up does.
-#[cfg_attr(test, allow(dead_code))]
-fn open_closed_standard_descriptors() {
-    let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
-    // SAFETY: poll reads and writes the three entries it is given; zero timeout.
-    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } <= 0 {
-        return;
-    }
-    for pollfd in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
-        // SAFETY: open and dup2 on a path and descriptors this process owns.
-        unsafe {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            if null >= 0 && null != pollfd.fd {
-                libc::dup2(null, pollfd.fd);
-                libc::close(null);
-            }
-        }
-    }
 }
 
 #[cfg_attr(test, allow(dead_code))]

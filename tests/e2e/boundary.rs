@@ -293,6 +293,83 @@ fn a_plugin_that_promised_silence_without_its_words_is_neither_loaded_nor_called
     }
 }
 
+/// Files under `home` that hold `needle` (the database's too, if `database`: it records the
+/// answer on purpose, but never a plugin's stderr).
+fn files_holding(home: &std::path::Path, needle: &[u8], database: bool) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![home.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let skipped = !database && entry.file_name().to_string_lossy().starts_with("chronicle.db");
+            if path.is_dir() {
+                dirs.push(path);
+            } else if !skipped && std::fs::read(&path).unwrap_or_default().windows(needle.len()).any(|w| w == needle) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// A C plugin that says something on stderr at every call, and has no opinion.
+const NOISY: &str = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+const char *chronicle_plugin_manifest(void) {
+    return "{\"name\":\"c-noisy\",\"version\":\"1\",\"abi_version\":1,\"events\":[\"PreToolUse\"]}";
+}
+int chronicle_plugin_init(const char *config, size_t len) { (void)config; (void)len; return 0; }
+char *chronicle_plugin_handle(const char *event, size_t len) {
+    (void)event; (void)len;
+    fputs("noisy-plugin-", stderr); /* in two pieces: the line is nowhere but where it went */
+    fputs("was-here\n", stderr);
+    fflush(stderr);
+    return strdup("{}");
+}
+void chronicle_plugin_free(char *p) { free(p); }
+"#;
+
+/// The client, started with its standard descriptors closed, must not write the answer, or
+/// the stderr it relays from a handed-over host, into what it opens (the event's memfd, the
+/// new database it builds, the socket). It points closed ones at /dev/null first, as Rust's
+/// start-up did before it had its own C `main`; without that, only the order of its steps
+/// (the database's file closed before the child's stderr is relayed) keeps this true.
+#[test]
+fn a_client_started_with_stdout_and_stderr_closed_writes_into_none_of_its_files() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let env = Env::with_plugins(&["chronicle_bash_guard"]);
+    c_plugin(&env, "c_noisy", NOISY, &[]);
+    for (i, command) in ["rm -rf /", "echo fine", "rm -rf /", "echo fine"].into_iter().enumerate() {
+        // The first event is handed to a child (whose stderr the client relays) and makes the
+        // database; the later ones go to the resident host it starts.
+        let mut hook = env.command(&["hook"]);
+        // SAFETY: close is async-signal-safe; the forked child owns its descriptors.
+        unsafe {
+            hook.pre_exec(|| {
+                libc::close(1);
+                libc::close(2);
+                Ok(())
+            });
+        }
+        let mut child = hook.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(&bash_event(command)).unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.code().is_some(), "event {i} ({command}): killed by a signal: {status:?}");
+        if i == 0 {
+            assert!(env.wait_resident_listening(1, std::time::Duration::from_secs(20)), "no resident host started");
+        }
+    }
+    assert_eq!(env.count("SELECT count(*) FROM events"), 4);
+    assert_eq!(env.query("PRAGMA integrity_check")[0][0], "ok");
+    assert_eq!(env.query("SELECT decision FROM events ORDER BY id").concat(), ["deny", "none", "deny", "none"].map(String::from));
+    let written_into =
+        [files_holding(env.home(), b"permissionDecision", false), files_holding(env.home(), b"noisy-plugin-was-here", true)].concat();
+    assert!(written_into.is_empty(), "the answer or the plugin's stderr went into {written_into:?}");
+}
+
 /// Whatever runs `chronicle-host` may start it with its standard descriptors closed. It then
 /// must not let a file it opens become descriptor 1 or 2: the answer and its
 /// messages would be written into that file (here the in-process host's in-flight marker,

@@ -27,16 +27,15 @@ use chronicle::resident::{self, Endpoint, Handover, Request, Response, HOST_BIN}
 /// that mentions one leaves the whole hook to `chronicle-host`.
 const HOST_ONLY_KEYS: &[&str] = &["resident", "max_input_bytes", "read_timeout_ms", "dispatch_budget_ms"];
 
-// Our own C `main`, not Rust's: the runtime's start (a signal stack for stack-overflow
-// reports, four `sigaction`s, a `poll` of fds 0-2) is a tenth of the client's system calls and
-// ~10 µs of every event; none of it serves a program this small. What it did that matters is
-// done here: SIGPIPE ignored (a host that died mid-answer, or Claude Code closing our stdout,
-// must be an error we handle, not the end of the client), and the arguments read from argv.
-// `std::process::exit` still flushes stdout.
+// Its own C `main`, as `chronicle-host` has (see its main.rs): Rust's start-up (a signal stack
+// for stack-overflow reports, four `sigaction`s) was a tenth of the client's system calls and
+// ~10 µs of every event. What of it the client relies on is done here: closed standard
+// descriptors opened on /dev/null, SIGPIPE ignored (a host that died mid-answer, or Claude
+// Code closing our stdout, is an error the client handles), 101 on a panic, the arguments
+// read from argv. `std::process::exit` still flushes stdout.
 #[unsafe(no_mangle)]
 unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
-    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    chronicle::start::prepare_process();
     let args: Vec<OsString> = (1..usize::try_from(argc).unwrap_or(0))
         .map(|i| {
             use std::os::unix::ffi::OsStrExt;
@@ -46,6 +45,12 @@ unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -
             std::ffi::OsStr::from_bytes(arg.to_bytes()).to_owned()
         })
         .collect();
+    // `run` only ever leaves by `exit` or `exec`: returning here means it panicked.
+    let _ = std::panic::catch_unwind(|| run(&args));
+    std::process::exit(chronicle::start::PANICKED)
+}
+
+fn run(args: &[OsString]) -> ! {
     if args.len() == 1 && args[0] == "hook" {
         hook();
     }
@@ -54,7 +59,7 @@ unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -
         println!("chronicle {}", chronicle::VERSION);
         std::process::exit(0);
     }
-    exec_host(&args, None);
+    exec_host(args, None);
 }
 
 /// Replaces this process with `chronicle-host ARGS`, optionally with `stdin` as fd 0.
