@@ -75,8 +75,12 @@ pub fn secret_store(path: &str, home: &str, extra_names: &[String]) -> Option<St
         return Some(format!("`{path}` holds system credentials"));
     }
     for d in SECRET_DIRS {
-        // Under any home (`/home/x/.ssh`, `/c/Users/x/.ssh`) or the configured one.
-        if path.contains(&format!("{d}/")) || path.ends_with(d) || is_within(path, &format!("{home}{d}")) {
+        // Under any home (`/home/x/.ssh`, `/c/Users/x/.ssh`) or the configured one. Spelled
+        // without building `{d}/` and `{home}{d}`: guards ask this of every path operand of
+        // every command, and those two strings were most of a bash-guard call's allocations.
+        let under_any = path.match_indices(d).any(|(at, _)| path[at + d.len()..].starts_with('/'));
+        let under_home = path.strip_prefix(home).is_some_and(|rest| is_within(rest, d));
+        if under_any || path.ends_with(d) || under_home {
             if *d == "/.aws" && !(base == "credentials" || base == "config" || path.ends_with("/.aws")) {
                 continue;
             }

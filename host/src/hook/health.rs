@@ -31,7 +31,7 @@ impl Host {
             if !timed_out && count == 0 {
                 continue;
             }
-            let mut entry = before.cloned().unwrap_or_else(|| IndexEntry::for_candidate(&p.candidate, Some(p.info.clone()), None));
+            let mut entry = before.cloned().unwrap_or_else(|| IndexEntry::for_candidate(&p.candidate, Some(p.info.as_ref().clone()), None));
             entry.timeouts_in_a_row = if timed_out { count + 1 } else { 0 };
             entry.suspended_until_ns = (limit > 0 && entry.timeouts_in_a_row >= limit)
                 .then(|| crate::clock::unix_ns() + self.config.file.hook.suspend_s as i64 * 1_000_000_000);
