@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""CPU time of the `chronicle` client process itself, per event, against a warm resident host.
+
+    scripts/client-cpu.py [ROUNDS] BIN_DIR...
+
+Each BIN_DIR holds chronicle, chronicle-host and the four built-in plugins (scripts/build.sh,
+then copy target/release's out). Every build gets a home of its own and a resident host
+started by a first event; then, in each round and for each build in turn, 800 PreToolUse Bash
+events (one process each, spawned directly, stdin from a pipe) are timed. Per event: the
+client's user + system time from wait4's rusage (the kernel's exact runtime, split by ticks;
+it includes the exec and the exit), its minor faults, and its wall time. The host's CPU is
+not in these numbers (scripts/host-cpu.sh measures that).
+
+The client is a third of what an event costs the machine; at 4 clients on 2 cores every
+microsecond of it is one the other clients wait for (BENCHMARKS.md, twenty-first session).
+"""
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLUGINS = ["chronicle_bash_guard", "chronicle_secret_guard", "chronicle_file_guard", "chronicle_session_context"]
+PER_ROUND = 800
+
+
+def first_bash_event():
+    with open(os.path.join(ROOT, "tests/corpus/session.jsonl")) as f:
+        for line in f:
+            e = json.loads(line)
+            if e["hook_event_name"] == "PreToolUse" and e.get("tool_name") == "Bash":
+                return json.dumps(e).encode()
+    raise SystemExit("no Bash PreToolUse in the corpus")
+
+
+def run(client, payload, env, n):
+    cpu = faults = wall = 0.0
+    for _ in range(n):
+        r, w = os.pipe()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        t = time.perf_counter()
+        pid = os.posix_spawn(client, [client, "hook"], env, file_actions=[
+            (os.POSIX_SPAWN_DUP2, r, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_CLOSE, w)])
+        os.close(r)
+        os.write(w, payload)
+        os.close(w)
+        _, _, ru = os.wait4(pid, 0)
+        wall += time.perf_counter() - t
+        os.close(devnull)
+        cpu += ru.ru_utime + ru.ru_stime
+        faults += ru.ru_minflt
+    return cpu / n * 1e6, faults / n, wall / n * 1e6
+
+
+def main():
+    args = sys.argv[1:]
+    rounds = int(args.pop(0)) if args and args[0].isdigit() else 4
+    if not args:
+        raise SystemExit(__doc__)
+    payload = first_bash_event()
+    parent = tempfile.mkdtemp(prefix="chronicle-client-cpu-")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CHRONICLE_") and k != "CLAUDE_PROJECT_DIR"}
+    builds = []
+    for b in args:
+        b = os.path.abspath(b)
+        home = tempfile.mkdtemp(dir=parent)
+        os.chmod(home, 0o700)
+        os.mkdir(os.path.join(home, "plugins"), 0o700)
+        for p in PLUGINS:
+            shutil.copy(os.path.join(b, f"lib{p}.so"), os.path.join(home, "plugins"))
+        env = dict(base, CHRONICLE_HOME=home, XDG_RUNTIME_DIR=home)
+        client = os.path.join(b, "chronicle")
+        run(client, payload, env, 3)  # makes the database and starts the resident host
+        time.sleep(0.5)
+        builds.append((b, client, env, []))
+    try:
+        for _ in range(rounds):
+            for _, client, env, results in builds:
+                results.append(run(client, payload, env, PER_ROUND))
+    finally:
+        for _, _, env, _ in builds:
+            stop_host(env["CHRONICLE_HOME"])
+        shutil.rmtree(parent, ignore_errors=True)
+    print(f"{rounds} rounds of {PER_ROUND} events; per event: the client's CPU (µs), minor faults, wall (µs)")
+    for b, _, _, results in builds:
+        cpus = sorted(r[0] for r in results)
+        walls = sorted(r[2] for r in results)
+        print(f"{b:32} cpu {' '.join(f'{c:5.0f}' for c in cpus)} (median {statistics.median(cpus):.0f})"
+              f"  faults {statistics.median(r[1] for r in results):5.1f}"
+              f"  wall {' '.join(f'{w:5.0f}' for w in walls)}")
+
+
+def stop_host(home):
+    """Ends the resident host serving `home`."""
+    needle = f"CHRONICLE_HOME={home}".encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in cmd and needle in environ:
+            try:
+                os.kill(int(pid), 15)
+            except ProcessLookupError:
+                pass
+
+
+if __name__ == "__main__":
+    main()
