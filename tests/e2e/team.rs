@@ -254,7 +254,10 @@ fn the_resident_host_pushes_in_the_background_and_a_server_that_is_down_costs_th
         assert_eq!(env.hook(line.as_bytes()).code, 0);
     }
     assert!(wait_until(Duration::from_secs(20), || team_count(&pg, "events", "eve") == 40), "not pushed in the background");
-    let status: Value = serde_json::from_str(&std::fs::read_to_string(env.home().join("sync-status.json")).unwrap()).unwrap();
+    // The pusher writes its status after the push commits: the rows can be seen first.
+    let status_file = env.home().join("sync-status.json");
+    assert!(wait_until(Duration::from_secs(20), || status_file.exists()), "no sync-status.json after the push");
+    let status: Value = serde_json::from_str(&std::fs::read_to_string(&status_file).unwrap()).unwrap();
     assert_eq!(status["ok"], true, "{status}");
     assert_eq!(status["by"], "resident");
 
