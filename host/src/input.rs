@@ -28,13 +28,17 @@ const QUIET_AFTER_OBJECT: Duration = Duration::from_millis(50);
 /// Reads stdin until EOF, `deadline`, or a complete object followed by a quiet pipe.
 pub fn read_stdin(cap: usize, deadline: Duration) -> io::Result<RawInput> {
     // Unbuffered on purpose: `poll` must see every byte that has not been consumed yet.
+    // Widened first, not once an event proves large: a writer still has most of a large
+    // event to write when the reader starts, and widened early it writes the rest at once.
+    // Widened lazily (after the first 64 KiB), the gate in CI measured the 482 KB Write
+    // +14-16 % twice after the test suite (BENCHMARKS.md, twenty-first session); the ~5 µs
+    // the resize costs a small event is the price.
+    widen_pipe(0);
     read_fd(0, cap, deadline)
 }
 
 /// Bytes asked of one `read`: a widened pipe holds up to 1 MiB.
 const READ_SIZE: usize = 256 * 1024;
-/// A pipe's default capacity: an event that fills it is large, and its pipe is widened.
-const PIPE_DEFAULT: u64 = 64 * 1024;
 /// The buffer grows (by `READ_SIZE`) only when less than this is left: an ordinary event
 /// (a few KB) is read into one buffer and its EOF into the same one, with no remap between.
 const MIN_ROOM: usize = 4096;
@@ -97,12 +101,6 @@ fn read_fd(fd: RawFd, cap: usize, deadline: Duration) -> io::Result<RawInput> {
         };
         // SAFETY: the kernel wrote `n <= want` bytes at the start of the spare capacity.
         unsafe { target.set_len(target.len() + n) };
-        // Widened once the event proves large (it filled the default pipe): it then arrives in a
-        // few reads instead of one wake-up per 64 KiB, and a small one costs no `fcntl` (whose
-        // ring allocation is ~3 % of the client's time).
-        if input.total_bytes < PIPE_DEFAULT && input.total_bytes + n as u64 >= PIPE_DEFAULT {
-            widen_pipe(fd);
-        }
         input.total_bytes += n as u64;
         if room == 0 {
             input.truncated = true;
