@@ -480,6 +480,10 @@ pub struct AbOptions<'a> {
     pub html: Option<&'a Path>,
 }
 
+/// How many memory layouts (fresh resident hosts, environments of other sizes) `regress ab`
+/// spreads its runs over.
+const LAYOUT_EPOCHS: usize = 8;
+
 pub fn ab(config: &Config, old: &Path, new: &Path, o: &AbOptions, settings: &Settings, style: Style) -> anyhow::Result<ExitCode> {
     let (runs, html) = (o.runs, o.html);
     for b in [old, new] {
@@ -490,8 +494,6 @@ pub fn ab(config: &Config, old: &Path, new: &Path, o: &AbOptions, settings: &Set
     // Each build brings its own built-in plugins, the ones built beside its binary: a plugin
     // that got slower is part of what is compared.
     let builtins = |bin: &Path| if o.builtins { Builtins::From(builtins_beside(bin)) } else { Builtins::Left };
-    let home_a = bench_home(config, builtins(old), o.baseline_plugins)?;
-    let home_b = bench_home(config, builtins(new), o.candidate_plugins)?;
     let events = match o.events {
         Some(file) => events_from_file(file)?,
         None => bench_events(),
@@ -499,40 +501,69 @@ pub fn ab(config: &Config, old: &Path, new: &Path, o: &AbOptions, settings: &Set
     let (mut base, mut cand) = (SampleSet::default(), SampleSet::default());
     let mut rng = Rng::new(0xab);
     let warmup = 3;
-    let bar = progress((runs + warmup) as u64);
+    // The runs fall into epochs, each with fresh homes (so fresh resident hosts) and an
+    // environment of another size: where a process's stack and heap land moves with its
+    // environment, and with it whether some copy hits the CPU's 4 KiB aliasing. One layout
+    // for a whole measurement made the 482 KB Write 13-19 % slower or not for an 8-byte
+    // change of the environment (BENCHMARKS.md, twenty-first session); both builds share each
+    // epoch's layout padding, and the comparison averages over the epochs' layouts.
+    let epochs = LAYOUT_EPOCHS.min(runs.max(1));
+    let bar = progress((runs + warmup * epochs) as u64);
     let mut order: Vec<usize> = (0..events.len()).collect();
-    for round in 0..runs + warmup {
-        // Events in a new random order each round, as in `bench`: what one event leaves behind
-        // (a large write, caches) then falls on a different scenario each time.
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
-        }
-        for (name, payload) in order.iter().map(|&i| &events[i]) {
-            let old_first = rng.uniform() < 0.5;
-            let run = |bin: &Path, home: &Path| time_process(bin, &["hook"], &[("CHRONICLE_HOME", home)], payload.as_bytes());
-            let (a, b) = if old_first {
-                let a = run(old, home_a.path())?;
-                (a, run(new, home_b.path())?)
-            } else {
-                let b = run(new, home_b.path())?;
-                (run(old, home_a.path())?, b)
-            };
+    let mut homes = Vec::new();
+    let mut round_id = 0u64;
+    for epoch in 0..epochs {
+        let home_a = bench_home(config, builtins(old), o.baseline_plugins)?;
+        let home_b = bench_home(config, builtins(new), o.candidate_plugins)?;
+        let pad = "x".repeat(rng.below(4096));
+        let epoch_runs = runs / epochs + usize::from(epoch < runs % epochs);
+        for round in 0..epoch_runs + warmup {
+            // Events in a new random order each round, as in `bench`: what one event leaves
+            // behind (a large write, caches) then falls on a different scenario each time.
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+            for (name, payload) in order.iter().map(|&i| &events[i]) {
+                let old_first = rng.uniform() < 0.5;
+                let run = |bin: &Path, home: &Path| {
+                    time_process(
+                        bin,
+                        &["hook"],
+                        &[("CHRONICLE_HOME", home), ("CHRONICLE_BENCH_LAYOUT", Path::new(&pad))],
+                        payload.as_bytes(),
+                    )
+                };
+                let (a, b) = if old_first {
+                    let a = run(old, home_a.path())?;
+                    (a, run(new, home_b.path())?)
+                } else {
+                    let b = run(new, home_b.path())?;
+                    (run(old, home_a.path())?, b)
+                };
+                if round >= warmup {
+                    base.push(name, a, Some(round_id));
+                    cand.push(name, b, Some(round_id));
+                }
+            }
             if round >= warmup {
-                base.push(name, a, Some(round as u64));
-                cand.push(name, b, Some(round as u64));
+                round_id += 1;
+            }
+            if let Some(b) = &bar {
+                b.inc(1);
             }
         }
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
+        homes.push((home_a, home_b));
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    // Each plugin's own call time, paired by call: both sides saw the same events in the same order.
-    for (set, home) in [(&mut base, &home_a), (&mut cand, &home_b)] {
-        for (plugin, k, ns) in plugin_calls(home.path())? {
-            set.push(&format!("plugin.{plugin}"), ns, Some(k));
+    // Each plugin's own call time, paired by call: both sides saw the same events in the same
+    // order (numbered across the epochs' homes).
+    for (epoch, (home_a, home_b)) in homes.iter().enumerate() {
+        for (set, home) in [(&mut base, home_a), (&mut cand, home_b)] {
+            for (plugin, k, ns) in plugin_calls(home.path())? {
+                set.push(&format!("plugin.{plugin}"), ns, Some(((epoch as u64) << 32) | k));
+            }
         }
     }
     if let Some(prefix) = o.out {
