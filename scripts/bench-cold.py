@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+import resident_hosts
+
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 60
 BINS = [os.path.abspath(b) for b in (sys.argv[2:] or ["target/release"])]
 WORKLOADS = ("warm", "in-process", "after-idle", "first", "installed")
@@ -63,31 +65,6 @@ def new_home(parent, bin_dir, with_db_from=None):
         shutil.copy(os.path.join(with_db_from, "chronicle.db"), home)
         os.chmod(os.path.join(home, "chronicle.db"), 0o600)
     return home
-
-
-def stop_hosts(home):
-    """Ends the resident hosts serving `home` (as idling out would) and waits until they are gone."""
-    needle = f"CHRONICLE_HOME={home}".encode()
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"serve" in cmd and needle in environ:
-            pids.append(int(pid))
-    for pid in pids:
-        try:
-            os.kill(pid, 15)
-        except ProcessLookupError:
-            pass
-    deadline = time.time() + 5
-    while pids and time.time() < deadline:
-        pids = [p for p in pids if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
-        time.sleep(0.002)
 
 
 def timed(argv, stdin, env):
@@ -153,7 +130,7 @@ def main():
             elif job == "in-process":
                 dt = timed([client, "hook"], payload, env(in_process_home, CHRONICLE_RESIDENT="0"))
             elif job == "after-idle":
-                stop_hosts(idle_home)
+                resident_hosts.stop(idle_home)
                 dt = timed([client, "hook"], payload, env(idle_home))
             elif job == "installed":
                 home = new_home(parent, b)

@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+import resident_hosts
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("bench_cold", os.path.join(HERE, "bench-cold.py"))
 argv, sys.argv = sys.argv, ["bench-cold.py", "1"]
@@ -55,4 +57,4 @@ for d in dirs:
     for name, count, mean in rows:
         print(f"  {name:28s} {count:5d} {mean:8.3f}")
 for d in dirs:
-    bc.stop_hosts(homes[d])
+    resident_hosts.stop(homes[d])

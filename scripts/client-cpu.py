@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+import resident_hosts
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLUGINS = ["chronicle_bash_guard", "chronicle_secret_guard", "chronicle_file_guard", "chronicle_session_context"]
 PER_ROUND = 800
@@ -82,7 +84,7 @@ def main():
                 results.append(run(client, payload, env, PER_ROUND))
     finally:
         for _, _, env, _ in builds:
-            stop_host(env["CHRONICLE_HOME"])
+            resident_hosts.stop(env["CHRONICLE_HOME"], wait_s=0)
         shutil.rmtree(parent, ignore_errors=True)
     print(f"{rounds} rounds of {PER_ROUND} events; per event: the client's CPU (µs), minor faults, wall (µs)")
     for b, _, _, results in builds:
@@ -91,24 +93,6 @@ def main():
         print(f"{b:32} cpu {' '.join(f'{c:5.0f}' for c in cpus)} (median {statistics.median(cpus):.0f})"
               f"  faults {statistics.median(r[1] for r in results):5.1f}"
               f"  wall {' '.join(f'{w:5.0f}' for w in walls)}")
-
-
-def stop_host(home):
-    """Ends the resident host serving `home`."""
-    needle = f"CHRONICLE_HOME={home}".encode()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"serve" in cmd and needle in environ:
-            try:
-                os.kill(int(pid), 15)
-            except ProcessLookupError:
-                pass
 
 
 if __name__ == "__main__":

@@ -26,24 +26,9 @@ import tempfile
 import threading
 import time
 
+import resident_hosts
+
 PLUGINS = ["chronicle_bash_guard", "chronicle_secret_guard", "chronicle_file_guard", "chronicle_session_context"]
-
-
-def hosts_of(home: str) -> list[int]:
-    """The resident hosts serving `home`."""
-    needle = f"CHRONICLE_HOME={home}".encode()
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"serve" in cmd and needle in environ:
-            found.append(int(pid))
-    return found
 
 
 def main() -> int:
@@ -83,7 +68,7 @@ def main() -> int:
         for _ in range(blows):
             if done.wait(random.uniform(0.005, 0.03)):
                 return
-            for pid in hosts_of(home):
+            for pid in resident_hosts.serving(home):
                 try:
                     if random.random() < 0.5:
                         os.kill(pid, signal.SIGKILL)
@@ -108,10 +93,7 @@ def main() -> int:
     done.set()
     stormer.join()
     time.sleep(1.5)  # a handed-over host records after its client relayed the answer
-    for pid in hosts_of(home):
-        os.kill(pid, signal.SIGCONT)
-        os.kill(pid, signal.SIGTERM)
-    time.sleep(0.5)
+    resident_hosts.stop(home)
 
     def q(sql: str) -> str:
         return subprocess.run(["sqlite3", f"file:{home}/chronicle.db?mode=ro", sql], capture_output=True, text=True).stdout.strip()

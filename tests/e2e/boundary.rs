@@ -293,6 +293,25 @@ fn a_plugin_that_promised_silence_without_its_words_is_neither_loaded_nor_called
     }
 }
 
+/// Runs `command` with `stdin` on a pipe and its descriptors 1 and 2 closed, as a careless
+/// parent would start it.
+fn run_with_stdout_and_stderr_closed(mut command: std::process::Command, stdin: &[u8]) -> std::process::ExitStatus {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    // SAFETY: close is async-signal-safe; the forked child owns its descriptors.
+    unsafe {
+        command.pre_exec(|| {
+            libc::close(1);
+            libc::close(2);
+            Ok(())
+        });
+    }
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait().unwrap()
+}
+
 /// Files under `home` that hold `needle` (the database's too, if `database`: it records the
 /// answer on purpose, but never a plugin's stderr).
 fn files_holding(home: &std::path::Path, needle: &[u8], database: bool) -> Vec<std::path::PathBuf> {
@@ -337,26 +356,13 @@ void chronicle_plugin_free(char *p) { free(p); }
 /// (the database's file closed before the child's stderr is relayed) keeps this true.
 #[test]
 fn a_client_started_with_stdout_and_stderr_closed_writes_into_none_of_its_files() {
-    use std::io::Write;
-    use std::os::unix::process::CommandExt;
-    use std::process::Stdio;
     let env = Env::with_plugins(&["chronicle_bash_guard"]);
     c_plugin(&env, "c_noisy", NOISY, &[]);
     for (i, command) in ["rm -rf /", "echo fine", "rm -rf /", "echo fine"].into_iter().enumerate() {
         // The first event is handed to a child (whose stderr the client relays) and makes the
         // database; the later ones go to the resident host it starts.
-        let mut hook = env.command(&["hook"]);
-        // SAFETY: close is async-signal-safe; the forked child owns its descriptors.
-        unsafe {
-            hook.pre_exec(|| {
-                libc::close(1);
-                libc::close(2);
-                Ok(())
-            });
-        }
-        let mut child = hook.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(&bash_event(command)).unwrap();
-        let status = child.wait().unwrap();
+        let hook = env.command(&["hook"]);
+        let status = run_with_stdout_and_stderr_closed(hook, &bash_event(command));
         assert!(status.code().is_some(), "event {i} ({command}): killed by a signal: {status:?}");
         if i == 0 {
             assert!(env.wait_resident_listening(1, std::time::Duration::from_secs(20)), "no resident host started");
@@ -376,9 +382,6 @@ fn a_client_started_with_stdout_and_stderr_closed_writes_into_none_of_its_files(
 /// its plugin index, its log under `logs/`). They go to /dev/null, and the event is recorded.
 #[test]
 fn a_host_started_with_stdout_and_stderr_closed_writes_into_none_of_its_files() {
-    use std::io::Write;
-    use std::os::unix::process::CommandExt;
-    use std::process::Stdio;
     let env = Env::with_plugins(&["chronicle_bash_guard"]);
     // A key only the host reads: the client hands the whole hook to `chronicle-host`.
     std::fs::write(env.home().join("config.toml"), "[hook]\nresident = false\n").unwrap();
@@ -394,17 +397,7 @@ fn a_host_started_with_stdout_and_stderr_closed_writes_into_none_of_its_files() 
                 None => hook.env_remove(key),
             };
         }
-        // SAFETY: close is async-signal-safe; the forked child owns its descriptors.
-        unsafe {
-            hook.pre_exec(|| {
-                libc::close(1);
-                libc::close(2);
-                Ok(())
-            });
-        }
-        let mut child = hook.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(&bash_event(command)).unwrap();
-        let status = child.wait().unwrap();
+        let status = run_with_stdout_and_stderr_closed(hook, &bash_event(command));
         assert!(status.code().is_some(), "event {i} ({command}): killed by a signal: {status:?}");
     }
     assert_eq!(env.count("SELECT count(*) FROM events"), 2);
