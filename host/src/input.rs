@@ -29,10 +29,10 @@ const QUIET_AFTER_OBJECT: Duration = Duration::from_millis(50);
 pub fn read_stdin(cap: usize, deadline: Duration) -> io::Result<RawInput> {
     // Unbuffered on purpose: `poll` must see every byte that has not been consumed yet.
     // Widened first, not once an event proves large: a writer still has most of a large
-    // event to write when the reader starts, and widened early it writes the rest at once.
-    // Widened lazily (after the first 64 KiB), the gate in CI measured the 482 KB Write
-    // +14-16 % twice after the test suite (BENCHMARKS.md, twenty-first session); the ~5 µs
-    // the resize costs a small event is the price.
+    // event to write when the reader starts, and widened early it may write the rest at once.
+    // (Widening after the first 64 KiB saves a small event the resize, ~5 µs; it was tried
+    // and undone while chasing a gate result that turned out to be memory layout, and left
+    // undone: BENCHMARKS.md, twenty-first session.)
     widen_pipe(0);
     read_fd(0, cap, deadline)
 }
