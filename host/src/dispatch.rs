@@ -1,20 +1,22 @@
 //! Calling plugins under deadlines.
 //!
-//! Plugins run one after another on a worker thread while the calling thread waits on a
-//! condition variable until the running plugin's deadline. A plugin that misses it is
-//! abandoned with its thread (it cannot be killed; the process exits soon after answering),
-//! its fault recorded, and a fresh worker carries on with the plugins after it. Waking only at
-//! deadlines keeps the cost to one thread start and one wake-up per event.
+//! Plugins run one after another on a worker thread while the calling thread sleeps until they
+//! are done or the running plugin's deadline passes. A plugin that misses it is abandoned with
+//! its thread (it cannot be killed; the process exits soon after answering), its fault
+//! recorded, and a fresh worker carries on with the plugins after it. Waking only at deadlines
+//! and at the end keeps the cost to two wake-ups per event, each through a
+//! [`Doorbell`] (a pipe, whose wake-up lets the woken thread take the waker's CPU, see there).
 //!
 //! Each call is measured here: wall time (monotonic), the worker thread's CPU time, memory
 //! (from the plugin's counting allocator, or a `mallinfo2` delta for C plugins) and bytes the
 //! plugin wrote to fd 1 (which points at a scratch file while plugins run, see [`crate::output`]).
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chronicle_plugin_api::abi::CallStats;
 
+use crate::doorbell::Doorbell;
 use crate::output::StdoutProbe;
 use crate::plugin::{inflight, CallResult, Candidate, Fault, LoadedPlugin};
 
@@ -65,7 +67,27 @@ struct Progress {
 
 struct Shared {
     progress: Mutex<Progress>,
-    wake: Condvar,
+    /// Rung by the worker when it is done (the calling thread's own, see [`calling_bell`]).
+    done: Arc<Doorbell>,
+}
+
+thread_local! {
+    static CALLING_BELL: std::cell::RefCell<Option<Arc<Doorbell>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// This thread's doorbell for hearing from its workers, made at its first dispatch (a new pipe
+/// per event would cost two descriptors' creation and closing each time); tried again at the
+/// next event if it could not be made (out of descriptors).
+fn calling_bell() -> std::io::Result<Arc<Doorbell>> {
+    CALLING_BELL.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if let Some(bell) = &*cell {
+            return Ok(Arc::clone(bell));
+        }
+        let bell = Arc::new(Doorbell::new()?);
+        *cell = Some(Arc::clone(&bell));
+        Ok(bell)
+    })
 }
 
 /// Runs every job, in order, within `budget` overall. Returns one record per job, in order.
@@ -76,6 +98,10 @@ pub fn run(jobs: Vec<Job>, event_json: Arc<str>, budget: Duration, probe: Option
     let mut next = 0;
     // The worker marks its calls in the in-flight slot of the thread serving this event.
     let slot = inflight::slot();
+    let done = match calling_bell() {
+        Ok(bell) => bell,
+        Err(e) => return (0..jobs.len()).map(|index| not_run(index, &format!("not run: cannot make a pipe to hear from a worker thread: {e}"))).collect(),
+    };
     while next < jobs.len() {
         if Instant::now() >= budget_end {
             for index in next..jobs.len() {
@@ -83,7 +109,7 @@ pub fn run(jobs: Vec<Job>, event_json: Arc<str>, budget: Duration, probe: Option
             }
             break;
         }
-        let shared = Arc::new(Shared { progress: Mutex::new(Progress::default()), wake: Condvar::new() });
+        let shared = Arc::new(Shared { progress: Mutex::new(Progress::default()), done: Arc::clone(&done) });
         let spawned_at = Instant::now();
         let worker = {
             let (jobs, shared, event_json) = (Arc::clone(&jobs), Arc::clone(&shared), Arc::clone(&event_json));
@@ -105,33 +131,45 @@ pub fn run(jobs: Vec<Job>, event_json: Arc<str>, budget: Duration, probe: Option
 
 type Task = Box<dyn FnOnce() + Send>;
 
+/// Where a worker thread is given its next task: the task, then a ring.
+struct Post {
+    task: Mutex<Option<Task>>,
+    bell: Doorbell,
+}
+
 /// Worker threads waiting for their next task. A worker that finishes a task puts itself back
 /// here; one stuck in an abandoned plugin never does, and the next event gets a new thread. A
 /// resident host thus starts one thread per serving thread, not one per event.
-static IDLE_WORKERS: Mutex<Vec<std::sync::mpsc::Sender<Task>>> = Mutex::new(Vec::new());
+static IDLE_WORKERS: Mutex<Vec<Arc<Post>>> = Mutex::new(Vec::new());
 
 fn on_worker(task: Task) -> std::io::Result<()> {
     let idle = IDLE_WORKERS.lock().unwrap_or_else(|p| p.into_inner()).pop();
-    let task = match idle {
-        Some(tx) => match tx.send(task) {
-            Ok(()) => return Ok(()),
-            Err(returned) => returned.0,
-        },
-        None => task,
-    };
-    let (tx, rx) = std::sync::mpsc::channel::<Task>();
-    tx.send(task).map_err(|_| std::io::Error::other("worker channel closed"))?;
-    std::thread::Builder::new().name("chronicle-plugin".into()).spawn(move || {
-        for task in rx.iter() {
-            task();
-            let mut idle = IDLE_WORKERS.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() >= inflight::MAX_SLOTS {
-                return; // enough are waiting for every serving thread
-            }
-            idle.push(tx.clone());
+    let post = match idle {
+        Some(post) => post,
+        None => {
+            let post = Arc::new(Post { task: Mutex::new(None), bell: Doorbell::new()? });
+            let theirs = Arc::clone(&post);
+            std::thread::Builder::new().name("chronicle-plugin".into()).spawn(move || serve_tasks(&theirs))?;
+            post
         }
-    })?;
+    };
+    *post.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    post.bell.ring();
     Ok(())
+}
+
+/// A worker thread's life: each task it is given, until enough others wait for work.
+fn serve_tasks(post: &Arc<Post>) {
+    loop {
+        post.bell.wait(None);
+        let Some(task) = post.task.lock().unwrap_or_else(|p| p.into_inner()).take() else { continue };
+        task();
+        let mut idle = IDLE_WORKERS.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() >= inflight::MAX_SLOTS {
+            return; // enough are waiting for every serving thread
+        }
+        idle.push(Arc::clone(post));
+    }
 }
 
 /// Waits for the worker started at job `first`; returns the index to resume from.
@@ -156,7 +194,9 @@ fn wait_for(jobs: &[Job], first: usize, shared: &Shared, spawned_at: Instant, bu
             records.push(CallRecord { turn_missed: progress.waiting_turn, ..unanswered(index, timed_out, (now - started).as_nanos() as u64) });
             return index + 1;
         }
-        progress = shared.wake.wait_timeout(progress, wake_at.saturating_duration_since(now)).unwrap_or_else(|p| p.into_inner()).0;
+        drop(progress);
+        shared.done.wait(Some(wake_at.saturating_duration_since(now)));
+        progress = shared.progress.lock().unwrap_or_else(|p| p.into_inner());
     }
 }
 
@@ -196,9 +236,8 @@ fn work(jobs: &[Job], first: usize, event_json: &str, shared: &Shared, probe: Op
         }
         p.results.push(record);
     }
-    let mut p = shared.progress.lock().unwrap_or_else(|p| p.into_inner());
-    p.done = true;
-    shared.wake.notify_all();
+    shared.progress.lock().unwrap_or_else(|p| p.into_inner()).done = true;
+    shared.done.ring();
 }
 
 /// Thread CPU time and diverted-stdout size at the end of the previous measurement.

@@ -32,6 +32,7 @@ host_only! {
     pub mod answer;
     pub mod cache;
     pub mod dispatch;
+    pub(crate) mod doorbell;
     pub mod events;
     pub mod hook;
     pub mod logging;
