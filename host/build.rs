@@ -1,8 +1,10 @@
 //! Link settings and the build's identity.
 //!
-//! - `chronicle-host` links as a non-PIE binary on Linux: a position-independent executable pays
-//!   for its dynamic relocations (and the pages they dirty) at every start, and it starts once
-//!   per event it handles in process. Plugins stay PIC.
+//! - `chronicle-host` stays position-independent (the toolchain's default): it parses what the
+//!   model wrote and loads native plugins, and ASLR keeps its own code (SQLite included) at an
+//!   address an exploit must first find. Relocating itself costs a start ~0.15 ms of CPU (~90
+//!   copy-on-write faults; `-z pack-relative-relocs` saved none of it), paid on the cold paths
+//!   only (BENCHMARKS.md, twenty-second session).
 //! - `chronicle`, the client Claude Code starts for every event, links statically on
 //!   Linux/glibc: the dynamic loader costs more than everything else it does (~0.25 ms a
 //!   start). Every ordinary build does it (`cargo build --release`, `cargo install`), not only
@@ -21,11 +23,8 @@ use std::process::Command;
 fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    if os == "linux" {
-        println!("cargo:rustc-link-arg-bin=chronicle-host=-no-pie");
-        if env == "gnu" {
-            static_client();
-        }
+    if os == "linux" && env == "gnu" {
+        static_client();
     }
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CHRONICLE_COMMIT");

@@ -29,12 +29,12 @@ import sys
 import tempfile
 import time
 
+import hook_runs
 import resident_hosts
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 60
 BINS = [os.path.abspath(b) for b in (sys.argv[2:] or ["target/release"])]
 WORKLOADS = ("warm", "in-process", "after-idle", "first", "installed")
-PLUGINS = ["chronicle_bash_guard", "chronicle_secret_guard", "chronicle_file_guard", "chronicle_session_context"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -54,42 +54,18 @@ def event(events, n):
     return json.dumps(e).encode()
 
 
-def new_home(parent, bin_dir, with_db_from=None):
-    home = tempfile.mkdtemp(dir=parent)
-    os.chmod(home, 0o700)
-    plugins = os.path.join(home, "plugins")
-    os.mkdir(plugins, 0o700)
-    for p in PLUGINS:
-        shutil.copy(os.path.join(bin_dir, f"lib{p}.so"), plugins)
-    if with_db_from:
-        shutil.copy(os.path.join(with_db_from, "chronicle.db"), home)
-        os.chmod(os.path.join(home, "chronicle.db"), 0o600)
-    return home
-
-
 def timed(argv, stdin, env):
     """Wall time of one process, spawned directly (no shell), stdin from a pipe."""
-    r, w = os.pipe()
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    t = time.perf_counter()
-    pid = os.posix_spawnp(argv[0], argv, env, file_actions=[
-        (os.POSIX_SPAWN_DUP2, r, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2),
-        (os.POSIX_SPAWN_CLOSE, w),
-    ])
-    os.close(r)
-    os.write(w, stdin)
-    os.close(w)
+    pid, started = hook_runs.spawn(argv, stdin, env)
     os.waitpid(pid, 0)
-    dt = time.perf_counter() - t
-    os.close(devnull)
-    return dt * 1e3
+    return (time.perf_counter() - started) * 1e3
 
 
 def main():
     events = bash_events()
     payload = event(events, -1)
     parent = tempfile.mkdtemp(prefix="chronicle-cold-")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CHRONICLE_") and k != "CLAUDE_PROJECT_DIR"}
+    base = hook_runs.clean_env()
     base["CHRONICLE_RESIDENT_IDLE_S"] = "2"
 
     def env(home, **extra):
@@ -103,15 +79,15 @@ def main():
         client = os.path.join(b, "chronicle")
         tag = f" {os.path.basename(os.path.dirname(client)) or b}" if len(BINS) > 1 else ""
         # A database to copy: made by one in-process event.
-        template = new_home(parent, b)
+        template = hook_runs.new_home(parent, b)
         timed([client, "hook"], payload, env(template, CHRONICLE_RESIDENT="0"))
-        warm_home = new_home(parent, b, template)
+        warm_home = hook_runs.new_home(parent, b, template)
         for _ in range(3):
             timed([client, "hook"], payload, env(warm_home))
             time.sleep(0.05)
-        in_process_home = new_home(parent, b, template)
+        in_process_home = hook_runs.new_home(parent, b, template)
         # The same home each time (its plugin index matches its plugin files), its host stopped.
-        idle_home = new_home(parent, b, template)
+        idle_home = hook_runs.new_home(parent, b, template)
         timed([client, "hook"], payload, env(idle_home, CHRONICLE_RESIDENT="0"))
         setups.append((b, client, tag, warm_home, in_process_home, idle_home))
         for w in WORKLOADS:
@@ -133,14 +109,14 @@ def main():
                 resident_hosts.stop(idle_home)
                 dt = timed([client, "hook"], payload, env(idle_home))
             elif job == "installed":
-                home = new_home(parent, b)
+                home = hook_runs.new_home(parent, b)
                 user = os.path.join(home, "userhome")
                 os.makedirs(os.path.join(user, ".claude"))
                 subprocess.run([os.path.join(b, "chronicle-host"), "install"], env=env(home, HOME=user),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
                 dt = timed([client, "hook"], payload, env(home, HOME=user))
             else:
-                dt = timed([client, "hook"], payload, env(new_home(parent, b)))
+                dt = timed([client, "hook"], payload, env(hook_runs.new_home(parent, b)))
             samples[job + tag].append(dt)
             # Let a host started by this job finish warming up before the next measurement.
             time.sleep(0.03)

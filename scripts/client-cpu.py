@@ -22,10 +22,10 @@ import sys
 import tempfile
 import time
 
+import hook_runs
 import resident_hosts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PLUGINS = ["chronicle_bash_guard", "chronicle_secret_guard", "chronicle_file_guard", "chronicle_session_context"]
 PER_ROUND = 800
 
 
@@ -41,17 +41,9 @@ def first_bash_event():
 def run(client, payload, env, n):
     cpu = faults = wall = 0.0
     for _ in range(n):
-        r, w = os.pipe()
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        t = time.perf_counter()
-        pid = os.posix_spawn(client, [client, "hook"], env, file_actions=[
-            (os.POSIX_SPAWN_DUP2, r, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_CLOSE, w)])
-        os.close(r)
-        os.write(w, payload)
-        os.close(w)
+        pid, started = hook_runs.spawn([client, "hook"], payload, env)
         _, _, ru = os.wait4(pid, 0)
-        wall += time.perf_counter() - t
-        os.close(devnull)
+        wall += time.perf_counter() - started
         cpu += ru.ru_utime + ru.ru_stime
         faults += ru.ru_minflt
     return cpu / n * 1e6, faults / n, wall / n * 1e6
@@ -64,15 +56,11 @@ def main():
         raise SystemExit(__doc__)
     payload = first_bash_event()
     parent = tempfile.mkdtemp(prefix="chronicle-client-cpu-")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CHRONICLE_") and k != "CLAUDE_PROJECT_DIR"}
+    base = hook_runs.clean_env()
     builds = []
     for b in args:
         b = os.path.abspath(b)
-        home = tempfile.mkdtemp(dir=parent)
-        os.chmod(home, 0o700)
-        os.mkdir(os.path.join(home, "plugins"), 0o700)
-        for p in PLUGINS:
-            shutil.copy(os.path.join(b, f"lib{p}.so"), os.path.join(home, "plugins"))
+        home = hook_runs.new_home(parent, b)
         env = dict(base, CHRONICLE_HOME=home, XDG_RUNTIME_DIR=home)
         client = os.path.join(b, "chronicle")
         run(client, payload, env, 3)  # makes the database and starts the resident host

@@ -23,10 +23,10 @@ import sys
 import tempfile
 import threading
 
+import hook_runs
 import resident_hosts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PLUGINS = ["chronicle_bash_guard", "chronicle_secret_guard", "chronicle_file_guard", "chronicle_session_context"]
 
 
 def session():
@@ -35,34 +35,19 @@ def session():
     return [e for e in events if not (e["hook_event_name"] == "PostToolUse" and e.get("tool_name") == "Write")]
 
 
-def run_one(client, env, payload, devnull):
-    r, w = os.pipe()
-    pid = os.posix_spawn(client, [client, "hook"], env, file_actions=[
-        (os.POSIX_SPAWN_DUP2, r, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2),
-        (os.POSIX_SPAWN_CLOSE, w),
-    ])
-    os.close(r)
-    os.write(w, payload)
-    os.close(w)
-    os.waitpid(pid, 0)
-
-
 def replay(client, env, events, clients, tag):
-    devnull = os.open(os.devnull, os.O_WRONLY)
-
     def one_client(k):
         for i, e in enumerate(events):
             e = json.loads(json.dumps(e))
             if "command" in e.get("tool_input", {}):
                 e["tool_input"]["command"] += f" # {tag}-{k}-{i}"
-            run_one(client, env, json.dumps(e).encode(), devnull)
+            os.waitpid(hook_runs.spawn([client, "hook"], json.dumps(e).encode(), env)[0], 0)
 
     threads = [threading.Thread(target=one_client, args=(k,)) for k in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    os.close(devnull)
 
 
 def main():
@@ -72,15 +57,11 @@ def main():
     bins = [os.path.abspath(b) for b in args] or [os.path.abspath("target/release")]
     events = session()
     parent = tempfile.mkdtemp(prefix="chronicle-dispatch-")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CHRONICLE_") and k != "CLAUDE_PROJECT_DIR"}
+    base = hook_runs.clean_env()
     homes = []
     try:
         for b in bins:
-            home = tempfile.mkdtemp(dir=parent)
-            os.chmod(home, 0o700)
-            os.mkdir(os.path.join(home, "plugins"), 0o700)
-            for p in PLUGINS:
-                shutil.copy(os.path.join(b, f"lib{p}.so"), os.path.join(home, "plugins"))
+            home = hook_runs.new_home(parent, b)
             env = dict(base, CHRONICLE_HOME=home, XDG_RUNTIME_DIR=home)
             replay(os.path.join(b, "chronicle"), env, events, 1, "warm")
             first = sqlite3.connect(os.path.join(home, "chronicle.db")).execute("SELECT max(id) FROM events").fetchone()[0]

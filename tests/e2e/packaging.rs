@@ -157,6 +157,17 @@ fn the_client_of_a_plain_cargo_build_is_static() {
     assert!(!interp, "the client asks for a dynamic loader (PT_INTERP): every event pays for it");
 }
 
+/// `chronicle-host` parses events and loads plugins: it is position-independent, so ASLR places
+/// its code (README, "Building"). Only the client, which parses nothing, is at a fixed address.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_host_is_position_independent() {
+    let bytes = std::fs::read(target_dir().join("chronicle-host")).unwrap();
+    assert_eq!(&bytes[..6], &[0x7f, b'E', b'L', b'F', 2, 1], "a 64-bit little-endian ELF file");
+    let e_type = u16::from_le_bytes([bytes[16], bytes[17]]);
+    assert_eq!(e_type, 3, "chronicle-host is not position-independent (ELF type {e_type}, not ET_DYN): its code has a fixed address");
+}
+
 #[test]
 fn version_names_the_commit() {
     let user = User::new();
