@@ -67,27 +67,14 @@ struct Progress {
 
 struct Shared {
     progress: Mutex<Progress>,
-    /// Rung by the worker when it is done (the calling thread's own, see [`calling_bell`]).
+    /// Rung by the worker when it is done (the calling thread's own, [`CALLING_BELL`]).
     done: Arc<Doorbell>,
 }
 
 thread_local! {
-    static CALLING_BELL: std::cell::RefCell<Option<Arc<Doorbell>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// This thread's doorbell for hearing from its workers, made at its first dispatch (a new pipe
-/// per event would cost two descriptors' creation and closing each time); tried again at the
-/// next event if it could not be made (out of descriptors).
-fn calling_bell() -> std::io::Result<Arc<Doorbell>> {
-    CALLING_BELL.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        if let Some(bell) = &*cell {
-            return Ok(Arc::clone(bell));
-        }
-        let bell = Arc::new(Doorbell::new()?);
-        *cell = Some(Arc::clone(&bell));
-        Ok(bell)
-    })
+    /// Each calling thread's doorbell for hearing from its workers, made at its first dispatch:
+    /// a new pipe per event would cost two descriptors' creation and closing each time.
+    static CALLING_BELL: Arc<Doorbell> = Arc::new(Doorbell::new());
 }
 
 /// Runs every job, in order, within `budget` overall. Returns one record per job, in order.
@@ -98,10 +85,7 @@ pub fn run(jobs: Vec<Job>, event_json: Arc<str>, budget: Duration, probe: Option
     let mut next = 0;
     // The worker marks its calls in the in-flight slot of the thread serving this event.
     let slot = inflight::slot();
-    let done = match calling_bell() {
-        Ok(bell) => bell,
-        Err(e) => return (0..jobs.len()).map(|index| not_run(index, &format!("not run: cannot make a pipe to hear from a worker thread: {e}"))).collect(),
-    };
+    let done = CALLING_BELL.with(Arc::clone);
     while next < jobs.len() {
         if Instant::now() >= budget_end {
             for index in next..jobs.len() {
@@ -147,7 +131,7 @@ fn on_worker(task: Task) -> std::io::Result<()> {
     let post = match idle {
         Some(post) => post,
         None => {
-            let post = Arc::new(Post { task: Mutex::new(None), bell: Doorbell::new()? });
+            let post = Arc::new(Post { task: Mutex::new(None), bell: Doorbell::new() });
             let theirs = Arc::clone(&post);
             std::thread::Builder::new().name("chronicle-plugin".into()).spawn(move || serve_tasks(&theirs))?;
             post
