@@ -15,20 +15,15 @@ up to 50 ms and then SIGCONT. Then it counts, from the answers and the database:
 (each invocation once), `rm -rf /` not denied, anything else denied, exit codes other than 0,
 `PRAGMA integrity_check`. Exit 1 if any of those is off.
 """
-import json
 import os
 import random
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
+import hook_runs
 import resident_hosts
-
-PLUGINS = ["chronicle_bash_guard", "chronicle_secret_guard", "chronicle_file_guard", "chronicle_session_context"]
 
 
 def main() -> int:
@@ -38,13 +33,8 @@ def main() -> int:
     clients = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     per_client = int(sys.argv[3]) if len(sys.argv) > 3 else 300
     blows = int(sys.argv[4]) if len(sys.argv) > 4 else 30
-    home = tempfile.mkdtemp(prefix="kill-storm-")
-    os.chmod(home, 0o700)
-    os.makedirs(f"{home}/plugins", mode=0o700)
-    for p in PLUGINS:
-        shutil.copy(f"{build}/lib{p}.so", f"{home}/plugins/")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONICLE_") and k != "CLAUDE_PROJECT_DIR"}
-    env.update(CHRONICLE_HOME=home, XDG_RUNTIME_DIR=home)
+    home = hook_runs.new_home(None, build, prefix="kill-storm-")
+    env = dict(hook_runs.clean_env(), CHRONICLE_HOME=home, XDG_RUNTIME_DIR=home)
     answers: dict[str, tuple[int, str]] = {}
     dealt = {"SIGKILL": 0, "SIGSTOP": 0}
     done = threading.Event()
@@ -54,15 +44,8 @@ def main() -> int:
             # A few commands recur across clients (cache hits); the rest are new.
             n = random.randrange(8) if random.random() < 0.3 else f"{k}-{i}"
             command = f"rm -rf / # {n}" if i % 3 == 0 else f"ls -la src/{n}"
-            event = {
-                "session_id": "s", "transcript_path": "/tmp/t", "cwd": "/tmp/p", "permission_mode": "default",
-                "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": command},
-                "tool_use_id": f"t{k}-{i}",
-            }
-            run = subprocess.run([f"{build}/chronicle", "hook"], input=json.dumps(event).encode(), env=env, capture_output=True)
-            out = run.stdout.decode()
-            decision = json.loads(out)["hookSpecificOutput"]["permissionDecision"] if out.strip() else "none"
-            answers[f"t{k}-{i}"] = (run.returncode, command, decision)
+            rc, decision = hook_runs.decide(f"{build}/chronicle", hook_runs.bash_event(command, f"t{k}-{i}"), env)
+            answers[f"t{k}-{i}"] = (rc, command, decision)
 
     def storm():
         for _ in range(blows):
@@ -81,39 +64,21 @@ def main() -> int:
                 except ProcessLookupError:
                     pass
 
-    warm = {"session_id": "s", "transcript_path": "/tmp/t", "cwd": "/tmp/p", "hook_event_name": "PreToolUse",
-            "tool_name": "Bash", "tool_input": {"command": "true"}, "tool_use_id": "warm"}
-    subprocess.run([f"{build}/chronicle", "hook"], input=json.dumps(warm).encode(), env=env, capture_output=True, check=True)
-    stormer = threading.Thread(target=storm)
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-    for t in threads + [stormer]:
-        t.start()
-    for t in threads:
-        t.join()
-    done.set()
-    stormer.join()
-    time.sleep(1.5)  # a handed-over host records after its client relayed the answer
-    resident_hosts.stop(home)
-
-    def q(sql: str) -> str:
-        return subprocess.run(["sqlite3", f"file:{home}/chronicle.db?mode=ro", sql], capture_output=True, text=True).stdout.strip()
+    if hook_runs.decide(f"{build}/chronicle", hook_runs.bash_event("true", "warm"), env)[0] != 0:
+        sys.exit("the first event, which starts the resident host, failed")
+    hook_runs.storm(client, clients, storm, done, home)
 
     expected = clients * per_client + 1
-    events, distinct = int(q("SELECT count(*) FROM events")), int(q("SELECT count(DISTINCT tool_use_id) FROM events"))
+    events, distinct = hook_runs.recorded(home)
     let_through = [c for rc, c, d in answers.values() if c.startswith("rm") and d != "deny"]
     wrongly_denied = [c for rc, c, d in answers.values() if not c.startswith("rm") and d == "deny"]
     codes = sorted({rc for rc, _, _ in answers.values()})
-    integrity = q("PRAGMA integrity_check")
+    integrity = hook_runs.query(home, "PRAGMA integrity_check")
     print(f"blows dealt: {dealt['SIGKILL']} SIGKILL, {dealt['SIGSTOP']} SIGSTOP/SIGCONT")
     print(f"events {events} (distinct {distinct}, expected {expected})")
     print(f"`rm -rf /` not denied: {len(let_through)}; others denied: {len(wrongly_denied)}")
     print("exit codes:", codes, " integrity:", integrity)
-    ok = (events, distinct, len(let_through), len(wrongly_denied), codes, integrity) == (expected, expected, 0, 0, [0], "ok")
-    if ok:
-        shutil.rmtree(home, ignore_errors=True)
-    else:
-        print(f"kept {home}")
-    return 0 if ok else 1
+    return hook_runs.finish(home, (events, distinct, len(let_through), len(wrongly_denied), codes, integrity) == (expected, expected, 0, 0, [0], "ok"))
 
 
 if __name__ == "__main__":
