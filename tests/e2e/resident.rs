@@ -195,6 +195,39 @@ fn a_killed_resident_host_loses_no_event_and_is_replaced() {
     assert_eq!(env.count("SELECT count(*) FROM events"), n);
 }
 
+/// SIGTERM (a service manager, a user's `kill`) stops a resident host the way idling out does:
+/// it refuses new clients at once, so they hand their events over instead of queueing on a
+/// host that is going away, and the event it is in the middle of is still answered and
+/// recorded by it, not dropped and handled again by its client's child.
+#[test]
+fn sigterm_stops_the_resident_host_after_the_event_it_is_handling() {
+    let mut env = Env::with_plugins(&["fixture_busy"]);
+    std::fs::write(env.home().join("config.toml"), "[hook]\nplugin_timeout_ms = 8000\n[plugins.fixture-busy]\nsleep_us = 3000000\n")
+        .unwrap();
+    let pid = env.start_resident() as i32;
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| env.hook(&bash_event("a slow one")));
+        std::thread::sleep(Duration::from_millis(1000));
+        assert!(!slow.is_finished(), "the event left the plugin before the signal: no test");
+        // SAFETY: signalling this test's own resident host.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        std::thread::sleep(Duration::from_millis(100));
+        let prompt = env.hook(&chronicle_e2e::event("UserPromptSubmit", serde_json::json!({"prompt": "meanwhile"})));
+        assert_eq!(prompt.code, 0, "{}", prompt.stderr);
+        assert!(!slow.is_finished(), "the new event waited for the stopping host's");
+        let slow = slow.join().unwrap();
+        assert_eq!(slow.code, 0, "{}", slow.stderr);
+    });
+    let ended = env.wait_resident_exit().expect("the host's exit status");
+    assert_eq!(ended.code(), Some(0), "the host ended by itself, not by the signal: {ended:?}");
+    assert!(env.resident_sockets().is_empty(), "it left its socket behind");
+    let handled_by = env.query(
+        "SELECT hook_event_name, EXISTS (SELECT 1 FROM metrics m WHERE m.event_id = e.id AND m.name = 'hook.resident') FROM events e ORDER BY hook_event_name",
+    );
+    assert_eq!(handled_by, vec![vec!["PreToolUse".to_string(), "1".into()], vec!["UserPromptSubmit".into(), "0".into()]]);
+    assert_eq!(env.count("SELECT count(*) FROM plugin_calls WHERE plugin = 'fixture-busy' AND status = 'ok'"), 1);
+}
+
 #[test]
 fn a_resident_directory_others_can_write_is_not_trusted() {
     let mut env = Env::with_plugins(&["fixture_echo"]);

@@ -231,6 +231,11 @@ impl Env {
         }
     }
 
+    /// Waits for the host [`Env::start_resident`] started to end by itself: how it ended.
+    pub fn wait_resident_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.resident.take().and_then(|mut child| child.wait().ok())
+    }
+
     /// Waits until at least `hosts` resident hosts listen (one per configuration key); false
     /// after `limit`.
     pub fn wait_resident_listening(&self, hosts: usize, limit: Duration) -> bool {

@@ -41,6 +41,7 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
     // Workers accept from it too (`workers`): whoever loses the race must not block in accept.
     listener.set_nonblocking(true)?;
     let ours = std::fs::metadata(&endpoint.socket)?.ino();
+    crate::shutdown::stop_serving_on_sigterm(listener.as_raw_fd());
     tracing::info!(socket = %endpoint.socket.display(), "resident host listening");
 
     if crate::team::background::start(&config) {
@@ -66,6 +67,7 @@ pub fn serve(config: Config, idle: Duration) -> Result<(), ResidentError> {
         drop(lock);
         served
     });
+    crate::shutdown::forget_listener();
     // Every thread is done. Idle, nobody is waiting: the first hook after the idle-out should
     // not have to replay this host's log. (Retiring, a new host may be busy with the database:
     // a TRUNCATE checkpoint would hold its writes.)
@@ -98,6 +100,10 @@ pub(super) fn serve_socket(
     let mut last_event = Instant::now();
     loop {
         let woke = wait(listener, host.log_checkpointed(), TICK)?;
+        if crate::shutdown::stop_asked() {
+            tracing::info!("{who} exiting: asked to stop (SIGTERM or SIGINT)");
+            return Ok(Ended::Other);
+        }
         if stop.load(Ordering::SeqCst) {
             tracing::info!("{who} exiting with the others");
             return Ok(Ended::Other);
