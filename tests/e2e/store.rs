@@ -139,6 +139,9 @@ fn hook_processes_keep_the_write_ahead_log_bounded() {
     for _ in 0..8 {
         assert_eq!(env.hook(&event("UserPromptSubmit", json!({ "prompt": prompt }))).code, 0);
     }
+    // A handed-over child bounds the log after its client relayed the answer: wait for it (under
+    // a loaded machine the client's exit came first and this read the log mid-checkpoint).
+    assert!(env.wait_for_hook_processes(std::time::Duration::from_secs(10)), "a hook process is still running");
     // Measured before querying: closing the last connection checkpoints and removes the log.
     let wal = std::fs::metadata(env.home().join("chronicle.db-wal")).map_or(0, |m| m.len());
     assert!(wal < 2 << 20, "eight 400 KB events left a {wal}-byte log");
