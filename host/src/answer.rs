@@ -230,6 +230,17 @@ mod tests {
         serde_json::from_str(a.stdout.as_deref().unwrap()).unwrap()
     }
 
+    /// The client's answer when no host can run (`failsafe::deny`) is what a host answers for
+    /// a fail-closed plugin that did not run (`hook::plugins::fail_closed`'s opinion).
+    #[test]
+    fn the_clients_fail_closed_answer_is_the_hosts() {
+        for spec in crate::events::EVENTS.iter().filter(|s| s.can_block()) {
+            let denied = if spec.name == "PreToolUse" || spec.name == "PermissionRequest" { Outcome::deny("r") } else { Outcome::block("r") };
+            let a = merge(spec, false, &[op("g", denied)], 100);
+            assert_eq!(crate::failsafe::deny(spec, "r"), (a.exit_code, a.stdout.clone(), a.stderr.clone()), "{}", spec.name);
+        }
+    }
+
     #[test]
     fn no_opinion_means_empty_stdout_and_exit_0() {
         let a = merge(spec("PreToolUse"), false, &[op("a", Outcome::none())], 100);

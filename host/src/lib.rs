@@ -5,8 +5,8 @@
 //! and records, so a long-lived server could reuse it unchanged.
 //!
 //! Without the `host` feature (on by default) only what the client (`bin/chronicle.rs`) links
-//! is built: `clock`, `config`, `input`, `newdb`, `private`, `resident`'s protocol and client,
-//! `shutdown`, `start`, and the spool's raw lines.
+//! is built: `clock`, `config`, `events`, `failsafe`, `input`, `newdb`, `private`, `resident`'s
+//! protocol and client, `shutdown`, `start`, and the spool's raw lines.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -16,6 +16,8 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("
 // What the client links too.
 pub mod clock;
 pub mod config;
+pub mod events;
+pub mod failsafe;
 pub mod input;
 pub mod newdb;
 pub mod private;
@@ -33,7 +35,6 @@ host_only! {
     pub mod cache;
     pub mod dispatch;
     pub(crate) mod doorbell;
-    pub mod events;
     pub mod hook;
     pub mod logging;
     pub mod output;

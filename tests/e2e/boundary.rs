@@ -418,3 +418,57 @@ fn a_host_started_with_stdout_and_stderr_closed_writes_into_none_of_its_files() 
     }
     assert!(written_into.is_empty(), "the answer went into {written_into:?}");
 }
+
+/// No `chronicle-host` can run (its binary gone past an upgrade's patience): the event is kept
+/// in the spool and reaches no plugin. A guard that fails closed is not switched off by that:
+/// the client denies, from the plugin index, what such a guard wants, naming it and why; what
+/// only a fail-open guard wants is answered with nothing. Every event is still recorded once
+/// the host is back.
+#[test]
+fn without_a_host_the_events_a_fail_closed_guard_wants_are_denied_not_waved_through() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard", "chronicle_file_guard", "chronicle_secret_guard"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    // A host indexes the plugins' manifests at its first event.
+    assert_eq!(env.hook(&bash_event("true")).code, 0);
+    let bin = env.home().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let client = bin.join("chronicle");
+    std::fs::copy(chronicle_e2e::chronicle_bin(), &client).unwrap();
+    let events = [
+        bash_event("ls -la"),
+        pre_tool_use("Read", r#"{"file_path":"/home/dev/code/acme-billing/README.md"}"#, ""),
+        chronicle_e2e::event("UserPromptSubmit", json!({"prompt": "what does this repo do?"})),
+        chronicle_e2e::event("SessionStart", json!({"source": "startup"})),
+    ];
+    // Each client waits out an upgrade's patience (2 s) before it gives up on the host.
+    let runs: Vec<Run> = std::thread::scope(|s| {
+        let clients: Vec<_> = events.iter().map(|e| s.spawn(|| env.hook_at(&client, e, std::time::Duration::ZERO))).collect();
+        clients.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    for (run, guard) in [(&runs[0], "bash-guard"), (&runs[1], "file-guard")] {
+        assert_eq!((run.code, run.permission_decision()), (0, "deny".to_string()), "{}", run.stderr);
+        let why = reason(run);
+        assert!(why.contains(&format!("{guard} could not check this (cannot run ")) && why.contains("fail closed"), "{why}");
+        assert!(run.stderr.contains("the event is kept in"), "{}", run.stderr);
+    }
+    for run in &runs[2..] {
+        assert_eq!((run.code, run.stdout.as_str()), (0, ""), "no fail-closed guard wants it: {}", run.stderr);
+        assert!(run.stderr.contains("the event is kept in"), "{}", run.stderr);
+    }
+    let ingest = env.run(&["spool", "ingest"]);
+    assert!(ingest.stdout.starts_with("ingested 4 event(s)"), "{}", ingest.stdout);
+    assert_eq!(env.count("SELECT count(*) FROM events"), 5);
+}
+
+/// A guard disabled in the config is not answered for either.
+#[test]
+fn without_a_host_a_disabled_guard_denies_nothing() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    assert_eq!(env.hook(&bash_event("true")).code, 0);
+    std::fs::write(env.home().join("config.toml"), "disabled_plugins = [\"bash-guard\"]\n").unwrap();
+    let client = env.home().join("chronicle");
+    std::fs::copy(chronicle_e2e::chronicle_bin(), &client).unwrap();
+    let run = env.hook_at(&client, &bash_event("ls -la"), std::time::Duration::ZERO);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
+}

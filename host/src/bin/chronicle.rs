@@ -147,19 +147,38 @@ fn answer(stdout: Option<&[u8]>, stderr: &[String], exit_code: i32, then_start: 
 const UPGRADE_PATIENCE: Duration = Duration::from_secs(2);
 
 /// No `chronicle-host` could be started: the raw event goes to the spool (the next host
-/// process records it), Claude Code gets no opinion and one line saying why.
+/// process records it) and one line says why. Claude Code gets no opinion, unless a plugin
+/// that fails closed wants the event: then it is denied on that plugin's behalf
+/// (`chronicle::failsafe`), as a host denies for a fail-closed plugin that cannot run.
 fn unstartable(data_dir: &Path, request: &Request, host: &Path, e: &std::io::Error) -> ! {
     let why = format!("cannot run {}: {e}", host.display());
-    match chronicle::spool::append_raw(data_dir, &request.invocation.text(), request.received_at_ns, &request.input.bytes, &why) {
+    let spooled = chronicle::spool::append_raw(data_dir, &request.invocation.text(), request.received_at_ns, &request.input.bytes, &why);
+    // A config file that does not load disables nothing here: this path denies too much
+    // rather than too little.
+    let disabled = Config::load(None).map(|c| c.file.disabled_plugins).unwrap_or_default();
+    let refusal = chronicle::failsafe::refusal(data_dir, &disabled, &request.input.bytes, &why);
+    if let Some(r) = &refusal {
+        if let Some(out) = &r.stdout {
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(out.as_bytes()).and_then(|()| o.flush());
+        }
+        if let Some(err) = &r.stderr {
+            eprintln!("{err}");
+        }
+    }
+    // A lost event is exit 1 (a hook error Claude Code shows), unless a refusal is the answer:
+    // Claude Code would not read its JSON after exit 1.
+    let code = match &spooled {
         Ok(kept) => {
             eprintln!("chronicle: {why}; the event is kept in {} (install chronicle and chronicle-host side by side)", kept.display());
-            std::process::exit(0)
+            0
         }
         Err(spool_err) => {
             eprintln!("chronicle: {why}, and the event was lost: cannot spool it ({spool_err})");
-            std::process::exit(1)
+            1
         }
-    }
+    };
+    std::process::exit(refusal.map_or(code, |r| r.exit_code))
 }
 
 /// How many times a dying host process is replaced for one event: each death in plugin code

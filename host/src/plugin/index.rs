@@ -13,7 +13,7 @@ use super::{Candidate, PluginInfo};
 /// The index file in the data directory. A plain file rather than a table so the host can
 /// choose plugins before (and while) the database opens.
 pub fn path(data_dir: &Path) -> PathBuf {
-    data_dir.join("plugin-index.json")
+    data_dir.join(crate::failsafe::INDEX_FILE)
 }
 
 /// Reads the index; a missing or unreadable file is an empty index (everything gets loaded).
