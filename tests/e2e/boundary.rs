@@ -472,3 +472,21 @@ fn without_a_host_a_disabled_guard_denies_nothing() {
     let run = env.hook_at(&client, &bash_event("ls -la"), std::time::Duration::ZERO);
     assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
 }
+
+/// The same when the config names a setting only `chronicle-host` reads, so that the client
+/// hands it the whole hook, stdin unread: when it cannot run, the client reads the event and
+/// answers for the fail-closed guards itself.
+#[test]
+fn without_a_host_a_config_only_the_host_reads_still_gets_the_guards_denial() {
+    let env = Env::with_plugins(&["chronicle_bash_guard"]);
+    std::fs::write(env.home().join("config.toml"), "[hook]\nmax_input_bytes = 5000000\n").unwrap();
+    assert_eq!(env.hook(&bash_event("true")).code, 0);
+    let client = env.home().join("chronicle");
+    std::fs::copy(chronicle_e2e::chronicle_bin(), &client).unwrap();
+    let run = env.hook_at(&client, &bash_event("ls -la"), std::time::Duration::ZERO);
+    assert_eq!((run.code, run.permission_decision()), (0, "deny".to_string()), "{}", run.stderr);
+    assert!(reason(&run).contains("bash-guard could not check this"), "{}", reason(&run));
+    assert!(run.stderr.contains("the event is kept in"), "{}", run.stderr);
+    let ingest = env.run(&["spool", "ingest"]);
+    assert!(ingest.stdout.starts_with("ingested 1 event(s)"), "{}", ingest.stdout);
+}

@@ -75,24 +75,44 @@ fn exec_host(args: &[OsString], stdin: Option<std::fs::File>) -> ! {
     std::process::exit(1)
 }
 
-fn host_hook(extra: &[String], stdin: Option<std::fs::File>) -> ! {
-    let mut args = vec![OsString::from("hook")];
-    args.extend(extra.iter().map(OsString::from));
-    exec_host(&args, stdin)
+/// The event on stdin, read with the default cap and deadline (the client's own settings).
+fn read_request(received_at_ns: i64) -> Request {
+    let defaults = HookSettings::default();
+    let read = std::time::Instant::now();
+    let input = chronicle::input::read_stdin(defaults.max_input_bytes, Duration::from_millis(defaults.read_timeout_ms)).unwrap_or_default();
+    Request::new(input, received_at_ns, read.elapsed())
+}
+
+/// Replaces this process with `chronicle-host hook`, which reads the event itself (the config
+/// names settings only it reads, or there is no data directory the client can work out). If
+/// it cannot run, the event goes where `unstartable` puts it, given a data directory.
+fn host_hook_in_place(data_dir: Option<&Path>, received_at_ns: i64) -> ! {
+    let host = resident::sibling(HOST_BIN);
+    let started = std::time::Instant::now();
+    let err = loop {
+        let err = Command::new(&host).arg("hook").arg0("chronicle").exec();
+        if !upgrading(&err) || started.elapsed() >= UPGRADE_PATIENCE {
+            break err;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let Some(data_dir) = data_dir else {
+        eprintln!("chronicle: cannot run {}: {err} (install both binaries side by side)", host.display());
+        std::process::exit(1)
+    };
+    unstartable(data_dir, &read_request(received_at_ns), &host, &err)
 }
 
 fn hook() -> ! {
     let received_at_ns = chronicle::clock::unix_ns();
     chronicle::shutdown::finish_on_sigterm();
+    let data_dir = Config::data_dir_from_env().ok();
     let config_file = match client_config_file() {
         Ok(f) => f,
-        Err(()) => host_hook(&[], None),
+        Err(()) => host_hook_in_place(data_dir.as_deref(), received_at_ns),
     };
-    let Ok(data_dir) = Config::data_dir_from_env() else { host_hook(&[], None) };
-    let defaults = HookSettings::default();
-    let read = std::time::Instant::now();
-    let input = chronicle::input::read_stdin(defaults.max_input_bytes, Duration::from_millis(defaults.read_timeout_ms)).unwrap_or_default();
-    let request = Request::new(input, received_at_ns, read.elapsed());
+    let Some(data_dir) = data_dir else { host_hook_in_place(None, received_at_ns) };
+    let request = read_request(received_at_ns);
     let endpoint = match resident::enabled_by_env() {
         Some(false) => None,
         // An unsafe socket directory: handled here; `chronicle doctor` says why.
@@ -109,7 +129,7 @@ fn hook() -> ! {
         // plugins and opened the same database alongside the child, and the event waited.
         supervise(&data_dir, &request, false, Some(&endpoint), missing_db(&data_dir, config_file.as_deref()).as_deref());
     };
-    match resident::exchange(stream, &request, resident::patience(defaults.dispatch_budget_ms)) {
+    match resident::exchange(stream, &request, resident::patience(HookSettings::default().dispatch_budget_ms)) {
         Ok(Response::Answered { exit_code, stdout, stderr }) => answer(stdout.as_deref().map(str::as_bytes), &stderr, exit_code, None),
         Ok(Response::Retry) => supervise(&data_dir, &request, false, None, None),
         Err(_) => supervise(&data_dir, &request, true, None, None),
@@ -146,6 +166,14 @@ fn answer(stdout: Option<&[u8]>, stderr: &[String], exit_code: i32, then_start: 
 /// How long the client keeps trying to start a `chronicle-host` that is being replaced.
 const UPGRADE_PATIENCE: Duration = Duration::from_secs(2);
 
+/// Whether starting `chronicle-host` failed as it does while an upgrade is under way: `install`
+/// or `cp` is writing it (no file for a moment, no exec bit yet, busy); it is back within
+/// moments.
+fn upgrading(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), PermissionDenied | NotFound | ExecutableFileBusy)
+}
+
 /// No `chronicle-host` could be started: the raw event goes to the spool (the next host
 /// process records it) and one line says why. Claude Code gets no opinion, unless a plugin
 /// that fails closed wants the event: then it is denied on that plugin's behalf
@@ -153,10 +181,7 @@ const UPGRADE_PATIENCE: Duration = Duration::from_secs(2);
 fn unstartable(data_dir: &Path, request: &Request, host: &Path, e: &std::io::Error) -> ! {
     let why = format!("cannot run {}: {e}", host.display());
     let spooled = chronicle::spool::append_raw(data_dir, &request.invocation.text(), request.received_at_ns, &request.input.bytes, &why);
-    // A config file that does not load disables nothing here: this path denies too much
-    // rather than too little.
-    let disabled = Config::load(None).map(|c| c.file.disabled_plugins).unwrap_or_default();
-    let refusal = chronicle::failsafe::refusal(data_dir, &disabled, &request.input.bytes, &why);
+    let refusal = chronicle::failsafe::refusal(data_dir, &disabled_plugins(), &request.input.bytes, &why);
     if let Some(r) = &refusal {
         if let Some(out) = &r.stdout {
             let mut o = std::io::stdout().lock();
@@ -179,6 +204,20 @@ fn unstartable(data_dir: &Path, request: &Request, host: &Path, e: &std::io::Err
         }
     };
     std::process::exit(refusal.map_or(code, |r| r.exit_code))
+}
+
+/// The config's `disabled_plugins`, parsed on their own: the whole config's parsing would
+/// double the client's size. A config that does not parse disables nothing here (this path
+/// denies too much rather than too little).
+fn disabled_plugins() -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Disabled {
+        #[serde(default)]
+        disabled_plugins: Vec<String>,
+    }
+    let named = std::env::var_os(env::CONFIG).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    let text = named.or_else(Config::default_config_path).and_then(|path| std::fs::read_to_string(path).ok());
+    text.and_then(|t| toml::from_str::<Disabled>(&t).ok()).map_or_else(Vec::new, |d| d.disabled_plugins)
 }
 
 /// How many times a dying host process is replaced for one event: each death in plugin code
@@ -223,16 +262,8 @@ fn supervise(data_dir: &Path, request: &Request, lost: bool, then_start: Option<
                     .stderr(Stdio::piped())
                     .spawn()
             });
-            // An upgrade in progress: `install` or `cp` is writing chronicle-host (no exec bit
-            // yet, or busy): it is back within moments.
-            let transient = |e: &std::io::Error| {
-                matches!(
-                    e.kind(),
-                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound | std::io::ErrorKind::ExecutableFileBusy
-                )
-            };
             match child {
-                Err(e) if transient(&e) && started.elapsed() < UPGRADE_PATIENCE => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) if upgrading(&e) && started.elapsed() < UPGRADE_PATIENCE => std::thread::sleep(Duration::from_millis(10)),
                 other => break other,
             }
         };
