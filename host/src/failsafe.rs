@@ -14,7 +14,6 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::events::{self, BlockStyle, EventSpec};
@@ -32,22 +31,58 @@ pub struct Refusal {
     pub guards: Vec<String>,
 }
 
-/// The fields of the event this needs; the rest is skipped unread.
-#[derive(Deserialize)]
+/// The top-level fields of the event this needs; the rest is skipped unbuilt. A key given
+/// twice counts by its last value, as in the host.
+#[derive(Debug, Default, PartialEq)]
 struct Top {
-    hook_event_name: String,
+    hook_event_name: Option<String>,
     tool_name: Option<String>,
-    stop_hook_active: Option<Value>,
+    stop_hook_active: bool,
 }
 
-/// The refusal for `input` when no host could run (`why`), if a fail-closed plugin in the index
-/// of `data_dir` wants it and is not in `disabled` (the config's `disabled_plugins`). None: the
-/// event is answered with nothing (input that is not an event, an event that cannot be blocked,
-/// a Stop hook already active, no such plugin).
-pub fn refusal(data_dir: &Path, disabled: &[String], input: &[u8], why: &str) -> Option<Refusal> {
-    let top: Top = serde_json::from_slice(input).ok()?;
-    let spec = events::lookup(&top.hook_event_name)?;
-    if !spec.can_block() || (spec.is_stop() && top.stop_hook_active == Some(Value::Bool(true))) {
+/// Reads `input`'s top-level fields into a [`Top`] as far as they go.
+struct TopReader<'a>(&'a mut Top);
+
+impl<'de> serde::de::Visitor<'de> for TopReader<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a hook event (a JSON object)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "hook_event_name" => self.0.hook_event_name = map.next_value::<Value>()?.as_str().map(str::to_owned),
+                "tool_name" => self.0.tool_name = map.next_value::<Value>()?.as_str().map(str::to_owned),
+                "stop_hook_active" => self.0.stop_hook_active = map.next_value::<Value>()? == Value::Bool(true),
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The event's [`Top`]: from a whole, valid JSON object only, or, for an input cut at the size
+/// cap (`cut`), from the fields that arrived complete before the cut (Claude Code writes the
+/// event's name and tool before its input), as a host reads a cut event.
+fn read_top(input: &[u8], cut: bool) -> Option<Top> {
+    let mut top = Top::default();
+    let mut de = serde_json::Deserializer::from_slice(input);
+    let whole = serde::Deserializer::deserialize_map(&mut de, TopReader(&mut top)).and_then(|()| de.end()).is_ok();
+    (whole || cut).then_some(top)
+}
+
+/// The refusal for `input` (`cut`: at the size cap) when no host could run (`why`), if a
+/// fail-closed plugin in the index of `data_dir` wants it and is not in `disabled` (the config's
+/// `disabled_plugins`). None: the event is answered with nothing (input that is not an event,
+/// an event that cannot be blocked, a Stop hook already active, no such plugin).
+pub fn refusal(data_dir: &Path, disabled: &[String], input: &[u8], cut: bool, why: &str) -> Option<Refusal> {
+    let top = read_top(input, cut)?;
+    let spec = events::lookup(top.hook_event_name.as_deref()?)?;
+    if !spec.can_block() || (spec.is_stop() && top.stop_hook_active) {
         return None;
     }
     let index: Vec<Value> = serde_json::from_slice(&std::fs::read(data_dir.join(INDEX_FILE)).ok()?).ok()?;
@@ -133,7 +168,7 @@ mod tests {
     fn a_fail_closed_guard_that_wants_the_event_denies_it() {
         let dir =
             home(json!([entry("bash-guard", &["PreToolUse"], Some("Bash"), "closed"), entry("notes", &["PreToolUse"], None, "open")]));
-        let r = refusal(dir.path(), &[], &bash("ls"), "cannot run chronicle-host: gone").unwrap();
+        let r = refusal(dir.path(), &[], &bash("ls"), false, "cannot run chronicle-host: gone").unwrap();
         assert_eq!(r.guards, vec!["bash-guard"]);
         let out: Value = serde_json::from_str(r.stdout.as_deref().unwrap()).unwrap();
         assert_eq!(out["hookSpecificOutput"]["hookEventName"], "PreToolUse");
@@ -148,15 +183,15 @@ mod tests {
         let dir =
             home(json!([entry("bash-guard", &["PreToolUse"], Some("Bash"), "closed"), entry("notes", &["PreToolUse"], None, "open")]));
         let read = json!({"hook_event_name": "PreToolUse", "tool_name": "Read"}).to_string();
-        assert_eq!(refusal(dir.path(), &[], read.as_bytes(), "x"), None, "another tool");
-        assert_eq!(refusal(dir.path(), &["bash-guard".into()], &bash("ls"), "x"), None, "disabled");
+        assert_eq!(refusal(dir.path(), &[], read.as_bytes(), false, "x"), None, "another tool");
+        assert_eq!(refusal(dir.path(), &["bash-guard".into()], &bash("ls"), false, "x"), None, "disabled");
         let prompt = json!({"hook_event_name": "UserPromptSubmit", "prompt": "hi"}).to_string();
-        assert_eq!(refusal(dir.path(), &[], prompt.as_bytes(), "x"), None, "another event");
-        assert_eq!(refusal(dir.path(), &[], b"{not json", "x"), None, "not an event");
+        assert_eq!(refusal(dir.path(), &[], prompt.as_bytes(), false, "x"), None, "another event");
+        assert_eq!(refusal(dir.path(), &[], b"{not json", false, "x"), None, "not an event");
         let gone =
             home(json!([{"path": "/nonexistent/libx.so", "info": {"name": "x", "events": ["PreToolUse"], "failure_policy": "closed"}}]));
-        assert_eq!(refusal(gone.path(), &[], &bash("ls"), "x"), None, "a plugin file that was removed");
-        assert_eq!(refusal(tempfile::tempdir().unwrap().path(), &[], &bash("ls"), "x"), None, "no index");
+        assert_eq!(refusal(gone.path(), &[], &bash("ls"), false, "x"), None, "a plugin file that was removed");
+        assert_eq!(refusal(tempfile::tempdir().unwrap().path(), &[], &bash("ls"), false, "x"), None, "no index");
     }
 
     #[test]
@@ -165,20 +200,38 @@ mod tests {
         e["last_loaded"] = e["info"].take();
         e["info"] = Value::Null;
         let dir = home(json!([e]));
-        assert!(refusal(dir.path(), &[], &bash("ls"), "x").is_some());
+        assert!(refusal(dir.path(), &[], &bash("ls"), false, "x").is_some());
     }
 
     #[test]
     fn stop_is_not_blocked_again_and_exit_code_events_get_exit_2() {
         let dir = home(json!([entry("keep-going", &["Stop", "TaskCompleted"], None, "closed")]));
         let stop = |active: bool| json!({"hook_event_name": "Stop", "stop_hook_active": active}).to_string().into_bytes();
-        assert_eq!(refusal(dir.path(), &[], &stop(true), "x"), None);
-        let r = refusal(dir.path(), &[], &stop(false), "x").unwrap();
+        assert_eq!(refusal(dir.path(), &[], &stop(true), false, "x"), None);
+        let r = refusal(dir.path(), &[], &stop(false), false, "x").unwrap();
         assert_eq!(serde_json::from_str::<Value>(r.stdout.as_deref().unwrap()).unwrap()["decision"], "block");
         let done = json!({"hook_event_name": "TaskCompleted"}).to_string();
-        let r = refusal(dir.path(), &[], done.as_bytes(), "x").unwrap();
+        let r = refusal(dir.path(), &[], done.as_bytes(), false, "x").unwrap();
         assert_eq!((r.exit_code, r.stdout.is_none()), (2, true));
         assert!(r.stderr.unwrap().contains("keep-going"));
+    }
+
+    #[test]
+    fn an_event_cut_at_the_cap_is_read_as_far_as_its_fields_arrived() {
+        let whole = br#"{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"ls"}}"#;
+        let cut = &whole[..whole.len() - 12];
+        let top =
+            |name: &str, tool: &str| Top { hook_event_name: Some(name.into()), tool_name: Some(tool.into()), stop_hook_active: false };
+        assert_eq!(read_top(whole, false), Some(top("PreToolUse", "Bash")));
+        assert_eq!(read_top(cut, true), Some(top("PreToolUse", "Bash")));
+        assert_eq!(read_top(cut, false), None, "not cut by the cap: not an event, as for the host");
+        assert_eq!(read_top(br#"{"hook_event_name":"A"} trailing"#, false), None);
+        let twice = br#"{"hook_event_name":"Stop","hook_event_name":"PreToolUse","tool_name":"Bash"}"#;
+        assert_eq!(read_top(twice, false), Some(top("PreToolUse", "Bash")), "the last value counts");
+        let dir = home(json!([entry("bash-guard", &["PreToolUse"], Some("Bash"), "closed")]));
+        assert!(refusal(dir.path(), &[], cut, true, "x").is_some());
+        let cut_before_the_tool = &whole[..40];
+        assert_eq!(refusal(dir.path(), &[], cut_before_the_tool, true, "x"), None, "the tool never arrived");
     }
 
     #[test]

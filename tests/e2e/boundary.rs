@@ -490,3 +490,18 @@ fn without_a_host_a_config_only_the_host_reads_still_gets_the_guards_denial() {
     let ingest = env.run(&["spool", "ingest"]);
     assert!(ingest.stdout.starts_with("ingested 1 event(s)"), "{}", ingest.stdout);
 }
+
+/// An event past `hook.max_input_bytes` when no host can run: the client reads the fields that
+/// arrived before the cut, as a host would, and a fail-closed guard's denial still stands.
+#[test]
+fn without_a_host_an_oversized_call_is_denied_for_a_fail_closed_guard() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    assert_eq!(env.hook(&bash_event("true")).code, 0);
+    let client = env.home().join("chronicle");
+    std::fs::copy(chronicle_e2e::chronicle_bin(), &client).unwrap();
+    let oversized = pre_tool_use("Bash", &format!(r#"{{"command":"ls","description":"{}"}}"#, padding()), "");
+    let run = env.hook_at(&client, &oversized, std::time::Duration::ZERO);
+    assert_eq!((run.code, run.permission_decision()), (0, "deny".to_string()), "{}", run.stderr);
+    assert!(reason(&run).contains("bash-guard could not check this"), "{}", reason(&run));
+}

@@ -181,7 +181,7 @@ fn upgrading(e: &std::io::Error) -> bool {
 fn unstartable(data_dir: &Path, request: &Request, host: &Path, e: &std::io::Error) -> ! {
     let why = format!("cannot run {}: {e}", host.display());
     let spooled = chronicle::spool::append_raw(data_dir, &request.invocation.text(), request.received_at_ns, &request.input.bytes, &why);
-    let refusal = chronicle::failsafe::refusal(data_dir, &disabled_plugins(), &request.input.bytes, &why);
+    let refusal = chronicle::failsafe::refusal(data_dir, &disabled_plugins(), &request.input.bytes, request.input.truncated, &why);
     if let Some(r) = &refusal {
         if let Some(out) = &r.stdout {
             let mut o = std::io::stdout().lock();
