@@ -505,3 +505,28 @@ fn without_a_host_an_oversized_call_is_denied_for_a_fail_closed_guard() {
     assert_eq!((run.code, run.permission_decision()), (0, "deny".to_string()), "{}", run.stderr);
     assert!(reason(&run).contains("bash-guard could not check this"), "{}", reason(&run));
 }
+
+/// A half-copied `chronicle-host` (an upgrade by `cp` caught mid-write) starts and dies at once,
+/// every time: after the client's last attempt the event is kept and the fail-closed guard's
+/// denial stands, as when no host can start at all (it was exit 1 and the event lost).
+#[test]
+fn a_half_copied_host_binary_loses_no_event_and_switches_no_guard_off() {
+    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    assert_eq!(env.hook(&bash_event("true")).code, 0);
+    let bin = env.home().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::copy(chronicle_e2e::chronicle_bin(), bin.join("chronicle")).unwrap();
+    let host = std::fs::read(chronicle_e2e::target_dir().join("chronicle-host")).unwrap();
+    // Short of its code and data (the debug build's loadable segments end past 20 MB, the
+    // release build's past 13 MB): it dies as it starts.
+    std::fs::write(bin.join("chronicle-host"), &host[..4 << 20]).unwrap();
+    chronicle_e2e::set_mode(&bin.join("chronicle-host"), 0o755);
+    let run = env.hook_at(&bin.join("chronicle"), &bash_event("ls -la"), std::time::Duration::ZERO);
+    assert_eq!((run.code, run.permission_decision()), (0, "deny".to_string()), "{}", run.stderr);
+    assert!(reason(&run).contains("bash-guard could not check this (the host process died"), "{}", reason(&run));
+    assert!(run.stderr.contains("the event is kept in"), "{}", run.stderr);
+    let ingest = env.run(&["spool", "ingest"]);
+    assert!(ingest.stdout.starts_with("ingested 1 event(s)"), "{}", ingest.stdout);
+    assert_eq!(env.count("SELECT count(*) FROM events"), 2);
+}

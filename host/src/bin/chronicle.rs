@@ -174,14 +174,20 @@ fn upgrading(e: &std::io::Error) -> bool {
     matches!(e.kind(), PermissionDenied | NotFound | ExecutableFileBusy)
 }
 
-/// No `chronicle-host` could be started: the raw event goes to the spool (the next host
-/// process records it) and one line says why. Claude Code gets no opinion, unless a plugin
-/// that fails closed wants the event: then it is denied on that plugin's behalf
-/// (`chronicle::failsafe`), as a host denies for a fail-closed plugin that cannot run.
+/// No `chronicle-host` could be started.
 fn unstartable(data_dir: &Path, request: &Request, host: &Path, e: &std::io::Error) -> ! {
     let why = format!("cannot run {}: {e}", host.display());
-    let spooled = chronicle::spool::append_raw(data_dir, &request.invocation.text(), request.received_at_ns, &request.input.bytes, &why);
-    let refusal = chronicle::failsafe::refusal(data_dir, &disabled_plugins(), &request.input.bytes, request.input.truncated, &why);
+    no_host(data_dir, request, &why, "install chronicle and chronicle-host side by side")
+}
+
+/// No `chronicle-host` handled the event (`why`; `fix`: what to do about it): the raw event
+/// goes to the spool (the next host process records it) and one line says why. Claude Code
+/// gets no opinion, unless a plugin that fails closed wants the event: then it is denied on
+/// that plugin's behalf (`chronicle::failsafe`), as a host denies for a fail-closed plugin
+/// that cannot run.
+fn no_host(data_dir: &Path, request: &Request, why: &str, fix: &str) -> ! {
+    let spooled = chronicle::spool::append_raw(data_dir, &request.invocation.text(), request.received_at_ns, &request.input.bytes, why);
+    let refusal = chronicle::failsafe::refusal(data_dir, &disabled_plugins(), &request.input.bytes, request.input.truncated, why);
     if let Some(r) = &refusal {
         if let Some(out) = &r.stdout {
             let mut o = std::io::stdout().lock();
@@ -195,7 +201,7 @@ fn unstartable(data_dir: &Path, request: &Request, host: &Path, e: &std::io::Err
     // Claude Code would not read its JSON after exit 1.
     let code = match &spooled {
         Ok(kept) => {
-            eprintln!("chronicle: {why}; the event is kept in {} (install chronicle and chronicle-host side by side)", kept.display());
+            eprintln!("chronicle: {why}; the event is kept in {} ({fix})", kept.display());
             0
         }
         Err(spool_err) => {
@@ -297,8 +303,9 @@ fn supervise(data_dir: &Path, request: &Request, lost: bool, then_start: Option<
             answer(Some(stdout.as_slice()).filter(|o| !o.is_empty()), &relay(&stderr), code, then_start);
         }
     }
-    eprintln!("chronicle: the event was not handled: the host process died {MAX_RUNS} times in a row (see `chronicle doctor`)");
-    std::process::exit(1)
+    // Plugins that crashed it are quarantined one per death; a host binary that cannot run at
+    // all (half copied: it dies as it starts) ends here too.
+    no_host(data_dir, request, &format!("the host process died {MAX_RUNS} times in a row"), "see `chronicle doctor`")
 }
 
 /// Everything the child writes on stdout and stderr, until it has closed both (on exit, or
