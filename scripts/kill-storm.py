@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Breaks the resident host mid-event: it is killed (SIGKILL) or frozen and thawed (SIGSTOP,
-then SIGCONT) at random moments while clients send events, and every event must still be
-answered once, decided as it would be, and recorded exactly once.
+"""Breaks the resident host mid-event: it is killed (SIGKILL), told to stop (SIGTERM) or frozen
+and thawed (SIGSTOP, then SIGCONT) at random moments while clients send events, and every event
+must still be answered once, decided as it would be, and recorded exactly once.
 
     scripts/kill-storm.py BUILD_DIR [CLIENTS] [EVENTS_PER_CLIENT] [BLOWS]
 
@@ -10,8 +10,8 @@ target/release). CLIENTS threads (default 4) each send EVENTS_PER_CLIENT (defaul
 PreToolUse Bash events through `chronicle hook`: every third is `rm -rf /`, the rest are
 harmless, and repeated and new commands are mixed so that bash-guard's cache hits (in the host,
 in the database) and misses all occur. Meanwhile another thread deals BLOWS (default 30)
-blows to whatever resident host serves the home, 5-30 ms apart: SIGKILL, or SIGSTOP held for
-up to 50 ms and then SIGCONT. Then it counts, from the answers and the database: events recorded
+blows to whatever resident host serves the home, 5-30 ms apart: SIGKILL, SIGTERM, or SIGSTOP
+held for up to 50 ms and then SIGCONT. Then it counts, from the answers and the database: events recorded
 (each invocation once), `rm -rf /` not denied, anything else denied, exit codes other than 0,
 `PRAGMA integrity_check`. Exit 1 if any of those is off.
 """
@@ -36,7 +36,7 @@ def main() -> int:
     home = hook_runs.new_home(None, build, prefix="kill-storm-")
     env = dict(hook_runs.clean_env(), CHRONICLE_HOME=home, XDG_RUNTIME_DIR=home)
     answers: dict[str, tuple[int, str]] = {}
-    dealt = {"SIGKILL": 0, "SIGSTOP": 0}
+    dealt = {"SIGKILL": 0, "SIGTERM": 0, "SIGSTOP": 0}
     done = threading.Event()
 
     def client(k: int):
@@ -53,9 +53,13 @@ def main() -> int:
                 return
             for pid in resident_hosts.serving(home):
                 try:
-                    if random.random() < 0.5:
+                    blow = random.random()
+                    if blow < 0.35:
                         os.kill(pid, signal.SIGKILL)
                         dealt["SIGKILL"] += 1
+                    elif blow < 0.65:
+                        os.kill(pid, signal.SIGTERM)
+                        dealt["SIGTERM"] += 1
                     else:
                         os.kill(pid, signal.SIGSTOP)
                         dealt["SIGSTOP"] += 1
@@ -74,7 +78,7 @@ def main() -> int:
     wrongly_denied = [c for rc, c, d in answers.values() if not c.startswith("rm") and d == "deny"]
     codes = sorted({rc for rc, _, _ in answers.values()})
     integrity = hook_runs.query(home, "PRAGMA integrity_check")
-    print(f"blows dealt: {dealt['SIGKILL']} SIGKILL, {dealt['SIGSTOP']} SIGSTOP/SIGCONT")
+    print(f"blows dealt: {dealt['SIGKILL']} SIGKILL, {dealt['SIGTERM']} SIGTERM, {dealt['SIGSTOP']} SIGSTOP/SIGCONT")
     print(f"events {events} (distinct {distinct}, expected {expected})")
     print(f"`rm -rf /` not denied: {len(let_through)}; others denied: {len(wrongly_denied)}")
     print("exit codes:", codes, " integrity:", integrity)
