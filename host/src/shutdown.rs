@@ -19,13 +19,20 @@ extern "C" fn noted(_signal: libc::c_int) {}
 /// reset by `exec`, so the processes this one starts (a resident host) still end on SIGTERM.
 /// `SA_RESTART`: reads and writes in progress carry on.
 pub fn finish_on_sigterm() {
-    // SAFETY: a zeroed sigaction with a handler that does nothing.
+    handle(&[libc::SIGTERM], noted);
+}
+
+/// Installs `handler` (which must be async-signal-safe) for `signals`, with `SA_RESTART`.
+fn handle(signals: &[libc::c_int], handler: extern "C" fn(libc::c_int)) {
+    // SAFETY: a zeroed sigaction naming a handler the caller vouches for.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = noted as extern "C" fn(libc::c_int) as usize;
+        action.sa_sigaction = handler as usize;
         action.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
+        for &signal in signals {
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
     }
 }
 
@@ -52,15 +59,7 @@ extern "C" fn stop_serving(_signal: libc::c_int) {
 /// finish the events they hold, answer them, and leave ([`stop_asked`]).
 pub fn stop_serving_on_sigterm(listener: RawFd) {
     LISTENER.store(listener, Ordering::SeqCst);
-    // SAFETY: a zeroed sigaction with a handler that is async-signal-safe.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = stop_serving as extern "C" fn(libc::c_int) as usize;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
-        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
-    }
+    handle(&[libc::SIGTERM, libc::SIGINT], stop_serving);
 }
 
 /// Whether SIGTERM or SIGINT asked this resident host to stop.

@@ -419,6 +419,29 @@ fn a_host_started_with_stdout_and_stderr_closed_writes_into_none_of_its_files() 
     assert!(written_into.is_empty(), "the answer went into {written_into:?}");
 }
 
+/// A home with these plugins, indexed by a host's first event (in process), and a copy of the
+/// client in a directory of its own: no `chronicle-host` beside it unless the test puts one.
+fn home_and_lone_client(libs: &[&str]) -> (Env, std::path::PathBuf) {
+    let mut env = Env::with_plugins(libs);
+    env.set_env("CHRONICLE_RESIDENT", "0");
+    assert_eq!(env.hook(&bash_event("true")).code, 0);
+    let bin = env.home().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::copy(chronicle_e2e::chronicle_bin(), bin.join("chronicle")).unwrap();
+    (env, bin.join("chronicle"))
+}
+
+/// `run` was denied in bash-guard's name (its reason containing `because`), its event kept in
+/// the spool and recorded when asked to (with `before` events already there).
+fn assert_denied_for_bash_guard_and_kept(env: &Env, run: &Run, because: &str, before: i64) {
+    assert_eq!((run.code, run.permission_decision()), (0, "deny".to_string()), "{}", run.stderr);
+    assert!(reason(run).contains(&format!("bash-guard could not check this ({because}")), "{}", reason(run));
+    assert!(run.stderr.contains("the event is kept in"), "{}", run.stderr);
+    let ingest = env.run(&["spool", "ingest"]);
+    assert!(ingest.stdout.starts_with("ingested 1 event(s)"), "{}", ingest.stdout);
+    assert_eq!(env.count("SELECT count(*) FROM events"), before + 1);
+}
+
 /// No `chronicle-host` can run (its binary gone past an upgrade's patience): the event is kept
 /// in the spool and reaches no plugin. A guard that fails closed is not switched off by that:
 /// the client denies, from the plugin index, what such a guard wants, naming it and why; what
@@ -426,14 +449,7 @@ fn a_host_started_with_stdout_and_stderr_closed_writes_into_none_of_its_files() 
 /// the host is back.
 #[test]
 fn without_a_host_the_events_a_fail_closed_guard_wants_are_denied_not_waved_through() {
-    let mut env = Env::with_plugins(&["chronicle_bash_guard", "chronicle_file_guard", "chronicle_secret_guard"]);
-    env.set_env("CHRONICLE_RESIDENT", "0");
-    // A host indexes the plugins' manifests at its first event.
-    assert_eq!(env.hook(&bash_event("true")).code, 0);
-    let bin = env.home().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let client = bin.join("chronicle");
-    std::fs::copy(chronicle_e2e::chronicle_bin(), &client).unwrap();
+    let (env, client) = home_and_lone_client(&["chronicle_bash_guard", "chronicle_file_guard", "chronicle_secret_guard"]);
     let events = [
         bash_event("ls -la"),
         pre_tool_use("Read", r#"{"file_path":"/home/dev/code/acme-billing/README.md"}"#, ""),
@@ -463,12 +479,8 @@ fn without_a_host_the_events_a_fail_closed_guard_wants_are_denied_not_waved_thro
 /// A guard disabled in the config is not answered for either.
 #[test]
 fn without_a_host_a_disabled_guard_denies_nothing() {
-    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
-    env.set_env("CHRONICLE_RESIDENT", "0");
-    assert_eq!(env.hook(&bash_event("true")).code, 0);
+    let (env, client) = home_and_lone_client(&["chronicle_bash_guard"]);
     std::fs::write(env.home().join("config.toml"), "disabled_plugins = [\"bash-guard\"]\n").unwrap();
-    let client = env.home().join("chronicle");
-    std::fs::copy(chronicle_e2e::chronicle_bin(), &client).unwrap();
     let run = env.hook_at(&client, &bash_event("ls -la"), std::time::Duration::ZERO);
     assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
 }
@@ -478,32 +490,20 @@ fn without_a_host_a_disabled_guard_denies_nothing() {
 /// answers for the fail-closed guards itself.
 #[test]
 fn without_a_host_a_config_only_the_host_reads_still_gets_the_guards_denial() {
-    let env = Env::with_plugins(&["chronicle_bash_guard"]);
+    let (env, client) = home_and_lone_client(&["chronicle_bash_guard"]);
     std::fs::write(env.home().join("config.toml"), "[hook]\nmax_input_bytes = 5000000\n").unwrap();
-    assert_eq!(env.hook(&bash_event("true")).code, 0);
-    let client = env.home().join("chronicle");
-    std::fs::copy(chronicle_e2e::chronicle_bin(), &client).unwrap();
     let run = env.hook_at(&client, &bash_event("ls -la"), std::time::Duration::ZERO);
-    assert_eq!((run.code, run.permission_decision()), (0, "deny".to_string()), "{}", run.stderr);
-    assert!(reason(&run).contains("bash-guard could not check this"), "{}", reason(&run));
-    assert!(run.stderr.contains("the event is kept in"), "{}", run.stderr);
-    let ingest = env.run(&["spool", "ingest"]);
-    assert!(ingest.stdout.starts_with("ingested 1 event(s)"), "{}", ingest.stdout);
+    assert_denied_for_bash_guard_and_kept(&env, &run, "cannot run ", 1);
 }
 
 /// An event past `hook.max_input_bytes` when no host can run: the client reads the fields that
 /// arrived before the cut, as a host would, and a fail-closed guard's denial still stands.
 #[test]
 fn without_a_host_an_oversized_call_is_denied_for_a_fail_closed_guard() {
-    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
-    env.set_env("CHRONICLE_RESIDENT", "0");
-    assert_eq!(env.hook(&bash_event("true")).code, 0);
-    let client = env.home().join("chronicle");
-    std::fs::copy(chronicle_e2e::chronicle_bin(), &client).unwrap();
+    let (env, client) = home_and_lone_client(&["chronicle_bash_guard"]);
     let oversized = pre_tool_use("Bash", &format!(r#"{{"command":"ls","description":"{}"}}"#, padding()), "");
     let run = env.hook_at(&client, &oversized, std::time::Duration::ZERO);
-    assert_eq!((run.code, run.permission_decision()), (0, "deny".to_string()), "{}", run.stderr);
-    assert!(reason(&run).contains("bash-guard could not check this"), "{}", reason(&run));
+    assert_denied_for_bash_guard_and_kept(&env, &run, "cannot run ", 1);
 }
 
 /// A half-copied `chronicle-host` (an upgrade by `cp` caught mid-write) starts and dies at once,
@@ -511,22 +511,13 @@ fn without_a_host_an_oversized_call_is_denied_for_a_fail_closed_guard() {
 /// denial stands, as when no host can start at all (it was exit 1 and the event lost).
 #[test]
 fn a_half_copied_host_binary_loses_no_event_and_switches_no_guard_off() {
-    let mut env = Env::with_plugins(&["chronicle_bash_guard"]);
-    env.set_env("CHRONICLE_RESIDENT", "0");
-    assert_eq!(env.hook(&bash_event("true")).code, 0);
-    let bin = env.home().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    std::fs::copy(chronicle_e2e::chronicle_bin(), bin.join("chronicle")).unwrap();
+    let (env, client) = home_and_lone_client(&["chronicle_bash_guard"]);
+    let bin = client.parent().unwrap();
     let host = std::fs::read(chronicle_e2e::target_dir().join("chronicle-host")).unwrap();
     // Short of its code and data (the debug build's loadable segments end past 20 MB, the
     // release build's past 13 MB): it dies as it starts.
     std::fs::write(bin.join("chronicle-host"), &host[..4 << 20]).unwrap();
     chronicle_e2e::set_mode(&bin.join("chronicle-host"), 0o755);
-    let run = env.hook_at(&bin.join("chronicle"), &bash_event("ls -la"), std::time::Duration::ZERO);
-    assert_eq!((run.code, run.permission_decision()), (0, "deny".to_string()), "{}", run.stderr);
-    assert!(reason(&run).contains("bash-guard could not check this (the host process died"), "{}", reason(&run));
-    assert!(run.stderr.contains("the event is kept in"), "{}", run.stderr);
-    let ingest = env.run(&["spool", "ingest"]);
-    assert!(ingest.stdout.starts_with("ingested 1 event(s)"), "{}", ingest.stdout);
-    assert_eq!(env.count("SELECT count(*) FROM events"), 2);
+    let run = env.hook_at(&client, &bash_event("ls -la"), std::time::Duration::ZERO);
+    assert_denied_for_bash_guard_and_kept(&env, &run, "the host process died 4 times", 1);
 }
