@@ -1,8 +1,8 @@
 //! The answer when no `chronicle-host` can run at all.
 //!
 //! A client that cannot start the host (its binary missing or not executable past an upgrade's
-//! patience, no process or memory left for it) keeps the raw event in the spool, and the event
-//! reaches no plugin. Answering nothing would switch off, unseen, every guard whose manifest
+//! patience, no process or memory left for it), or whose host dies at every attempt (a binary
+//! half copied), keeps the raw event in the spool, and the event reaches no plugin. Answering nothing would switch off, unseen, every guard whose manifest
 //! says it fails closed: it would have denied an event it could not judge. So the client reads
 //! the plugin index the hosts keep (each file's manifest, without loading anything) and, when a
 //! fail-closed plugin wants this event, denies it on that plugin's behalf in the shape the event
@@ -129,9 +129,9 @@ pub fn deny(spec: &EventSpec, reason: &str) -> (i32, Option<String>, Option<Stri
     }
 }
 
-/// Claude Code's matcher semantics (`chronicle::plugin::matcher`) without the regular
-/// expressions: a pattern may match.
-fn may_match(matcher: Option<&str>, tool_name: Option<&str>) -> bool {
+/// Claude Code's matcher semantics (`chronicle::plugin::matcher`, whose tests hold the two
+/// together) without the regular expressions: a pattern may match.
+pub(crate) fn may_match(matcher: Option<&str>, tool_name: Option<&str>) -> bool {
     let m = matcher.unwrap_or("").trim();
     if m.is_empty() || m == "*" {
         return true;

@@ -45,6 +45,21 @@ mod tests {
         Matcher::parse(Some(s)).unwrap().matches(Some(tool))
     }
 
+    /// The client's stand-in (`failsafe::may_match`, no regex engine) agrees wherever the
+    /// matcher is not a pattern, and says a pattern may match.
+    #[test]
+    fn the_clients_matcher_agrees_short_of_patterns() {
+        let matchers = [None, Some(""), Some("*"), Some("Bash"), Some("Edit|Write"), Some("Edit, Write"), Some(" Read "), Some("mcp__.*")];
+        for matcher in matchers {
+            for tool in [None, Some("Bash"), Some("Write"), Some("Read"), Some("bash"), Some("NotebookEdit")] {
+                let ours = Matcher::parse(matcher).unwrap();
+                let pattern = matches!(ours, Matcher::Pattern(_));
+                let expected = if pattern && tool.is_some() { true } else { ours.matches(tool) };
+                assert_eq!(crate::failsafe::may_match(matcher, tool), expected, "{matcher:?} on {tool:?}");
+            }
+        }
+    }
+
     #[test]
     fn claude_code_semantics() {
         assert!(m("*", "Bash"));
