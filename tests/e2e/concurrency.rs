@@ -102,8 +102,17 @@ fn workers_of(env: &Env) -> Vec<String> {
     .collect()
 }
 
+/// How many descriptors process `pid` has open on the database file itself (one per SQLite
+/// connection).
+fn database_descriptors(env: &Env, pid: u32) -> usize {
+    let db = env.db().canonicalize().unwrap();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten();
+    fds.filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == db)).count()
+}
+
 /// Clients that queue up behind a busy host get a worker (another serving thread on the same
-/// socket), every event is still recorded once, and the worker leaves when the traffic does.
+/// socket, sharing the host's database connection), every event is still recorded once, and
+/// the worker leaves when the traffic does.
 #[test]
 fn queued_clients_get_a_worker_and_each_event_is_recorded_once() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -113,14 +122,18 @@ fn queued_clients_get_a_worker_and_each_event_is_recorded_once() {
     }
     let mut env = Env::with_plugins(&["chronicle_bash_guard", "fixture_busy"]);
     env.set_env("CHRONICLE_RESIDENT_IDLE_S", "3");
-    env.start_resident();
+    let pid = env.start_resident();
     assert!(workers_of(&env).is_empty(), "no worker before any traffic");
+    let connections = database_descriptors(&env, pid);
+    assert!(connections >= 1, "the host has the database open before its first event");
     let seen = std::sync::atomic::AtomicUsize::new(0);
+    let most_connections = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 seen.fetch_max(workers_of(&env).len(), std::sync::atomic::Ordering::Relaxed);
+                most_connections.fetch_max(database_descriptors(&env, pid), std::sync::atomic::Ordering::Relaxed);
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
         });
@@ -142,6 +155,7 @@ fn queued_clients_get_a_worker_and_each_event_is_recorded_once() {
         done.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     assert!(seen.load(std::sync::atomic::Ordering::Relaxed) >= 1, "six clients at once started no worker thread");
+    assert_eq!(most_connections.into_inner(), connections, "a worker opened a database connection of its own");
     assert_eq!(env.count("SELECT count(*) FROM events"), 120);
     assert_eq!(env.count("SELECT count(DISTINCT invocation_id) FROM events"), 120);
     assert_eq!(env.count("SELECT count(*) FROM events WHERE payload NOT LIKE '%echo %'"), 0);

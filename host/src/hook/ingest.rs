@@ -38,7 +38,7 @@ impl Host {
                 path: None,
                 message: format!("recorded late from the spool: {}", line.spooled_because),
             });
-            let stored = self.store().and_then(|s| s.record(&record).map_err(|e| e.to_string()));
+            let stored = self.store().and_then(|mut s| s.record(&record).map_err(|e| e.to_string()));
             match stored {
                 Ok(_) => recorded += 1,
                 Err(e) => {

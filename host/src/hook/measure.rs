@@ -16,7 +16,7 @@ impl Host {
     pub(super) fn record_all(&mut self, batch: &mut [Pending]) -> Result<Vec<i64>, String> {
         let thresholds = self.config.file.thresholds.clone();
         let open_started = Instant::now();
-        let store = self.store()?;
+        let mut store = self.store()?;
         let open_time = open_started.elapsed();
         for p in batch.iter_mut() {
             let mut stage_list = std::mem::take(&mut p.stages.entries);

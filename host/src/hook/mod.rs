@@ -24,60 +24,23 @@ use crate::output::Output;
 use crate::payload::{self, Payload};
 use crate::plugin::{self, index::IndexEntry, LoadedPlugin};
 use crate::redact::Redactor;
-use crate::store::{EventRecord, FaultRow, Store};
+use crate::store::{EventRecord, FaultRow};
 
 mod health;
 mod ingest;
 mod measure;
 mod plugins;
+mod shared_store;
 mod truncation;
 mod upkeep;
+
+pub use shared_store::{StoreGuard, StoreOpening, CLIENT_MAKES_DB_PATIENCE};
+use shared_store::SharedStore;
 
 use truncation::Truncation;
 
 /// Bytes of an unparseable input kept in a `parse_error` record.
 const MAX_PARSE_ERROR_BYTES: usize = 64 * 1024;
-
-/// A database being opened on another thread.
-pub struct StoreOpening(std::thread::JoinHandle<Result<Store, String>>);
-
-impl StoreOpening {
-    /// Starts opening the database at `path`, and compiling the statements an event runs;
-    /// None if no thread could be started (the store is then opened when first needed).
-    pub fn start(path: std::path::PathBuf) -> Option<StoreOpening> {
-        Self::spawn(path, false)
-    }
-
-    /// [`StoreOpening::start`] for a database the client is making meanwhile (see
-    /// [`crate::resident::Handover::client_makes_db`]): it is waited for, up to
-    /// [`CLIENT_MAKES_DB_PATIENCE`], before this process makes one itself.
-    pub fn start_after_client(path: std::path::PathBuf) -> Option<StoreOpening> {
-        Self::spawn(path, true)
-    }
-
-    fn spawn(path: std::path::PathBuf, client_makes_it: bool) -> Option<StoreOpening> {
-        let open = move || {
-            if client_makes_it {
-                // Only waits: warming SQLite up meanwhile (tried) competed with the plugin loads
-                // and the client's fsync for the cores, and the store was ready later.
-                //
-                // SAFETY: getppid has no preconditions. The client is this process's parent
-                // and made its first database under its first build name before starting it.
-                let client = unsafe { libc::getppid() } as u32;
-                crate::newdb::wait_for_maker(&path, &crate::newdb::build_name(&path, client, 0), CLIENT_MAKES_DB_PATIENCE);
-            }
-            let store = Store::open(&path).map_err(|e| e.to_string())?;
-            store.prepare_hot_statements();
-            Ok(store)
-        };
-        std::thread::Builder::new().name("chronicle-store".into()).spawn(open).ok().map(StoreOpening)
-    }
-}
-
-/// How long a handed-over host waits for the database its client is making: its write and
-/// fsync took 0.5-2.9 ms here. A client that failed (a full disk) removes its build file,
-/// and the host stops waiting then; only a client stuck in its write costs this much.
-pub const CLIENT_MAKES_DB_PATIENCE: Duration = Duration::from_millis(20);
 
 /// Who started the invocation being handled, for the process-level numbers of its record.
 #[derive(Debug, Clone, Copy)]
@@ -229,9 +192,9 @@ type Loaded = HashMap<PathBuf, (plugin::Candidate, Arc<LoadedPlugin>)>;
 pub struct Host {
     pub config: Config,
     redactor: Arc<Redactor>,
-    store: Option<Result<Store, String>>,
-    /// The store being opened on another thread while the event is parsed and plugins load.
-    store_opening: Option<StoreOpening>,
+    /// The database connection, shared with this host's siblings; it may be opening on
+    /// another thread while the event is parsed and plugins load.
+    store: SharedStore,
     /// Loaded libraries, with the file identity they were loaded from; shared by the serving
     /// threads of a resident host (see [`Host::sibling`]).
     loaded: Arc<Mutex<Loaded>>,
@@ -251,11 +214,12 @@ pub struct Host {
     rss_of: fn() -> u64,
     /// The last event was written to the database (so spooled ones may be ingested).
     recorded: bool,
-    /// This host checkpoints the database's log. A sibling ([`Host::sibling`]) does not: two
-    /// checkpointers on one database take turns failing (SQLite gives a checkpoint that finds
-    /// another one running `SQLITE_BUSY` without waiting, and a log copied by one is restarted
-    /// only if no write from the other came in between, so under a steady stream the log grew
-    /// to 20 MiB, measured); it still truncates a log past the hard bound in line.
+    /// This host checkpoints the database's log in the background. A sibling ([`Host::sibling`])
+    /// starts no checkpointer of its own: two checkpointers on one database take turns failing
+    /// (SQLite gives a checkpoint that finds another one running `SQLITE_BUSY` without waiting,
+    /// and a log copied by one is restarted only if no write from the other came in between, so
+    /// under a steady stream the log grew to 20 MiB, measured). Its commits, on the shared
+    /// connection, bound the log in line as the host's do.
     keeps_log: bool,
     /// The current event waited in vain for a plugin another thread's event hangs in, or one of
     /// its plugins' files changed since it was loaded (see [`Pending::hand_back`]).
@@ -281,8 +245,7 @@ impl Host {
         Host {
             config,
             redactor,
-            store: None,
-            store_opening: None,
+            store: SharedStore::default(),
             loaded,
             output,
             cache,
@@ -301,7 +264,7 @@ impl Host {
     }
 
     /// Another host for another thread of this process: the same configuration, loaded
-    /// plugins, outcome cache and diverted stdout, its own database connection. The plugins'
+    /// plugins, outcome cache, diverted stdout and database connection. The plugins'
     /// turns ([`LoadedPlugin::try_turn`]) keep a plugin from being called by two at once.
     /// The sibling leaves the log's upkeep to this host.
     pub fn sibling(&self) -> Host {
@@ -312,6 +275,7 @@ impl Host {
             Arc::clone(&self.cache),
             self.output.clone(),
         );
+        host.store = self.store.clone();
         host.keeps_log = false;
         host.watched = self.watched.clone();
         host
@@ -334,43 +298,28 @@ impl Host {
     /// Starts opening the store on another thread (opening replays the write-ahead log, which
     /// is worth overlapping with parsing and plugin loading on a second core).
     pub fn open_store_in_background(&mut self) {
-        if self.store.is_some() || self.store_opening.is_some() {
-            return;
-        }
-        self.store_opening = StoreOpening::start(self.config.db_path.clone());
+        self.store.open_in_background(&self.config.db_path);
     }
 
     /// Takes over a store that `opening` started to open for this host's configuration.
     pub fn adopt_store_opening(&mut self, opening: Option<StoreOpening>) {
-        if self.store.is_none() && self.store_opening.is_none() {
-            self.store_opening = opening;
-        }
+        self.store.adopt(opening);
     }
 
     /// Whether the store is still being opened on another thread.
     fn store_still_opening(&self) -> bool {
-        self.store_opening.as_ref().is_some_and(|o| !o.0.is_finished())
+        self.store.still_opening()
     }
 
-    /// The store, opened on first use. An error is kept for the rest of the event (reported
-    /// once, not retried at each use); the next event tries again (see [`Host::prepare`]).
-    pub fn store(&mut self) -> Result<&mut Store, String> {
-        if let Some(opening) = self.store_opening.take() {
-            self.store = Some(opening.0.join().unwrap_or_else(|_| Err("the store opener panicked".into())));
+    /// The store, opened on first use; held by this thread until the guard is dropped. An
+    /// error is kept for the rest of the event (reported once, not retried at each use); the
+    /// next event tries again (see [`Host::prepare`]).
+    pub fn store(&mut self) -> Result<StoreGuard<'_>, String> {
+        let mut store = self.store.get(&self.config.db_path)?;
+        if self.log_after_answer {
+            store.defer_upkeep();
         }
-        if self.store.is_none() {
-            self.store = Some(Store::open(&self.config.db_path).map_err(|e| e.to_string()));
-        }
-        match self.store.as_mut() {
-            Some(Ok(s)) => {
-                if self.log_after_answer {
-                    s.defer_upkeep();
-                }
-                Ok(s)
-            }
-            Some(Err(e)) => Err(e.clone()),
-            None => Err("store not opened".into()),
-        }
+        Ok(store)
     }
 
     /// Where this host's answer goes: the real stdout, kept aside once plugins were loaded.
@@ -432,9 +381,7 @@ impl Host {
         self.hand_back = false;
         // A store that failed to open is tried again by each event, not once per process: a
         // resident host that met a full disk or a directory in the way recovers with them.
-        if matches!(self.store, Some(Err(_))) {
-            self.store = None;
-        }
+        self.store.forget_failure();
         let handled = self.handle(input, received_at_ns, stages);
         // Set again once the event's plugins are loaded (their loading is setup, not growth).
         let rss_at_start = self.rss_at_start;
@@ -550,7 +497,7 @@ impl Host {
     /// Whether the database this host has open was deleted or replaced since (a person moving
     /// a broken file aside, as doctor suggests): the host must not record into it.
     pub fn store_replaced(&self) -> bool {
-        matches!(&self.store, Some(Ok(store)) if store.replaced())
+        self.store.if_open().is_some_and(|store| store.replaced())
     }
 
     /// Classifies, dispatches and merges one event. Nothing is written yet.

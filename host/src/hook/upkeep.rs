@@ -12,19 +12,19 @@ impl Host {
         if self.recorded {
             self.ingest_spool(false);
         }
-        if let Some(Ok(store)) = self.store.as_mut() {
+        if let Some(mut store) = self.store.if_open() {
             store.enforce_wal_bound();
-            if !self.keeps_log {
-                store.defer_upkeep();
-                return;
-            }
+        }
+        // The host's own thread keeps the log; its siblings share its connection.
+        if !self.keeps_log {
+            return;
         }
         if self.checkpointer.is_none() {
             self.start_checkpointer();
         }
         // Woken only when its threshold is passed: a wake-up after every event cost a context
         // switch each, on a core the next clients wanted.
-        let due = matches!(self.store.as_ref(), Some(Ok(store)) if store.wants_background_checkpoint());
+        let due = self.store.if_open().is_some_and(|store| store.wants_background_checkpoint());
         if let (Some(tx), true) = (&self.checkpointer, due) {
             let _ = tx.send(());
         }
@@ -39,7 +39,7 @@ impl Host {
     /// Once the answer is out (see [`Host::defer_log_bound`]): keeps the log short for the
     /// next process (see [`crate::store::Store::bound_wal_after_answer`]).
     pub fn bound_log_after_answer(&mut self) {
-        if let (true, Some(Ok(store))) = (self.log_after_answer, self.store.as_mut()) {
+        if let (true, Some(mut store)) = (self.log_after_answer, self.store.if_open()) {
             store.bound_wal_after_answer();
         }
     }
@@ -47,7 +47,7 @@ impl Host {
     /// For a resident host that stops serving: leaves the log empty for the next process to
     /// open the database (see [`crate::store::Store::truncate_log`]). Nobody waits for this.
     pub fn leave_log_short(&mut self) {
-        if let (true, Some(Ok(store))) = (self.keeps_log, self.store.as_mut()) {
+        if let (true, Some(mut store)) = (self.keeps_log, self.store.if_open()) {
             store.truncate_log(std::time::Duration::from_millis(100));
         }
     }
@@ -57,9 +57,11 @@ impl Host {
         if ours.set_nonblocking(true).and_then(|()| theirs.set_nonblocking(true)).is_err() {
             return;
         }
-        let Ok(store) = self.store() else { return };
+        let Ok(mut store) = self.store() else { return };
         // A full socket buffer already says "checkpointed": a failed write loses nothing.
-        match store.checkpoint_in_background(move || drop((&theirs).write(&[1]))) {
+        let started = store.checkpoint_in_background(move || drop((&theirs).write(&[1])));
+        drop(store);
+        match started {
             Ok(tx) => {
                 self.checkpointer = Some(tx);
                 self.checkpointed = Some(ours);
@@ -98,7 +100,7 @@ impl Host {
                 }
             }
         }
-        if let Ok(store) = self.store() {
+        if let Ok(mut store) = self.store() {
             if let Err(e) = store.restart_log() {
                 tracing::debug!("cannot restart the write-ahead log: {e}");
             }

@@ -6,9 +6,10 @@
 //! that accepts from the same listening socket, so the kernel hands each connection to
 //! whichever thread is free.
 //!
-//! A worker is a sibling host ([`Host::sibling`]): the same loaded plugins, outcome cache and
-//! diverted stdout, its own database connection and in-flight marker slot. So events of
-//! different plugins, their recording and their answers overlap, while a plugin is never
+//! A worker is a sibling host ([`Host::sibling`]): the same loaded plugins, outcome cache,
+//! diverted stdout and database connection (one writer at a time, its page cache kept: see
+//! `hook::shared_store`), an in-flight marker slot of its own. So events of different plugins
+//! and their answers overlap, their recording takes turns, while a plugin is never
 //! called by two threads at once unless its manifest allows it (`concurrent_calls`; otherwise
 //! the threads take turns, [`crate::plugin::LoadedPlugin::try_turn`]). Each event is still
 //! recorded before it is answered. A crash in plugin code ends the whole process: every client
@@ -88,10 +89,6 @@ pub(super) fn pending(listener: &UnixListener) -> bool {
 
 fn serve_as_worker(mut host: Host, post: &Post<'_>, slot: usize) {
     crate::plugin::inflight::use_slot(slot);
-    // Open the database now, not during the first event this thread is given.
-    if let Err(e) = host.store() {
-        tracing::warn!("resident worker: {e}");
-    }
     host.upkeep();
     let idle = post.idle.min(WORKER_IDLE);
     if let Err(e) = serve_socket(&mut host, post.listener, post.socket, post.ino, idle, post.stop, "resident worker", |_| {}) {
