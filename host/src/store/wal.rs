@@ -6,8 +6,8 @@
 //! when a client relays it (`bound_wal_after_answer`), a resident host on a
 //! background thread with its own connection (`checkpoint_in_background`), restarting the log
 //! between events (`restart_log`) and checkpointing in line only when that thread falls behind
-//! (`enforce_wal_bound`). Only one process per database runs the background checkpointer: a
-//! resident host's workers leave the log to it (`defer_upkeep`).
+//! (`enforce_wal_bound`). Only one process per database runs the background checkpointer, and
+//! the resident host's worker threads share the connection that started it (`defer_upkeep`).
 
 use std::time::Duration;
 
