@@ -644,6 +644,22 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 mod tests {
     use super::*;
 
+    /// The bundled SQLite is built without what Chronicle never uses (`.cargo/config.toml`):
+    /// full-text search registered its modules at every connection's open.
+    #[test]
+    fn sqlite_is_built_without_the_extensions_chronicle_does_not_use() {
+        let conn = Connection::open_in_memory().unwrap();
+        let used = |option: &str| -> i64 { conn.query_row("SELECT sqlite_compileoption_used(?1)", [option], |r| r.get(0)).unwrap() };
+        for option in ["ENABLE_FTS3", "ENABLE_FTS5", "ENABLE_RTREE", "ENABLE_DBSTAT_VTAB", "ENABLE_STAT4"] {
+            assert_eq!(used(option), 0, "SQLite was built with {option}: is LIBSQLITE3_FLAGS set?");
+        }
+        assert_eq!(used("DEFAULT_MEMSTATUS=0"), 1, "SQLite keeps memory statistics");
+        // Still there: what the store and the reports rely on.
+        assert_eq!(used("ENABLE_COLUMN_METADATA"), 1);
+        let json: String = conn.query_row("SELECT json_extract('{\"a\":1}', '$.a')", [], |r| r.get::<_, i64>(0).map(|v| v.to_string())).unwrap();
+        assert_eq!(json, "1");
+    }
+
     /// What a process killed while building a database left beside it is removed once that
     /// process is gone; a build still in progress (a live process's) is not touched.
     #[test]
