@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 
+import hook_runs
 import resident_hosts
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,7 +30,7 @@ if len(argv) < 3:
 rounds, dirs = int(argv[1]), [os.path.abspath(d) for d in argv[2:]]
 events = bc.bash_events()
 parent = tempfile.mkdtemp(prefix="bench-inprocess-")
-homes = {d: bc.new_home(parent, d) for d in dirs}
+homes = {d: hook_runs.new_home(parent, d) for d in dirs}
 base = {k: v for k, v in os.environ.items() if not k.startswith("CHRONICLE_")}
 took = {d: [] for d in dirs}
 cat = []
