@@ -3,8 +3,9 @@
 //! - `chronicle-host` stays position-independent (the toolchain's default): it parses what the
 //!   model wrote and loads native plugins, and ASLR keeps its own code (SQLite included) at an
 //!   address an exploit must first find. Relocating itself costs a start ~0.15 ms of CPU (~90
-//!   copy-on-write faults; `-z pack-relative-relocs` saved none of it), paid on the cold paths
-//!   only (BENCHMARKS.md, twenty-second session).
+//!   copy-on-write faults, ~70 since regex-syntax builds in one codegen unit; `-z
+//!   pack-relative-relocs` saved none of it), paid on the cold paths only (BENCHMARKS.md,
+//!   twenty-second and twenty-fifth sessions).
 //! - `chronicle`, the client Claude Code starts for every event, links statically on
 //!   Linux/glibc: the dynamic loader costs more than everything else it does (~0.25 ms a
 //!   start). Every ordinary build does it (`cargo build --release`, `cargo install`), not only
