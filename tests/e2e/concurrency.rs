@@ -105,7 +105,9 @@ fn workers_of(env: &Env) -> Vec<String> {
 /// How many descriptors process `pid` has open on the database file itself (one per SQLite
 /// connection).
 fn database_descriptors(env: &Env, pid: u32) -> usize {
-    let db = env.db().canonicalize().unwrap();
+    // The directory, not the file: the host may not have made the database yet.
+    let path = env.db();
+    let db = path.parent().unwrap().canonicalize().unwrap().join(path.file_name().unwrap());
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten();
     fds.filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == db)).count()
 }
@@ -124,8 +126,16 @@ fn queued_clients_get_a_worker_and_each_event_is_recorded_once() {
     env.set_env("CHRONICLE_RESIDENT_IDLE_S", "3");
     let pid = env.start_resident();
     assert!(workers_of(&env).is_empty(), "no worker before any traffic");
-    let connections = database_descriptors(&env, pid);
-    assert!(connections >= 1, "the host has the database open before its first event");
+    // The host opens its store on a thread of its own as it starts: wait for that.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let connections = loop {
+        let open = database_descriptors(&env, pid);
+        if open >= 1 {
+            break open;
+        }
+        assert!(std::time::Instant::now() < deadline, "the host never opened the database");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
     let seen = std::sync::atomic::AtomicUsize::new(0);
     let most_connections = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicBool::new(false);
