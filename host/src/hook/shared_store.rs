@@ -130,13 +130,10 @@ impl SharedStore {
         if let Some(opening) = slot.opening.take() {
             slot.store = Some(opening.join());
         }
-        if slot.store.is_none() {
-            slot.store = Some(Store::open(path).map_err(|e| e.to_string()));
-        }
-        match &slot.store {
-            Some(Ok(_)) => Ok(StoreGuard(slot)),
-            Some(Err(e)) => Err(e.clone()),
-            None => Err("store not opened".into()),
+        let failed = slot.store.get_or_insert_with(|| Store::open(path).map_err(|e| e.to_string())).as_ref().err().cloned();
+        match failed {
+            None => Ok(StoreGuard(slot)),
+            Some(e) => Err(e),
         }
     }
 
