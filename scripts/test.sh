@@ -49,6 +49,8 @@ fi
 cargo clippy --workspace --all-targets --locked -q -- -D warnings
 # The client's own configuration of the library (no `host` feature), as musl-client.sh builds it.
 cargo clippy -p chronicle --no-default-features --lib --bin chronicle --locked -q -- -D warnings
+# The docs build without broken links (private items included: the host library is internals).
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items --locked -q
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast
     # nextest does not run doctests.

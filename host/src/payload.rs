@@ -131,7 +131,7 @@ pub fn full_value(input: &RawInput) -> Option<Value> {
 /// Parses a top-level object, building only its small fields. `None` (parse the usual way)
 /// when the input is not a clean object or repeats a key (which the usual parse resolves).
 ///
-/// Values are delimited and validated by [`rawjson`] (serde_json's grammar and nesting limit,
+/// Values are delimited and validated by [`crate::rawjson`] (serde_json's grammar and nesting limit,
 /// several times faster on long strings); small ones are then built by serde_json.
 fn parse_deferring(bytes: &[u8]) -> Option<(Value, Vec<Deferred>)> {
     use crate::rawjson::{skip_ws, string_end, value_end, Seen, SERDE_DEPTH};

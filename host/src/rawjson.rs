@@ -153,7 +153,7 @@ fn container_end(bytes: &[u8], at: usize, remaining: u8, close: u8, seen: &mut S
     }
 }
 
-/// Numbers as serde_json reads them: `-`? (`0` | [1-9][0-9]*) (`.` [0-9]+)? ([eE] [+-]? [0-9]+)?
+/// Numbers as serde_json reads them: `` -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? ``
 ///
 /// serde_json fails on numbers beyond f64's range (~1.8e308). Rather than decide that boundary
 /// exactly, anything that could come near it is refused (the caller's usual parse decides):

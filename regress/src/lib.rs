@@ -1,7 +1,7 @@
 //! Performance-regression detection that does not cry wolf on noisy machines.
 //!
 //! Pure statistics and decision logic: samples in, verdicts out, no I/O (the sample-file
-//! formats live in [`format`], the only module that parses text). The method:
+//! formats live in [`format`](mod@format), the only module that parses text). The method:
 //!
 //! 1. Work on log latencies, so effects are ratios and heavy right tails shrink.
 //! 2. **Paired** samples (baseline and candidate measured alternately, same `iteration`):

@@ -1,4 +1,4 @@
-//! The detector-quality harness: false-alarm rate and power of [`compare`](crate::compare) on
+//! The detector-quality harness: false-alarm rate and power of [`compare`] on
 //! synthetic latency samples shaped like those measured here (log-normal, sigma of log 0.15;
 //! and bimodal with rare 10× outliers), with machine drift between runs.
 //!

@@ -7,7 +7,7 @@ use chronicle::team::read::Team;
 #[derive(clap::Args, Clone, Default)]
 pub struct SourceArgs {
     /// Read the team database instead of this machine's: a postgresql:// URL, or `team` for
-    /// [sync] url (rows then carry their machine)
+    /// `[sync] url` (rows then carry their machine)
     #[arg(long, value_name = "URL|team")]
     pub source: Option<String>,
     /// Only this machine's rows (with --source)

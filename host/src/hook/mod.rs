@@ -210,7 +210,7 @@ pub struct Host {
     /// Peak RSS once the current event's plugins are loaded (or when the host was created, for
     /// an event that calls none): `memory.growth` is what the event adds beyond the host's setup.
     rss_at_start: u64,
-    /// How this process reads its peak RSS (see [`peak_rss_of`]).
+    /// How this process reads its peak RSS (see [`measure::peak_rss_of`]).
     rss_of: fn() -> u64,
     /// The last event was written to the database (so spooled ones may be ingested).
     recorded: bool,

@@ -78,7 +78,7 @@ impl Host {
     }
 
     /// Starts the checkpointed log afresh now, so the next event's commit does not (see
-    /// [`Store::restart_log`]).
+    /// [`crate::store::Store::restart_log`]).
     pub fn restart_log(&mut self) {
         let Some(s) = &self.checkpointed else { return };
         let mut buf = [0u8; 64];

@@ -55,7 +55,7 @@ pub struct Store {
     path: PathBuf,
     /// The database file's device and inode when it was opened (see [`Store::replaced`]).
     file: Option<(u64, u64)>,
-    /// Leave WAL upkeep to [`Store::upkeep`] (a resident host runs it after answering).
+    /// Leave WAL upkeep to the host's `upkeep` (a resident host runs it after answering).
     defer_upkeep: bool,
     /// How many frames the write-ahead log holds, as SQLite reports after each commit (the
     /// file's size says little: a resident host keeps it larger than what it holds).
