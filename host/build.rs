@@ -16,18 +16,27 @@
 //!   linker script for the static archive (`libgcc_s.so` → `libgcc_eh.a`, `libc.so` →
 //!   `libc.a`, …): what `crt-static` links, chosen per binary. Without the archives (no
 //!   `libc6-dev`), the client stays dynamic and the build says so.
+//! - `chronicle-host` takes the unwinder from `libgcc_eh.a`, not `libgcc_s.so.1`: that
+//!   library's constructor runs `cpuid` over and over, each a trap to the hypervisor in a VM
+//!   (~0.15 ms of every start here). The built-in plugins do the same (`plugins/build.rs`),
+//!   or the first of them loaded would bring the library back (BENCHMARKS.md, twenty-sixth
+//!   session). The linker scripts for both are made by `build-support/static_link.rs`.
 //! - `CHRONICLE_COMMIT`: the commit built from (`git` at build time; the variable of the same
 //!   name when building from a tarball), for `chronicle --version` and `doctor`.
 use std::path::Path;
 use std::process::Command;
 
+#[path = "../build-support/static_link.rs"]
+mod static_link;
+
 fn main() {
-    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    if os == "linux" && env == "gnu" {
+    if static_link::linux_gnu() {
         static_client();
+        static_unwinder();
     }
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=../build-support/static_link.rs");
+    println!("cargo:rerun-if-env-changed=CC");
     println!("cargo:rerun-if-env-changed=CHRONICLE_COMMIT");
     let commit = std::env::var("CHRONICLE_COMMIT").ok().filter(|c| !c.is_empty()).or_else(git_commit).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=CHRONICLE_COMMIT={commit}");
@@ -35,7 +44,7 @@ fn main() {
 
 /// The libraries rustc links a glibc binary against, and the archive each stands for.
 const STATIC_FOR: &[(&str, &[&str])] = &[
-    ("gcc_s", &["libgcc_eh.a", "libgcc.a"]),
+    static_link::UNWINDER,
     ("c", &["libc.a", "libgcc_eh.a", "libgcc.a"]),
     ("m", &["libm.a"]),
     ("rt", &["librt.a"]),
@@ -45,40 +54,24 @@ const STATIC_FOR: &[(&str, &[&str])] = &[
 ];
 
 fn static_client() {
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let find = |archive: &str| -> Option<String> {
-        let out = Command::new(&cc).arg(format!("-print-file-name={archive}")).output().ok()?;
-        let path = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-        // Not found: cc echoes the bare name back.
-        (Path::new(&path).is_absolute() && Path::new(&path).is_file()).then_some(path)
-    };
-    let Ok(out_dir) = std::env::var("OUT_DIR") else { return };
-    let dir = Path::new(&out_dir).join("static-client");
-    let mut scripts = Vec::new();
-    for (name, archives) in STATIC_FOR {
-        let mut paths = Vec::new();
-        for a in *archives {
-            match find(a) {
-                Some(p) => paths.push(p),
-                None => {
-                    println!("cargo:warning=no {a}: the `chronicle` client is linked dynamically (~0.25 ms more per event; install glibc's static libraries, e.g. libc6-dev)");
-                    return;
-                }
-            }
+    match static_link::scripts("static-client", STATIC_FOR) {
+        Ok(dir) => {
+            println!("cargo:rustc-link-arg-bin=chronicle=-static");
+            println!("cargo:rustc-link-arg-bin=chronicle=-no-pie");
+            println!("cargo:rustc-link-arg-bin=chronicle=-L{}", dir.display());
         }
-        scripts.push((format!("lib{name}.so"), format!("GROUP ( {} )\n", paths.join(" "))));
+        Err(e) => println!(
+            "cargo:warning={e}: the `chronicle` client is linked dynamically (~0.25 ms more per event; install glibc's static libraries, e.g. libc6-dev)"
+        ),
     }
-    if std::fs::create_dir_all(&dir).is_err() {
-        return;
+}
+
+/// `chronicle-host` stays dynamic (it loads plugins) but takes the unwinder from the archive.
+fn static_unwinder() {
+    match static_link::scripts("static-unwinder", &[static_link::UNWINDER]) {
+        Ok(dir) => println!("cargo:rustc-link-arg-bin=chronicle-host=-L{}", dir.display()),
+        Err(e) => println!("cargo:warning={e}: `chronicle-host` loads libgcc_s.so.1 (~0.15 ms more per start in a VM)"),
     }
-    for (file, text) in scripts {
-        if std::fs::write(dir.join(file), text).is_err() {
-            return;
-        }
-    }
-    println!("cargo:rustc-link-arg-bin=chronicle=-static");
-    println!("cargo:rustc-link-arg-bin=chronicle=-no-pie");
-    println!("cargo:rustc-link-arg-bin=chronicle=-L{}", dir.display());
 }
 
 /// The checkout's HEAD commit (12 hex digits), watching the files that move it.
