@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use chronicle_e2e::{bash_event, set_mode, target_dir, Env};
+use chronicle_e2e::{bash_event, needed_libraries, set_mode, target_dir, Env};
 
 #[test]
 fn a_scaffolded_plugin_builds_on_its_own_and_its_decision_comes_back() {
@@ -33,6 +33,16 @@ fn a_scaffolded_plugin_builds_on_its_own_and_its_decision_comes_back() {
         .expect("cargo runs");
     assert!(status.success(), "the scaffolded crate builds");
     let built = target_dir().parent().unwrap().join("scaffold-test/debug/libno_terraform.so");
+    // Its build.rs is the one plugin-api/README.md shows ("Loading fast"), and does what it says.
+    let build_rs = std::fs::read_to_string(crate_dir.join("build.rs")).unwrap();
+    let readme = std::fs::read_to_string(repo_api.join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```rust\n{build_rs}```")),
+        "plugin-api/README.md shows another build.rs than the scaffold's:\n{build_rs}"
+    );
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        assert!(!needed_libraries(&built).iter().any(|l| l.starts_with("libgcc_s")), "{:?}", needed_libraries(&built));
+    }
     let dropped = env.plugin_dir().join("libno_terraform.so");
     std::fs::copy(&built, &dropped).unwrap();
     set_mode(&dropped, 0o644);

@@ -26,6 +26,24 @@ fn valid_name(name: &str) -> bool {
 
 /// `plugin_dir`: where this user's plugins go (the config's user plugin directory, which
 /// follows CHRONICLE_HOME).
+/// The plugin's `build.rs`: the unwinder from `libgcc_eh.a`, so that loading the plugin does
+/// not load `libgcc_s.so.1` and run its `cpuid`-heavy constructor (plugin-api/README.md,
+/// "Loading fast", shows the same file; the scaffold test holds the two together).
+const BUILD_RS: &str = r#"// Link the unwinder from libgcc_eh.a: a linker script named libgcc_s.so, found first.
+fn main() {
+    let linux_gnu = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|v| v == "linux")
+        && std::env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|v| v == "gnu");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let archive = std::process::Command::new(cc).arg("-print-file-name=libgcc_eh.a").output();
+    let archive = archive.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+    let out = std::env::var("OUT_DIR").unwrap();
+    if linux_gnu && archive.starts_with('/') {
+        std::fs::write(format!("{out}/libgcc_s.so"), format!("GROUP ( {archive} )\n")).unwrap();
+        println!("cargo:rustc-link-arg-cdylib=-L{out}");
+    }
+}
+"#;
+
 pub fn run(name: &str, path: Option<PathBuf>, api_path: Option<PathBuf>, plugin_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     if !valid_name(name) {
         bail!("plugin name {name:?}: use lowercase letters, digits, '-' and '_', starting with a letter");
@@ -110,6 +128,7 @@ export_plugin!(Guard);
     );
     std::fs::write(dir.join("Cargo.toml"), cargo)?;
     std::fs::write(dir.join("src/lib.rs"), src)?;
+    std::fs::write(dir.join("build.rs"), BUILD_RS)?;
     std::fs::write(dir.join("README.md"), readme)?;
     std::fs::write(dir.join(".gitignore"), "/target\n")?;
     super::show::out(&format!(
