@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chronicle_e2e::{bash_event, needed_libraries, plugin_lib, query_db, set_mode, target_dir};
+use chronicle_e2e::{bash_event, elf_segments, needed_libraries, plugin_lib, query_db, set_mode, target_dir};
 
 /// A user with a HOME of their own (no CHRONICLE_HOME: every default comes from HOME).
 struct User {
@@ -149,11 +149,8 @@ fn doctor_says_when_the_registered_client_is_another_build() {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn the_client_of_a_plain_cargo_build_is_static() {
-    let bytes = std::fs::read(target_dir().join("chronicle")).unwrap();
-    assert_eq!(&bytes[..6], &[0x7f, b'E', b'L', b'F', 2, 1], "a 64-bit little-endian ELF file");
-    let at = |o: usize, n: usize| bytes[o..o + n].iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)) as usize;
-    let (phoff, phentsize, phnum) = (at(0x20, 8), at(0x36, 2), at(0x38, 2));
-    let interp = (0..phnum).any(|i| at(phoff + i * phentsize, 4) == 3);
+    let (_, segments) = elf_segments(&target_dir().join("chronicle"));
+    let interp = segments.iter().any(|s| s.0 == 3);
     assert!(!interp, "the client asks for a dynamic loader (PT_INTERP): every event pays for it");
 }
 

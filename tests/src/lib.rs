@@ -35,18 +35,31 @@ pub fn plugin_lib(lib_name: &str) -> PathBuf {
     p
 }
 
-/// The shared libraries an ELF file asks for (its DT_NEEDED entries).
-pub fn needed_libraries(path: &Path) -> Vec<String> {
+/// One ELF program header: `(p_type, p_offset, p_vaddr, p_filesz)`.
+pub type Segment = (usize, usize, usize, usize);
+
+/// A 64-bit little-endian ELF file's bytes and program headers.
+pub fn elf_segments(path: &Path) -> (Vec<u8>, Vec<Segment>) {
     let bytes = std::fs::read(path).unwrap();
     assert_eq!(&bytes[..6], &[0x7f, b'E', b'L', b'F', 2, 1], "{}: a 64-bit little-endian ELF file", path.display());
-    let at = |o: usize, n: usize| bytes[o..o + n].iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)) as usize;
-    let (phoff, phentsize, phnum) = (at(0x20, 8), at(0x36, 2), at(0x38, 2));
-    let headers: Vec<usize> = (0..phnum).map(|i| phoff + i * phentsize).collect();
-    // (p_type, p_offset, p_vaddr, p_filesz) of each program header.
-    let segments: Vec<_> = headers.iter().map(|&h| (at(h, 4), at(h + 8, 8), at(h + 16, 8), at(h + 32, 8))).collect();
+    let segments = {
+        let at = |o: usize, n: usize| le(&bytes, o, n);
+        let (phoff, phentsize, phnum) = (at(0x20, 8), at(0x36, 2), at(0x38, 2));
+        (0..phnum).map(|i| phoff + i * phentsize).map(|h| (at(h, 4), at(h + 8, 8), at(h + 16, 8), at(h + 32, 8))).collect()
+    };
+    (bytes, segments)
+}
+
+fn le(bytes: &[u8], offset: usize, n: usize) -> usize {
+    bytes[offset..offset + n].iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)) as usize
+}
+
+/// The shared libraries an ELF file asks for (its DT_NEEDED entries).
+pub fn needed_libraries(path: &Path) -> Vec<String> {
+    let (bytes, segments) = elf_segments(path);
     let Some(&(_, dynamic, _, size)) = segments.iter().find(|s| s.0 == 2) else { return Vec::new() };
     let entries: Vec<(usize, usize)> =
-        (dynamic..dynamic + size).step_by(16).map(|e| (at(e, 8), at(e + 8, 8))).take_while(|e| e.0 != 0).collect();
+        (dynamic..dynamic + size).step_by(16).map(|e| (le(&bytes, e, 8), le(&bytes, e + 8, 8))).take_while(|e| e.0 != 0).collect();
     let strtab_addr = entries.iter().find(|e| e.0 == 5).expect("DT_STRTAB").1;
     let (_, offset, vaddr, _) =
         segments.iter().find(|s| s.0 == 1 && s.2 <= strtab_addr && strtab_addr < s.2 + s.3).expect("a PT_LOAD holding DT_STRTAB");

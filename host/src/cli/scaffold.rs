@@ -24,8 +24,6 @@ fn valid_name(name: &str) -> bool {
         && name.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
-/// `plugin_dir`: where this user's plugins go (the config's user plugin directory, which
-/// follows CHRONICLE_HOME).
 /// The plugin's `build.rs`: the unwinder from `libgcc_eh.a`, so that loading the plugin does
 /// not load `libgcc_s.so.1` and run its `cpuid`-heavy constructor (plugin-api/README.md,
 /// "Loading fast", shows the same file; the scaffold test holds the two together).
@@ -44,6 +42,8 @@ fn main() {
 }
 "#;
 
+/// `plugin_dir`: where this user's plugins go (the config's user plugin directory, which
+/// follows CHRONICLE_HOME).
 pub fn run(name: &str, path: Option<PathBuf>, api_path: Option<PathBuf>, plugin_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     if !valid_name(name) {
         bail!("plugin name {name:?}: use lowercase letters, digits, '-' and '_', starting with a letter");
