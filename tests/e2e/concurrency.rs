@@ -92,14 +92,13 @@ fn workers_of(env: &Env) -> Vec<String> {
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
         cmdline.split(|b| *b == 0).any(|a| a == b"serve") && environ.split(|b| *b == 0).any(|v| v == home.as_bytes())
     });
-    ours.flat_map(|pid| {
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
-        tasks
-            .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
-            .filter(|c| c.starts_with("chronicle-srv"))
-            .collect::<Vec<_>>()
-    })
-    .collect()
+    ours.flat_map(threads_of).filter(|c| c.starts_with("chronicle-srv")).collect()
+}
+
+/// The names of process `pid`'s threads (`comm`: at most 15 bytes).
+fn threads_of(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
+    tasks.filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok()).collect()
 }
 
 /// How many descriptors process `pid` has open on the database file itself (one per SQLite
@@ -126,16 +125,16 @@ fn queued_clients_get_a_worker_and_each_event_is_recorded_once() {
     env.set_env("CHRONICLE_RESIDENT_IDLE_S", "3");
     let pid = env.start_resident();
     assert!(workers_of(&env).is_empty(), "no worker before any traffic");
-    // The host opens its store on a thread of its own as it starts: wait for that.
+    // As it starts, the host opens its store on a thread of its own, then its background
+    // checkpointer opens a second connection and only then starts its thread: wait for that
+    // thread, or the count below can catch the host between its two connections.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let connections = loop {
-        let open = database_descriptors(&env, pid);
-        if open >= 1 {
-            break open;
-        }
-        assert!(std::time::Instant::now() < deadline, "the host never opened the database");
+    while !threads_of(pid).iter().any(|t| t.starts_with("chronicle-check")) {
+        assert!(std::time::Instant::now() < deadline, "the host never started its checkpointer");
         std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    }
+    let connections = database_descriptors(&env, pid);
+    assert_eq!(connections, 2, "the host's store and its checkpointer each have one connection");
     let seen = std::sync::atomic::AtomicUsize::new(0);
     let most_connections = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicBool::new(false);
