@@ -54,13 +54,6 @@ def event(events, n):
     return json.dumps(e).encode()
 
 
-def timed(argv, stdin, env):
-    """Wall time of one process, spawned directly (no shell), stdin from a pipe."""
-    pid, started = hook_runs.spawn(argv, stdin, env)
-    os.waitpid(pid, 0)
-    return (time.perf_counter() - started) * 1e3
-
-
 def main():
     events = bash_events()
     payload = event(events, -1)
@@ -69,9 +62,7 @@ def main():
     base["CHRONICLE_RESIDENT_IDLE_S"] = "2"
 
     def env(home, **extra):
-        e = dict(base, CHRONICLE_HOME=home, XDG_RUNTIME_DIR=home)
-        e.update(extra)
-        return e
+        return hook_runs.home_env(base, home, **extra)
 
     samples = {"cat": []}
     setups = []
@@ -80,15 +71,15 @@ def main():
         tag = f" {os.path.basename(os.path.dirname(client)) or b}" if len(BINS) > 1 else ""
         # A database to copy: made by one in-process event.
         template = hook_runs.new_home(parent, b)
-        timed([client, "hook"], payload, env(template, CHRONICLE_RESIDENT="0"))
+        hook_runs.timed([client, "hook"], payload, env(template, CHRONICLE_RESIDENT="0"))
         warm_home = hook_runs.new_home(parent, b, template)
         for _ in range(3):
-            timed([client, "hook"], payload, env(warm_home))
+            hook_runs.timed([client, "hook"], payload, env(warm_home))
             time.sleep(0.05)
         in_process_home = hook_runs.new_home(parent, b, template)
         # The same home each time (its plugin index matches its plugin files), its host stopped.
         idle_home = hook_runs.new_home(parent, b, template)
-        timed([client, "hook"], payload, env(idle_home, CHRONICLE_RESIDENT="0"))
+        hook_runs.timed([client, "hook"], payload, env(idle_home, CHRONICLE_RESIDENT="0"))
         setups.append((b, client, tag, warm_home, in_process_home, idle_home))
         for w in WORKLOADS:
             samples[w + tag] = []
@@ -98,25 +89,25 @@ def main():
         random.shuffle(jobs)
         for job, setup in jobs:
             if job == "cat":
-                samples["cat"].append(timed(["cat"], payload, base))
+                samples["cat"].append(hook_runs.timed(["cat"], payload, base))
                 continue
             b, client, tag, warm_home, in_process_home, idle_home = setup
             if job == "warm":
-                dt = timed([client, "hook"], payload, env(warm_home))
+                dt = hook_runs.timed([client, "hook"], payload, env(warm_home))
             elif job == "in-process":
-                dt = timed([client, "hook"], payload, env(in_process_home, CHRONICLE_RESIDENT="0"))
+                dt = hook_runs.timed([client, "hook"], payload, env(in_process_home, CHRONICLE_RESIDENT="0"))
             elif job == "after-idle":
                 resident_hosts.stop(idle_home)
-                dt = timed([client, "hook"], payload, env(idle_home))
+                dt = hook_runs.timed([client, "hook"], payload, env(idle_home))
             elif job == "installed":
                 home = hook_runs.new_home(parent, b)
                 user = os.path.join(home, "userhome")
                 os.makedirs(os.path.join(user, ".claude"))
                 subprocess.run([os.path.join(b, "chronicle-host"), "install"], env=env(home, HOME=user),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-                dt = timed([client, "hook"], payload, env(home, HOME=user))
+                dt = hook_runs.timed([client, "hook"], payload, env(home, HOME=user))
             else:
-                dt = timed([client, "hook"], payload, env(hook_runs.new_home(parent, b)))
+                dt = hook_runs.timed([client, "hook"], payload, env(hook_runs.new_home(parent, b)))
             samples[job + tag].append(dt)
             # Let a host started by this job finish warming up before the next measurement.
             time.sleep(0.03)

@@ -38,12 +38,6 @@ def event(n):
             '"tool_input":{"command":"ls -la # %d"},"cwd":"/tmp","transcript_path":"/tmp/t"}' % n).encode()
 
 
-def timed(argv, stdin, env):
-    pid, started = hook_runs.spawn(argv, stdin, env)
-    os.waitpid(pid, 0)
-    return (time.perf_counter() - started) * 1e3
-
-
 def main():
     client = os.path.join(BIN, "chronicle")
     parent = tempfile.mkdtemp(prefix="chronicle-first-parts-")
@@ -51,13 +45,11 @@ def main():
     base["CHRONICLE_RESIDENT_IDLE_S"] = "2"
 
     def env(home, **extra):
-        e = dict(base, CHRONICLE_HOME=home, XDG_RUNTIME_DIR=home)
-        e.update(extra)
-        return e
+        return hook_runs.home_env(base, home, **extra)
 
     def prepared(keep_db, keep_index):
         home = hook_runs.new_home(parent, BIN)
-        timed([client, "hook"], event(10**6), env(home, CHRONICLE_RESIDENT="0"))
+        hook_runs.timed([client, "hook"], event(10**6), env(home, CHRONICLE_RESIDENT="0"))
         if not keep_db:
             for f in glob.glob(os.path.join(home, "chronicle.db*")):
                 os.remove(f)
@@ -78,9 +70,9 @@ def main():
         random.shuffle(jobs)
         for job in jobs:
             if job == "cat":
-                samples[job].append(timed(["cat"], event(n), base))
+                samples[job].append(hook_runs.timed(["cat"], event(n), base))
                 continue
-            samples[job].append(timed([client, "hook"], event(n), env(homes[job])))
+            samples[job].append(hook_runs.timed([client, "hook"], event(n), env(homes[job])))
             # Let the host this event started settle before the next measurement.
             time.sleep(0.03)
         for home in homes.values():

@@ -55,6 +55,20 @@ def spawn(argv: list, payload: bytes, env: dict) -> tuple[int, float]:
     return pid, started
 
 
+def timed(argv: list, payload: bytes, env: dict) -> float:
+    """Wall milliseconds of one process started by `spawn`, from its spawn to its exit."""
+    pid, started = spawn(argv, payload, env)
+    os.waitpid(pid, 0)
+    return (time.perf_counter() - started) * 1e3
+
+
+def home_env(base: dict, home: str, **extra) -> dict:
+    """`base` with Chronicle's data and the resident host's socket in `home`, and `extra`."""
+    env = dict(base, CHRONICLE_HOME=home, XDG_RUNTIME_DIR=home)
+    env.update(extra)
+    return env
+
+
 def bash_event(command: str, tool_use_id: str) -> dict:
     """A PreToolUse Bash event for `command`."""
     return {

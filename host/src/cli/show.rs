@@ -19,6 +19,16 @@ pub fn out(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// `rows` as JSON lines (`--json`), one object per line.
+fn out_json_lines<T: serde::Serialize>(rows: &[T]) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for r in rows {
+        text.push_str(&serde_json::to_string(r)?);
+        text.push('\n');
+    }
+    out(&text)
+}
+
 /// The full session id a `--session` value names: any unique prefix (tables show 8 characters).
 pub fn resolve_session(store: &Store, session: Option<String>) -> anyhow::Result<Option<String>> {
     resolve_with(session, |p| Ok(store.resolve_session(p)?))
@@ -73,12 +83,7 @@ pub fn events(config: &Config, q: EventsQuery, source: &SourceArgs) -> anyhow::R
         return Ok(ExitCode::SUCCESS);
     }
     if q.json {
-        let mut text = String::new();
-        for r in &rows {
-            text.push_str(&serde_json::to_string(r)?);
-            text.push('\n');
-        }
-        out(&text)?;
+        out_json_lines(&rows)?;
         return Ok(ExitCode::SUCCESS);
     }
     // 80 columns by default: local short times, the kind folded into the event column.
@@ -148,12 +153,7 @@ pub fn sessions(config: &Config, json: bool, wide: bool, source: &SourceArgs) ->
         return Ok(ExitCode::SUCCESS);
     }
     if json {
-        let mut text = String::new();
-        for r in &rows {
-            text.push_str(&serde_json::to_string(r)?);
-            text.push('\n');
-        }
-        out(&text)?;
+        out_json_lines(&rows)?;
         return Ok(ExitCode::SUCCESS);
     }
     // 80 columns by default: short ids, local times, the home directory as `~`.

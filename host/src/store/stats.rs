@@ -109,6 +109,21 @@ pub struct PluginStats {
     pub avg_allocations: f64,
 }
 
+impl PluginStats {
+    /// A plugin with no calls counted yet (the local and the team report fill it in).
+    pub fn empty() -> PluginStats {
+        PluginStats {
+            calls: 0,
+            cached: 0,
+            faults: BTreeMap::new(),
+            decisions: BTreeMap::new(),
+            time: summarize(Vec::new()),
+            max_peak_live_bytes: 0,
+            avg_allocations: 0.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct EventStats {
     pub count: u64,
@@ -222,15 +237,7 @@ impl Store {
                 .map_err(err)?;
             for row in rows {
                 let (plugin, status, decision, wall_ns, peak, allocations, cache) = row.map_err(err)?;
-                let p = plugins.entry(plugin.clone()).or_insert_with(|| PluginStats {
-                    calls: 0,
-                    cached: 0,
-                    faults: BTreeMap::new(),
-                    decisions: BTreeMap::new(),
-                    time: summarize(Vec::new()),
-                    max_peak_live_bytes: 0,
-                    avg_allocations: 0.0,
-                });
+                let p = plugins.entry(plugin.clone()).or_insert_with(PluginStats::empty);
                 p.calls += 1;
                 *p.decisions.entry(decision).or_default() += 1;
                 match cache.as_deref() {

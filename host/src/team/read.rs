@@ -270,15 +270,7 @@ impl Team {
             let (plugin, status, decision, cache, n): (String, String, String, Option<String>, i64) =
                 (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
             let n = n as u64;
-            let s = plugins.entry(plugin).or_insert_with(|| PluginStats {
-                calls: 0,
-                cached: 0,
-                faults: BTreeMap::new(),
-                decisions: BTreeMap::new(),
-                time: summarize(Vec::new()),
-                max_peak_live_bytes: 0,
-                avg_allocations: 0.0,
-            });
+            let s = plugins.entry(plugin).or_insert_with(PluginStats::empty);
             s.calls += n;
             *s.decisions.entry(decision).or_default() += n;
             match cache.as_deref() {
