@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chronicle_e2e::{bash_event, elf_segments, needed_libraries, plugin_lib, query_db, set_mode, target_dir};
+use chronicle_e2e::{bash_event, elf_segments, needed_libraries, plugin_lib, query_db, set_mode, target_dir, PT_INTERP};
 
 /// A user with a HOME of their own (no CHRONICLE_HOME: every default comes from HOME).
 struct User {
@@ -150,7 +150,7 @@ fn doctor_says_when_the_registered_client_is_another_build() {
 #[test]
 fn the_client_of_a_plain_cargo_build_is_static() {
     let (_, segments) = elf_segments(&target_dir().join("chronicle"));
-    let interp = segments.iter().any(|s| s.0 == 3);
+    let interp = segments.iter().any(|s| s.0 == PT_INTERP);
     assert!(!interp, "the client asks for a dynamic loader (PT_INTERP): every event pays for it");
 }
 

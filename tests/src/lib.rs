@@ -38,6 +38,13 @@ pub fn plugin_lib(lib_name: &str) -> PathBuf {
 /// One ELF program header: `(p_type, p_offset, p_vaddr, p_filesz)`.
 pub type Segment = (usize, usize, usize, usize);
 
+/// Program header types (`p_type`) and dynamic entry tags (`d_tag`) read here.
+pub const PT_LOAD: usize = 1;
+pub const PT_DYNAMIC: usize = 2;
+pub const PT_INTERP: usize = 3;
+const DT_NEEDED: usize = 1;
+const DT_STRTAB: usize = 5;
+
 /// A 64-bit little-endian ELF file's bytes and program headers.
 pub fn elf_segments(path: &Path) -> (Vec<u8>, Vec<Segment>) {
     let bytes = std::fs::read(path).unwrap();
@@ -50,6 +57,7 @@ pub fn elf_segments(path: &Path) -> (Vec<u8>, Vec<Segment>) {
     (bytes, segments)
 }
 
+/// The little-endian unsigned integer of `n` bytes at `offset`.
 fn le(bytes: &[u8], offset: usize, n: usize) -> usize {
     bytes[offset..offset + n].iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)) as usize
 }
@@ -57,15 +65,15 @@ fn le(bytes: &[u8], offset: usize, n: usize) -> usize {
 /// The shared libraries an ELF file asks for (its DT_NEEDED entries).
 pub fn needed_libraries(path: &Path) -> Vec<String> {
     let (bytes, segments) = elf_segments(path);
-    let Some(&(_, dynamic, _, size)) = segments.iter().find(|s| s.0 == 2) else { return Vec::new() };
+    let Some(&(_, dynamic, _, size)) = segments.iter().find(|s| s.0 == PT_DYNAMIC) else { return Vec::new() };
     let entries: Vec<(usize, usize)> =
         (dynamic..dynamic + size).step_by(16).map(|e| (le(&bytes, e, 8), le(&bytes, e + 8, 8))).take_while(|e| e.0 != 0).collect();
-    let strtab_addr = entries.iter().find(|e| e.0 == 5).expect("DT_STRTAB").1;
+    let strtab_addr = entries.iter().find(|e| e.0 == DT_STRTAB).expect("DT_STRTAB").1;
     let (_, offset, vaddr, _) =
-        segments.iter().find(|s| s.0 == 1 && s.2 <= strtab_addr && strtab_addr < s.2 + s.3).expect("a PT_LOAD holding DT_STRTAB");
+        segments.iter().find(|s| s.0 == PT_LOAD && s.2 <= strtab_addr && strtab_addr < s.2 + s.3).expect("a PT_LOAD holding DT_STRTAB");
     let strtab = strtab_addr - vaddr + offset;
     let name = |o: usize| String::from_utf8_lossy(bytes[strtab + o..].split(|b| *b == 0).next().unwrap_or_default()).into_owned();
-    entries.iter().filter(|e| e.0 == 1).map(|e| name(e.1)).collect()
+    entries.iter().filter(|e| e.0 == DT_NEEDED).map(|e| name(e.1)).collect()
 }
 
 /// The repository's `tests/corpus` directory.
