@@ -237,22 +237,26 @@ fn events_that_arrive_together_are_committed_together_and_each_answered_alone() 
     // Stopped, the host leaves the clients queued at its socket; resumed, it finds them all.
     // SAFETY: signalling this test's own resident host.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
-    let answers: Vec<(usize, i32, String)> = std::thread::scope(|s| {
-        let clients: Vec<_> = (0..6)
-            .map(|i| {
-                let env = &env;
-                s.spawn(move || {
-                    let command = if i % 2 == 0 { format!("rm -rf / # {i}") } else { format!("echo together {i}") };
-                    let run = env.hook(&event("PreToolUse", json!({"tool_name": "Bash", "tool_input": {"command": command}})));
-                    (i, run.code, run.stdout)
-                })
-            })
-            .collect();
-        std::thread::sleep(std::time::Duration::from_millis(700));
-        // SAFETY: as above.
-        unsafe { libc::kill(pid, libc::SIGCONT) };
-        clients.into_iter().map(|c| c.join().unwrap()).collect()
-    });
+    let clients: Vec<_> = (0..6)
+        .map(|i| {
+            let command = if i % 2 == 0 { format!("rm -rf / # {i}") } else { format!("echo together {i}") };
+            env.start_hook(&event("PreToolUse", json!({"tool_name": "Bash", "tool_input": {"command": command}})))
+        })
+        .collect();
+    // All six queued before the host runs again.
+    for client in &clients {
+        client.wait_until_awaiting_answer(std::time::Duration::from_secs(30));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let answers: Vec<(usize, i32, String)> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let run = c.wait();
+            (i, run.code, run.stdout)
+        })
+        .collect();
     for (i, code, stdout) in &answers {
         if i % 2 == 0 {
             assert!(stdout.contains("\"deny\""), "client {i} ({code}) got {stdout:?}");

@@ -110,21 +110,18 @@ fn a_crash_in_the_middle_of_a_group_loses_and_doubles_nothing() {
     // SAFETY: signalling this test's own resident host.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     let commands = ["rm -rf / # first", "echo boom", "ls # last"];
-    let runs = std::thread::scope(|s| {
-        let env = &env;
-        let clients: Vec<_> = commands
-            .iter()
-            .map(|c| {
-                let client = s.spawn(move || env.hook(&bash_event(c)));
-                // In this order at the stopped host's socket.
-                std::thread::sleep(std::time::Duration::from_millis(300));
-                client
-            })
-            .collect();
-        // SAFETY: as above.
-        unsafe { libc::kill(pid, libc::SIGCONT) };
-        clients.into_iter().map(|c| c.join().unwrap()).collect::<Vec<_>>()
-    });
+    let clients: Vec<_> = commands
+        .iter()
+        .map(|c| {
+            let client = env.start_hook(&bash_event(c));
+            // In this order at the stopped host's socket: the next starts once this one is queued.
+            client.wait_until_awaiting_answer(std::time::Duration::from_secs(30));
+            client
+        })
+        .collect();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let runs: Vec<_> = clients.into_iter().map(chronicle_e2e::PendingRun::wait).collect();
     for (c, run) in commands.iter().zip(&runs) {
         assert_eq!(run.code, 0, "{c}: {}", run.stderr);
     }
@@ -154,15 +151,15 @@ fn start_a_worker_thread(env: &Env, pid: u32) {
     assert!(workers >= 1, "three clients at once started no worker thread");
 }
 
-/// Sends `first`, and `second` 100 ms later (while the first is still being handled, on the
-/// other serving thread); returns both runs.
+/// Sends `first`, and `second` 100 ms after the host has it (while the first is still being
+/// handled, on the other serving thread); returns both runs.
 fn one_then_another(env: &Env, first: &str, second: &str) -> (chronicle_e2e::Run, chronicle_e2e::Run) {
-    std::thread::scope(|s| {
-        let first = s.spawn(move || env.hook(&bash_event(first)));
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let second = s.spawn(move || env.hook(&bash_event(second)));
-        (first.join().unwrap(), second.join().unwrap())
-    })
+    let first = env.start_hook(&bash_event(first));
+    // From the host's having it, not from the client's start, which a loaded machine can slow.
+    first.wait_until_awaiting_answer(std::time::Duration::from_secs(30));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let second = env.start_hook(&bash_event(second));
+    (first.wait(), second.wait())
 }
 
 /// A plugin that kills the resident host while another serving thread is inside another

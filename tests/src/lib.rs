@@ -115,6 +115,51 @@ impl Run {
     }
 }
 
+/// A `chronicle hook` started by [`Env::start_hook`], not yet waited for.
+pub struct PendingRun {
+    child: std::process::Child,
+    writer: std::thread::JoinHandle<std::io::Result<()>>,
+    started: Instant,
+}
+
+impl PendingRun {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until the client is blocked reading a resident host's answer: it has connected
+    /// and sent its event, so it is queued at the host's socket ahead of any client started
+    /// after this returns (the order a test of a stopped host needs, without guessing a sleep).
+    /// Panics after `limit`, saying where the client is instead.
+    pub fn wait_until_awaiting_answer(&self, limit: Duration) {
+        let wchan = format!("/proc/{}/wchan", self.pid());
+        let deadline = Instant::now() + limit;
+        loop {
+            // The kernel function a sleeping task waits in: a Unix stream socket's read.
+            let at = std::fs::read_to_string(&wchan).unwrap_or_default();
+            if at.starts_with("unix_stream_read") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "client {} is not waiting for a host's answer after {limit:?} (wchan {at:?})", self.pid());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Waits for the client to exit and returns what it did.
+    pub fn wait(self) -> Run {
+        let out = self.child.wait_with_output().expect("wait");
+        let elapsed = self.started.elapsed();
+        let write_result = self.writer.join().expect("writer thread");
+        assert!(write_result.is_ok(), "writing stdin failed (the host must read to EOF): {write_result:?}");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed,
+        }
+    }
+}
+
 /// An isolated Chronicle installation: its own home, database and plugin directory.
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -346,6 +391,16 @@ impl Env {
 
     /// Runs `program hook` (the client by another path) with `stdin`, as [`Env::hook_holding_stdin`].
     pub fn hook_at(&self, program: &Path, stdin: &[u8], hold: Duration) -> Run {
+        self.start_hook_at(program, stdin, hold).wait()
+    }
+
+    /// Starts `chronicle hook` with `stdin` and returns at once: the caller can watch the
+    /// client (see [`PendingRun::wait_until_awaiting_answer`]) before it waits for its run.
+    pub fn start_hook(&self, stdin: &[u8]) -> PendingRun {
+        self.start_hook_at(&chronicle_bin(), stdin, Duration::ZERO)
+    }
+
+    fn start_hook_at(&self, program: &Path, stdin: &[u8], hold: Duration) -> PendingRun {
         let started = Instant::now();
         let mut child = self
             .command_at(program, &["hook"])
@@ -365,16 +420,7 @@ impl Env {
             drop(pipe);
             res
         });
-        let out = child.wait_with_output().expect("wait");
-        let elapsed = started.elapsed();
-        let write_result = writer.join().expect("writer thread");
-        assert!(write_result.is_ok(), "writing stdin failed (the host must read to EOF): {write_result:?}");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            elapsed,
-        }
+        PendingRun { child, writer, started }
     }
 
     /// Runs `chronicle <args>` to completion.
