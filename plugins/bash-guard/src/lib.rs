@@ -9,6 +9,9 @@
 //! [`unseen`]), but not data piped into an interpreter running a program of its own
 //! (`curl … | python3 -m json.tool`).
 //!
+//! A Python, Perl, Ruby or Node one-liner is judged by the shell commands it amounts to
+//! (`python3 -c "os.system('rm -rf /')"` as `rm -rf /`; see [`oneliner`]).
+//!
 //! It looks inside `;`, `&&`, `||`, pipes, `$(…)`, backticks and `bash -c '…'`, and past
 //! `sudo`, `env`, leading `VAR=` assignments and similar wrappers. It fails closed: if the
 //! guard itself faults, the host denies the command rather than letting it through unchecked.
@@ -18,6 +21,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod oneliner;
 pub mod rules;
 pub mod shell;
 pub mod unseen;

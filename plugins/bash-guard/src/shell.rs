@@ -293,6 +293,9 @@ fn parse_into(script: &str, out: &mut Vec<Pipeline>, depth: usize) {
                 } else if crate::unseen::reads_program_from_stdin(words) {
                     nested.extend(literal_stdin(p, j));
                 }
+            } else if let Some(code) = crate::unseen::inline_program(words) {
+                // `python3 -c "os.system('rm -rf /')"`: what another language's one-liner runs.
+                nested.extend(crate::oneliner::commands(code));
             } else if name == "eval" {
                 nested.push(words[1..].join(" "));
             } else if name == "alias" {

@@ -18,7 +18,9 @@ const DOWNLOADERS: &[&str] = &["curl", "wget", "fetch", "aria2c"];
 enum Program<'a> {
     /// Standard input: what a pipe feeds it.
     Stdin,
-    /// A word: `-c TEXT` (`-e`, `-m`, `--eval`) or a script file.
+    /// The program's text itself: `-c TEXT` (`-e`, `--eval`).
+    Text(&'a str),
+    /// A word naming it: a script file, or Python's `-m MODULE`.
     Word(&'a str),
     /// Not an interpreter, or a flag whose program is elsewhere.
     Unknown,
@@ -32,7 +34,7 @@ fn program(words: &[String]) -> Program<'_> {
     // from stdin whatever follows, and short flags that take some other value.
     let (program_flags, stdin_flag, value_flags): (&str, Option<char>, &str) = match name {
         n if SHELLS.contains(&n) => ("c", Some('s'), "oO"),
-        "python" | "python3" => ("cm", None, "WX"),
+        n if is_python(n) => ("cm", None, "WX"),
         "perl" => ("eE", None, "IMx"),
         "ruby" => ("e", None, "rIx"),
         "node" => ("ep", None, "r"),
@@ -44,7 +46,7 @@ fn program(words: &[String]) -> Program<'_> {
         match a {
             "-" => return Program::Stdin,
             "--" => return args.next().map_or(Program::Stdin, |w| if w == "-" { Program::Stdin } else { Program::Word(w) }),
-            "--eval" | "--print" | "--command" => return args.next().map_or(Program::Unknown, |w| Program::Word(w)),
+            "--eval" | "--print" | "--command" => return args.next().map_or(Program::Unknown, |w| Program::Text(w)),
             "--require" | "--import" | "--loader" | "--rcfile" | "--init-file" => {
                 args.next();
                 continue;
@@ -60,11 +62,10 @@ fn program(words: &[String]) -> Program<'_> {
         for (i, c) in letters.char_indices() {
             if program_flags.contains(c) {
                 let attached = &letters[i + c.len_utf8()..];
-                return if attached.is_empty() {
-                    args.next().map_or(Program::Unknown, |w| Program::Word(w))
-                } else {
-                    Program::Word(attached)
-                };
+                let given = if attached.is_empty() { args.next().map(String::as_str) } else { Some(attached) };
+                // Python's `-m` names a module; every other such flag gives the program's text.
+                let names = c == 'm' && is_python(name);
+                return given.map_or(Program::Unknown, |w| if names { Program::Word(w) } else { Program::Text(w) });
             }
             if stdin_flag == Some(c) {
                 return Program::Stdin;
@@ -78,6 +79,20 @@ fn program(words: &[String]) -> Program<'_> {
         }
     }
     Program::Stdin
+}
+
+/// `python`, `python3`, `python3.12`, `python2`.
+fn is_python(name: &str) -> bool {
+    name.strip_prefix("python").is_some_and(|v| v.is_empty() || v.starts_with(['2', '3']))
+}
+
+/// The text of the program an interpreter command is given inline (`python3 -c TEXT`,
+/// `perl -e TEXT`, `node --eval TEXT`), if it is given so.
+pub fn inline_program(words: &[String]) -> Option<&str> {
+    match program(words) {
+        Program::Text(text) => Some(text),
+        _ => None,
+    }
 }
 
 /// Whether this interpreter command runs its standard input as its program.
@@ -151,7 +166,7 @@ pub fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
         "eval" => words[1..].iter().any(|w| substituted(w)),
         "source" | "." => words.get(1).is_some_and(|w| substituted(w) || (stdin_path(w) && stdin_substituted)),
         _ => match program(words) {
-            Program::Word(w) => substituted(w) || (stdin_path(w) && stdin_substituted),
+            Program::Text(w) | Program::Word(w) => substituted(w) || (stdin_path(w) && stdin_substituted),
             Program::Stdin => stdin_substituted,
             Program::Unknown => false,
         },
@@ -193,15 +208,19 @@ mod tests {
             ("bash -s -- --yes", Program::Stdin),
             ("sh -", Program::Stdin),
             ("bash -o pipefail", Program::Stdin),
-            ("bash -xc ls", Program::Word("ls")),
+            ("bash -xc ls", Program::Text("ls")),
             ("bash install.sh", Program::Word("install.sh")),
             ("python3", Program::Stdin),
             ("python3 -m json.tool", Program::Word("json.tool")),
-            ("python3 -W ignore -c print(1)", Program::Word("print(1)")),
+            ("python3 -W ignore -c print(1)", Program::Text("print(1)")),
             ("python3 tool.py", Program::Word("tool.py")),
-            ("perl -ne print", Program::Word("print")),
+            ("python3.12 -c pass", Program::Text("pass")),
+            ("python3 -mjson.tool", Program::Word("json.tool")),
+            ("pythonista -c x", Program::Unknown),
+            ("node --eval 1", Program::Text("1")),
+            ("perl -ne print", Program::Text("print")),
             ("perl -MJSON::PP", Program::Stdin),
-            ("node -e 1", Program::Word("1")),
+            ("node -e 1", Program::Text("1")),
             ("node --require ts-node/register", Program::Stdin),
             ("jq .", Program::Unknown),
         ];
