@@ -44,6 +44,25 @@ pub fn secret_dirs(home: &str) -> Vec<String> {
     SECRET_DIRS.iter().map(|d| format!("{home}{d}")).collect()
 }
 
+/// Why a search of every file under the normalised directory `dir`, hidden ones included,
+/// reaches secret stores, if it does: `dir` holds the home directory (its `~/.ssh`, `~/.aws`,
+/// `~/.netrc`…), one of the credential directories under it (`~/.config` holds `~/.config/gh`),
+/// or a system credential file (`/etc`). Lexical, like the rest: `.env` files a project may
+/// hold anywhere are not looked for.
+pub fn reaches_secret_stores(dir: &str, home: &str) -> Option<String> {
+    let home = home.trim_end_matches('/');
+    if !home.is_empty() && is_within(home, dir) {
+        return Some("it holds the home directory and its credential stores (`~/.ssh`, `~/.aws`, `~/.netrc`…)".into());
+    }
+    if let Some(d) = SECRET_DIRS.iter().find(|d| is_within(&format!("{home}{d}"), dir)) {
+        return Some(format!("it holds `~{d}`, whose files hold credentials"));
+    }
+    if let Some(f) = SECRET_FILES.iter().find(|f| is_within(f, dir)) {
+        return Some(format!("it holds `{f}`, which holds system credentials"));
+    }
+    None
+}
+
 /// `.env.<suffix>` files that are templates, not secrets.
 fn is_env_template(base: &str) -> bool {
     [".example", ".sample", ".template", ".dist", ".defaults", ".schema"].iter().any(|s| base.ends_with(s))
@@ -93,6 +112,17 @@ pub fn secret_store(path: &str, home: &str, extra_names: &[String]) -> Option<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn searches_that_hold_a_secret_store_are_known() {
+        let reaches = |d: &str| reaches_secret_stores(d, "/home/dev").is_some();
+        for d in ["/", "/home", "/home/dev", "/home/dev/.config", "/home/dev/.ssh", "/etc", "/etc/ssh"] {
+            assert!(reaches(d), "{d}");
+        }
+        for d in ["/home/dev/code/acme", "/home/dev/.config/nvim", "/tmp", "/usr/share", "/home/other"] {
+            assert!(!reaches(d), "{d}");
+        }
+    }
 
     #[test]
     fn the_usual_stores_are_secret_and_templates_are_not() {

@@ -325,6 +325,7 @@ pub(crate) fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict
             }
         }
     }
+    check_recursive_search(name, args, ctx, verdicts);
     match name {
         "rm" => {
             let f = rm_flags(args);
@@ -492,6 +493,58 @@ fn check_control_files(s: &Simple, name: &str, args: &[String], ctx: &Context, v
 }
 
 /// `find PATH … -delete` (or `-exec rm`) deletes under each starting point, like `rm -r`.
+/// `grep -r password ~`, `rg --hidden token /`: a search that prints the lines it finds in
+/// every file under a directory holding secret stores (hidden files included) prints the
+/// credentials, as file-guard's rule for the Grep tool says. Listing or counting the matching
+/// files prints no contents, and `--include`/`--glob`/`-g`/`-t` pick files by name.
+fn check_recursive_search(name: &str, args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
+    let has = |long: &[&str], short: &str| {
+        args.iter().take_while(|a| a.as_str() != "--").any(|a| {
+            long.iter().any(|l| a == l || a.strip_prefix(l).is_some_and(|v| v.starts_with('=')))
+                || (a.starts_with('-') && !a.starts_with("--") && a[1..].chars().any(|c| short.contains(c)))
+        })
+    };
+    // rg's `-uu` (or `-uuu`) searches hidden files too.
+    let unrestricted = || args.iter().any(|a| a.len() >= 3 && a.starts_with('-') && a[1..].chars().all(|c| c == 'u'));
+    let recursive = match name {
+        "grep" | "egrep" | "fgrep" => has(&["--recursive", "--dereference-recursive"], "rR") || has(&["--directories=recurse"], ""),
+        "rg" => has(&["--hidden"], ".") || unrestricted(),
+        "ag" => has(&["--hidden", "--unrestricted", "--all-types"], "uU"),
+        _ => false,
+    };
+    if !recursive {
+        return;
+    }
+    let names_only = has(&["--files-with-matches", "--files-without-match", "--count", "--quiet", "--silent", "--files"], "lLcq");
+    // grep's `-G` is its basic regexps, not a file filter.
+    let picks_files = has(
+        &["--include", "--glob", "--iglob", "--type", "--file-search-regex"],
+        if name == "rg" {
+            "gt"
+        } else if name == "ag" {
+            "G"
+        } else {
+            ""
+        },
+    );
+    if names_only || picks_files {
+        return;
+    }
+    // The pattern is the first operand unless `-e`/`-f` gave it; the rest are where to search.
+    let explicit_pattern = has(&["--regexp", "--file"], "ef");
+    let mut operands = args.iter().filter(|a| !a.starts_with('-')).map(String::as_str).skip(usize::from(!explicit_pattern)).peekable();
+    let dirs: Vec<&str> = if operands.peek().is_none() { vec![ctx.cwd] } else { operands.collect() };
+    for dir in dirs {
+        let at = normalize(dir, ctx.cwd, ctx.home);
+        if let Some(why) = chronicle_secrets::files::reaches_secret_stores(&at, ctx.home) {
+            verdicts.push(Verdict::Deny(format!(
+                "`{name}` would print what it finds in every file under `{dir}`, hidden ones included: {why}; refused. Search a narrower directory or name the files (`--include`, `-g`)"
+            )));
+            return;
+        }
+    }
+}
+
 fn check_find(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
     let deletes = args.iter().enumerate().any(|(i, a)| {
         a == "-delete"

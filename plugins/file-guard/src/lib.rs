@@ -7,6 +7,8 @@
 //! places it guards (hard links), keeping the stricter answer:
 //! - denies any access to secret stores (`.env` and `.env.*` except templates such as
 //!   `.env.example`, `~/.ssh/*`, private keys, `~/.aws/credentials`, `/etc/shadow`, ...);
+//! - denies Grep showing file contents from a directory that holds secret stores (the home
+//!   directory or above, `~/.config`, `/etc`) unless a `glob` or `type` picks the files;
 //! - denies paths that use `..` to climb out of the project;
 //! - denies writes to Chronicle's own files (plugins, configuration, database, binaries) and
 //!   asks before writes to Claude Code's settings and hooks and to git hooks: where the guards
@@ -133,6 +135,12 @@ impl FileGuard {
             }
         }
 
+        if tool == "Grep" {
+            if let Some(refused) = grep_reaching_secrets(event, cwd, &home) {
+                return refused;
+            }
+        }
+
         let spelled = Roots { home: home.clone(), project: vec![project.clone()] };
         for key in keys {
             let Some(raw) = event.tool_input_str(key) else { continue };
@@ -205,6 +213,28 @@ impl FileGuard {
         }
         Outcome::none()
     }
+}
+
+/// Grep showing file contents (`output_mode: "content"`) from a directory that holds secret
+/// stores, every file in it: Claude Code's Grep searches hidden files, so `~/.ssh`, `~/.aws`
+/// and `~/.netrc` would come back line by line. Listing files (the default mode) or counting
+/// matches shows no contents; a `glob` or `type` that picks files by name narrows the search
+/// to them (a glob naming secret files is refused before this).
+fn grep_reaching_secrets(event: &Event, cwd: &str, home: &str) -> Option<Outcome> {
+    if event.tool_input_str("output_mode") != Some("content") {
+        return None;
+    }
+    let picks_files = |g: &str| !matches!(g.trim_start_matches("**/"), "" | "*" | "**" | ".*" | "*.*" | "*/**" | "**/*");
+    if event.tool_input_str("glob").is_some_and(picks_files) || event.tool_input_str("type").is_some_and(|t| !t.is_empty()) {
+        return None;
+    }
+    let raw = event.tool_input_str("path").filter(|p| !p.is_empty()).unwrap_or(cwd);
+    let dir = normalize(raw, cwd, home);
+    let why = chronicle_secrets::files::reaches_secret_stores(&dir, home)?;
+    Some(Outcome::deny(format!(
+        "file-guard: Grep of file contents under `{dir}` refused: {why}, and Grep searches hidden files. \
+         Search a narrower directory, or pass a `glob` or `type` for the files you mean"
+    )))
 }
 
 /// The answer that stops more: deny over ask over none (the first of equals).
