@@ -13,7 +13,8 @@
 //! - denies writes to Chronicle's own files (plugins, configuration, database, binaries) and
 //!   asks before writes to Claude Code's settings and hooks and to git hooks: where the guards
 //!   could be switched off (`chronicle_secrets::control`);
-//! - denies writes to system directories;
+//! - denies writes to system directories, outside a project that lies under one (`/opt/app`,
+//!   `/var/www/site`, root's `/root/proj`);
 //! - asks before writes outside the project directory (`CLAUDE_PROJECT_DIR`, else `cwd`).
 //!
 //! Everything else gets no opinion. It fails closed: a fault in the guard denies the call.
@@ -90,7 +91,13 @@ struct Roots {
 
 impl FileGuard {
     pub fn with_defaults() -> FileGuard {
-        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        FileGuard::for_home(&std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+    }
+
+    /// The guard for a user whose home directory is `home`.
+    fn for_home(home: &str) -> FileGuard {
+        let home = home.to_owned();
+        let homes = with_targets(&[home.as_str()]);
         let chronicle = with_targets(&chronicle_paths(|k| std::env::var(k).ok(), &home));
         let mut other_names_in = chronicle.clone();
         for home in with_targets(&[home.as_str()]) {
@@ -101,7 +108,8 @@ impl FileGuard {
             allowed_write_paths: Vec::new(),
             extra_secret_names: Vec::new(),
             chronicle,
-            system: with_targets(SYSTEM_DIRS),
+            // Root's home is `/root`: a home directory, judged as one (not a system path).
+            system: with_targets(SYSTEM_DIRS).into_iter().filter(|d| !homes.contains(d)).collect(),
             scratch: with_targets(&["/tmp"]),
             system_scratch: with_targets(&["/var/tmp"]),
             other_names_in,
@@ -197,7 +205,11 @@ impl FileGuard {
         if let Some(Control::Deny(why)) = &control {
             return Outcome::deny(format!("file-guard: {tool} of {named} refused: {why}"));
         }
-        if within(&self.system) && !within(&self.system_scratch) && path != "/dev/null" {
+        // A project under a system directory (`/opt/app`, `/var/www/site`, root's `/root/proj`)
+        // is the project's to change; a project that is a system directory (or `/`) is no
+        // licence to change the system.
+        let own_project = project.iter().any(|p| is_within(path, p) && !self.system.iter().any(|s| is_within(s, p)));
+        if within(&self.system) && !within(&self.system_scratch) && path != "/dev/null" && !own_project {
             return Outcome::deny(format!(
                 "file-guard: {tool} to the system path {named} refused; system files are not the project's to change"
             ));
@@ -297,6 +309,30 @@ mod tests {
             chronicle_plugin_api::testing::run_table(TABLE, "file-guard", "/home/dev/code/acme-billing", |e| g.decide(e));
         assert!(rows > 25, "{rows} rows");
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn a_project_under_a_system_directory_is_the_projects_to_change() {
+        let guard = FileGuard::for_home("/home/dev");
+        let decide = |cwd: &str, path: &str| {
+            let e = Event::from_value(
+                json!({"hook_event_name": "PreToolUse", "tool_name": "Write", "cwd": cwd, "tool_input": {"file_path": path}}),
+            );
+            guard.decide(&e)
+        };
+        for (cwd, path) in
+            [("/opt/app", "/opt/app/main.py"), ("/var/www/site", "/var/www/site/index.php"), ("/root/proj", "/root/proj/x.rs")]
+        {
+            assert_eq!(decide(cwd, path).decision(), Decision::None, "{path} in the project {cwd}");
+        }
+        for (cwd, path) in [("/opt/app", "/opt/other/x"), ("/etc", "/etc/hosts"), ("/", "/usr/bin/x"), ("/var", "/var/lib/dpkg/status")] {
+            let outcome = decide(cwd, path);
+            assert_eq!(outcome.decision(), Decision::Deny, "{path} from {cwd}");
+            assert!(outcome.reason.as_deref().unwrap_or("").contains("system path"), "{path}: {:?}", outcome.reason);
+        }
+        // Root's home is a home, not a system directory.
+        assert!(!FileGuard::for_home("/root").system.contains(&"/root".to_owned()));
+        assert!(FileGuard::for_home("/home/dev").system.contains(&"/root".to_owned()));
     }
 
     #[test]
