@@ -14,6 +14,7 @@
 
 pub mod control;
 pub mod files;
+pub mod system;
 
 use std::borrow::Cow;
 use std::sync::OnceLock;

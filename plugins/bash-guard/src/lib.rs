@@ -12,6 +12,10 @@
 //! A Python, Perl, Ruby or Node one-liner is judged by the shell commands it amounts to
 //! (`python3 -c "os.system('rm -rf /')"` as `rm -rf /`; see [`oneliner`]).
 //!
+//! It asks before a command changes system files (`chronicle_secrets::system`) and before one
+//! acts on the whole machine: stopping it, deleting every cron job or container volumes; and
+//! refuses `kill -1` (see [`machine`]).
+//!
 //! It looks inside `;`, `&&`, `||`, pipes, `$(…)`, backticks and `bash -c '…'`, and past
 //! `sudo`, `env`, leading `VAR=` assignments and similar wrappers. It fails closed: if the
 //! guard itself faults, the host denies the command rather than letting it through unchecked.
@@ -21,6 +25,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod machine;
 pub mod oneliner;
 pub mod rules;
 pub mod shell;

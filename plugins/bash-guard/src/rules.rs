@@ -326,6 +326,7 @@ pub(crate) fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict
         }
     }
     check_recursive_search(name, args, ctx, verdicts);
+    crate::machine::check(name, args, verdicts);
     match name {
         "rm" => {
             let f = rm_flags(args);
@@ -469,6 +470,7 @@ fn check_control_files(s: &Simple, name: &str, args: &[String], ctx: &Context, v
         }
         "cp" | "install" | "rsync" => targets.extend(file_operands(args).last()),
         "sed" | "perl" if in_place => targets.extend(file_operands(args)),
+        "dd" => targets.extend(args.iter().filter_map(|a| a.strip_prefix("of="))),
         _ => {}
     }
     let what = if targets.len() > s.redirects_out.len() { format!("`{name}`") } else { "a redirection".to_owned() };
@@ -479,6 +481,16 @@ fn check_control_files(s: &Simple, name: &str, args: &[String], ctx: &Context, v
     for target in changed {
         if let Some(why) = secret_store(target, ctx) {
             verdicts.push(Verdict::Deny(format!("{what} would change or remove `{target}`: {why}; refused")));
+        }
+    }
+    // `ln -s /etc/hosts here` writes `here`, not the file it points to.
+    let written = if name == "ln" { &changed[changed.len().saturating_sub(1)..] } else { changed };
+    for target in written {
+        let path = normalize(target, ctx.cwd, ctx.home);
+        if chronicle_secrets::system::changes_system(&path, ctx.home, &[ctx.project.to_owned()]) {
+            // Asked, not refused: setting up a container's system can be the task, and the user
+            // can say so (an unattended session turns this into a denial).
+            verdicts.push(Verdict::Ask(format!("{what} would change `{target}`, a system file, not the project's; confirm")));
         }
     }
     for target in targets {

@@ -39,37 +39,12 @@ pub struct FileGuard {
     /// Chronicle's own files, where this process's environment puts them: found once, as
     /// spelled and where their links lead.
     chronicle: Vec<String>,
-    /// [`SYSTEM_DIRS`], and where those that are links lead (macOS: `/etc` is `/private/etc`).
-    system: Vec<String>,
     /// The shared temporary directory writes need no confirmation in, likewise.
     scratch: Vec<String>,
-    /// The one temporary directory among the system ones, likewise.
-    system_scratch: Vec<String>,
     /// Where a file with several names (hard links) is looked for under its other names: the
     /// home directory's secret stores, Chronicle's files, Claude Code's user settings.
     other_names_in: Vec<String>,
 }
-
-const SYSTEM_DIRS: &[&str] = &[
-    "/etc",
-    "/usr",
-    "/bin",
-    "/sbin",
-    "/boot",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/sys",
-    "/proc",
-    "/dev",
-    "/var",
-    "/opt",
-    "/root",
-    "/System",
-    "/Library",
-    "/c/Windows",
-    "/c/Program Files",
-];
 
 /// `paths`, each followed by where it leads if it is (or passes through) a link.
 fn with_targets<S: AsRef<str>>(paths: &[S]) -> Vec<String> {
@@ -91,13 +66,7 @@ struct Roots {
 
 impl FileGuard {
     pub fn with_defaults() -> FileGuard {
-        FileGuard::for_home(&std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-    }
-
-    /// The guard for a user whose home directory is `home`.
-    fn for_home(home: &str) -> FileGuard {
-        let home = home.to_owned();
-        let homes = with_targets(&[home.as_str()]);
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
         let chronicle = with_targets(&chronicle_paths(|k| std::env::var(k).ok(), &home));
         let mut other_names_in = chronicle.clone();
         for home in with_targets(&[home.as_str()]) {
@@ -108,10 +77,7 @@ impl FileGuard {
             allowed_write_paths: Vec::new(),
             extra_secret_names: Vec::new(),
             chronicle,
-            // Root's home is `/root`: a home directory, judged as one (not a system path).
-            system: with_targets(SYSTEM_DIRS).into_iter().filter(|d| !homes.contains(d)).collect(),
             scratch: with_targets(&["/tmp"]),
-            system_scratch: with_targets(&["/var/tmp"]),
             other_names_in,
         }
     }
@@ -205,11 +171,8 @@ impl FileGuard {
         if let Some(Control::Deny(why)) = &control {
             return Outcome::deny(format!("file-guard: {tool} of {named} refused: {why}"));
         }
-        // A project under a system directory (`/opt/app`, `/var/www/site`, root's `/root/proj`)
-        // is the project's to change; a project that is a system directory (or `/`) is no
-        // licence to change the system.
-        let own_project = project.iter().any(|p| is_within(path, p) && !self.system.iter().any(|s| is_within(s, p)));
-        if within(&self.system) && !within(&self.system_scratch) && path != "/dev/null" && !own_project {
+        // A project under a system directory (`/opt/app`, root's `/root/proj`) is the project's.
+        if chronicle_secrets::system::changes_system(path, home, project) {
             return Outcome::deny(format!(
                 "file-guard: {tool} to the system path {named} refused; system files are not the project's to change"
             ));
@@ -313,7 +276,7 @@ mod tests {
 
     #[test]
     fn a_project_under_a_system_directory_is_the_projects_to_change() {
-        let guard = FileGuard::for_home("/home/dev");
+        let guard = FileGuard::with_defaults();
         let decide = |cwd: &str, path: &str| {
             let e = Event::from_value(
                 json!({"hook_event_name": "PreToolUse", "tool_name": "Write", "cwd": cwd, "tool_input": {"file_path": path}}),
@@ -330,9 +293,6 @@ mod tests {
             assert_eq!(outcome.decision(), Decision::Deny, "{path} from {cwd}");
             assert!(outcome.reason.as_deref().unwrap_or("").contains("system path"), "{path}: {:?}", outcome.reason);
         }
-        // Root's home is a home, not a system directory.
-        assert!(!FileGuard::for_home("/root").system.contains(&"/root".to_owned()));
-        assert!(FileGuard::for_home("/home/dev").system.contains(&"/root".to_owned()));
     }
 
     #[test]
