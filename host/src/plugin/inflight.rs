@@ -291,19 +291,8 @@ pub fn claim_dead(data_dir: &Path) -> Claims {
             continue;
         }
         let Ok(pid) = name.parse::<u32>() else { continue };
-        // A process whose marker names its death (a fault signal caught, exit called in plugin
-        // code) is gone for our purposes even while the kernel still tears it down: its client
-        // can see the socket close first, and a replacement must not load the plugin again.
-        if pid == me || (alive(pid) && !dying(&entry.path())) {
-            continue;
-        }
-        // Two processes may look at once: the one whose rename succeeds owns the marker.
-        match claim(&dir, entry.path(), pid, me) {
-            Some(marker) => claims.take(pid, marker),
-            // Lost to another claimer, whose claim (a name this listing did not have) is waited
-            // for like any other: without it, this process read an index that did not yet
-            // quarantine the crasher, and ran it again.
-            None => pending.extend(claims_of_others(&dir, pid, me)),
+        if pid != me {
+            look_at_marker(&dir, pid, me, &mut claims, &mut pending);
         }
     }
     let deadline = std::time::Instant::now() + CLAIM_PATIENCE;
@@ -311,6 +300,33 @@ pub fn claim_dead(data_dir: &Path) -> Claims {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     claims
+}
+
+/// Claims the marker of process `pid`, as a listing of `dir` found it, if `pid` is dead or
+/// dying; or notes another process's claim on it in `pending`, to be waited for.
+fn look_at_marker(dir: &Path, pid: u32, me: u32, claims: &mut Claims, pending: &mut Vec<PathBuf>) {
+    let marker = dir.join(pid.to_string());
+    // A process whose marker names its death (a fault signal caught, exit called in plugin
+    // code) is gone for our purposes even while the kernel still tears it down: its client
+    // can see the socket close first, and a replacement must not load the plugin again.
+    if alive(pid) && !dying(&marker) {
+        // Gone since the listing while its process still runs: another process renamed it to
+        // claim it (which it does only for a dying process) before this one could read it.
+        // Its claim is waited for like any other: taken for a live process's marker, the
+        // crasher was loaded again before the claimer had quarantined it.
+        if !marker.exists() {
+            pending.extend(claims_of_others(dir, pid, me));
+        }
+        return;
+    }
+    // Two processes may look at once: the one whose rename succeeds owns the marker.
+    match claim(dir, marker, pid, me) {
+        Some(marker) => claims.take(pid, marker),
+        // Lost to another claimer, whose claim (a name this listing did not have) is waited
+        // for like any other: without it, this process read an index that did not yet
+        // quarantine the crasher, and ran it again.
+        None => pending.extend(claims_of_others(dir, pid, me)),
+    }
 }
 
 /// The live claims other processes hold on the marker of dead process `pid`.
@@ -557,6 +573,34 @@ mod tests {
         assert!(mine.exists() && !orphan.exists());
         claims.release();
         assert!(!mine.exists());
+    }
+
+    /// A dying process's marker claimed by another between this process's listing and its
+    /// look (the process itself not yet gone): that claim is waited for, not taken for a sign
+    /// that the process lives on.
+    #[test]
+    fn a_marker_claimed_from_under_the_listing_is_waited_for() {
+        let data = tempfile::tempdir().unwrap();
+        let dir = dir(data.path());
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut dying = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut claimer = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let theirs = dir.join(format!(".{}.claimed.{}", dying.id(), claimer.id()));
+        std::fs::write(&theirs, "S011\tcall\t10\t20\t30\t/p/crasher.so\n").unwrap();
+        let (mut claims, mut pending) = (Claims::default(), Vec::new());
+        look_at_marker(&dir, dying.id(), std::process::id(), &mut claims, &mut pending);
+        assert!(claims.dead.is_empty(), "another process's claim is not ours");
+        assert_eq!(pending, vec![theirs], "the claim made from under the listing is waited for");
+        // A live process's marker, still in place and naming no death, is left alone.
+        std::fs::write(dir.join(dying.id().to_string()), "CALL\tcall\t10\t20\t30\t/p/busy.so\n").unwrap();
+        std::fs::remove_file(dir.join(format!(".{}.claimed.{}", dying.id(), claimer.id()))).unwrap();
+        let (mut claims, mut pending) = (Claims::default(), Vec::new());
+        look_at_marker(&dir, dying.id(), std::process::id(), &mut claims, &mut pending);
+        assert!(claims.dead.is_empty() && pending.is_empty());
+        for child in [&mut dying, &mut claimer] {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
     }
 
     /// A process that lost the rename of a dead marker to another waits for that claim: the
