@@ -28,22 +28,31 @@ pub fn load(file: &Path) -> HashMap<String, IndexEntry> {
 }
 
 /// Merges `updates` into the index on disk: write to a temporary file, then rename, so
-/// concurrent hook processes never read a half-written index.
+/// concurrent hook processes never read a half-written index. Writers take turns (see
+/// [`take_turn`]), and a quarantine outlives any update of the same file that lacks it.
 pub fn update(file: &Path, updates: &[IndexEntry]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = file.parent() {
+        crate::private::create_private_dir(dir)?;
+    }
+    let _turn = take_turn(file);
     let mut all = load(file);
     for u in updates {
         let mut u = u.clone();
+        let before = all.get(&u.path);
         if u.info.is_none() && u.last_loaded.is_none() {
-            u.last_loaded = all.get(&u.path).and_then(IndexEntry::manifest).cloned();
+            u.last_loaded = before.and_then(IndexEntry::manifest).cloned();
+        }
+        // Quarantined until the file changes: an entry for the same file from a process that
+        // read the index before the quarantine was written (its layout check, its first load)
+        // does not lift it, or the plugin that killed a host is loaded again.
+        if u.quarantined.is_none() {
+            u.quarantined = before.filter(|b| b.same_file(&u)).and_then(|b| b.quarantined.clone());
         }
         all.insert(u.path.clone(), u);
     }
     let mut entries: Vec<&IndexEntry> = all.values().collect();
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    if let Some(dir) = file.parent() {
-        crate::private::create_private_dir(dir)?;
-    }
     // One name per writer: the serving threads of a resident host may update it at once.
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -61,6 +70,22 @@ pub fn update(file: &Path, updates: &[IndexEntry]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// Waits for this process's turn to change the index: an exclusive `flock` on a file beside
+/// it, held until the returned file is dropped. Without it two writers (handover children of
+/// one dead host, a resident host's serving threads) each merged into the index as they had
+/// read it, and the later rename put back an index without the other's change: a quarantine
+/// among them. None when the lock file cannot be made (a read-only or full directory, where
+/// the index cannot be written either).
+fn take_turn(file: &Path) -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut name = file.as_os_str().to_owned();
+    name.push(".lock");
+    let lock = std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(name).ok()?;
+    // SAFETY: flock on a descriptor this function owns; released when it is closed.
+    (unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } == 0).then_some(lock)
 }
 
 /// The entry that describes `c` as it is now, if the index has one.
@@ -155,6 +180,11 @@ impl IndexEntry {
         )))
     }
 
+    /// Whether `other` describes the same file at the same path (size, mtime, inode).
+    fn same_file(&self, other: &IndexEntry) -> bool {
+        (self.size, self.mtime_ns, self.inode, &self.path) == (other.size, other.mtime_ns, other.inode, &other.path)
+    }
+
     /// True when the entry describes the file as it is now.
     pub fn is_fresh_for(&self, c: &Candidate) -> bool {
         self.size == c.size && self.mtime_ns == c.mtime_ns && self.inode == c.inode && self.path == c.path.to_string_lossy()
@@ -164,6 +194,43 @@ impl IndexEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn candidate(size: u64) -> Candidate {
+        Candidate { path: "/p/libcrash.so".into(), size, mtime_ns: 1, inode: 7 }
+    }
+
+    #[test]
+    fn a_quarantine_holds_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = path(dir.path());
+        let quarantined = IndexEntry { quarantined: Some("it killed the process".into()), ..IndexEntry::for_candidate(&candidate(10), None, None) };
+        update(&file, &[quarantined]).unwrap();
+        // A process that read the index before the quarantine writes its entry for the file.
+        update(&file, &[IndexEntry::for_candidate(&candidate(10), None, None).with_layout_checked(true)]).unwrap();
+        assert!(load(&file)["/p/libcrash.so"].quarantined.is_some(), "a stale entry lifted the quarantine");
+        // A new file is a new plugin.
+        update(&file, &[IndexEntry::for_candidate(&candidate(11), None, None)]).unwrap();
+        assert!(load(&file)["/p/libcrash.so"].quarantined.is_none());
+    }
+
+    #[test]
+    fn writers_at_once_lose_none_of_each_others_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = path(dir.path());
+        let writers = 16;
+        let start = std::sync::Barrier::new(writers);
+        std::thread::scope(|s| {
+            for i in 0..writers {
+                let (file, start) = (&file, &start);
+                s.spawn(move || {
+                    let c = Candidate { path: format!("/p/lib{i}.so").into(), size: 1, mtime_ns: 1, inode: i as u64 };
+                    start.wait();
+                    update(file, &[IndexEntry::for_candidate(&c, None, None)]).unwrap();
+                });
+            }
+        });
+        assert_eq!(load(&file).len(), writers, "an update was lost to another's rename");
+    }
 
     #[test]
     fn a_file_that_does_not_load_keeps_the_manifest_of_the_last_one_that_did() {
