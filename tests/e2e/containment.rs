@@ -134,7 +134,13 @@ fn a_crash_in_the_middle_of_a_group_loses_and_doubles_nothing() {
                          WHERE json_extract(e.payload, '$.tool_input.command') = 'rm -rf / # first'";
     assert_eq!(env.count(first_by_host), 0, "the group's first event was recorded by the host that died");
     let crash = env.query("SELECT plugin, message FROM faults WHERE message LIKE 'crash:%'");
-    assert_eq!(crash.len(), 1, "one crash fault: {crash:?}");
+    // Everything that says how the crasher came to run twice, should it.
+    let story = || {
+        let faults = env.query("SELECT source, plugin, message FROM faults ORDER BY rowid");
+        let index = std::fs::read_to_string(env.home().join("plugin-index.json")).unwrap_or_default();
+        format!("faults {faults:?}\nindex {index}")
+    };
+    assert_eq!(crash.len(), 1, "one crash fault: {crash:?}\n{}", story());
     assert_eq!(crash[0][0], "c-crash");
     assert!(crash[0][1].contains(&format!("(pid {pid})")), "the resident host's death is attributed: {}", crash[0][1]);
 }

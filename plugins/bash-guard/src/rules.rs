@@ -457,8 +457,9 @@ pub(crate) fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict
 }
 
 /// Writing, moving or deleting a file that decides whether the guards run (Claude Code's
-/// settings, Chronicle's files and the project's plugins, git hooks and configuration):
-/// refused or confirmed as file-guard does for the file tools.
+/// settings, Chronicle's files and the project's plugins, git hooks and configuration), a
+/// secret store or a system file: refused or confirmed as file-guard does for the file tools
+/// (system files are only confirmed here).
 fn check_control_files(s: &Simple, name: &str, args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
     let in_place = args.iter().any(|a| a == "--in-place" || (a.starts_with('-') && !a.starts_with("--") && a.contains('i')));
     let mut targets: Vec<&str> = s.redirects_out.iter().map(String::as_str).collect();
