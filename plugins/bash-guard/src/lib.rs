@@ -107,6 +107,12 @@ impl Plugin for BashGuard {
 
 export_plugin!(BashGuard);
 
+/// A command line split at its spaces (no quoting), for the rules' unit tests.
+#[cfg(test)]
+pub(crate) fn words(line: &str) -> Vec<String> {
+    line.split(' ').map(str::to_owned).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

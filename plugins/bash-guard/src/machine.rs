@@ -69,10 +69,7 @@ fn deletes_volumes(args: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn words(line: &str) -> Vec<String> {
-        line.split(' ').map(str::to_owned).collect()
-    }
+    use crate::words;
 
     #[test]
     fn only_process_id_minus_one_is_every_process() {

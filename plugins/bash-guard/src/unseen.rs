@@ -196,10 +196,7 @@ pub fn check_simple(s: &Simple, ctx: &Context, verdicts: &mut Vec<Verdict>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn words(line: &str) -> Vec<String> {
-        line.split(' ').map(str::to_owned).collect()
-    }
+    use crate::words;
 
     #[test]
     fn an_interpreters_program_comes_from_its_flag_its_script_or_stdin() {
