@@ -597,7 +597,8 @@ fn check_git(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
     match args.get(i).map(String::as_str) {
         Some("push") => {}
         Some("config") => return check_git_config(&args[i + 1..], verdicts),
-        _ => return,
+        Some(sub) => return check_git_discards(sub, &args[i + 1..], verdicts),
+        None => return,
     }
     let rest = &args[i + 1..];
     let force_flag = rest.iter().any(|a| {
@@ -640,6 +641,34 @@ fn check_git(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
 
 /// `git config KEY VALUE` (or `git config set KEY VALUE`, any scope) where the value is a
 /// program git runs later on its own, outside any guard: asked, as writing a git hook is.
+/// Git commands that throw away work no commit holds, beyond what the reflog can bring back:
+/// uncommitted changes (`reset --hard`, `checkout -- .`, `restore .`), untracked files
+/// (`clean -f`, with `-x` the ignored ones too: `.env`, local databases), stashes
+/// (`stash clear`). Asked: often what the user wants, never something to find out afterwards.
+fn check_git_discards(sub: &str, args: &[String], verdicts: &mut Vec<Verdict>) {
+    let short = |c: char| args.iter().any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains(c));
+    let long = |l: &str| args.iter().any(|a| a == l);
+    // After `--` every word is a path; before it, `.`, `:/` or `*` still name the whole tree.
+    let whole_tree = args.iter().any(|a| matches!(a.as_str(), "." | "./" | ":/" | "*" | ":/*" | "./*"));
+    let why = match sub {
+        "reset" if long("--hard") => "`git reset --hard` discards every uncommitted change in the working tree",
+        "clean" if (short('f') || long("--force")) && !(short('n') || long("--dry-run")) => {
+            if short('x') || short('X') {
+                "`git clean -x` deletes untracked and ignored files (`.env`, local databases, build caches)"
+            } else {
+                "`git clean -f` deletes every untracked file it finds"
+            }
+        }
+        "checkout" if whole_tree => "`git checkout` of the whole tree discards its uncommitted changes",
+        "restore" if whole_tree && !(long("--staged") && !long("--worktree") && !short('W')) => {
+            "`git restore` of the whole tree discards its uncommitted changes"
+        }
+        "stash" if args.first().is_some_and(|a| a == "clear") => "`git stash clear` deletes every stash",
+        _ => return,
+    };
+    verdicts.push(Verdict::Ask(format!("{why}, and no commit holds what is lost; confirm (or commit or stash it first)")));
+}
+
 fn check_git_config(args: &[String], verdicts: &mut Vec<Verdict>) {
     let mut positional = Vec::new();
     let mut i = 0;
