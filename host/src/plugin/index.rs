@@ -76,17 +76,32 @@ pub fn update(file: &Path, updates: &[IndexEntry]) -> std::io::Result<()> {
 /// it, held until the returned file is dropped. Without it two writers (handover children of
 /// one dead host, a resident host's serving threads) each merged into the index as they had
 /// read it, and the later rename put back an index without the other's change: a quarantine
-/// among them. None when the lock file cannot be made (a read-only or full directory, where
-/// the index cannot be written either).
+/// among them. The wait is bounded ([`TURN_PATIENCE`]): a writer stopped while holding the lock
+/// (SIGSTOP) must not hold every hook after it; past that, this one writes as before. None
+/// then, or when the lock file cannot be made (a read-only or full directory, where the index
+/// cannot be written either).
 fn take_turn(file: &Path) -> Option<std::fs::File> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     let mut name = file.as_os_str().to_owned();
     name.push(".lock");
     let lock = std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(name).ok()?;
-    // SAFETY: flock on a descriptor this function owns; released when it is closed.
-    (unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } == 0).then_some(lock)
+    let deadline = std::time::Instant::now() + TURN_PATIENCE;
+    loop {
+        // SAFETY: flock on a descriptor this function owns; released when it is closed.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Some(lock);
+        }
+        if std::time::Instant::now() >= deadline {
+            tracing::warn!("the plugin index's lock is held too long; updating it without");
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
+
+/// How long a writer waits for another to finish its update (which takes well under 1 ms).
+const TURN_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The entry that describes `c` as it is now, if the index has one.
 pub fn fresh<'a>(index: &'a HashMap<String, IndexEntry>, c: &Candidate) -> Option<&'a IndexEntry> {
@@ -211,6 +226,21 @@ mod tests {
         // A new file is a new plugin.
         update(&file, &[IndexEntry::for_candidate(&candidate(11), None, None)]).unwrap();
         assert!(load(&file)["/p/libcrash.so"].quarantined.is_none());
+    }
+
+    #[test]
+    fn a_writer_that_holds_the_lock_forever_delays_the_next_only_briefly() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let file = path(dir.path());
+        let held = take_turn(&file).expect("the first turn");
+        // Another descriptor of the same lock: a writer that stopped while holding it.
+        let started = std::time::Instant::now();
+        update(&file, &[IndexEntry::for_candidate(&candidate(10), None, None)]).unwrap();
+        assert!(started.elapsed() >= TURN_PATIENCE, "did not wait for the turn");
+        assert!(started.elapsed() < TURN_PATIENCE * 10, "waited {:?}", started.elapsed());
+        assert!(load(&file).contains_key("/p/libcrash.so"));
+        assert!(held.as_raw_fd() >= 0);
     }
 
     #[test]
