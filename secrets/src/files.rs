@@ -68,8 +68,8 @@ fn is_env_template(base: &str) -> bool {
     [".example", ".sample", ".template", ".dist", ".defaults", ".schema"].iter().any(|s| base.ends_with(s))
 }
 
-/// `path` is `dir` or lies below it (lexically).
-fn is_within(path: &str, dir: &str) -> bool {
+/// `path` is `dir` or lies below it (lexically); every path lies below `/`.
+pub(crate) fn is_within(path: &str, dir: &str) -> bool {
     let dir = dir.trim_end_matches('/');
     path == dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
 }

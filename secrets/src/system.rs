@@ -5,6 +5,8 @@
 //!
 //! Paths are judged lexically, after the caller has normalised them, like [`crate::files`].
 
+use crate::files::is_within;
+
 /// Top-level directories whose files belong to the system (on Linux, macOS, and Windows as
 /// Git Bash spells it).
 pub const SYSTEM_DIRS: &[&str] = &[
@@ -49,12 +51,6 @@ pub fn changes_system(path: &str, home: &str, projects: &[String]) -> bool {
         return false;
     }
     !projects.iter().any(|p| is_within(path, p) && !holds_system(p))
-}
-
-/// `path` is `dir` or lies below it (lexically).
-fn is_within(path: &str, dir: &str) -> bool {
-    let dir = if dir == "/" { "" } else { dir.trim_end_matches('/') };
-    path == dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]

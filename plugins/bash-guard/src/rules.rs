@@ -505,7 +505,6 @@ fn check_control_files(s: &Simple, name: &str, args: &[String], ctx: &Context, v
     }
 }
 
-/// `find PATH … -delete` (or `-exec rm`) deletes under each starting point, like `rm -r`.
 /// `grep -r password ~`, `rg --hidden token /`: a search that prints the lines it finds in
 /// every file under a directory holding secret stores (hidden files included) prints the
 /// credentials, as file-guard's rule for the Grep tool says. Listing or counting the matching
@@ -558,6 +557,7 @@ fn check_recursive_search(name: &str, args: &[String], ctx: &Context, verdicts: 
     }
 }
 
+/// `find PATH … -delete` (or `-exec rm`) deletes under each starting point, like `rm -r`.
 fn check_find(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
     let deletes = args.iter().enumerate().any(|(i, a)| {
         a == "-delete"
@@ -639,8 +639,6 @@ fn check_git(args: &[String], ctx: &Context, verdicts: &mut Vec<Verdict>) {
     }
 }
 
-/// `git config KEY VALUE` (or `git config set KEY VALUE`, any scope) where the value is a
-/// program git runs later on its own, outside any guard: asked, as writing a git hook is.
 /// Git commands that throw away work no commit holds, beyond what the reflog can bring back:
 /// uncommitted changes (`reset --hard`, `checkout -- .`, `restore .`), untracked files
 /// (`clean -f`, with `-x` the ignored ones too: `.env`, local databases), stashes
@@ -669,6 +667,8 @@ fn check_git_discards(sub: &str, args: &[String], verdicts: &mut Vec<Verdict>) {
     verdicts.push(Verdict::Ask(format!("{why}, and no commit holds what is lost; confirm (or commit or stash it first)")));
 }
 
+/// `git config KEY VALUE` (or `git config set KEY VALUE`, any scope) where the value is a
+/// program git runs later on its own, outside any guard: asked, as writing a git hook is.
 fn check_git_config(args: &[String], verdicts: &mut Vec<Verdict>) {
     let mut positional = Vec::new();
     let mut i = 0;
