@@ -7,8 +7,8 @@
 //! command line, literals joined by `+` or `.` as the one string they make
 //! (`os.system("rm" + " -rf /")`), and all of them in order as one command (the argument-list
 //! form, `subprocess.run(["rm", "-rf", "/"])`); when it calls something that deletes a tree,
-//! each literal (or joined string) is judged as `rm -rf` of that path. Code that does neither judges nothing, so
-//! `python3 -c "print('rm -rf /')"` is left alone.
+//! each literal (or joined string) is judged as `rm -rf` of that path. Code that does neither
+//! judges nothing, so `python3 -c "print('rm -rf /')"` is left alone.
 
 /// Names of calls that run a command line or a program (`os.system`, `subprocess.run`,
 /// `child_process.execSync`, Perl's `system`/`exec`/`qx`, Ruby's backticks, `%x`, `spawn`, `Open3`).
@@ -25,17 +25,16 @@ pub fn commands(code: &str) -> Vec<String> {
     if found.is_empty() {
         return Vec::new();
     }
+    let strings: Vec<String> = found.iter().map(|l| l.text.clone()).chain(joined(code, &found)).collect();
     let mut out = Vec::new();
     if RUNNERS.iter().any(|r| code.contains(r)) {
-        out.extend(found.iter().map(|l| l.text.clone()));
+        out.extend(strings.iter().cloned());
         if found.len() > 1 {
             out.push(found.iter().map(|l| quoted(&l.text)).collect::<Vec<_>>().join(" "));
         }
-        out.extend(joined(code, &found));
     }
     if DELETERS.iter().any(|d| code.contains(d)) {
-        let paths = found.iter().map(|l| l.text.clone()).chain(joined(code, &found));
-        out.extend(paths.map(|p| format!("rm -rf -- {}", quoted(&p))));
+        out.extend(strings.iter().map(|p| format!("rm -rf -- {}", quoted(p))));
     }
     out
 }
